@@ -1,0 +1,46 @@
+"""``python -m mbi train``: train a RAM with a progress bar; resumable."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tqdm import tqdm
+
+from mbi.cli.options import add_config_flags, config_from_args
+from mbi.train import train
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` command."""
+    p = subparsers.add_parser("train", help="train a quantized RAM (resumes an interrupted run)")
+    p.add_argument("--out", type=Path, default=Path("artifacts/runs/ram"), help="run folder (checkpoints, metrics)")
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if --out holds a run")
+    add_config_flags(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print one line per epoch."""
+    cfg = config_from_args(args)
+    bar = None
+    for ev in train(cfg, args.out, resume=not args.no_resume):
+        if ev.kind == "start":
+            print(f"training into {args.out} (from epoch {ev.epoch}/{ev.epochs})")
+            continue
+        if bar is None or (ev.kind == "batch" and bar.n > ev.batch):
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=ev.batches, desc=f"epoch {ev.epoch}/{ev.epochs}", unit="batch", leave=False)
+        if ev.kind == "batch":
+            bar.update(ev.batch - bar.n)
+            bar.set_postfix(loss=f"{ev.loss:.3f}", acc=f"{ev.train_acc:.3f}")
+        elif ev.kind == "epoch":
+            bar.close()
+            bar = None
+            val = "-" if ev.val_acc is None else f"{100 * ev.val_acc:.2f}%"
+            tqdm.write(f"epoch {ev.epoch:3d}/{ev.epochs}  loss {ev.loss:.4f}  train {100 * ev.train_acc:.2f}%  "
+                       f"val {val}  best {100 * ev.best_val_acc:.2f}%  [{ev.elapsed_s:.0f}s]")
+        elif ev.kind == "done":
+            print(f"done: best validation accuracy {100 * ev.best_val_acc:.2f}%; weights in {args.out}/model.pt")
+    return 0

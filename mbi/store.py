@@ -1,0 +1,80 @@
+"""Artifacts on disk: where they live and how they are written.
+
+Every file the project writes goes through :func:`atomic_write_bytes` (or one of
+its wrappers), which writes to a temporary file in the same folder and renames
+it over the target, so an interrupted run never leaves a half-written
+checkpoint, table or result behind and never destroys the previous version.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_MODEL_DIR = PACKAGE_DIR / "default_model"
+
+
+def artifacts_root() -> Path:
+    """Folder for user artifacts (runs, tables, studies): ``$MBI_HOME`` or ``./artifacts``."""
+    return Path(os.environ.get("MBI_HOME", "artifacts")).resolve()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 text atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def atomic_save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
+    """Save arrays as a compressed ``.npz`` atomically (object arrays are refused, so no pickle)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file, with an error that names the file when it is not valid JSON."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p} is not valid JSON ({exc}); restore it or delete it and rerun.") from exc
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")

