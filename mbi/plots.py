@@ -69,3 +69,77 @@ def glimpse_path(image: np.ndarray, centers: np.ndarray, patch_size: int, scales
     fig.update_yaxes(range=[-0.5, h - 0.5], scaleanchor="x")
     fig.update_layout(showlegend=False)
     return fig
+
+
+def sum_line_distributions(levels: Sequence[int], voltages_v: np.ndarray, min_gap_v: float, gap_level: int,
+                           title: str = "Sum-line voltage per distance level (Fig. 6(b))") -> go.Figure:
+    """Histogram of ``(V_SLP + V_SLN) / 2`` for every distance level, with the smallest gap marked.
+
+    ``voltages_v[i]`` holds the Monte Carlo samples (V) of level ``levels[i]``; the gap between
+    ``gap_level`` and the next level (``min_gap_v``, negative when they overlap) is shaded.
+    """
+    v_mv = 1e3 * np.asarray(voltages_v, dtype=float)
+    fig = go.Figure()
+    for i, level in enumerate(levels):
+        counts, edges = np.histogram(v_mv[i], bins=40)
+        centers = 0.5 * (edges[:-1] + edges[1:])
+        fig.add_trace(go.Scatter(x=centers, y=counts / counts.max(), mode="lines", fill="tozeroy", name=f"d={level}",
+                                 line=dict(width=1, color=OURS_COLOR if i % 2 == 0 else PAPER_COLOR),
+                                 hovertemplate=f"distance {level}<br>%{{x:.2f}} mV<extra></extra>"))
+    g = list(levels).index(gap_level)
+    lo, hi = v_mv[g + 1].max(), v_mv[g].min()
+    fig.add_vrect(x0=min(lo, hi), x1=max(lo, hi), fillcolor=ACCENT_COLOR, opacity=0.3, line_width=0)
+    fig.add_annotation(x=0.5 * (lo + hi), y=1.05, text=f"min gap {1e3 * min_gap_v:.1f} mV (d={gap_level}/{gap_level + 1})",
+                       showarrow=False, font=dict(color=ACCENT_COLOR))
+    _layout(fig, title, "(V_SLP + V_SLN) / 2 (mV)", "samples per bin (peak = 1)")
+    fig.update_layout(showlegend=False)
+    return fig
+
+
+def energy_breakdown(components_j: dict[str, float], title: str = "Energy per 32x32 key match (Fig. 6(c))") -> go.Figure:
+    """Pie of the energy of one match by component (values in joules, shown in pJ and %)."""
+    names = list(components_j)
+    pj = [1e12 * components_j[n] for n in names]
+    fig = go.Figure(go.Pie(labels=[n.replace("_", " ") for n in names], values=pj, sort=False,
+                           texttemplate="%{label}<br>%{value:.2f} pJ (%{percent})", hole=0.35))
+    fig.update_layout(title=f"{title}: {sum(pj):.2f} pJ", margin=dict(l=20, r=20, t=50, b=20),
+                      paper_bgcolor="rgba(0,0,0,0)", showlegend=False)
+    return fig
+
+
+def table_figure(header: Sequence[str], rows: Sequence[Sequence[str]], title: str = "") -> go.Figure:
+    """A table (e.g. the paper's Table I) from display strings: ``rows[i][j]`` under ``header[j]``."""
+    columns = [list(col) for col in zip(*rows)] if rows else [[] for _ in header]
+    fig = go.Figure(go.Table(header=dict(values=list(header), align="left"),
+                             cells=dict(values=columns, align="left")))
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=50 if title else 10, b=10), paper_bgcolor="rgba(0,0,0,0)")
+    return fig
+
+
+def _accuracy_lines(x: Sequence[float], accuracy_pct: Sequence[float] | dict[str, Sequence[float]],
+                    exact_accuracy_pct: float | None, title: str, x_title: str) -> go.Figure:
+    """Accuracy (%) against one non-ideality; several named series allowed; dashed line = exact search."""
+    series = accuracy_pct if isinstance(accuracy_pct, dict) else {"circuit": accuracy_pct}
+    fig = go.Figure()
+    for name, ys in series.items():
+        fig.add_trace(go.Scatter(x=list(x), y=list(ys), mode="lines+markers", name=name))
+    if exact_accuracy_pct is not None:
+        fig.add_hline(y=exact_accuracy_pct, line=dict(color=PAPER_COLOR, dash="dash"),
+                      annotation_text=f"exact distances {exact_accuracy_pct:.2f}%")
+    return _layout(fig, title, x_title, "lookup accuracy (%)")
+
+
+def accuracy_vs_sigma(sigma_mv: Sequence[float], accuracy_pct: Sequence[float] | dict[str, Sequence[float]],
+                      exact_accuracy_pct: float | None = None,
+                      title: str = "Lookup accuracy vs threshold-voltage variation") -> go.Figure:
+    """Lookup accuracy (%) against sigma_VTH (mV); ``accuracy_pct`` is one list or {series name: list}."""
+    return _accuracy_lines(sigma_mv, accuracy_pct, exact_accuracy_pct, title, "sigma_VTH (mV)")
+
+
+def accuracy_vs_adc_bits(adc_bits: Sequence[int], accuracy_pct: Sequence[float] | dict[str, Sequence[float]],
+                         exact_accuracy_pct: float | None = None,
+                         title: str = "Lookup accuracy vs ADC resolution") -> go.Figure:
+    """Lookup accuracy (%) against ADC resolution (bits); ``accuracy_pct`` is one list or {series name: list}."""
+    fig = _accuracy_lines(adc_bits, accuracy_pct, exact_accuracy_pct, title, "ADC resolution (bits)")
+    fig.update_xaxes(dtick=1)
+    return fig

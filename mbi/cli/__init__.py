@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("train", "evaluate")
+COMMAND_MODULES = ("train", "evaluate", "sram", "energy")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,131 @@
+"""Energy per match and per inference, the 16 nm projection and Table I, checked against the paper."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mbi import plots
+from mbi.cli import main
+from mbi.energy import (COMPONENTS, TABLE_COLUMNS, EnergyConfig, format_table_one, inference_energy_j,
+                        key_match_energy_j, match_energy, project_energy_j, table_cells, table_one)
+from mbi.sram import KeyPart, SRAMConfig, build_layout
+
+PAPER_FACTORS = {"glimpses": 5, "mean_levels": 3.5, "mean_keys_per_level": 32, "splits": 5, "match_energy_j": 4.7e-12}
+
+
+def test_paper_inference_energy_is_13_16_nj():
+    assert inference_energy_j() == pytest.approx(13.16e-9, rel=1e-12)
+    assert inference_energy_j(**PAPER_FACTORS) == pytest.approx(5 * 3.5 * 32 * 5 * 4.7e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(factor=st.sampled_from(sorted(PAPER_FACTORS)), scale=st.floats(0.0, 100.0))
+def test_inference_energy_is_linear_in_each_factor(factor, scale):
+    scaled = {**PAPER_FACTORS, factor: PAPER_FACTORS[factor] * scale}
+    assert inference_energy_j(**scaled) == pytest.approx(scale * 13.16e-9, rel=1e-9, abs=1e-24)
+
+
+@pytest.mark.parametrize("raw_j, node_nm, paper_projected_j", [
+    (100.9e-9, 28, 32.94e-9), (12.51e-6, 55, 1.05e-6), (20.4e-9, 65, 1.24e-9),
+])
+def test_projection_to_16nm_reproduces_the_paper_column(raw_j, node_nm, paper_projected_j):
+    projected = project_energy_j(raw_j, node_nm)
+    assert projected == pytest.approx(raw_j * (16 / node_nm) ** 2)
+    # the paper prints 3-4 significant digits (and truncates 1.0587 uJ to 1.05 uJ)
+    assert projected == pytest.approx(paper_projected_j, rel=0.01)
+
+
+def test_match_energy_components_follow_their_formulas_and_total_4_7_pj():
+    parts = match_energy()
+    assert parts["adc"] == pytest.approx(75e-15 * 2**5)
+    assert parts["row_peripherals"] == pytest.approx(32 * 40e-15 * 0.9**2)
+    # 32 columns: 16 LSB at 0.45 V and 16 MSB at 0.9 V, BL and BLB, each (4.8 + 10) fF charged from 0.9 V
+    assert parts["precharge"] == pytest.approx(2 * 14.8e-15 * 0.9 * (16 * 0.45 + 16 * 0.9))
+    assert parts["logic"] == pytest.approx((5 * 8 + 2 * 16) * 10e-15)
+    assert parts["total"] == pytest.approx(sum(parts[c] for c in COMPONENTS))
+    assert parts["total"] == pytest.approx(4.7e-12, rel=0.02)
+
+
+def test_adc_energy_doubles_per_bit_and_precharge_grows_with_rows():
+    five = match_energy(EnergyConfig(sram=SRAMConfig(adc_bits=5)))
+    six = match_energy(EnergyConfig(sram=SRAMConfig(adc_bits=6)))
+    assert six["adc"] == pytest.approx(2 * five["adc"])
+    tall = match_energy(EnergyConfig(sram=SRAMConfig(rows=64)))
+    assert tall["precharge"] > five["precharge"] and tall["adc"] == five["adc"]
+
+
+def test_key_match_energy_sums_the_arrays_and_thermometer_costs_more():
+    hidden = build_layout((KeyPart("hidden", 64, 2),), "binary", 32)  # 2 arrays, every column at V_P,max
+    cfg = EnergyConfig()
+    assert key_match_energy_j(hidden, cfg) == pytest.approx(2 * match_energy(cfg, [1.0] * 32)["total"])
+    patch = (KeyPart("patch", 48, 4),)
+    binary, thermo = (key_match_energy_j(build_layout(patch, e, 32), cfg) for e in ("binary", "thermometer"))
+    assert thermo > binary
+    with pytest.raises(ValueError, match="array width"):
+        key_match_energy_j(build_layout(patch, "binary", 16), cfg)
+
+
+def test_table_one_has_the_papers_columns_and_takes_our_numbers():
+    rows = table_one()
+    assert [r["model"] for r in rows] == ["RAM", "MLP", "ResNet20", "LeNet"]
+    assert rows[0]["energy_j"] == pytest.approx(13.16e-9) and rows[0]["weights"] is None
+    assert rows[2]["macs"] == 114_947_584 and rows[3]["tops_per_w"] == 40.3 and rows[1]["storage_mb"] == 0.88
+    assert rows[1]["energy_vs_mbi"] == pytest.approx(32.947e-9 / 13.16e-9, rel=1e-3)
+    ours = table_one(mbi_accuracy_pct=91.5, mbi_storage_mb=3.2, mbi_energy_j=20e-9)
+    assert (ours[0]["accuracy_pct"], ours[0]["storage_mb"], ours[0]["energy_j"]) == (91.5, 3.2, 20e-9)
+    assert ours[1]["energy_vs_mbi"] == pytest.approx(32.947e-9 / 20e-9, rel=1e-3)
+
+
+def test_table_one_formats():
+    rows = table_one()
+    markdown = format_table_one(rows, "markdown")
+    assert "| MBI (this work) | 16 | RAM | - |" in markdown and "13.16 nJ" in markdown and "1.059 uJ" in markdown
+    parsed = list(csv.DictReader(io.StringIO(format_table_one(rows, "csv"))))
+    assert [r["work"] for r in parsed][1:] == [r["work"] for r in rows][1:]
+    assert float(parsed[3]["energy_projected_j"]) == pytest.approx(20.4e-9 * (16 / 65) ** 2)
+    with pytest.raises(ValueError, match="format"):
+        format_table_one(rows, "xml")
+    fig = plots.table_figure([h for _, h in TABLE_COLUMNS], table_cells(rows))
+    assert list(fig.data[0].cells.values[0]) == [r["work"] for r in rows]
+
+
+@pytest.mark.parametrize("build, word", [
+    (lambda: EnergyConfig(adc_fom_j_per_step=-1e-15), "adc_fom_j_per_step"),
+    (lambda: EnergyConfig(weight_bits=0), "weight_bits"),
+    (lambda: EnergyConfig(sram=replace(SRAMConfig(), bitline_cap_per_cell_f=-2e-16)), "bitline_cap_per_cell_f"),
+    (lambda: match_energy(precharge=[0.5, 1.5]), "precharge"),
+    (lambda: inference_energy_j(glimpses=-1), "glimpses"),
+    (lambda: project_energy_j(1e-9, 0), "technology_nm"),
+])
+def test_invalid_energy_parameters_are_refused(build, word):
+    with pytest.raises(ValueError, match=word):
+        build()
+
+
+def test_energy_command_prints_and_writes(tmp_path, capsys):
+    assert main(["energy", "--format", "csv", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "13.16 nJ" in out and "work,technology_nm" in out and "adc" in out
+    saved = json.loads((tmp_path / "energy.json").read_text())
+    assert saved["inference_energy_j"] == pytest.approx(13.16e-9)
+    assert set(saved["match_energy_j"]) == {*COMPONENTS, "total"}
+    for name in ("table1.csv", "table1.md", "fig6c.html", "table1.html"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert main(["energy", "--glimpses", "6", "--format", "markdown"]) == 0
+    assert "15.79 nJ" in capsys.readouterr().out  # 6/5 x 13.16 nJ
+
+
+def test_energy_breakdown_and_accuracy_figures():
+    fig = plots.energy_breakdown({c: match_energy()[c] for c in COMPONENTS})
+    assert fig.data[0].values[0] == pytest.approx(2.4) and "pJ" in fig.layout.title.text
+    sig = plots.accuracy_vs_sigma([0, 50, 100], {"binary": [90, 89, 80], "thermometer": [92, 91, 85]}, 92.5)
+    assert len(sig.data) == 2 and "mV" in sig.layout.xaxis.title.text and "%" in sig.layout.yaxis.title.text
+    bits = plots.accuracy_vs_adc_bits([3, 4, 5], [70.0, 85.0, 90.0])
+    assert list(bits.data[0].y) == [70.0, 85.0, 90.0] and "bits" in bits.layout.xaxis.title.text
