@@ -143,3 +143,64 @@ def accuracy_vs_adc_bits(adc_bits: Sequence[int], accuracy_pct: Sequence[float] 
     fig = _accuracy_lines(adc_bits, accuracy_pct, exact_accuracy_pct, title, "ADC resolution (bits)")
     fig.update_xaxes(dtick=1)
     return fig
+
+
+def distance_error_histogram(counts: Sequence[int], edges: Sequence[float], exact_share: float | None = None,
+                             title: str = "Key distance error, tree vs brute force (Fig. 4(c))") -> go.Figure:
+    """Share of queries (%) per bin of normalized distance error ``(d_tree - d_bf) / max distance``.
+
+    ``counts``/``edges`` are ``SearchReport.hist_counts``/``hist_edges`` of ``mbi.search``; the
+    paper's bound (error below 0.1) is marked, and ``exact_share`` (0..1) goes in the title.
+    """
+    counts = np.asarray(counts, dtype=float)
+    edges = np.asarray(edges, dtype=float)
+    pct = 100 * counts / max(counts.sum(), 1)
+    fig = go.Figure(go.Bar(x=0.5 * (edges[:-1] + edges[1:]), y=pct, width=np.diff(edges), marker_color=OURS_COLOR,
+                           customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+                           hovertemplate="error %{customdata[0]:.3f}-%{customdata[1]:.3f}<br>%{y:.1f}% of queries"
+                                         "<extra></extra>"))
+    fig.add_vline(x=0.1, line=dict(color=PAPER_COLOR, dash="dash"), annotation_text="paper: max error < 0.1")
+    if exact_share is not None:
+        title = f"{title}: {100 * exact_share:.1f}% exact"
+    return _layout(fig, title, "normalized distance error (d_tree - d_bf) / d_max", "queries (%)")
+
+
+def search_tradeoff(points: Sequence[dict], title: str = "Tree search: comparisons vs exactness") -> go.Figure:
+    """Share of queries that reach the brute-force distance (%) against comparisons per query (log axis).
+
+    ``points`` are dicts with ``leaf_size``, ``checks``, ``mean_comparisons`` and ``exact_share``
+    (``dataclasses.asdict`` of ``mbi.search.TradeoffPoint``); one line per leaf size, one marker per
+    ``checks``.
+    """
+    fig = go.Figure()
+    for leaf_size in sorted({p["leaf_size"] for p in points}):
+        series = sorted((p for p in points if p["leaf_size"] == leaf_size), key=lambda p: p["checks"])
+        fig.add_trace(go.Scatter(
+            x=[p["mean_comparisons"] for p in series], y=[100 * p["exact_share"] for p in series],
+            mode="lines+markers+text", text=[str(p["checks"]) for p in series], textposition="top left",
+            name=f"leaf size {leaf_size}",
+            hovertemplate="checks %{text}<br>%{x:.0f} comparisons<br>%{y:.1f}% exact<extra></extra>"))
+    _layout(fig, title, "key-distance comparisons per query (log)", "queries with brute-force distance (%)")
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def kmeans_tree(parent: Sequence[int], size: Sequence[int], depth: Sequence[int], is_leaf: Sequence[bool],
+                max_depth: int | None = 4, title: str = "Hierarchical k-means tree of keys (Fig. 4(b))") -> go.Figure:
+    """Icicle of the key tree: node ``i`` has parent ``parent[i]`` (-1 for the root) and ``size[i]`` keys.
+
+    The arrays are those of ``KMeansTree.summary()``; nodes deeper than ``max_depth`` are left out
+    (a tree over the whole table has thousands of nodes). Leaves are drawn in the accent color.
+    """
+    parent, size = np.asarray(parent), np.asarray(size)
+    depth, is_leaf = np.asarray(depth), np.asarray(is_leaf, dtype=bool)
+    keep = np.flatnonzero(depth <= (depth.max() if max_depth is None else max_depth))
+    fig = go.Figure(go.Icicle(
+        ids=[str(i) for i in keep], parents=["" if parent[i] < 0 else str(parent[i]) for i in keep],
+        values=size[keep], labels=[f"{size[i]} keys" for i in keep], branchvalues="total",
+        marker=dict(colors=[ACCENT_COLOR if is_leaf[i] else OURS_COLOR for i in keep]),
+        customdata=np.stack([depth[keep], is_leaf[keep]], axis=1),
+        hovertemplate="node %{id}<br>depth %{customdata[0]}<br>%{value} keys<extra></extra>",
+        tiling=dict(orientation="v")))
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=50, b=10), paper_bgcolor="rgba(0,0,0,0)")
+    return fig

@@ -200,3 +200,20 @@ def test_searchers_reject_bad_tables_and_queries() -> None:
 def test_pack_in_chunks_is_the_same() -> None:
     keys = clustered_keys(np.random.default_rng(12), 50)
     np.testing.assert_array_equal(pack(keys, LAYOUT, chunk_rows=7).words, pack(keys, LAYOUT).words)
+
+
+def test_plot_builders_draw_search_results() -> None:
+    import dataclasses
+
+    from mbi import plots
+
+    keys, queries, layout = make_table(1500, 40, seed=13)
+    tree = KMeansTree(keys, layout, (1, 1, 1), leaf_size=16)
+    report = search_report(tree, queries, bins=10)
+    hist = plots.distance_error_histogram(report.hist_counts, report.hist_edges, report.exact_share)
+    assert abs(sum(hist.data[0].y) - 100) < 1e-9
+    points = tradeoff_curve(keys, layout, (1, 1, 1), queries, leaf_sizes=(8, 16), checks=(1, 2))
+    assert len(plots.search_tradeoff([dataclasses.asdict(p) for p in points]).data) == 2
+    s = tree.summary()
+    icicle = plots.kmeans_tree(s.parent, s.size, s.depth, s.is_leaf, max_depth=2).data[0]
+    assert len(icicle.ids) == int((s.depth <= 2).sum()) and icicle.parents[0] == ""

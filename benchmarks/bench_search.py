@@ -1,0 +1,200 @@
+"""Search speed: our packed brute force vs faiss and scikit-learn; k-means tree vs brute force.
+
+    python benchmarks/bench_search.py                      # synthetic table, ~100k rows
+    python benchmarks/bench_search.py --table T.npz        # a real table
+
+A real table is an ``.npz`` with ``keys`` (uint8 [N, D]) and the five :class:`KeyLayout`
+fields as scalars (``patch_len``, ``patch_levels``, ``hidden_len``, ``hidden_levels``,
+``loc_levels``); optional ``queries`` (uint8 [Q, D]), else ``--queries`` random rows are
+held out of the table and used as queries.
+
+Faiss (``IndexBinaryFlat``, Hamming on the same packed thermometer bits) and scikit-learn
+(``NearestNeighbors(metric="manhattan", algorithm="brute")`` on the integer levels) only
+know the unweighted distance, so they are compared on ``a = b = c = 1``, where all three
+must return the same distances (asserted). Everything runs with ``--threads`` threads.
+Results are printed and written as the ``## Search`` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import faiss
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synthetic_table import make_table  # noqa: E402
+
+from mbi.distance import KeyLayout, pack  # noqa: E402
+from mbi.search import BruteForce, KMeansTree, compare_with_reference, tradeoff_curve  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BO_LIKE_WEIGHTS = (0.6, 1.0, 0.3)
+
+
+def best_time(fn: Callable[[], object], min_seconds: float = 1.0, max_repeats: int = 20) -> float:
+    """Best wall time of one call of ``fn`` over repeats lasting about ``min_seconds`` in all."""
+    times: list[float] = []
+    while len(times) < max_repeats and (not times or sum(times) < min_seconds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def load_table(path: Path | None, rows: int, n_queries: int, seed: int
+               ) -> tuple[np.ndarray, np.ndarray, KeyLayout, str]:
+    """``(keys, queries, layout, description)`` from ``path`` or the synthetic generator."""
+    if path is None:
+        keys, queries, layout = make_table(rows, n_queries, seed=seed)
+        return keys, queries, layout, "synthetic (benchmarks/synthetic_table.py)"
+    data = np.load(path)
+    layout = KeyLayout(**{f: int(data[f]) for f in ("patch_len", "patch_levels", "hidden_len",
+                                                   "hidden_levels", "loc_levels")})
+    keys = layout.check_keys(data["keys"])
+    if "queries" in data:
+        return keys, layout.check_keys(data["queries"], "queries"), layout, f"{path}"
+    held_out = np.random.default_rng(seed).permutation(len(keys))[:n_queries]
+    mask = np.ones(len(keys), dtype=bool)
+    mask[held_out] = False
+    return keys[mask], keys[held_out], layout, f"{path} ({n_queries} rows held out as queries)"
+
+
+def main() -> None:
+    """Run the benchmark, print it, and write the BENCHMARKS.md section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="synthetic table rows before merging duplicates")
+    parser.add_argument("--queries", type=int, default=2_000)
+    parser.add_argument("--table", type=Path, default=None, help="real table .npz (see module docstring)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sklearn-queries", type=int, default=200, help="queries timed for scikit-learn (slow)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+
+    faiss.omp_set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    keys, queries, layout, source = load_table(args.table, args.rows, args.queries, args.seed)
+    n, nq = len(keys), len(queries)
+    n_words = pack(keys[:1], layout).n_words
+    lines = [f"Table: {source}, {n} rows x {layout.width} columns ({layout}); "
+             f"{sum(layout.part_bits)} thermometer bits per key in {n_words} words; {nq} queries."]
+
+    with threadpool_limits(limits=args.threads):
+        # --- unweighted brute force: ours vs faiss vs scikit-learn (same distances)
+        ones = (1.0, 1.0, 1.0)
+        ours = BruteForce(keys, layout, ones, n_threads=args.threads)
+        ours.query(queries[:16])
+        result: dict = {}
+        t_ours = best_time(lambda: result.__setitem__("ours", ours.query(queries)), min_seconds=0.0, max_repeats=1)
+        codes = ours.packed.row_bytes()
+        index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
+        index.add(codes)
+        qcodes = pack(queries, layout).row_bytes()
+        t_faiss = best_time(lambda: result.__setitem__("faiss", index.search(qcodes, 1)))
+        f_dist, f_index = result["faiss"]
+        r = result["ours"]
+        assert np.array_equal(r.distance, f_dist[:, 0].astype(np.float64) / 3.0), "faiss disagrees"
+        same_row_faiss = float((r.index == f_index[:, 0]).mean())
+        ns = min(args.sklearn_queries, nq)
+        nn = NearestNeighbors(n_neighbors=1, metric="manhattan", algorithm="brute", n_jobs=args.threads).fit(keys)
+        t_sk = best_time(lambda: result.__setitem__("sk", nn.kneighbors(queries[:ns])), min_seconds=0.0, max_repeats=1)
+        s_dist, _ = result["sk"]
+        assert np.array_equal(r.distance[:ns], s_dist[:, 0] / 3.0), "scikit-learn disagrees"
+
+        qps = {"ours": nq / t_ours, "faiss": nq / t_faiss, "sk": ns / t_sk}
+        lines += [
+            "",
+            "Brute force, unweighted (a = b = c = 1), all three return the same distances (asserted):",
+            "",
+            "| searcher | queries/s | vs ours |",
+            "|---|---:|---:|",
+            f"| ours: `BruteForce` (numpy SWAR popcount, packed thermometer bits) | {qps['ours']:,.0f} | 1 |",
+            f"| faiss `IndexBinaryFlat` (same bits) | {qps['faiss']:,.0f} | {qps['faiss'] / qps['ours']:.1f}x |",
+            f"| scikit-learn `NearestNeighbors(manhattan, brute)` ({ns} queries) | {qps['sk']:,.0f} | "
+            f"{qps['sk'] / qps['ours']:.2f}x |",
+            "",
+            f"Same row as faiss for {100 * same_row_faiss:.1f}% of queries (the rest are ties, which faiss "
+            "does not break by lowest row).",
+        ]
+
+        # --- weighted: brute force vs tree
+        bf = BruteForce(keys, layout, BO_LIKE_WEIGHTS, n_threads=args.threads)
+        t_bf = best_time(lambda: result.__setitem__("bf", bf.query(queries)), min_seconds=0.0, max_repeats=1)
+        ref = result["bf"]
+        start = time.perf_counter()
+        tree = KMeansTree(keys, layout, BO_LIKE_WEIGHTS)
+        t_build = time.perf_counter() - start
+        lines += [
+            "",
+            f"Weighted (a, b, c) = {BO_LIKE_WEIGHTS}: brute force {nq / t_bf:,.0f} queries/s. "
+            f"`KMeansTree` (branching 4, leaf_size 32): built in {t_build:.1f} s, {tree.n_nodes} nodes, "
+            f"height {tree.height}.",
+            "",
+            "| checks (leaves scanned) | queries/s | vs brute force | comparisons/query | fewer than brute force "
+            "| levels | same distance as brute force | max normalized error |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        max_d = layout.max_distance(BO_LIKE_WEIGHTS)
+        for checks in (1, 4, 8, 16, 32):
+            t = best_time(lambda c=checks: result.__setitem__("tree", tree.query(queries, checks=c)),
+                          min_seconds=0.0, max_repeats=1)
+            rep = compare_with_reference(result["tree"], ref, max_d, n)
+            lines.append(
+                f"| {checks} | {nq / t:,.0f} | {t_bf / t:.1f}x | {rep.mean_comparisons:,.0f} | {rep.speedup:.0f}x "
+                f"| {rep.mean_levels:.1f} | {100 * rep.exact_share:.1f}% | {rep.max_normalized_error:.3f} |")
+
+        points = tradeoff_curve(keys, layout, BO_LIKE_WEIGHTS, queries, leaf_sizes=(16, 64),
+                                checks=(1, 4, 16, 64), reference=ref)
+        lines += ["", "Trade-off (`mbi.search.tradeoff_curve`), other leaf sizes:", "",
+                  "| leaf_size | checks | comparisons/query | fewer than brute force | same distance |",
+                  "|---:|---:|---:|---:|---:|"]
+        lines += [f"| {p.leaf_size} | {p.checks} | {p.mean_comparisons:,.0f} | {p.speedup:.0f}x "
+                  f"| {100 * p.exact_share:.1f}% |" for p in points]
+
+    command = "python benchmarks/bench_search.py" + (f" --table {args.table}" if args.table else "") + \
+        (f" --rows {args.rows}" if args.rows != 100_000 and not args.table else "") + \
+        (f" --threads {args.threads}" if args.threads != 2 else "")
+    header = [
+        "## Search",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads "
+        f"for every library, numpy {np.__version__}, faiss {faiss.__version__}; load average "
+        f"{load:.1f} at start (other jobs may share the cores, so ratios within one run are what to compare).",
+        "",
+    ]
+    section = "\n".join(header + lines) + "\n"
+    print(section)
+    if not args.no_write:
+        write_section(args.output, section)
+        print(f"wrote {args.output}")
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace (or append) the ``## Search`` section of ``path``, leaving other sections alone."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "## Search"), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        new = "".join(lines[:start]) + section + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
+    path.write_text(new, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
