@@ -167,7 +167,8 @@ CIM_MACROS: tuple[TableRow, ...] = (
 
 
 def table_one(mbi_accuracy_pct: float = PAPER_MBI_ACCURACY_PCT, mbi_storage_mb: float = PAPER_MBI_STORAGE_MB,
-              mbi_energy_j: float = PAPER_INFERENCE_ENERGY_J, target_nm: float = TARGET_NODE_NM) -> list[dict[str, Any]]:
+              mbi_energy_j: float = PAPER_INFERENCE_ENERGY_J,
+              target_nm: float = TARGET_NODE_NM) -> list[dict[str, Any]]:
     """Table I rows (MBI first): every column of the paper plus the energy projected to ``target_nm``
     and how many times MBI's energy it is. MBI's accuracy, storage and energy are arguments so measured
     numbers can replace the paper's (the defaults)."""

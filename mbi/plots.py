@@ -89,14 +89,15 @@ def sum_line_distributions(levels: Sequence[int], voltages_v: np.ndarray, min_ga
     g = list(levels).index(gap_level)
     lo, hi = v_mv[g + 1].max(), v_mv[g].min()
     fig.add_vrect(x0=min(lo, hi), x1=max(lo, hi), fillcolor=ACCENT_COLOR, opacity=0.3, line_width=0)
-    fig.add_annotation(x=0.5 * (lo + hi), y=1.05, text=f"min gap {1e3 * min_gap_v:.1f} mV (d={gap_level}/{gap_level + 1})",
-                       showarrow=False, font=dict(color=ACCENT_COLOR))
+    fig.add_annotation(x=0.5 * (lo + hi), y=1.05, showarrow=False, font=dict(color=ACCENT_COLOR),
+                       text=f"min gap {1e3 * min_gap_v:.1f} mV (d={gap_level}/{gap_level + 1})")
     _layout(fig, title, "(V_SLP + V_SLN) / 2 (mV)", "samples per bin (peak = 1)")
     fig.update_layout(showlegend=False)
     return fig
 
 
-def energy_breakdown(components_j: dict[str, float], title: str = "Energy per 32x32 key match (Fig. 6(c))") -> go.Figure:
+def energy_breakdown(components_j: dict[str, float],
+                     title: str = "Energy per 32x32 key match (Fig. 6(c))") -> go.Figure:
     """Pie of the energy of one match by component (values in joules, shown in pJ and %)."""
     names = list(components_j)
     pj = [1e12 * components_j[n] for n in names]

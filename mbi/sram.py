@@ -39,6 +39,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from mbi.config import RAMConfig
+from mbi.distance import KeyLayout
 
 Encoding = Literal["binary", "thermometer"]
 ENCODINGS: tuple[str, ...] = ("binary", "thermometer")
@@ -265,6 +266,13 @@ class KeyPart:
     def __post_init__(self) -> None:
         check_integer(f"KeyPart({self.name!r})", "count", self.count, 1, 1_000_000)
         check_integer(f"KeyPart({self.name!r})", "levels", self.levels, 2, 1 << 16)
+
+
+def key_parts_from_layout(layout: KeyLayout) -> tuple[KeyPart, KeyPart, KeyPart]:
+    """(patch, hidden, location) parts of keys laid out as :class:`mbi.distance.KeyLayout` describes."""
+    return (KeyPart("patch", layout.patch_len, layout.patch_levels),
+            KeyPart("hidden", layout.hidden_len, layout.hidden_levels),
+            KeyPart("location", 2, layout.loc_levels))
 
 
 def key_parts_from_ram(ram: RAMConfig | None = None) -> tuple[KeyPart, KeyPart, KeyPart]:
@@ -598,21 +606,35 @@ class CircuitTable:
         for block, r0 in enumerate(range(0, self.n_rows, _VTH_BLOCK_ROWS)):
             r1 = min(r0 + _VTH_BLOCK_ROWS, self.n_rows)
             vth = _sample_vth(_block_rng(seed, block), (_VTH_BLOCK_ROWS, bits.shape[1], 2, 2), self.config)[:r1 - r0]
-            both = cell_drop_v(vth, v_p[None, :, None], self.config)  # [rows, C, side]; side 0 = BL
-            drop[r0:r1] = np.where(bits[r0:r1] == 1, both[..., 0], both[..., 1])
+            side = 1 - bits[r0:r1, :, None, None].astype(np.int64)  # k=1 -> BL path (side 0), k=0 -> BLB
+            active = np.take_along_axis(vth, side, axis=2)[:, :, 0]  # [rows, C, transistor]
+            drop[r0:r1] = cell_drop_v(active, v_p[None, :], self.config)
         # drop(q, n, array) = sum_c drop[n,c] [k != q] = base[n, a] + sum_c q_c (1 - 2 k_nc) drop[n, c]
-        self._signed = (drop * (1.0 - 2.0 * bits)).astype(np.float32)
-        self._base = np.stack([(drop * bits)[:, s:e].sum(axis=1) for _, s, e in self.layout.arrays], axis=1)
+        stored_one = bits == 1
+        self._signed = np.where(stored_one, -drop, drop)
+        held = np.where(stored_one, drop, np.float32(0.0))
+        self._base = np.stack([held[:, s:e].sum(axis=1) for _, s, e in self.layout.arrays], axis=1)
         nominal = nominal_discharge_v(self.config, v_p)
         self._max_distance = [self.layout.array_max_distance(a) for a in range(self.layout.n_arrays)]
         self._scale = [m / float(nominal[s:e].sum()) for m, (_, s, e) in zip(self._max_distance, self.layout.arrays)]
+        self._readout = [adc_level_values(m, self.config.adc_bits).astype(np.float32) for m in self._max_distance]
+
+    def _digital(self, a: int, analog: np.ndarray) -> np.ndarray:
+        """What array ``a``'s ADC hands the digital side for analog distances (identity without ADC)."""
+        if not self.use_adc:
+            return analog
+        return self._readout[a][_level_index(analog, self._max_distance[a])]
+
+    def _check_rows(self, rows: np.ndarray, name: str) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= self.n_rows)):
+            raise ValueError(f"{name} must be a 1-D array of table row indices in [0, {self.n_rows - 1}]")
+        return rows
 
     def distances(self, queries: np.ndarray, rows: np.ndarray | None = None, chunk_rows: int = 4096) -> np.ndarray:
         """Circuit-reported distances [Q, R] (float32) of ``queries`` [Q, D] to table ``rows`` (default: all)."""
         q = self.layout.encode(queries, "queries").astype(np.float32)
-        rows = np.arange(self.n_rows) if rows is None else np.asarray(rows, dtype=np.int64)
-        if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= self.n_rows)):
-            raise ValueError(f"rows must be a 1-D array of indices in [0, {self.n_rows - 1}]")
+        rows = np.arange(self.n_rows) if rows is None else self._check_rows(rows, "rows")
         out = np.empty((q.shape[0], len(rows)), dtype=np.float32)
         for c0 in range(0, len(rows), chunk_rows):
             idx = rows[c0:c0 + chunk_rows]
@@ -620,17 +642,35 @@ class CircuitTable:
             total = np.zeros((q.shape[0], len(idx)), dtype=np.float32)
             for a, (part, s, e) in enumerate(self.layout.arrays):
                 analog = (base[None, :, a] + q[:, s:e] @ signed[:, s:e].T) * self._scale[a]
-                if self.use_adc:
-                    values = adc_level_values(self._max_distance[a], self.config.adc_bits).astype(np.float32)
-                    analog = values[_level_index(analog, self._max_distance[a])]
-                total += self.part_weight[part] * analog
+                total += self.part_weight[part] * self._digital(a, analog)
             out[:, c0:c0 + len(idx)] = total
+        return out
+
+    def pair_distances(self, queries: np.ndarray, query_rows: np.ndarray, table_rows: np.ndarray,
+                       chunk_pairs: int = 32768) -> np.ndarray:
+        """Circuit distance of each pair ``(queries[query_rows[i]], table row table_rows[i])``, float32 ``[P]``.
+
+        The shape a tree's leaf scan uses (each query scans its own leaves, cf. ``mbi.distance.pair_distances``).
+        """
+        q = self.layout.encode(queries, "queries").astype(np.float32)
+        qi, ti = np.asarray(query_rows, dtype=np.int64), self._check_rows(table_rows, "table_rows")
+        if qi.shape != ti.shape or (qi.size and (qi.min() < 0 or qi.max() >= len(q))):
+            raise ValueError(f"query_rows must match table_rows in length and index the {len(q)} queries")
+        out = np.empty(len(qi), dtype=np.float32)
+        for p0 in range(0, len(qi), chunk_pairs):
+            pq, pt = qi[p0:p0 + chunk_pairs], ti[p0:p0 + chunk_pairs]
+            product, base = q[pq] * self._signed[pt], self._base[pt]
+            total = np.zeros(len(pq), dtype=np.float32)
+            for a, (part, s, e) in enumerate(self.layout.arrays):
+                analog = (base[:, a] + product[:, s:e].sum(axis=1)) * self._scale[a]
+                total += self.part_weight[part] * self._digital(a, analog)
+            out[p0:p0 + len(pq)] = total
         return out
 
     def nearest(self, queries: np.ndarray, rows: np.ndarray | None = None,
                 chunk_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
         """Index (into ``rows``, first one on ties) and distance of the circuit's closest row per query."""
-        rows = np.arange(self.n_rows) if rows is None else np.asarray(rows, dtype=np.int64)
+        rows = np.arange(self.n_rows) if rows is None else self._check_rows(rows, "rows")
         n_q = len(np.asarray(queries))
         best_i, best_d = np.zeros(n_q, dtype=np.int64), np.full(n_q, np.inf, dtype=np.float32)
         for c0 in range(0, len(rows), chunk_rows):
@@ -752,7 +792,8 @@ def synthetic_table(parts: Sequence[KeyPart], n_keys: int, n_queries: int, *, cl
     rng = np.random.default_rng(seed)
     levels = np.concatenate([np.full(p.count, p.levels) for p in parts])
     if not clustered:
-        return rng.integers(0, levels, size=(n_keys, len(levels))), rng.integers(0, levels, size=(n_queries, len(levels)))
+        return (rng.integers(0, levels, size=(n_keys, len(levels))),
+                rng.integers(0, levels, size=(n_queries, len(levels))))
     prototypes = rng.integers(0, levels, size=(max(1, n_keys // 16), len(levels)))
 
     def noisy_copies(n: int) -> np.ndarray:
@@ -767,6 +808,6 @@ __all__ = [
     "ENCODINGS", "ArrayLayout", "CircuitTable", "EncodingComparison", "KeyPart", "LevelStats", "SRAMConfig",
     "adc_level_codes", "adc_level_values", "build_layout", "cell_drop_v", "characterization_weights",
     "circuit_distances", "compare_with_eq1", "device_drive", "discharge", "element_column_weights",
-    "element_distance_table", "encode_elements", "ideal_distances", "key_parts_from_ram", "level_statistics",
-    "nominal_discharge_v", "sample_patterns", "stack_drive", "synthetic_table",
+    "element_distance_table", "encode_elements", "ideal_distances", "key_parts_from_layout", "key_parts_from_ram",
+    "level_statistics", "nominal_discharge_v", "sample_patterns", "stack_drive", "synthetic_table",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mbi import plots
-from mbi.cli import main
+from mbi.cli import energy as energy_cli
 from mbi.energy import (COMPONENTS, TABLE_COLUMNS, EnergyConfig, format_table_one, inference_energy_j,
                         key_match_energy_j, match_energy, project_energy_j, table_cells, table_one)
 from mbi.sram import KeyPart, SRAMConfig, build_layout
@@ -109,8 +110,16 @@ def test_invalid_energy_parameters_are_refused(build, word):
         build()
 
 
+def _energy_command(argv: list[str]) -> int:
+    """Run ``python -m mbi energy ARGV`` through its own parser (independent of the other commands)."""
+    parser = argparse.ArgumentParser()
+    energy_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["energy", *argv])
+    return args.func(args)
+
+
 def test_energy_command_prints_and_writes(tmp_path, capsys):
-    assert main(["energy", "--format", "csv", "--out", str(tmp_path)]) == 0
+    assert _energy_command(["--format", "csv", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "13.16 nJ" in out and "work,technology_nm" in out and "adc" in out
     saved = json.loads((tmp_path / "energy.json").read_text())
@@ -118,7 +127,7 @@ def test_energy_command_prints_and_writes(tmp_path, capsys):
     assert set(saved["match_energy_j"]) == {*COMPONENTS, "total"}
     for name in ("table1.csv", "table1.md", "fig6c.html", "table1.html"):
         assert (tmp_path / name).stat().st_size > 0
-    assert main(["energy", "--glimpses", "6", "--format", "markdown"]) == 0
+    assert _energy_command(["--glimpses", "6", "--format", "markdown"]) == 0
     assert "15.79 nJ" in capsys.readouterr().out  # 6/5 x 13.16 nJ
 
 

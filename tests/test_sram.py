@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import replace
 from itertools import product
@@ -12,10 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mbi import plots
-from mbi.cli import main
+from mbi.cli import sram as sram_cli
+from mbi.distance import KeyLayout
 from mbi.sram import (CircuitTable, KeyPart, SRAMConfig, adc_level_codes, build_layout, circuit_distances,
-                      compare_with_eq1, discharge, element_distance_table, ideal_distances, key_parts_from_ram,
-                      level_statistics, nominal_discharge_v, sample_patterns, stack_drive, synthetic_table)
+                      compare_with_eq1, discharge, element_distance_table, ideal_distances, key_parts_from_layout,
+                      key_parts_from_ram, level_statistics, nominal_discharge_v, sample_patterns, stack_drive,
+                      synthetic_table)
 
 PARTS = (KeyPart("patch", 6, 4), KeyPart("hidden", 8, 2), KeyPart("location", 2, 5))
 WEIGHTS = (0.5, 0.3, 0.2)
@@ -185,6 +188,14 @@ def test_variation_is_a_property_of_the_cells_not_of_the_query_batch():
     assert not np.array_equal(CircuitTable(keys, PARTS, weights=WEIGHTS, config=cfg, seed=6).distances(queries), full)
     index, dist = table.nearest(queries, chunk_rows=64)
     assert np.array_equal(index, full.argmin(axis=1)) and np.array_equal(dist, full.min(axis=1))
+    pair_q, pair_t = np.array([0, 5, 5, 3]), np.array([10, 299, 0, 10])
+    assert np.allclose(table.pair_distances(queries, pair_q, pair_t, chunk_pairs=3), full[pair_q, pair_t], atol=1e-5)
+
+
+def test_parts_follow_the_search_modules_key_layout():
+    layout = KeyLayout(patch_len=48, patch_levels=4, hidden_len=64, hidden_levels=2, loc_levels=16)
+    assert [(p.name, p.count, p.levels) for p in key_parts_from_layout(layout)] == [
+        ("patch", 48, 4), ("hidden", 64, 2), ("location", 2, 16)]
 
 
 def test_large_variation_moves_distances_away_from_the_ideal():
@@ -262,9 +273,17 @@ def test_synthetic_tables_respect_levels():
 # ----------------------------------------------------------------------------- CLI and figure
 
 
+def _sram_command(argv: list[str]) -> int:
+    """Run ``python -m mbi sram ARGV`` through its own parser (independent of the other commands)."""
+    parser = argparse.ArgumentParser()
+    sram_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["sram", *argv])
+    return args.func(args)
+
+
 def test_sram_command_prints_and_writes(tmp_path, capsys):
-    code = main(["sram", "--trials", "2", "--rows", "4", "--cols", "16", "--element-bits", "2",
-                 "--compare-encodings", "--out", str(tmp_path)])
+    code = _sram_command(["--trials", "2", "--rows", "4", "--cols", "16", "--element-bits", "2",
+                          "--compare-encodings", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0
     assert "smallest gap" in out and "wrong-code rate" in out and "12.5%" in out
@@ -275,9 +294,11 @@ def test_sram_command_prints_and_writes(tmp_path, capsys):
     assert json.loads((tmp_path / "encodings.json").read_text())["two_bit_element_pairs_differing"] == 0.125
 
 
-def test_sram_command_reports_user_errors(capsys):
-    assert main(["sram", "--adc-bits", "0", "--trials", "1"]) == 2
-    assert "adc_bits" in capsys.readouterr().err
+def test_sram_command_reports_user_errors():
+    with pytest.raises(ValueError, match="adc_bits = 0"):  # the CLI prints it and exits with status 2
+        _sram_command(["--adc-bits", "0", "--trials", "1"])
+    with pytest.raises(ValueError, match="cannot hold one 4-bit element"):
+        _sram_command(["--cols", "8", "--element-bits", "4", "--encoding", "thermometer", "--trials", "1"])
 
 
 def test_sum_line_figure_marks_the_gap():

@@ -73,7 +73,8 @@ def _print_levels(stats: LevelStats) -> None:
     print(f"smallest gap between neighbouring levels (worst sample): {s['min_gap_mv']:.2f} mV, levels {a} and {b} "
           f"(paper: >= {s['paper_min_gap_mv']:.0f} mV)")
     print(f"ADC: {cfg.adc_bits} bits, {s['adc_distinct_codes']} codes for {s['levels']} levels; "
-          f"wrong-code rate {100 * s['adc_error_rate']:.4f}% (worst level {100 * s['worst_level_adc_error_rate']:.3f}%)")
+          f"wrong-code rate {100 * s['adc_error_rate']:.4f}% "
+          f"(worst level {100 * s['worst_level_adc_error_rate']:.3f}%)")
 
 
 def _compare_encodings(seed: int, cols: int) -> dict[str, Any]:
