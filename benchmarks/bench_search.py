@@ -42,10 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BO_LIKE_WEIGHTS = (0.6, 1.0, 0.3)
 
 
-def best_time(fn: Callable[[], object], min_seconds: float = 1.0, max_repeats: int = 20) -> float:
-    """Best wall time of one call of ``fn`` over repeats lasting about ``min_seconds`` in all."""
+def best_time(fn: Callable[[], object], repeats: int = 3, min_seconds: float = 0.0) -> float:
+    """Best wall time of one call of ``fn`` over at least ``repeats`` calls and ``min_seconds`` in all."""
     times: list[float] = []
-    while len(times) < max_repeats and (not times or sum(times) < min_seconds):
+    while len(times) < repeats or (sum(times) < min_seconds and len(times) < 100):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -97,23 +97,25 @@ def main() -> None:
         ours = BruteForce(keys, layout, ones, n_threads=args.threads)
         ours.query(queries[:16])
         result: dict = {}
-        t_ours = best_time(lambda: result.__setitem__("ours", ours.query(queries)), min_seconds=0.0, max_repeats=1)
+        t_ours = best_time(lambda: result.__setitem__("ours", ours.query(queries)))
+        single = BruteForce(keys, layout, ones, n_threads=1)
+        t_single = best_time(lambda: single.query(queries), repeats=1)
         codes = ours.packed.row_bytes()
         index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
         index.add(codes)
         qcodes = pack(queries, layout).row_bytes()
-        t_faiss = best_time(lambda: result.__setitem__("faiss", index.search(qcodes, 1)))
+        t_faiss = best_time(lambda: result.__setitem__("faiss", index.search(qcodes, 1)), min_seconds=1.0)
         f_dist, f_index = result["faiss"]
         r = result["ours"]
         assert np.array_equal(r.distance, f_dist[:, 0].astype(np.float64) / 3.0), "faiss disagrees"
         same_row_faiss = float((r.index == f_index[:, 0]).mean())
         ns = min(args.sklearn_queries, nq)
         nn = NearestNeighbors(n_neighbors=1, metric="manhattan", algorithm="brute", n_jobs=args.threads).fit(keys)
-        t_sk = best_time(lambda: result.__setitem__("sk", nn.kneighbors(queries[:ns])), min_seconds=0.0, max_repeats=1)
+        t_sk = best_time(lambda: result.__setitem__("sk", nn.kneighbors(queries[:ns])), repeats=1)
         s_dist, _ = result["sk"]
         assert np.array_equal(r.distance[:ns], s_dist[:, 0] / 3.0), "scikit-learn disagrees"
 
-        qps = {"ours": nq / t_ours, "faiss": nq / t_faiss, "sk": ns / t_sk}
+        qps = {"ours": nq / t_ours, "single": nq / t_single, "faiss": nq / t_faiss, "sk": ns / t_sk}
         lines += [
             "",
             "Brute force, unweighted (a = b = c = 1), all three return the same distances (asserted):",
@@ -121,6 +123,7 @@ def main() -> None:
             "| searcher | queries/s | vs ours |",
             "|---|---:|---:|",
             f"| ours: `BruteForce` (numpy SWAR popcount, packed thermometer bits) | {qps['ours']:,.0f} | 1 |",
+            f"| ours, 1 thread | {qps['single']:,.0f} | {qps['single'] / qps['ours']:.2f}x |",
             f"| faiss `IndexBinaryFlat` (same bits) | {qps['faiss']:,.0f} | {qps['faiss'] / qps['ours']:.1f}x |",
             f"| scikit-learn `NearestNeighbors(manhattan, brute)` ({ns} queries) | {qps['sk']:,.0f} | "
             f"{qps['sk'] / qps['ours']:.2f}x |",
@@ -131,7 +134,7 @@ def main() -> None:
 
         # --- weighted: brute force vs tree
         bf = BruteForce(keys, layout, BO_LIKE_WEIGHTS, n_threads=args.threads)
-        t_bf = best_time(lambda: result.__setitem__("bf", bf.query(queries)), min_seconds=0.0, max_repeats=1)
+        t_bf = best_time(lambda: result.__setitem__("bf", bf.query(queries)))
         ref = result["bf"]
         start = time.perf_counter()
         tree = KMeansTree(keys, layout, BO_LIKE_WEIGHTS)
@@ -148,8 +151,7 @@ def main() -> None:
         ]
         max_d = layout.max_distance(BO_LIKE_WEIGHTS)
         for checks in (1, 4, 8, 16, 32):
-            t = best_time(lambda c=checks: result.__setitem__("tree", tree.query(queries, checks=c)),
-                          min_seconds=0.0, max_repeats=1)
+            t = best_time(lambda c=checks: result.__setitem__("tree", tree.query(queries, checks=c)))
             rep = compare_with_reference(result["tree"], ref, max_d, n)
             lines.append(
                 f"| {checks} | {nq / t:,.0f} | {t_bf / t:.1f}x | {rep.mean_comparisons:,.0f} | {rep.speedup:.0f}x "

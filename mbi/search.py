@@ -158,8 +158,8 @@ class KMeansTree(Searcher):
     ``iterations`` Lloyd steps, stopping early once no label changes) into ``branching``
     clusters, on :func:`weighted_features` of its keys. On binary vectors
     squared L2 equals Hamming, so the k-means objective is exactly the eq. (1) (weighted
-    Manhattan) objective on keys. A node whose keys k-means cannot separate (e.g. all
-    identical) becomes a leaf whatever its size.
+    Manhattan) objective on keys. A node whose keys k-means cannot separate (e.g. keys equal
+    in every part of non-zero weight) becomes a leaf whatever its size.
 
     Routing: at each level the query goes to the child whose centroid is nearest in squared
     Euclidean distance in the same feature space. That is the rule k-means assigned the keys
