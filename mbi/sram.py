@@ -32,6 +32,7 @@ drawn once (per seed) and stays with its cell, whatever query is applied.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Sequence
@@ -618,6 +619,14 @@ class CircuitTable:
         self._max_distance = [self.layout.array_max_distance(a) for a in range(self.layout.n_arrays)]
         self._scale = [m / float(nominal[s:e].sum()) for m, (_, s, e) in zip(self._max_distance, self.layout.arrays)]
         self._readout = [adc_level_values(m, self.config.adc_bits).astype(np.float32) for m in self._max_distance]
+
+    def with_adc_bits(self, adc_bits: int) -> "CircuitTable":
+        """The same table on the same cells read through an ``adc_bits`` ADC (for resolution sweeps; no resampling)."""
+        other = copy.copy(self)
+        other.config = replace(self.config, adc_bits=adc_bits)
+        other.use_adc = True
+        other._readout = [adc_level_values(m, adc_bits).astype(np.float32) for m in self._max_distance]
+        return other
 
     def _digital(self, a: int, analog: np.ndarray) -> np.ndarray:
         """What array ``a``'s ADC hands the digital side for analog distances (identity without ADC)."""

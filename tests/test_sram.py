@@ -188,6 +188,9 @@ def test_variation_is_a_property_of_the_cells_not_of_the_query_batch():
     assert not np.array_equal(CircuitTable(keys, PARTS, weights=WEIGHTS, config=cfg, seed=6).distances(queries), full)
     index, dist = table.nearest(queries, chunk_rows=64)
     assert np.array_equal(index, full.argmin(axis=1)) and np.array_equal(dist, full.min(axis=1))
+    assert np.array_equal(table.with_adc_bits(3).distances(queries),
+                          CircuitTable(keys, PARTS, weights=WEIGHTS, config=cfg, seed=5, adc_bits=3).distances(queries))
+    assert not np.array_equal(table.with_adc_bits(3).distances(queries), full)
     pair_q, pair_t = np.array([0, 5, 5, 3]), np.array([10, 299, 0, 10])
     assert np.allclose(table.pair_distances(queries, pair_q, pair_t, chunk_pairs=3), full[pair_q, pair_t], atol=1e-5)
 
