@@ -635,6 +635,7 @@ class CircuitTable:
         return self._readout[a][_level_index(analog, self._max_distance[a])]
 
     def _check_rows(self, rows: np.ndarray, name: str) -> np.ndarray:
+        """``rows`` as int64 table indices, or a ValueError naming the argument."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= self.n_rows)):
             raise ValueError(f"{name} must be a 1-D array of table row indices in [0, {self.n_rows - 1}]")
