@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -259,3 +260,35 @@ class _Bypass:
     def __exit__(self, *exc: object) -> None:
         for q, bits in self.saved:
             q.bits = bits
+
+
+@dataclass
+class Trace:
+    """What the RAM saw and decided on a batch, as numpy arrays for views and reports."""
+
+    centres: np.ndarray  # pixel centre (row, col) of each glimpse [B, T, 2]
+    locs: np.ndarray  # grid location of each glimpse [B, T, 2]
+    patches: np.ndarray  # quantized patches as the RAM sees them [B, T, K, p, p] in [0, 1]
+    readouts: np.ndarray  # class read out from h_t after each glimpse [B, T]
+    probs: np.ndarray  # final class probabilities [B, 10]
+    prediction: np.ndarray  # final class [B]
+
+
+@torch.no_grad()
+def trace(model: RAM, x: torch.Tensor) -> Trace:
+    """Deterministic pass recording every glimpse: where it looked, what it saw, what it would answer."""
+    model.eval()
+    ep = model(x)
+    cfg = model.cfg
+    b, t = ep.locs.shape[:2]
+    patches = ep.rhos.reshape(b, t, cfg.num_patches, cfg.patch_size, cfg.patch_size)
+    readouts = model.classifier(ep.hiddens).argmax(-1)
+    probs = torch.softmax(ep.logits, dim=1)
+    return Trace(
+        centres=grid_to_pixel(ep.locs, cfg.loc_grid, cfg.image_size).numpy(),
+        locs=ep.locs.numpy(),
+        patches=patches.numpy(),
+        readouts=readouts.numpy(),
+        probs=probs.numpy(),
+        prediction=probs.argmax(1).numpy().astype(np.int64),
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from mbi.checkpoint import load_config, load_model, resolve_checkpoint
+from mbi.checkpoint import load_config, load_metrics, load_model, resolve_checkpoint
 from mbi.data import load_mnist
+from mbi.store import atomic_write_json
 from mbi.train import accuracy
 
 
@@ -16,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default' (shipped model)")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--record", action="store_true",
+                   help="also store the test accuracies in the checkpoint's metrics.json (for shipping a model)")
     p.set_defaults(func=run)
 
 
@@ -37,6 +40,12 @@ def evaluate_checkpoint(checkpoint: str, split: str = "test") -> dict:
 def run(args: argparse.Namespace) -> int:
     """Print the evaluation."""
     res = evaluate_checkpoint(args.checkpoint, args.split)
+    if args.record:
+        folder = resolve_checkpoint(args.checkpoint)
+        metrics = load_metrics(folder)
+        metrics[f"{args.split}_acc"] = res["accuracy_quantized"]
+        metrics[f"{args.split}_acc_quantizers_bypassed"] = res["accuracy_quantizers_bypassed"]
+        atomic_write_json(folder / "metrics.json", metrics)
     if args.json:
         print(json.dumps(res, indent=2))
     else:
