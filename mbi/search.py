@@ -296,9 +296,11 @@ class KMeansTree(Searcher):
             kid_ok = internal[:, :, None] & (np.arange(k) < self._n_children[beam][:, :, None])
             kids = np.where(kid_ok, kids, 0).reshape(nq, -1)
             kid_ok = kid_ok.reshape(nq, -1)
-            dots = np.matmul(self._centroids[kids], features[:, :, None])[:, :, 0]
-            kid_score = query_norms[:, None] + self._centroid_norms[kids] - 2.0 * dots
-            kid_score = np.where(kid_ok, kid_score, np.inf)
+            q_of, slot = np.nonzero(kid_ok)  # only real children: leaves and padding cost nothing
+            nodes = kids[q_of, slot]
+            dots = np.einsum("pf,pf->p", self._centroids[nodes], features[q_of])
+            kid_score = np.full(kid_ok.shape, np.inf)
+            kid_score[q_of, slot] = query_norms[q_of] + self._centroid_norms[nodes] - 2.0 * dots
             compared += kid_ok.sum(axis=1)
             kept = valid & ~internal
             cand = np.concatenate([np.where(kid_ok, kids, -1), np.where(kept, beam, -1)], axis=1)
