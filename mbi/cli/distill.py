@@ -1,0 +1,40 @@
+"""``python -m mbi distill CHECKPOINT``: distill a RAM into a lookup table (.npz)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tqdm import tqdm
+
+from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
+from mbi.data import load_mnist
+from mbi.lut import distill, save_table, table_path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``distill`` command."""
+    p = subparsers.add_parser("distill", help="distill a quantized RAM into a lookup table")
+    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
+    p.add_argument("--rows", type=int, help="row budget N (default: every training image, all steps)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random image order (default 0)")
+    p.add_argument("--out", type=Path, help="output .npz (default: the table cache under ARTIFACTS/tables)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Distill, save, print size and storage."""
+    folder = resolve_checkpoint(args.checkpoint)
+    out = args.out or table_path(folder, args.rows, args.seed)
+    bar = tqdm(total=100, desc="replaying training images", unit="%")
+    table = distill(load_model(folder), load_mnist().train_x, model_hash(folder), rows=args.rows, seed=args.seed,
+                    progress=lambda f: bar.update(round(100 * f) - bar.n))
+    bar.close()
+    save_table(table, out)
+    size = table.storage_bytes()
+    print(f"{len(table)} rows from {table.meta['images']} training images "
+          f"({table.meta['replayed_steps']} replayed steps, {table.meta['conflicts']} value conflicts)")
+    print(f"storage packed: {size['total_binary'] / 1e6:.2f} MB with binary keys, "
+          f"{size['total_thermometer'] / 1e6:.2f} MB with thermometer keys")
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,133 @@
+"""Distillation, lookup-only and mixed MBI against the RAM itself, and table files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mbi.bo import normalize, run_bo, weights_of
+from mbi.config import RAMConfig
+from mbi.infer import StepIndex, evaluate_lookup, lookup_infer, mixed_curve, mixed_predictions
+from mbi.lut import build_table, distill, layout_of, load_table, record_episodes, save_table
+from mbi.ram import RAM
+from mbi.train import predict
+
+CFG = RAMConfig(num_glimpses=3, hidden_size=32, state_size=16, glimpse_hidden=32, loc_hidden=16, glimpse_size=32,
+                loc_grid=7)
+
+
+@pytest.fixture(scope="module")
+def model() -> RAM:
+    torch.manual_seed(0)
+    return RAM(CFG).eval()
+
+
+@pytest.fixture(scope="module")
+def images(mnist) -> np.ndarray:
+    return mnist.train_x[:40]
+
+
+def test_records_match_the_ram_step_by_step(model, images):
+    rec = record_episodes(model, images[:5])
+    with torch.no_grad():
+        ep = model(torch.from_numpy(images[:5].astype(np.float32) / 255))
+    lay = layout_of(model)
+    assert rec.keys.shape == (5, 3, lay.width)
+    np.testing.assert_array_equal(rec.keys[:, :, lay.loc_cols], ep.locs.numpy())
+    np.testing.assert_array_equal(rec.next_hidden, ep.hiddens.numpy().astype(np.uint8))
+    np.testing.assert_array_equal(rec.keys[:, 1:, lay.hidden_cols], rec.next_hidden[:, :-1])
+    assert (rec.keys[:, 0, lay.hidden_cols] == 0).all()
+    np.testing.assert_array_equal(rec.readout[:, -1], ep.logits.argmax(1).numpy())
+
+
+def test_table_that_memorized_images_answers_like_the_ram(model, images):
+    table = distill(model, images, "hash", rows=None)
+    trace = lookup_infer(model, table, images)
+    np.testing.assert_array_equal(trace.prediction, predict(model, images))
+    assert (trace.distance == 0).all()  # every query is a stored key
+
+
+def test_merging_and_row_budget(model, images):
+    rec = record_episodes(model, images)
+    dup = type(rec)(*(np.concatenate([getattr(rec, f)] * 2) for f in ("keys", "next_hidden", "next_loc", "readout")))
+    table = build_table(dup, layout_of(model), "h")
+    full = build_table(rec, layout_of(model), "h")
+    assert len(table) == len(full) and table.meta["conflicts"] == 0
+    assert table.count.sum() == dup.keys.shape[0] * dup.keys.shape[1] and (table.count >= 2).all()
+    small = build_table(rec, layout_of(model), "h", rows=7)
+    assert len(small) == 7
+    np.testing.assert_array_equal(small.keys, full.keys[:7])  # first distinct keys in replay order
+
+
+def test_storage_bytes_hand_computed(model, images):
+    table = distill(model, images[:4], "h")
+    size = table.storage_bytes()
+    # key: 3*4*4 patch elements x 2 bits + 16 hidden bits + 2 x 3 bits location = 118 bits -> 15 bytes
+    assert size["key_binary"] == len(table) * 15
+    # thermometer: 48 x 3 + 16 + 2 x 6 = 172 bits -> 22 bytes; value: 16 + 6 + 4 = 26 bits -> 4 bytes
+    assert size["key_thermometer"] == len(table) * 22 and size["value"] == len(table) * 4
+
+
+def test_mixed_extremes(model, mnist, images):
+    table = distill(model, images, "h")
+    x, y = mnist.val_x[:30], mnist.val_y[:30]
+    trace = lookup_infer(model, table, x)
+    ram = predict(model, x)
+    pred_inf, mask_inf = mixed_predictions(trace, ram, np.inf)
+    np.testing.assert_array_equal(pred_inf, trace.prediction)
+    assert mask_inf.all()
+    pred_neg, mask_neg = mixed_predictions(trace, ram, -1.0)
+    np.testing.assert_array_equal(pred_neg, ram)
+    assert not mask_neg.any()
+    curve = mixed_curve(trace, ram, y, [-1.0, np.inf])
+    assert curve[0].lookup_share == 0 and curve[1].lookup_share == 1
+    assert curve[1].accuracy == pytest.approx(np.mean(trace.prediction == y))
+
+
+def test_tree_with_big_leaves_equals_brute_force(model, mnist, images):
+    table = distill(model, images, "h")
+    x = mnist.val_x[:20]
+    brute = lookup_infer(model, table, x, index=StepIndex(table, (1, 0.5, 2)))
+    tree = lookup_infer(model, table, x, index=StepIndex(table, (1, 0.5, 2), "tree", leaf_size=10_000))
+    np.testing.assert_array_equal(brute.rows, tree.rows)
+    np.testing.assert_allclose(brute.distance, tree.distance)
+
+
+def test_evaluate_lookup_report(model, mnist, images):
+    table = distill(model, images, "h")
+    res = evaluate_lookup(model, table, mnist.val_x[:20], mnist.val_y[:20], thresholds=[0.0, 1e9])
+    assert res["images"] == 20 and res["mixed"][1]["lookup_share"] == 1.0
+    assert res["comparisons_per_query"] == pytest.approx(len(table) / 3, rel=0.5)
+
+
+def test_table_file_round_trip_and_errors(model, images, tmp_path):
+    table = distill(model, images[:10], "abc")
+    path = save_table(table, tmp_path / "t.npz")
+    back = load_table(path, "abc")
+    np.testing.assert_array_equal(back.keys, table.keys)
+    assert back.layout == table.layout and back.meta == table.meta
+    with pytest.raises(ValueError, match="distilled from model abc"):
+        load_table(path, "other")
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 garbage")
+    with pytest.raises(ValueError, match="not a valid lookup table"):
+        load_table(tmp_path / "bad.npz")
+    with pytest.raises(FileNotFoundError, match="distill"):
+        load_table(tmp_path / "missing.npz")
+
+
+def test_float_ram_has_no_table():
+    with pytest.raises(ValueError, match="quantized RAM"):
+        layout_of(RAM(RAMConfig(hidden_bits=None)))
+
+
+def test_bo_weights_and_unweighted_first(model, mnist, images, tmp_path):
+    assert normalize((2.0, 1.0, 1.0)) == (0.5, 0.25, 0.25)
+    assert weights_of({"b_over_a": 1.0, "c_over_a": 2.0}) == pytest.approx((0.25, 0.25, 0.5))
+    table = distill(model, images, "h")
+    res = run_bo(model, table, mnist.val_x[:20], mnist.val_y[:20], n_trials=3, storage=tmp_path / "bo.journal")
+    first = res.study.trials[0]
+    assert first.user_attrs["unweighted"] and res.unweighted_accuracy == first.value
+    assert res.best_accuracy >= res.unweighted_accuracy
+    again = run_bo(model, table, mnist.val_x[:20], mnist.val_y[:20], n_trials=3, storage=tmp_path / "bo.journal")
+    assert len(again.study.trials) == 3  # resumed, nothing redone
