@@ -3,10 +3,11 @@
     python benchmarks/bench_search.py                      # synthetic table, ~100k rows
     python benchmarks/bench_search.py --table T.npz        # a real table
 
-A real table is an ``.npz`` with ``keys`` (uint8 [N, D]) and the five :class:`KeyLayout`
-fields as scalars (``patch_len``, ``patch_levels``, ``hidden_len``, ``hidden_levels``,
-``loc_levels``); optional ``queries`` (uint8 [Q, D]), else ``--queries`` random rows are
-held out of the table and used as queries.
+A real table is either one written by :func:`mbi.lut.save_table` (``--step T`` keeps the
+rows of glimpse step ``T``, as the lookup does), or an ``.npz`` with ``keys`` (uint8 [N, D]),
+the five :class:`KeyLayout` fields as scalars (``patch_len``, ``patch_levels``,
+``hidden_len``, ``hidden_levels``, ``loc_levels``) and optional ``queries`` (uint8 [Q, D]).
+Without queries, ``--queries`` random rows are held out of the table and used as queries.
 
 Faiss (``IndexBinaryFlat``, Hamming on the same packed thermometer bits) and scikit-learn
 (``NearestNeighbors(metric="manhattan", algorithm="brute")`` on the integer levels) only
@@ -52,22 +53,33 @@ def best_time(fn: Callable[[], object], repeats: int = 3, min_seconds: float = 0
     return min(times)
 
 
-def load_table(path: Path | None, rows: int, n_queries: int, seed: int
+def load_table(path: Path | None, rows: int, n_queries: int, seed: int, step: int | None
                ) -> tuple[np.ndarray, np.ndarray, KeyLayout, str]:
     """``(keys, queries, layout, description)`` from ``path`` or the synthetic generator."""
     if path is None:
         keys, queries, layout = make_table(rows, n_queries, seed=seed)
         return keys, queries, layout, "synthetic (benchmarks/synthetic_table.py)"
-    data = np.load(path)
-    layout = KeyLayout(**{f: int(data[f]) for f in ("patch_len", "patch_levels", "hidden_len",
-                                                   "hidden_levels", "loc_levels")})
-    keys = layout.check_keys(data["keys"])
-    if "queries" in data:
-        return keys, layout.check_keys(data["queries"], "queries"), layout, f"{path}"
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    if "header" in arrays:  # a table written by mbi.lut.save_table
+        from mbi.lut import load_table as load_lut
+
+        lut = load_lut(path)
+        keys, layout = lut.keys, lut.layout
+        if step is not None:
+            keys = keys[lut.step == step]
+        queries = None
+    else:
+        layout = KeyLayout(*(int(arrays[f]) for f in ("patch_len", "patch_levels", "hidden_len",
+                                                      "hidden_levels", "loc_levels")))
+        keys, queries = layout.check_keys(arrays["keys"]), arrays.get("queries")
+    what = f"{path}" + (f" (rows of step {step})" if step is not None else "")
+    if queries is not None:
+        return keys, layout.check_keys(queries, "queries"), layout, what
     held_out = np.random.default_rng(seed).permutation(len(keys))[:n_queries]
     mask = np.ones(len(keys), dtype=bool)
     mask[held_out] = False
-    return keys[mask], keys[held_out], layout, f"{path} ({n_queries} rows held out as queries)"
+    return keys[mask], keys[held_out], layout, f"{what}, {len(held_out)} rows held out as queries"
 
 
 def main() -> None:
@@ -76,6 +88,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="synthetic table rows before merging duplicates")
     parser.add_argument("--queries", type=int, default=2_000)
     parser.add_argument("--table", type=Path, default=None, help="real table .npz (see module docstring)")
+    parser.add_argument("--step", type=int, default=None, help="with a mbi.lut table: only rows of this glimpse step")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sklearn-queries", type=int, default=200, help="queries timed for scikit-learn (slow)")
     parser.add_argument("--seed", type=int, default=0)
@@ -85,7 +98,7 @@ def main() -> None:
 
     faiss.omp_set_num_threads(args.threads)
     load = os.getloadavg()[0]
-    keys, queries, layout, source = load_table(args.table, args.rows, args.queries, args.seed)
+    keys, queries, layout, source = load_table(args.table, args.rows, args.queries, args.seed, args.step)
     n, nq = len(keys), len(queries)
     n_words = pack(keys[:1], layout).n_words
     lines = [f"Table: {source}, {n} rows x {layout.width} columns ({layout}); "
@@ -165,9 +178,7 @@ def main() -> None:
         lines += [f"| {p.leaf_size} | {p.checks} | {p.mean_comparisons:,.0f} | {p.speedup:.0f}x "
                   f"| {100 * p.exact_share:.1f}% |" for p in points]
 
-    command = "python benchmarks/bench_search.py" + (f" --table {args.table}" if args.table else "") + \
-        (f" --rows {args.rows}" if args.rows != 100_000 and not args.table else "") + \
-        (f" --threads {args.threads}" if args.threads != 2 else "")
+    command = "python " + " ".join([str(Path(sys.argv[0]).resolve().relative_to(ROOT))] + sys.argv[1:])
     header = [
         "## Search",
         "",
