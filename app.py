@@ -1,22 +1,39 @@
 """MBI Explorer dashboard: ``streamlit run app.py`` (or ``make app``).
 
-The entry file only declares the pages (``st.navigation``) inside :func:`run`,
-which tests can call; each page is a thin script in ``pages/``.
+The entry file only declares the pages (``st.navigation``) and the shared sidebar
+inside :func:`run`, which tests can call; each page is a thin script in ``pages/``
+(widgets -> ``mbi`` calls -> ``mbi.plots`` figures). ``pages/common.py`` holds the
+shared UI glue (cached loads, model choice, settings in the URL).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
-]
+from pages import common
+
+PAGES = {
+    "Start": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/home:", url_path="overview", default=True),
+    ],
+    "The network": [
+        st.Page("pages/ram_hyperparameters.py", title="RAM hyperparameters", icon=":material/tune:",
+                url_path="ram"),
+        st.Page("pages/glimpse_paths.py", title="Glimpse paths", icon=":material/visibility:", url_path="glimpses"),
+    ],
+    "Hardware": [
+        st.Page("pages/sram_energy.py", title="SRAM and energy", icon=":material/memory:", url_path="hardware"),
+    ],
+}
+"""Pages in the order of the guided path; the lookup pages (table, search, tree, mixed MBI) join later."""
 
 
 def run() -> None:
-    """Configure the app and render the selected page."""
+    """Configure the app, draw the shared sidebar and render the selected page."""
     st.set_page_config(page_title="MBI Explorer", page_icon=":material/memory:", layout="wide")
-    st.navigation(PAGES).run()
+    page = st.navigation(PAGES)
+    common.sidebar()
+    page.run()
 
 
 run()

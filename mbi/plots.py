@@ -205,3 +205,241 @@ def kmeans_tree(parent: Sequence[int], size: Sequence[int], depth: Sequence[int]
         tiling=dict(orientation="v")))
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=50, b=10), paper_bgcolor="rgba(0,0,0,0)")
     return fig
+
+
+# --------------------------------------------------------------------------- dashboard figures (issue 5)
+# Appended for the dashboard pages; each builder takes plain results and returns a Figure.
+
+
+def _pct(values: Sequence[float | None]) -> list[float | None]:
+    return [None if v is None else 100.0 * v for v in values]
+
+
+def live_training(batch_points: Sequence[dict], epoch_points: Sequence[dict],
+                  title: str = "Training progress") -> go.Figure:
+    """Running training loss (left axis) and train/validation accuracy in % (right axis) against epochs.
+
+    ``batch_points`` have ``x`` (fractional epoch), ``loss`` and ``train_acc``; ``epoch_points`` have
+    ``x`` (epoch), ``loss``, ``train_acc`` and ``val_acc`` (None when not evaluated), as returned by
+    ``mbi.jobs.JobView.curves``.
+    """
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[p["x"] for p in batch_points], y=[p["loss"] for p in batch_points],
+                             mode="lines", name="training loss (running mean)", line=dict(color=OURS_COLOR)))
+    fig.add_trace(go.Scatter(x=[p["x"] for p in batch_points], y=_pct([p["train_acc"] for p in batch_points]),
+                             mode="lines", name="training accuracy (%)", yaxis="y2",
+                             line=dict(color=PAPER_COLOR, dash="dot")))
+    fig.add_trace(go.Scatter(x=[p["x"] for p in epoch_points], y=_pct([p["val_acc"] for p in epoch_points]),
+                             mode="lines+markers", name="validation accuracy (%)", yaxis="y2",
+                             line=dict(color=ACCENT_COLOR)))
+    _layout(fig, title, "epoch", "loss")
+    fig.update_layout(yaxis2=dict(title="accuracy (%)", overlaying="y", side="right", range=[0, 100]))
+    fig.update_xaxes(rangemode="tozero")
+    return fig
+
+
+def runs_comparison(histories: dict[str, Sequence[dict]], title: str = "Validation accuracy of trained runs",
+                    reference_pct: dict[str, float] | None = None) -> go.Figure:
+    """Validation accuracy (%) per epoch of several runs (``metrics.json`` histories keyed by run name).
+
+    ``reference_pct`` draws dashed horizontal lines, e.g. ``{"paper, 1-bit hidden": 96.0}``.
+    """
+    fig = go.Figure()
+    for name, history in histories.items():
+        pts = [h for h in history if h.get("val_acc") is not None]
+        fig.add_trace(go.Scatter(x=[h["epoch"] for h in pts], y=[100 * h["val_acc"] for h in pts],
+                                 mode="lines+markers", name=name))
+    for label, value in (reference_pct or {}).items():
+        fig.add_hline(y=value, line=dict(color=PAPER_COLOR, dash="dash"), annotation_text=label)
+    return _layout(fig, title, "epoch", "validation accuracy (%)")
+
+
+def sweep_one_at_a_time(rows: Sequence[dict], axes: Sequence[str], title: str,
+                        labels: dict[str, str] | None = None) -> go.Figure:
+    """One panel per swept knob: best validation accuracy (%) against the knob's values (paper Fig. 3(a)/(b)).
+
+    ``rows`` are ``mbi.sweep.results_table`` records with ``axis``, ``value``, ``val_acc`` and ``state``;
+    unfinished trials are left out; ``None`` values (float, no quantizer) are shown as "float".
+    """
+    from plotly.subplots import make_subplots
+
+    labels = labels or {}
+    fig = make_subplots(rows=1, cols=max(1, len(axes)), shared_yaxes=True,
+                        subplot_titles=[labels.get(a, a.replace("_", " ")) for a in axes])
+    for i, axis in enumerate(axes, start=1):
+        pts = [r for r in rows if r.get("axis") == axis and r.get("state") == "COMPLETE" and r.get("val_acc") is not None]
+        numeric = all(isinstance(r["value"], (int, float)) and not isinstance(r["value"], bool) for r in pts)
+        pts.sort(key=lambda r: (r["value"] is None, r["value"] if numeric else str(r["value"])))
+        xs = [("float" if r["value"] is None else str(r["value"])) for r in pts]
+        fig.add_trace(go.Scatter(x=xs, y=[100 * r["val_acc"] for r in pts], mode="lines+markers",
+                                 name=labels.get(axis, axis), line=dict(color=OURS_COLOR), showlegend=False,
+                                 hovertemplate=f"{axis} = %{{x}}<br>%{{y:.2f}}%<extra></extra>"), row=1, col=i)
+        fig.update_xaxes(type="category", title_text="value", row=1, col=i)
+    fig.update_yaxes(title_text="best validation accuracy (%)", row=1, col=1)
+    fig.update_layout(title=title, margin=dict(l=60, r=20, t=80, b=50), paper_bgcolor="rgba(0,0,0,0)")
+    return fig
+
+
+def sweep_grid_lines(rows: Sequence[dict], x: str, series: str, title: str,
+                     x_label: str | None = None, series_label: str | None = None) -> go.Figure:
+    """Best validation accuracy (%) against knob ``x``, one line per value of knob ``series`` (paper Fig. 3(c))."""
+    done = [r for r in rows if r.get("state") == "COMPLETE" and r.get("val_acc") is not None]
+    fig = go.Figure()
+    for s in sorted({r[series] for r in done}, key=lambda v: (v is None, v)):
+        pts = sorted((r for r in done if r[series] == s), key=lambda r: r[x])
+        fig.add_trace(go.Scatter(x=[r[x] for r in pts], y=[100 * r["val_acc"] for r in pts], mode="lines+markers",
+                                 name=f"{series_label or series} = {s}"))
+    _layout(fig, title, x_label or x.replace("_", " "), "best validation accuracy (%)")
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def _glimpse_shapes(h: int, centre: Sequence[int], patch_size: int, scales: Sequence[int]) -> list[dict]:
+    r, c = centre
+    y = h - 1 - r
+    shapes = []
+    for k, s in enumerate(scales):
+        w = patch_size * s
+        x0 = c - w // 2 - 0.5
+        y0 = y - (w - 1 - w // 2) - 0.5
+        shapes.append(dict(type="rect", x0=x0, x1=x0 + w, y0=y0, y1=y0 + w,
+                           line=dict(color=ACCENT_COLOR, width=3 if k == 0 else 1.5), opacity=0.95 - 0.2 * k))
+    return shapes
+
+
+def glimpse_animation(image: np.ndarray, centres: np.ndarray, patch_size: int, scales: Sequence[int],
+                      readouts: Sequence[int] | None = None, title: str = "Glimpse path, step by step") -> go.Figure:
+    """The digit with the RAM's glimpses animated one step per frame (Play button and step slider).
+
+    Frame ``t`` draws the path up to glimpse ``t`` and the squares of glimpse ``t`` (one per patch,
+    ``patch_size * scale`` px wide); ``readouts[t]`` (the class read from h_t) goes in the frame's title.
+    ``centres`` has shape (T, 2) as (row, col) pixels.
+    """
+    img = np.asarray(image, dtype=float)
+    h = img.shape[0]
+    centres = np.asarray(centres)
+    steps = len(centres)
+    xs, ys = centres[:, 1], h - 1 - centres[:, 0]
+
+    def frame_title(t: int) -> str:
+        said = f": reads {int(readouts[t])}" if readouts is not None else ""
+        return f"{title} (glimpse {t + 1}/{steps}{said})"
+
+    fig = go.Figure([
+        go.Heatmap(z=img[::-1], colorscale="gray_r", showscale=False, hoverinfo="skip"),
+        go.Scatter(x=xs[:1], y=ys[:1], mode="lines+markers+text", text=["1"], textposition="top right",
+                   line=dict(color=ACCENT_COLOR), marker=dict(size=8), name="path"),
+    ])
+    frames = []
+    for t in range(steps):
+        frames.append(go.Frame(
+            name=str(t + 1), traces=[1],
+            data=[go.Scatter(x=xs[: t + 1], y=ys[: t + 1], text=[str(i + 1) for i in range(t + 1)])],
+            layout=go.Layout(shapes=_glimpse_shapes(h, centres[t], patch_size, scales),
+                             title=dict(text=frame_title(t)))))
+    fig.frames = frames
+    _layout(fig, frame_title(0), "column (px)", "row (px, flipped)")
+    fig.update_layout(
+        shapes=_glimpse_shapes(h, centres[0], patch_size, scales), showlegend=False,
+        margin=dict(l=60, r=20, t=50, b=90),
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.12, xanchor="left", yanchor="top",
+                          showactive=False, buttons=[
+                              dict(label="Play", method="animate",
+                                   args=[None, dict(frame=dict(duration=700, redraw=True), fromcurrent=True,
+                                                    transition=dict(duration=0))]),
+                              dict(label="Pause", method="animate",
+                                   args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
+        sliders=[dict(active=0, x=0.25, len=0.75, y=-0.08, yanchor="top", currentvalue=dict(prefix="glimpse "),
+                      steps=[dict(label=str(t + 1), method="animate",
+                                  args=[[str(t + 1)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
+                             for t in range(steps)])])
+    fig.update_xaxes(range=[-0.5, img.shape[1] - 0.5], constrain="domain")
+    fig.update_yaxes(range=[-0.5, h - 0.5], scaleanchor="x")
+    return fig
+
+
+def glimpse_patches(patches: np.ndarray, widths_px: Sequence[int], bits: int | None,
+                    title: str = "What the RAM sees") -> go.Figure:
+    """The quantized patches of one glimpse side by side, as the RAM reads them.
+
+    ``patches`` has shape (K, p, p) with values in [0, 1] (``mbi.ram.Trace.patches[b, t]``); patch ``k``
+    averages a ``widths_px[k]``-pixel square down to p x p. Cells show the quantizer level (0 .. 2**bits - 1).
+    """
+    from plotly.subplots import make_subplots
+
+    patches = np.asarray(patches, dtype=float)
+    k = len(patches)
+    levels = None if bits is None else 2**bits - 1
+    fig = make_subplots(rows=1, cols=k, horizontal_spacing=0.04,
+                        subplot_titles=[f"patch {i + 1}: {w}x{w} px -> {patches.shape[1]}x{patches.shape[2]}"
+                                        for i, w in enumerate(widths_px)])
+    for i in range(k):
+        z = patches[i][::-1]
+        text = np.rint(z * levels).astype(int).astype(str) if levels is not None else np.round(z, 2).astype(str)
+        fig.add_trace(go.Heatmap(z=z, zmin=0, zmax=1, colorscale="gray", showscale=i == k - 1, text=text,
+                                 texttemplate="%{text}" if patches.shape[1] <= 8 else None,
+                                 colorbar=dict(title="intensity (0-1)"),
+                                 hovertemplate="level %{text}<extra></extra>"), row=1, col=i + 1)
+        fig.update_xaxes(showticklabels=False, constrain="domain", row=1, col=i + 1)
+        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
+    q = "float (no quantizer)" if bits is None else f"{bits}-bit, {levels + 1} levels"
+    fig.update_layout(title=f"{title} ({q})", margin=dict(l=20, r=20, t=80, b=20), paper_bgcolor="rgba(0,0,0,0)")
+    return fig
+
+
+def class_probabilities(probs: Sequence[float], label: int | None = None,
+                        title: str = "Class probabilities after the last glimpse") -> go.Figure:
+    """Bar chart of the 10 class probabilities (%); the true label, when known, in the accent color."""
+    p = 100 * np.asarray(probs, dtype=float)
+    colors = [ACCENT_COLOR if label is not None and i == label else OURS_COLOR for i in range(len(p))]
+    fig = go.Figure(go.Bar(x=[str(i) for i in range(len(p))], y=p, marker_color=colors,
+                           hovertemplate="class %{x}: %{y:.1f}%<extra></extra>"))
+    _layout(fig, title, "class (red = true label)" if label is not None else "class", "probability (%)")
+    fig.update_yaxes(range=[0, 100])
+    return fig
+
+
+def digit_image(image: np.ndarray, title: str = "28x28 input") -> go.Figure:
+    """A grayscale digit (dark ink on white, like the glimpse figures), pixel axes."""
+    img = np.asarray(image, dtype=float)
+    fig = go.Figure(go.Heatmap(z=img[::-1], colorscale="gray_r", showscale=False,
+                               hovertemplate="row %{y}, col %{x}: %{z:.0f}<extra></extra>"))
+    _layout(fig, title, "column (px)", "row (px, flipped)")
+    fig.update_xaxes(range=[-0.5, img.shape[1] - 0.5], constrain="domain")
+    fig.update_yaxes(range=[-0.5, img.shape[0] - 0.5], scaleanchor="x")
+    return fig
+
+
+def pipeline_diagram(stages: Sequence[dict], title: str = "The MBI pipeline") -> go.Figure:
+    """Boxes joined by arrows, one per pipeline stage: dicts with ``name``, ``detail`` and ``ready`` (bool).
+
+    Stages whose part of the core exists are filled; missing ones are outlined and marked "not yet".
+    """
+    fig = go.Figure()
+    n = len(stages)
+    for i, stage in enumerate(stages):
+        x0, x1 = i * 1.3, i * 1.3 + 1.0
+        ready = bool(stage.get("ready", True))
+        fig.add_shape(type="rect", x0=x0, x1=x1, y0=0, y1=1, line=dict(color=OURS_COLOR, width=2),
+                      fillcolor=OURS_COLOR if ready else "rgba(0,0,0,0)", opacity=0.85 if ready else 1.0)
+        text = f"<b>{stage['name']}</b><br>{stage.get('detail', '')}" + ("" if ready else "<br><i>not yet</i>")
+        fig.add_annotation(x=(x0 + x1) / 2, y=0.5, text=text, showarrow=False,
+                           font=dict(size=12, color="white" if ready else OURS_COLOR))
+        if i < n - 1:
+            fig.add_annotation(x=x1 + 0.28, y=0.5, ax=x1 + 0.02, ay=0.5, xref="x", yref="y", axref="x", ayref="y",
+                               text="", showarrow=True, arrowhead=3, arrowsize=1.2, arrowwidth=2,
+                               arrowcolor=PAPER_COLOR)
+    fig.update_xaxes(visible=False, range=[-0.1, n * 1.3 - 0.2])
+    fig.update_yaxes(visible=False, range=[-0.1, 1.1])
+    fig.update_layout(title=title, height=190, margin=dict(l=10, r=10, t=40, b=10), paper_bgcolor="rgba(0,0,0,0)",
+                      plot_bgcolor="rgba(0,0,0,0)", showlegend=False)
+    return fig
+
+
+def adc_errors_by_level(levels: Sequence[int], error_rate: Sequence[float], adc_bits: int,
+                        title: str = "ADC wrong-code rate per distance level") -> go.Figure:
+    """Share of reads (%) whose ADC code differs from the variation-free code, per distance level."""
+    fig = go.Figure(go.Bar(x=list(levels), y=100 * np.asarray(error_rate, dtype=float), marker_color=ACCENT_COLOR,
+                           hovertemplate="distance %{x}: %{y:.4f}% wrong codes<extra></extra>"))
+    _layout(fig, f"{title} ({adc_bits}-bit ADC)", "distance level (differing bits)", "wrong ADC codes (% of reads)")
+    return fig

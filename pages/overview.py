@@ -1,51 +1,121 @@
-"""Overview: the shipped model's accuracy and the glimpse paths it takes on test digits."""
+"""Overview: the pipeline at a glance, the chosen model's headline numbers beside the paper's, a guided tour."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from mbi import plots
-from mbi.checkpoint import load_config, load_metrics, load_model
-from mbi.data import load_mnist
+from mbi.energy import (PAPER_INFERENCE_ENERGY_J, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
+                        PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, format_energy, inference_energy_j, match_energy)
 from mbi.ram import trace
+from mbi.sram import build_layout, key_parts_from_ram
 from mbi.train import images_to_tensor
+from mbi.urlstate import Param
+from pages import common
 
+PAGE = "overview"
+GALLERY = 4
 
-@st.cache_resource(show_spinner="Loading the shipped model and MNIST ...")
-def _model_and_data():
-    return load_model("default"), load_mnist()
-
-
-st.title("MBI Explorer")
-st.markdown(
+common.intro(
+    "MBI Explorer",
     "A **recurrent attention model** (RAM) reads a digit through a few tiny, quantized *glimpses*. "
-    "Memorization-based inference replaces its arithmetic by lookups in a table distilled from it. "
-    "This page shows the shipped model: how well it reads digits and where it looks."
+    "**Memorization-based inference** (MBI) replaces its arithmetic by lookups in a table distilled from it, "
+    "searched in an SRAM array that computes distances in memory. "
+    "This page shows the whole pipeline, how the chosen model compares with the paper, and where to go next.",
+    "Fig. 2 (the pipeline) and Table I (headline numbers)",
 )
-try:
-    model, data = _model_and_data()
-except (FileNotFoundError, ValueError) as exc:
-    st.error(str(exc))
-    st.stop()
 
-cfg = load_config("default").ram
-metrics = load_metrics("default")
+model, cfg, metrics, data = common.load_or_stop()
+ram = cfg.ram
+PARAMS = [Param("first", 0, "int", lo=0, hi=len(data.test_y) - GALLERY, label="first test image")]
+messages = common.url_settings(PAGE, PARAMS)
+
+
+def _core_ready(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+st.plotly_chart(plots.pipeline_diagram([
+    dict(name="MNIST", detail="50k / 10k / 10k", ready=True),
+    dict(name="RAM", detail=f"{ram.num_glimpses} quantized glimpses", ready=True),
+    dict(name="Table", detail="distilled key -> value", ready=_core_ready("mbi.lut")),
+    dict(name="Search", detail="weighted Manhattan, k-means tree", ready=_core_ready("mbi.search")),
+    dict(name="Inference", detail="lookups only / mixed", ready=_core_ready("mbi.infer")),
+    dict(name="Hardware", detail="SRAM search, energy", ready=_core_ready("mbi.sram")),
+], title="The MBI pipeline (filled = available in this copy)"), key="pipeline", config={"displaylogo": False})
+
+# --------------------------------------------------------------------------- headline numbers
+
+
+def _pct(value: object) -> str:
+    return f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "not recorded"
+
+
+layout = build_layout(key_parts_from_ram(ram), "binary", 32)
+match_j = match_energy()["total"]
+ours_energy = inference_energy_j(ram.num_glimpses, PAPER_LEVELS, PAPER_KEYS_PER_LEVEL, layout.n_arrays, match_j)
+n_params = sum(p.numel() for p in model.parameters())
+lookup_acc = metrics.get("lookup_test_acc")
+mixed_acc = metrics.get("mixed_test_acc")
+not_yet = "not yet distilled"
+rows = [
+    ("RAM test accuracy, quantized", _pct(metrics.get("test_acc")), "96.00% (authors' code, 1-bit hidden, 2-bit patch)"),
+    ("same weights, quantizers bypassed", _pct(metrics.get("test_acc_quantizers_bypassed")),
+     "98.05% (authors' code, float model)"),
+    ("Lookup-only accuracy", _pct(lookup_acc) if lookup_acc is not None else not_yet, "89.19% (authors' code, BO weights)"),
+    ("Mixed MBI accuracy", _pct(mixed_acc) if mixed_acc is not None else not_yet,
+     f"{PAPER_MBI_ACCURACY_PCT}% at 69.65% lookup share (Table I)"),
+    ("Table storage", not_yet, f"{PAPER_MBI_STORAGE_MB} MB (Table I)"),
+    ("RAM weights", f"{n_params:,} parameters ({4 * n_params / 1e6:.2f} MB as float32)", "-"),
+    ("Key length", f"{layout.n_columns} SRAM columns on {layout.n_arrays} arrays of 32", "5 splits of the key"),
+    ("Energy per 32x32 key match", f"{1e12 * match_j:.2f} pJ (our circuit model)",
+     f"{1e12 * PAPER_MATCH_ENERGY_J:g} pJ (Fig. 6(c))"),
+    ("Energy per inference", f"{format_energy(ours_energy)} = {ram.num_glimpses} glimpses x {PAPER_LEVELS} levels x "
+     f"{PAPER_KEYS_PER_LEVEL} keys x {layout.n_arrays} splits x {1e12 * match_j:.2f} pJ",
+     f"{format_energy(PAPER_INFERENCE_ENERGY_J)} (Table I)"),
+]
+headline = pd.DataFrame(rows, columns=["what", "chosen model", "paper / authors"])
 cols = st.columns(4)
-cols[0].metric("Test accuracy (quantized)", f"{100 * metrics['test_acc']:.2f}%" if "test_acc" in metrics else "n/a",
-               help="One deterministic pass (location = policy mean) over the 10,000 test digits.")
-cols[1].metric("Glimpses", cfg.num_glimpses)
-cols[2].metric("Patches per glimpse", f"{cfg.num_patches} x {cfg.patch_size}x{cfg.patch_size}")
-cols[3].metric("Bits (patch / hidden)", f"{cfg.patch_bits} / {cfg.hidden_bits}")
+cols[0].metric("RAM test accuracy", _pct(metrics.get("test_acc")),
+               help="One deterministic pass (location = policy mean) over the 10,000 test digits, quantized.")
+cols[1].metric("Glimpses x patches", f"{ram.num_glimpses} x {ram.num_patches} of {ram.patch_size}x{ram.patch_size}")
+cols[2].metric("Bits (patch / hidden)", f"{ram.patch_bits or 'float'} / {ram.hidden_bits or 'float'}")
+cols[3].metric("Energy per inference (model)", format_energy(ours_energy),
+               delta=f"paper {format_energy(PAPER_INFERENCE_ENERGY_J)}", delta_color="off")
+st.subheader("The chosen model beside the paper")
+common.table(headline, key="headline_table")
+common.csv_download(headline, "mbi-headline-numbers", key="dl_headline")
+st.caption("Paper numbers from Table I and Fig. 6; 'authors' code' numbers are the authors' published RAM results. "
+           "Tree levels and keys per level are the paper's averages until the lookup tree is built here.")
 
-st.subheader("Glimpse paths on test digits")
-start = st.number_input("First test image", min_value=0, max_value=len(data.test_y) - 4, value=0, step=4,
-                        key="first", help="Index into the 10,000-image test split")
-idx = np.arange(int(start), int(start) + 4)
+# --------------------------------------------------------------------------- the guided path
+
+st.subheader("A guided path for a class demo")
+st.markdown("Each page opens with a few plain sentences and the paper figure it reproduces.")
+st.page_link("pages/ram_hyperparameters.py", label="1. RAM hyperparameters (Fig. 3): what each knob does to "
+             "accuracy; train a small model live and compare runs.", icon=":material/tune:")
+st.page_link("pages/glimpse_paths.py", label="2. Glimpse paths: follow the RAM glimpse by glimpse on a test digit "
+             "or your own, seeing the quantized patches it reads.", icon=":material/visibility:")
+st.page_link("pages/sram_energy.py", label="3. SRAM and energy (Fig. 6, Table I): how variation blurs the "
+             "in-memory distances, and what one inference costs.", icon=":material/memory:")
+st.caption("Table size, metric search, cluster tree and mixed MBI pages follow once the lookup table is distilled.")
+
+# --------------------------------------------------------------------------- glimpse gallery
+
+st.subheader("Where the model looks")
+start = st.number_input("First test image", min_value=0, max_value=len(data.test_y) - GALLERY, step=GALLERY,
+                        key=common.wkey(PAGE, "first"), help="Index into the 10,000-image test split")
+values = common.sync_url(PAGE, PARAMS, messages)
+idx = np.arange(int(start), int(start) + GALLERY)
 tr = trace(model, images_to_tensor(data.test_x[idx]))
-scales = [cfg.glimpse_scale**k for k in range(cfg.num_patches)]
-for col, i, b in zip(st.columns(4), idx, range(4)):
+scales = [ram.glimpse_scale**k for k in range(ram.num_patches)]
+for col, i, b in zip(st.columns(GALLERY), idx, range(GALLERY)):
     verdict = "correct" if tr.prediction[b] == data.test_y[i] else "wrong"
-    fig = plots.glimpse_path(data.test_x[i], tr.centres[b], cfg.patch_size, scales,
+    fig = plots.glimpse_path(data.test_x[i], tr.centres[b], ram.patch_size, scales,
                              title=f"#{i}: label {data.test_y[i]}, RAM says {tr.prediction[b]} ({verdict})")
-    col.plotly_chart(fig, use_container_width=True)
+    with col:
+        st.plotly_chart(fig, key=f"gallery{b}", config={"displaylogo": False})
