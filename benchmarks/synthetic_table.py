@@ -42,7 +42,8 @@ def _images(rng: np.random.Generator, n_images: int, layout: KeyLayout, steps: i
             hidden = protos["hidden"][cls, t, m] ^ flips
             jitter = rng.integers(-1, 2, size=(n_images, 2))
             loc = np.clip(protos["loc"][cls, t, m] + jitter, 0, layout.loc_levels - 1)
-        noise = rng.integers(-1, 2, size=(n_images, layout.patch_len)) * (rng.random((n_images, layout.patch_len)) < 0.35)
+        shape = (n_images, layout.patch_len)
+        noise = rng.integers(-1, 2, size=shape) * (rng.random(shape) < 0.35)  # +-1 level on about 1/4
         patch = np.clip(protos["patch"][cls, t, m] + noise, 0, layout.patch_levels - 1)
         rows.append(np.concatenate([patch, hidden, loc], axis=1))
     return np.concatenate(rows, axis=0).astype(np.uint8)

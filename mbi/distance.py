@@ -424,6 +424,7 @@ def _part_counts(
 
 
 def _check_same_layout(queries: PackedKeys, table: PackedKeys) -> None:
+    """Refuse to compare keys packed with different layouts."""
     if queries.layout != table.layout:
         raise ValueError(f"queries and table were packed with different layouts: {queries.layout} vs {table.layout}")
 

@@ -88,6 +88,7 @@ class Searcher(ABC):
         return len(self.keys)
 
     def _pack_queries(self, queries: np.ndarray) -> PackedKeys:
+        """Validate queries against the layout and pack them for the kernel."""
         return pack(self.layout.check_keys(queries, "queries"), self.layout)
 
     @abstractmethod

@@ -43,7 +43,8 @@ weights = st.tuples(*[st.floats(0.0, 10.0, allow_nan=False) for _ in range(3)]).
 
 
 @settings(max_examples=60, deadline=None)
-@given(layout=layouts, w=weights, n_keys=st.integers(1, 30), n_queries=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
+@given(layout=layouts, w=weights, n_keys=st.integers(1, 30), n_queries=st.integers(1, 6),
+       seed=st.integers(0, 2**32 - 1))
 def test_packed_equals_reference_exactly(layout: KeyLayout, w: tuple[float, float, float], n_keys: int,
                                          n_queries: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
