@@ -14,6 +14,7 @@ from typing import Any
 
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
+HIDDEN_CODES = ("binary", "onehot")
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
@@ -41,6 +42,12 @@ class RAMConfig:
     and is average-pooled down to ``patch_size``. Locations live on a
     ``loc_grid`` x ``loc_grid`` grid of pixel centres spanning the image, so a
     location is two small integers (a key component of the lookup table).
+
+    ``hidden_code`` says how the hidden state is coded: ``"binary"`` (the paper:
+    every one of the ``state_size`` units quantized to ``hidden_bits``) or
+    ``"onehot"`` (1-bit units of which exactly one is on: the RAM becomes a
+    finite-state machine with ``state_size`` states, which a lookup table covers
+    far more densely; see RESULTS.md).
     """
 
     num_glimpses: int = 6
@@ -55,6 +62,7 @@ class RAMConfig:
     state_size: int = 64
     patch_bits: int | None = 2
     hidden_bits: int | None = 1
+    hidden_code: str = "binary"
     loc_std: float = 0.1
     loc_grid: int = 14
     image_size: int = IMAGE_SIZE
@@ -71,6 +79,10 @@ class RAMConfig:
             value = getattr(self, name)
             if value is not None:
                 _check_int(name, value, 1, 8)
+        if self.hidden_code not in HIDDEN_CODES:
+            raise ValueError(f"hidden_code must be one of {HIDDEN_CODES}, got {self.hidden_code!r}")
+        if self.hidden_code == "onehot" and self.hidden_bits != 1:
+            raise ValueError(f"hidden_code='onehot' is a 1-bit code: set hidden_bits=1 (got {self.hidden_bits})")
         _check_float("loc_std", self.loc_std, 0.0, 1.0, lo_open=True)
         _check_int("loc_grid", self.loc_grid, 2, self.image_size)
         if self.core_layers == 0 and self.state_size != self.hidden_size:

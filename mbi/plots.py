@@ -226,6 +226,8 @@ def live_training(batch_points: Sequence[dict], epoch_points: Sequence[dict],
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[p["x"] for p in batch_points], y=[p["loss"] for p in batch_points],
                              mode="lines", name="training loss (running mean)", line=dict(color=OURS_COLOR)))
+    fig.add_trace(go.Scatter(x=[p["x"] for p in epoch_points], y=[p["loss"] for p in epoch_points],
+                             mode="markers", name="training loss (epoch)", marker=dict(color=OURS_COLOR, size=8)))
     fig.add_trace(go.Scatter(x=[p["x"] for p in batch_points], y=_pct([p["train_acc"] for p in batch_points]),
                              mode="lines", name="training accuracy (%)", yaxis="y2",
                              line=dict(color=PAPER_COLOR, dash="dot")))
@@ -308,12 +310,13 @@ def _glimpse_shapes(h: int, centre: Sequence[int], patch_size: int, scales: Sequ
 
 
 def glimpse_animation(image: np.ndarray, centres: np.ndarray, patch_size: int, scales: Sequence[int],
-                      readouts: Sequence[int] | None = None, title: str = "Glimpse path, step by step") -> go.Figure:
+                      readouts: Sequence[int] | None = None, title: str = "Glimpse path, step by step",
+                      start: int = 0) -> go.Figure:
     """The digit with the RAM's glimpses animated one step per frame (Play button and step slider).
 
     Frame ``t`` draws the path up to glimpse ``t`` and the squares of glimpse ``t`` (one per patch,
     ``patch_size * scale`` px wide); ``readouts[t]`` (the class read from h_t) goes in the frame's title.
-    ``centres`` has shape (T, 2) as (row, col) pixels.
+    ``centres`` has shape (T, 2) as (row, col) pixels; the figure opens on glimpse ``start`` (0-based).
     """
     img = np.asarray(image, dtype=float)
     h = img.shape[0]
@@ -325,9 +328,11 @@ def glimpse_animation(image: np.ndarray, centres: np.ndarray, patch_size: int, s
         said = f": reads {int(readouts[t])}" if readouts is not None else ""
         return f"{title} (glimpse {t + 1}/{steps}{said})"
 
+    start = int(min(max(start, 0), steps - 1))
     fig = go.Figure([
         go.Heatmap(z=img[::-1], colorscale="gray_r", showscale=False, hoverinfo="skip"),
-        go.Scatter(x=xs[:1], y=ys[:1], mode="lines+markers+text", text=["1"], textposition="top right",
+        go.Scatter(x=xs[: start + 1], y=ys[: start + 1], mode="lines+markers+text",
+                   text=[str(i + 1) for i in range(start + 1)], textposition="top right",
                    line=dict(color=ACCENT_COLOR), marker=dict(size=8), name="path"),
     ])
     frames = []
@@ -338,23 +343,23 @@ def glimpse_animation(image: np.ndarray, centres: np.ndarray, patch_size: int, s
             layout=go.Layout(shapes=_glimpse_shapes(h, centres[t], patch_size, scales),
                              title=dict(text=frame_title(t)))))
     fig.frames = frames
-    _layout(fig, frame_title(0), "column (px)", "row (px, flipped)")
+    _layout(fig, frame_title(start), "column (px)", "row (px, flipped)")
     fig.update_layout(
-        shapes=_glimpse_shapes(h, centres[0], patch_size, scales), showlegend=False,
-        margin=dict(l=60, r=20, t=50, b=90),
-        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.12, xanchor="left", yanchor="top",
+        shapes=_glimpse_shapes(h, centres[start], patch_size, scales), showlegend=False,
+        margin=dict(l=60, r=20, t=50, b=120), height=520,
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.2, xanchor="left", yanchor="top",
                           showactive=False, buttons=[
                               dict(label="Play", method="animate",
                                    args=[None, dict(frame=dict(duration=700, redraw=True), fromcurrent=True,
                                                     transition=dict(duration=0))]),
                               dict(label="Pause", method="animate",
                                    args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
-        sliders=[dict(active=0, x=0.25, len=0.75, y=-0.08, yanchor="top", currentvalue=dict(prefix="glimpse "),
+        sliders=[dict(active=start, x=0.3, len=0.7, y=-0.14, yanchor="top", currentvalue=dict(prefix="glimpse "),
                       steps=[dict(label=str(t + 1), method="animate",
                                   args=[[str(t + 1)], dict(mode="immediate", frame=dict(duration=0, redraw=True))])
                              for t in range(steps)])])
     fig.update_xaxes(range=[-0.5, img.shape[1] - 0.5], constrain="domain")
-    fig.update_yaxes(range=[-0.5, h - 0.5], scaleanchor="x")
+    fig.update_yaxes(range=[-0.5, h - 0.5], scaleanchor="x", constrain="domain")
     return fig
 
 
@@ -371,8 +376,7 @@ def glimpse_patches(patches: np.ndarray, widths_px: Sequence[int], bits: int | N
     k = len(patches)
     levels = None if bits is None else 2**bits - 1
     fig = make_subplots(rows=1, cols=k, horizontal_spacing=0.04,
-                        subplot_titles=[f"patch {i + 1}: {w}x{w} px -> {patches.shape[1]}x{patches.shape[2]}"
-                                        for i, w in enumerate(widths_px)])
+                        subplot_titles=[f"{w}x{w} px" for w in widths_px])
     for i in range(k):
         z = patches[i][::-1]
         text = np.rint(z * levels).astype(int).astype(str) if levels is not None else np.round(z, 2).astype(str)
@@ -383,7 +387,10 @@ def glimpse_patches(patches: np.ndarray, widths_px: Sequence[int], bits: int | N
         fig.update_xaxes(showticklabels=False, constrain="domain", row=1, col=i + 1)
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
     q = "float (no quantizer)" if bits is None else f"{bits}-bit, {levels + 1} levels"
-    fig.update_layout(title=f"{title} ({q})", margin=dict(l=20, r=20, t=80, b=20), paper_bgcolor="rgba(0,0,0,0)")
+    fig.update_layout(title=f"{title} ({q})", margin=dict(l=20, r=20, t=80, b=40), paper_bgcolor="rgba(0,0,0,0)",
+                      height=300)
+    fig.add_annotation(text=f"each patch averaged down to {patches.shape[1]}x{patches.shape[2]}; cells show the level",
+                       x=0.5, y=-0.12, xref="paper", yref="paper", showarrow=False, font=dict(size=11))
     return fig
 
 
@@ -442,4 +449,38 @@ def adc_errors_by_level(levels: Sequence[int], error_rate: Sequence[float], adc_
     fig = go.Figure(go.Bar(x=list(levels), y=100 * np.asarray(error_rate, dtype=float), marker_color=ACCENT_COLOR,
                            hovertemplate="distance %{x}: %{y:.4f}% wrong codes<extra></extra>"))
     _layout(fig, f"{title} ({adc_bits}-bit ADC)", "distance level (differing bits)", "wrong ADC codes (% of reads)")
+    return fig
+
+
+def mixed_mbi_curve(points: Sequence[dict], current: float | None = None,
+                    paper: tuple[float, float] | None = (69.65, 93.04),
+                    title: str = "Mixed MBI (Fig. 5): accuracy and share answered by lookup") -> go.Figure:
+    """Accuracy and lookup share vs threshold; ``points`` are ``MixedPoint`` dicts; ``paper`` = (share %, acc %)."""
+    thr = [p["threshold"] for p in points]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=thr, y=[100 * p["accuracy"] for p in points], name="accuracy (%)",
+                             mode="lines+markers", line=dict(color=OURS_COLOR)))
+    fig.add_trace(go.Scatter(x=thr, y=[100 * p["lookup_share"] for p in points], name="images by lookup (%)",
+                             mode="lines+markers", line=dict(color=ACCENT_COLOR, dash="dot")))
+    if current is not None:
+        fig.add_vline(x=current, line=dict(color="gray", dash="dash"), annotation_text="current threshold")
+    if paper is not None:
+        fig.add_annotation(xref="paper", yref="paper", x=0.99, y=0.02, showarrow=False, xanchor="right",
+                           text=f"paper: {paper[1]:.2f}% accuracy with {paper[0]:.2f}% by lookup",
+                           font=dict(color=PAPER_COLOR))
+    _layout(fig, title, "distance threshold (eq. (1) units)", "percent")
+    return fig
+
+
+def table_size_curve(points: Sequence[dict],
+                     title: str = "Lookup accuracy vs table size (Fig. 4(a))") -> go.Figure:
+    """Unweighted vs BO-weighted lookup accuracy per table size (``SizePoint`` dicts)."""
+    rows = [p["rows"] for p in points]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=rows, y=[100 * p["unweighted_accuracy"] for p in points], name="unweighted (a=b=c)",
+                             mode="lines+markers", line=dict(color=PAPER_COLOR)))
+    fig.add_trace(go.Scatter(x=rows, y=[100 * p["weighted_accuracy"] for p in points], name="BO-weighted",
+                             mode="lines+markers", line=dict(color=OURS_COLOR)))
+    _layout(fig, title, "table rows", "lookup-only accuracy (%)")
+    fig.update_xaxes(type="log")
     return fig

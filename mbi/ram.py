@@ -107,8 +107,10 @@ class CoreNet(nn.Module):
 
     The first layer mixes the glimpse and the previous state into ``hidden_size``
     units; each extra layer is a ReLU MLP layer, the last one narrowing to
-    ``state_size`` (the paper's Fig. 3(c) knob). The output is squashed to [0, 1]
-    and quantized to ``hidden_bits`` with a straight-through gradient.
+    ``state_size`` (the paper's Fig. 3(c) knob). With the binary code the output
+    is squashed to [0, 1] and quantized to ``hidden_bits``; with the one-hot code
+    the state is the one-hot of the largest unit. Both pass gradients straight
+    through (to the sigmoid, respectively the softmax, of the output).
     """
 
     def __init__(self, cfg: RAMConfig) -> None:
@@ -118,11 +120,18 @@ class CoreNet(nn.Module):
         widths = [cfg.hidden_size] * cfg.core_layers + [cfg.state_size]
         self.extra = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.quantizer = Quantizer(cfg.hidden_bits, 0.0, 1.0)
+        self.onehot = cfg.hidden_code == "onehot"
 
     def forward(self, g: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
         z = self.i2h(g) + self.h2h(h_prev)
         for layer in self.extra:
             z = layer(F.relu(z))
+        if self.onehot:
+            probs = torch.softmax(z, dim=1)
+            if self.quantizer.bits is None:  # float view (quantizers bypassed)
+                return probs
+            hard = F.one_hot(z.argmax(1), z.shape[1]).to(z.dtype)
+            return hard + probs - probs.detach()
         return self.quantizer(torch.sigmoid(z))
 
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from mbi.checkpoint import load_config, load_metrics, load_model, resolve_checkpoint
+from pathlib import Path
+
+import pandas as pd
+
+from mbi.checkpoint import load_config, load_metrics, load_model, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
-from mbi.store import atomic_write_json
+from mbi.store import artifacts_root, atomic_write_json, atomic_write_text
+from mbi.tablesize import table_size_curve
 from mbi.train import accuracy
 
 
@@ -17,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default' (shipped model)")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--lut-sizes", help="Fig. 4(a): comma-separated row budgets ('all' = whole training split); "
+                                       "BO on validation, accuracy on --split")
+    p.add_argument("--bo-trials", type=int, default=15, help="BO trials per table size (with --lut-sizes)")
+    p.add_argument("--val-images", type=int, default=2000, help="validation images for BO (with --lut-sizes)")
+    p.add_argument("--storage", help="Optuna storage for the BO studies (with --lut-sizes)")
+    p.add_argument("--out", type=Path, help="write the --lut-sizes table as .csv and .json")
     p.add_argument("--record", action="store_true",
                    help="also store the test accuracies in the checkpoint's metrics.json (for shipping a model)")
     p.set_defaults(func=run)
@@ -37,8 +48,40 @@ def evaluate_checkpoint(checkpoint: str, split: str = "test") -> dict:
     }
 
 
+def parse_sizes(text: str) -> list[int | None]:
+    """'1000,10000,all' -> [1000, 10000, None], with a clear error for anything else."""
+    sizes: list[int | None] = []
+    for item in text.split(","):
+        item = item.strip().lower()
+        if item == "all":
+            sizes.append(None)
+        elif item.isdigit() and int(item) > 0:
+            sizes.append(int(item))
+        else:
+            raise ValueError(f"--lut-sizes takes positive row counts or 'all', got {item!r}")
+    return sizes
+
+
+def run_lut_sizes(args: argparse.Namespace) -> int:
+    """Fig. 4(a): unweighted vs BO-weighted lookup accuracy per table size."""
+    folder = resolve_checkpoint(args.checkpoint)
+    data = load_mnist()
+    val = (data.val_x[: args.val_images], data.val_y[: args.val_images])
+    points = table_size_curve(load_model(folder), model_hash(folder), data.train_x, val, data.split(args.split),
+                              parse_sizes(args.lut_sizes), args.bo_trials, storage=args.storage,
+                              default_journal=artifacts_root() / "bo" / "bo.journal", progress=print)
+    table = pd.DataFrame([p.to_dict() for p in points])
+    print(table.to_string(index=False))
+    if args.out:
+        atomic_write_text(args.out.with_suffix(".csv"), table.to_csv(index=False))
+        atomic_write_text(args.out.with_suffix(".json"), table.to_json(orient="records", indent=2))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the evaluation."""
+    if args.lut_sizes:
+        return run_lut_sizes(args)
     res = evaluate_checkpoint(args.checkpoint, args.split)
     if args.record:
         folder = resolve_checkpoint(args.checkpoint)
