@@ -12,6 +12,10 @@ import streamlit as st
 
 from pages import common
 
+# Pages in the order of the guided path; the lookup pages (table, search, tree, mixed MBI) join later.
+# URL paths must differ from the file names: Streamlit still scans pages/ for old-style pages on a
+# process's first run (and AppTest on every run), and a page whose URL path equals its file name would
+# then run without this entry file, and so without the shared sidebar.
 PAGES = {
     "Start": [
         st.Page("pages/overview.py", title="Overview", icon=":material/home:", url_path="start", default=True),
@@ -25,11 +29,6 @@ PAGES = {
         st.Page("pages/sram_energy.py", title="SRAM and energy", icon=":material/memory:", url_path="hardware"),
     ],
 }
-"""Pages in the order of the guided path; the lookup pages (table, search, tree, mixed MBI) join later.
-
-URL paths must differ from the file names: Streamlit still scans ``pages/`` for old-style pages on a
-process's first run (and AppTest on every run), and a page whose URL path equals its file name would
-then run without this entry file, and so without the shared sidebar."""
 
 
 def run() -> None:

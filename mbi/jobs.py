@@ -259,7 +259,7 @@ class TrainingManager:
     """Process-wide owner of the (at most one) active training run and of the app's run folders."""
 
     def __init__(self, root: Path | None = None, limits: Limits | None = None,
-                 data_loader: Callable[[], MNIST] = load_mnist, log_every: int = 5) -> None:
+                 data_loader: Callable[[], MNIST] = load_mnist, log_every: int | None = None) -> None:
         self.root = Path(root) if root is not None else artifacts_root()
         self.limits = limits or limits_from_env()
         self.data_loader = data_loader
@@ -267,6 +267,13 @@ class TrainingManager:
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._active: Job | None = None
+
+    @staticmethod
+    def auto_log_every(cfg: RunConfig, points_per_epoch: int = 25) -> int:
+        """Batches between progress events so an epoch gives about ``points_per_epoch`` curve points."""
+        images = cfg.train.train_limit or 50_000
+        batches = -(-images // cfg.train.batch_size)
+        return max(1, batches // points_per_epoch)
 
     @property
     def runs_dir(self) -> Path:
@@ -304,7 +311,7 @@ class TrainingManager:
             job = Job(label, run_dir, cfg, owner)
             self._jobs[job.id] = job
             self._active = job
-        log_every = self.log_every
+        log_every = self.log_every or self.auto_log_every(cfg)
 
         def events() -> Iterator[TrainEvent]:
             return train(cfg, run_dir, data=self.data_loader(), resume=False, log_every=log_every)

@@ -105,7 +105,8 @@ def _ram_column() -> None:
     st.subheader("RAM path")
     st.caption("The network computes every step: patches -> glimpse network -> core -> next location.")
     common.plot(plots.glimpse_animation(image, tr.centres[0], ram.patch_size, scales, tr.readouts[0],
-                                        title=f"RAM on {name}"), key="ram_animation", download_name="mbi-glimpses")
+                                        title=f"RAM on {name}", start=t), key="ram_animation",
+                download_name="mbi-glimpses")
     r, col = tr.centres[0, t]
     gr, gc = tr.locs[0, t]
     st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: centre row {r}, column {col} px (grid cell {gr}, {gc} "

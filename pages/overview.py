@@ -41,11 +41,11 @@ def _core_ready(module: str) -> bool:
 
 st.plotly_chart(plots.pipeline_diagram([
     dict(name="MNIST", detail="50k / 10k / 10k", ready=True),
-    dict(name="RAM", detail=f"{ram.num_glimpses} quantized glimpses", ready=True),
-    dict(name="Table", detail="distilled key -> value", ready=_core_ready("mbi.lut")),
-    dict(name="Search", detail="weighted Manhattan, k-means tree", ready=_core_ready("mbi.search")),
-    dict(name="Inference", detail="lookups only / mixed", ready=_core_ready("mbi.infer")),
-    dict(name="Hardware", detail="SRAM search, energy", ready=_core_ready("mbi.sram")),
+    dict(name="RAM", detail=f"{ram.num_glimpses} quantized<br>glimpses", ready=True),
+    dict(name="Table", detail="distilled<br>key -> value", ready=_core_ready("mbi.lut")),
+    dict(name="Search", detail="weighted Manhattan,<br>k-means tree", ready=_core_ready("mbi.search")),
+    dict(name="Inference", detail="lookups only<br>or mixed", ready=_core_ready("mbi.infer")),
+    dict(name="Hardware", detail="SRAM search,<br>energy", ready=_core_ready("mbi.sram")),
 ], title="The MBI pipeline (filled = available in this copy)"), key="pipeline", config={"displaylogo": False})
 
 # --------------------------------------------------------------------------- headline numbers
@@ -85,7 +85,7 @@ cols[0].metric("RAM test accuracy", _pct(metrics.get("test_acc")),
 cols[1].metric("Glimpses x patches", f"{ram.num_glimpses} x {ram.num_patches} of {ram.patch_size}x{ram.patch_size}")
 cols[2].metric("Bits (patch / hidden)", f"{ram.patch_bits or 'float'} / {ram.hidden_bits or 'float'}")
 cols[3].metric("Energy per inference (model)", format_energy(ours_energy),
-               delta=f"paper {format_energy(PAPER_INFERENCE_ENERGY_J)}", delta_color="off")
+               delta=f"paper {format_energy(PAPER_INFERENCE_ENERGY_J)}", delta_color="off", delta_arrow="off")
 st.subheader("The chosen model beside the paper")
 common.table(headline, key="headline_table")
 common.csv_download(headline, "mbi-headline-numbers", key="dl_headline")
@@ -117,5 +117,6 @@ for col, i, b in zip(st.columns(GALLERY), idx, range(GALLERY)):
     verdict = "correct" if tr.prediction[b] == data.test_y[i] else "wrong"
     fig = plots.glimpse_path(data.test_x[i], tr.centres[b], ram.patch_size, scales,
                              title=f"#{i}: label {data.test_y[i]}, RAM says {tr.prediction[b]} ({verdict})")
+    fig.update_yaxes(constrain="domain")
     with col:
         st.plotly_chart(fig, key=f"gallery{b}", config={"displaylogo": False})

@@ -18,8 +18,8 @@ from pages import common
 PAGE = "hardware"
 SIZES = (8, 16, 32, 64)
 ENCODINGS = {"binary": "binary (bit-significance precharge, the paper's)", "thermometer": "thermometer (exact |K-Q|)"}
+# Monte Carlo budget: cell-level evaluations (trials x rows x columns x levels) per redraw.
 PRECISION = {"fast": 1.7e6, "fine": 7e6}
-"""Monte Carlo budget: cell-level evaluations (trials x rows x columns x levels) per redraw."""
 
 common.intro(
     "SRAM and energy",
@@ -98,7 +98,7 @@ except ValueError as exc:
 s = res["summary"]
 c = st.columns(4)
 c[0].metric("Smallest level gap", f"{s['min_gap_mv']:.2f} mV", delta=f"paper >= {1e3 * PAPER_MIN_GAP_V:.0f} mV",
-            delta_color="off", help="Worst sample of level d minus best sample of level d+1 (negative = overlap)")
+            delta_color="off", delta_arrow="off", help="Worst sample of level d minus best sample of level d+1 (negative = overlap)")
 c[1].metric("Nominal step per level", f"{s['nominal_spacing_mv']:.2f} mV")
 c[2].metric("ADC wrong-code rate", f"{100 * s['adc_error_rate']:.4f}%",
             help="Share of reads (all levels equally likely) whose code differs from the variation-free one")
@@ -108,13 +108,13 @@ st.caption(f"{trials} array instances x {v['rows']} rows = {s['samples_per_level
            f"(seed {v['seed']}); the smallest gap is an extreme-value statistic and moves with the seed.")
 common.plot(plots.sum_line_distributions(res["levels"], res["voltages"], res["min_gap_v"], res["min_gap_level"]),
             key="fig6b", download_name="mbi-fig6b")
-c = st.columns([3, 2])
-with c[0]:
-    st.plotly_chart(plots.adc_errors_by_level(res["levels"], res["adc_errors"], int(v["adc"])), key="adc_errors",
-                    config={"displaylogo": False})
-with c[1]:
-    per_level = pd.DataFrame(res["per_level"])
-    common.table(per_level, key="levels_table", max_rows=20)
+st.plotly_chart(plots.adc_errors_by_level(res["levels"], res["adc_errors"], int(v["adc"])), key="adc_errors",
+                config={"displaylogo": False})
+with st.expander("Numbers per distance level"):
+    per_level = pd.DataFrame(res["per_level"]).rename(columns={
+        "mean_mv": "mean (mV)", "std_mv": "std (mV)", "min_mv": "min (mV)", "max_mv": "max (mV)",
+        "gap_to_next_mv": "gap to next (mV)", "adc_error_rate": "ADC wrong-code rate"})
+    common.table(per_level, key="levels_table", max_rows=129)
     common.csv_download(per_level, "mbi-sram-levels", key="dl_levels")
 
 # --------------------------------------------------------------------------- energy

@@ -1,0 +1,275 @@
+"""End to end in a real browser: start the dashboard, open every page, move a control, see it update.
+
+Drives Debian's Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it) through Playwright's Python
+package; Playwright's own browser download is not used. Skipped, with that reason, when Chromium is
+absent. Screenshots go to ``test-artifacts/`` (git-ignored) for a human to look at.
+
+The server runs on a free port with its own artifacts folder and the shipped default model
+(``MBI_TEST_DEFAULT_MODEL=FOLDER`` points it at another checkpoint, as in ``test_app_pages.py``).
+Plotly draws after the page loads, so every check waits for ``.main-svg`` first. Waits are generous
+(:data:`WAIT_MS`) so a busy 2-core machine only makes the tests slower, not red.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+WAIT_MS = 300_000
+"""Longest wait for one thing to appear (a hung server fails the test instead of hanging CI)."""
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} is absent: install Debian's chromium "
+                       "(`apt-get install chromium`; .ci/run does) to run the browser tests"),
+]
+
+SERVER = """
+import os, sys, pathlib
+standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
+if standin:
+    import mbi.checkpoint
+    mbi.checkpoint.DEFAULT_MODEL_DIR = pathlib.Path(standin)
+from streamlit.web import cli
+sys.argv = ["streamlit", "run", "app.py", "--server.port", sys.argv[1], "--server.address", "127.0.0.1",
+            "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+sys.exit(cli.main())
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fake_sweep(root: Path) -> None:
+    """Finished Fig. 3(a) and 3(c) sweeps in the journals the RAM page reads (trials added, no training)."""
+    import optuna
+
+    from mbi.sweep import SweepSpec, open_study
+
+    rng = np.random.default_rng(0)
+    for name, axes in (("fig3a", {"ram.num_glimpses": [1, 2, 4, 6], "ram.patch_size": [2, 4, 8]}),
+                       ("fig3c", {"ram.hidden_size": [64, 128, 256], "ram.core_layers": [1]})):
+        spec = SweepSpec.load(ROOT / "mbi" / "specs" / f"{name}.json")
+        study = open_study(spec, None, root)
+        if spec.mode == "grid":
+            combos = [{"ram.hidden_size": h, "ram.core_layers": c} for h in (64, 128, 256) for c in (1, 2)]
+        else:
+            combos = [{axis: v} for axis, values in axes.items() for v in values]
+        for overrides in combos:
+            study.add_trial(optuna.trial.create_trial(params={}, distributions={},
+                                                      value=float(rng.uniform(0.8, 0.95)),
+                                                      user_attrs={"overrides": json.dumps(overrides)}))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The dashboard on a free port (its own MBI_HOME), stopped after the module."""
+    standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
+    if not standin and not (ROOT / "mbi" / "default_model" / "model.pt").is_file():
+        reason = "mbi/default_model is missing: the browser tests need the shipped default model"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason + " (set MBI_TEST_DEFAULT_MODEL=FOLDER to use another checkpoint)")
+    home = tmp_path_factory.mktemp("artifacts")
+    _fake_sweep(home)
+    port = _free_port()
+    env = {**os.environ, "MBI_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    for name in ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN"):
+        env.pop(name, None)
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the dashboard exited with code {proc.returncode}: {(home / 'server.log').read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r:
+                if r.read().strip() == b"ok":
+                    break
+        except OSError:
+            pass
+        if time.monotonic() - started > WAIT_MS / 1000:
+            proc.kill()
+            pytest.fail("the dashboard did not answer its health check")
+        time.sleep(0.2)
+    yield {"url": url, "home": home, "log": home / "server.log"}
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    _shot(pg, f"{request.node.name}-final")
+    context.close()
+    assert not errors, errors
+
+
+def _shot(pg, name: str) -> None:
+    """Screenshot of the whole page (the app scrolls inside its main block, so the viewport is grown)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    size = pg.viewport_size
+    height = pg.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], "
+                         "section, .main')].map(e => e.scrollHeight), document.body.scrollHeight)")
+    pg.set_viewport_size({"width": size["width"], "height": min(int(height) + 50, 8000)})
+    pg.wait_for_timeout(300)  # let Plotly resize to the new viewport
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    pg.set_viewport_size(size)
+
+
+def _ready(pg) -> None:
+    """Wait until the script run is over and Plotly has drawn."""
+    pg.wait_for_selector(".main-svg")
+    _settled(pg)
+
+
+def _settled(pg) -> None:
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
+def _no_exception(pg) -> None:
+    assert pg.locator("[data-testid='stException']").count() == 0
+    assert pg.get_by_text("Traceback").count() == 0
+
+
+def _titles(pg) -> list[str]:
+    return pg.evaluate("() => [...document.querySelectorAll('.gtitle')].map(e => e.textContent)")
+
+
+def _wait_title(pg, prefix: str) -> None:
+    pg.wait_for_function("p => [...document.querySelectorAll('.gtitle')].some(e => e.textContent.startsWith(p))",
+                         arg=prefix)
+
+
+def _wait_url(pg, fragment: str) -> None:
+    pg.wait_for_function("f => location.search.includes(f)", arg=fragment)
+
+
+def _slider_right(pg, label: str, presses: int = 1) -> None:
+    thumb = pg.get_by_role("slider", name=label)
+    thumb.focus()
+    for _ in range(presses):
+        thumb.press("ArrowRight")
+
+
+def test_overview_opens_and_its_gallery_follows_the_number_input(server, page):
+    page.goto(server["url"] + "/")
+    _ready(page)
+    _no_exception(page)
+    _wait_title(page, "#0:")
+    page.get_by_text("The chosen model beside the paper").wait_for()
+    _shot(page, "overview-light")
+    box = page.get_by_label("First test image", exact=True).and_(page.get_by_test_id("stNumberInputField"))
+    box.fill("8")
+    box.press("Enter")
+    _wait_title(page, "#8:")
+    page.wait_for_function("() => ![...document.querySelectorAll('.gtitle')].some(e => e.textContent.startsWith('#0:'))")
+    _wait_url(page, "first=8")
+    _no_exception(page)
+
+
+def test_overview_is_readable_in_the_dark_theme(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    pg = context.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    pg.goto(server["url"] + "/")
+    _ready(pg)
+    background = pg.evaluate("() => getComputedStyle(document.querySelector('.stApp')).backgroundColor")
+    text = pg.evaluate("() => getComputedStyle(document.querySelector('h1')).color")
+    _shot(pg, "overview-dark")
+    context.close()
+    dark = [int(x) for x in background[background.index("(") + 1: background.index(")")].split(",")[:3]]
+    light_text = [int(x) for x in text[text.index("(") + 1: text.index(")")].split(",")[:3]]
+    assert sum(dark) < 150 and sum(light_text) > 450
+
+
+def test_glimpse_step_slider_and_bad_url(server, page):
+    page.goto(server["url"] + "/glimpses")
+    _ready(page)
+    _no_exception(page)
+    _wait_title(page, "Glimpse 1: what the RAM sees")
+    _slider_right(page, "Glimpse step", 2)
+    _wait_title(page, "Glimpse 3: what the RAM sees")
+    _wait_url(page, "step=3")
+    _shot(page, "glimpses")
+    page.goto(server["url"] + "/glimpses?step=abc&image=123456")
+    _ready(page)
+    page.get_by_text("The link had settings this page cannot use").wait_for()
+    _wait_title(page, "RAM on test image #9999")
+    _no_exception(page)
+    _shot(page, "glimpses-bad-url")
+
+
+def test_sram_sigma_slider_changes_the_gap(server, page):
+    page.goto(server["url"] + "/hardware")
+    _ready(page)
+    _no_exception(page)
+    gap = page.get_by_test_id("stMetric").filter(has_text="Smallest level gap").get_by_test_id("stMetricValue")
+    before = gap.inner_text()
+    _slider_right(page, "sigma_VTH (mV)", 4)  # 60 -> 80 mV
+    page.wait_for_function("([el, old]) => el.textContent !== old", arg=[gap.element_handle(), before])
+    _wait_url(page, "sigma=80")
+    assert gap.inner_text() != before
+    _no_exception(page)
+    _shot(page, "hardware")
+
+
+def test_ram_page_sweeps_and_a_live_training(server, page):
+    page.goto(server["url"] + "/ram?view=sweeps")
+    _ready(page)
+    _no_exception(page)
+    _wait_title(page, "Fig. 3(a)")
+    page.get_by_text("Fig. 3(c): hidden size and core layers").click()
+    _wait_title(page, "Fig. 3(c)")
+    _wait_url(page, "sweep=fig3c")
+    _shot(page, "ram-sweeps")
+    query = ("num_glimpses=2&hidden_size=64&state_size=16&glimpse_hidden=32&loc_hidden=32&glimpse_size=64"
+             "&epochs=2&train_images=500&val_images=500")
+    page.goto(server["url"] + "/ram?" + query)
+    page.get_by_role("button", name="Start training").wait_for()
+    _settled(page)
+    _slider_right(page, "Glimpses", 1)  # 2 -> 3 glimpses: the URL follows the knob
+    _wait_url(page, "num_glimpses=3")
+    page.get_by_role("button", name="Start training").click()
+    _wait_title(page, "Training 'my run'")  # live curves, redrawn by the fragment every second
+    page.get_by_text("Best validation accuracy").wait_for()
+    _no_exception(page)
+    _shot(page, "ram-trained")
+    assert list((server["home"] / "runs" / "app").glob("*/model.pt"))
