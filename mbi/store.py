@@ -19,6 +19,8 @@ import numpy as np
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL_DIR = PACKAGE_DIR / "default_model"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def artifacts_root() -> Path:
@@ -36,6 +38,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
@@ -56,8 +59,12 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 
 def atomic_save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
     """Save arrays as a compressed ``.npz`` atomically (object arrays are refused, so no pickle)."""
+    plain = {k: np.asarray(v) for k, v in arrays.items()}
+    objects = [k for k, v in plain.items() if v.dtype.hasobject]
+    if objects:
+        raise ValueError(f"arrays {objects} hold Python objects, which would need pickle; store plain arrays")
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez_compressed(buffer, **plain)
     return atomic_write_bytes(path, buffer.getvalue())
 
 
