@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bo-trials", type=int, default=15, help="BO trials per table size (with --lut-sizes)")
     p.add_argument("--val-images", type=int, default=2000, help="validation images for BO (with --lut-sizes)")
     p.add_argument("--storage", help="Optuna storage for the BO studies (with --lut-sizes)")
+    p.add_argument("--train-images", type=int, help="distill from the first N training images only (quick runs)")
     p.add_argument("--out", type=Path, help="write the --lut-sizes table as .csv and .json")
     p.add_argument("--record", action="store_true",
                    help="also store the test accuracies in the checkpoint's metrics.json (for shipping a model)")
@@ -67,7 +68,8 @@ def run_lut_sizes(args: argparse.Namespace) -> int:
     folder = resolve_checkpoint(args.checkpoint)
     data = load_mnist()
     val = (data.val_x[: args.val_images], data.val_y[: args.val_images])
-    points = table_size_curve(load_model(folder), model_hash(folder), data.train_x, val, data.split(args.split),
+    train_x = data.train_x[: args.train_images] if args.train_images else data.train_x
+    points = table_size_curve(load_model(folder), model_hash(folder), train_x, val, data.split(args.split),
                               parse_sizes(args.lut_sizes), args.bo_trials, storage=args.storage,
                               default_journal=artifacts_root() / "bo" / "bo.journal", progress=print)
     table = pd.DataFrame([p.to_dict() for p in points])

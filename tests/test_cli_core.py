@@ -1,0 +1,59 @@
+"""The memorization commands end to end on a tiny trained checkpoint: distill, lookup, bo, lut-sizes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mbi.cli import main
+from mbi.config import RAMConfig, RunConfig, TrainConfig
+from mbi.lut import load_table
+from mbi.train import train
+
+TINY = RAMConfig(num_glimpses=2, hidden_size=32, state_size=16, glimpse_hidden=32, loc_hidden=16, glimpse_size=32,
+                 loc_grid=7)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, small_mnist):
+    folder = tmp_path_factory.mktemp("ckpt")
+    list(train(RunConfig(TINY, TrainConfig(epochs=1, num_threads=1, train_limit=500, val_limit=100)), folder,
+               data=small_mnist))
+    return folder
+
+
+def test_distill_then_lookup(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    out = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "300", "--out", str(out)]) == 0
+    assert "300 rows" in capsys.readouterr().out
+    assert len(load_table(out)) == 300
+    assert main(["lookup", str(checkpoint), "--table", str(out), "--images", "40", "--weights", "1,0.5,1",
+                 "--thresholds", "0,1000", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["images"] == 40 and res["table_rows"] == 300 and res["mixed"][1]["lookup_share"] == 1.0
+    assert res["mixed"][1]["accuracy"] == pytest.approx(res["lookup_accuracy"])
+
+
+def test_lookup_errors_are_one_line(checkpoint, tmp_path, capsys):
+    assert main(["lookup", str(checkpoint), "--table", str(tmp_path / "none.npz")]) == 2
+    assert "distill" in capsys.readouterr().err
+    out = tmp_path / "t.npz"
+    main(["distill", str(checkpoint), "--rows", "50", "--out", str(out)])
+    capsys.readouterr()
+    assert main(["lookup", str(checkpoint), "--table", str(out), "--weights", "1,x,1"]) == 2
+    assert "comma-separated numbers" in capsys.readouterr().err
+
+
+def test_bo_and_table_size_commands(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    out = tmp_path / "t.npz"
+    main(["distill", str(checkpoint), "--rows", "200", "--out", str(out)])
+    assert main(["bo", str(checkpoint), "--table", str(out), "--trials", "2", "--val-images", "30"]) == 0
+    assert "best a,b,c" in capsys.readouterr().out
+    assert main(["evaluate", str(checkpoint), "--lut-sizes", "100,all", "--bo-trials", "2", "--val-images", "30",
+                 "--split", "val", "--train-images", "300", "--out", str(tmp_path / "sizes")]) == 0
+    rows = json.loads((tmp_path / "sizes.json").read_text())
+    assert [r["rows_budget"] for r in rows] == [100, None] and rows[0]["rows"] == 100
+    assert all(0 <= r["weighted_accuracy"] <= 1 for r in rows)
