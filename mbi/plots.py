@@ -235,7 +235,9 @@ def live_training(batch_points: Sequence[dict], epoch_points: Sequence[dict],
                              mode="lines+markers", name="validation accuracy (%)", yaxis="y2",
                              line=dict(color=ACCENT_COLOR)))
     _layout(fig, title, "epoch", "loss")
-    fig.update_layout(yaxis2=dict(title="accuracy (%)", overlaying="y", side="right", range=[0, 100]))
+    fig.update_layout(yaxis2=dict(title="accuracy (%)", overlaying="y", side="right", range=[0, 100],
+                                  tickmode="linear", tick0=0, dtick=20, showgrid=False),
+                      margin=dict(l=60, r=60, t=90, b=50))
     fig.update_xaxes(rangemode="tozero")
     return fig
 
@@ -253,7 +255,9 @@ def runs_comparison(histories: dict[str, Sequence[dict]], title: str = "Validati
                                  mode="lines+markers", name=name))
     for label, value in (reference_pct or {}).items():
         fig.add_hline(y=value, line=dict(color=PAPER_COLOR, dash="dash"), annotation_text=label)
-    return _layout(fig, title, "epoch", "validation accuracy (%)")
+    _layout(fig, title, "epoch", "validation accuracy (%)")
+    fig.update_layout(margin=dict(l=60, r=20, t=90, b=50))
+    return fig
 
 
 def sweep_one_at_a_time(rows: Sequence[dict], axes: Sequence[str], title: str,
@@ -292,7 +296,9 @@ def sweep_grid_lines(rows: Sequence[dict], x: str, series: str, title: str,
         fig.add_trace(go.Scatter(x=[r[x] for r in pts], y=[100 * r["val_acc"] for r in pts], mode="lines+markers",
                                  name=f"{series_label or series} = {s}"))
     _layout(fig, title, x_label or x.replace("_", " "), "best validation accuracy (%)")
-    fig.update_xaxes(type="log")
+    ticks = sorted({r[x] for r in done if isinstance(r[x], (int, float))})
+    fig.update_xaxes(type="log", tickvals=ticks or None)
+    fig.update_layout(margin=dict(l=60, r=20, t=90, b=50))
     return fig
 
 

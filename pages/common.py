@@ -269,7 +269,7 @@ def table(frame: Any, key: str, title: str = "", max_rows: int = 60) -> None:
 
     rows = [[cell(x) for x in row] for row in shown.itertuples(index=False)]
     fig = plots.table_figure([str(c) for c in shown.columns], rows, title)
-    fig.update_layout(height=min(700, 40 + (50 if title else 0) + 28 * (len(rows) + 1)))
+    fig.update_layout(height=min(700, 45 + (50 if title else 0) + 22 * len(rows)))
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
     if len(frame) > max_rows:
         st.caption(f"First {max_rows} of {len(frame)} rows; download the CSV for all.")
