@@ -43,13 +43,18 @@ ROOT = Path(__file__).resolve().parents[1]
 BO_LIKE_WEIGHTS = (0.6, 1.0, 0.3)
 
 
-def best_time(fn: Callable[[], object], repeats: int = 3, min_seconds: float = 0.0) -> float:
-    """Best wall time of one call of ``fn`` over at least ``repeats`` calls and ``min_seconds`` in all."""
+def best_time(fn: Callable[[], object], repeats: int = 3, min_seconds: float = 0.0,
+              clock: Callable[[], float] = time.perf_counter) -> float:
+    """Best time of one call of ``fn`` over at least ``repeats`` calls and ``min_seconds`` in all.
+
+    ``clock=time.process_time`` measures CPU seconds of the process (all its threads), which other
+    jobs on the machine disturb much less than wall time; use it for single-threaded runs.
+    """
     times: list[float] = []
     while len(times) < repeats or (sum(times) < min_seconds and len(times) < 100):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times)
 
 
@@ -110,36 +115,50 @@ def main() -> None:
         ours = BruteForce(keys, layout, ones, n_threads=args.threads)
         ours.query(queries[:16])
         result: dict = {}
-        t_ours = best_time(lambda: result.__setitem__("ours", ours.query(queries)))
-        single = BruteForce(keys, layout, ones, n_threads=1)
-        t_single = best_time(lambda: single.query(queries), repeats=1)
         codes = ours.packed.row_bytes()
         index = faiss.IndexBinaryFlat(codes.shape[1] * 8)
         index.add(codes)
         qcodes = pack(queries, layout).row_bytes()
-        t_faiss = best_time(lambda: result.__setitem__("faiss", index.search(qcodes, 1)), min_seconds=1.0)
-        f_dist, f_index = result["faiss"]
-        r = result["ours"]
-        assert np.array_equal(r.distance, f_dist[:, 0].astype(np.float64) / 3.0), "faiss disagrees"
-        same_row_faiss = float((r.index == f_index[:, 0]).mean())
         ns = min(args.sklearn_queries, nq)
         nn = NearestNeighbors(n_neighbors=1, metric="manhattan", algorithm="brute", n_jobs=args.threads).fit(keys)
-        t_sk = best_time(lambda: result.__setitem__("sk", nn.kneighbors(queries[:ns])), repeats=1)
-        s_dist, _ = result["sk"]
+        wall = {
+            "ours": nq / best_time(lambda: result.__setitem__("ours", ours.query(queries))),
+            "faiss": nq / best_time(lambda: result.__setitem__("faiss", index.search(qcodes, 1)), min_seconds=1.0),
+            "sk": ns / best_time(lambda: result.__setitem__("sk", nn.kneighbors(queries[:ns])), repeats=1),
+        }
+        r, (f_dist, f_index), (s_dist, _) = result["ours"], result["faiss"], result["sk"]
+        assert np.array_equal(r.distance, f_dist[:, 0].astype(np.float64) / 3.0), "faiss disagrees"
         assert np.array_equal(r.distance[:ns], s_dist[:, 0] / 3.0), "scikit-learn disagrees"
+        same_row_faiss = float((r.index == f_index[:, 0]).mean())
 
-        qps = {"ours": nq / t_ours, "single": nq / t_single, "faiss": nq / t_faiss, "sk": ns / t_sk}
+        # the same, one thread each, in queries per CPU-second
+        single = BruteForce(keys, layout, ones, n_threads=1)
+        n1 = min(nq, 500)
+        faiss.omp_set_num_threads(1)
+        nn.set_params(n_jobs=1)
+        with threadpool_limits(limits=1):
+            cpu = {
+                "ours": n1 / best_time(lambda: single.query(queries[:n1]), repeats=3, clock=time.process_time),
+                "faiss": nq / best_time(lambda: index.search(qcodes, 1), min_seconds=1.0, clock=time.process_time),
+                "sk": ns / best_time(lambda: nn.kneighbors(queries[:ns]), repeats=1, clock=time.process_time),
+            }
+        faiss.omp_set_num_threads(args.threads)
+        names = {
+            "ours": "ours: `BruteForce` (numpy SWAR popcount, packed thermometer bits)",
+            "faiss": "faiss `IndexBinaryFlat` (same bits)",
+            "sk": f"scikit-learn `NearestNeighbors(manhattan, brute)` ({ns} queries)",
+        }
         lines += [
             "",
-            "Brute force, unweighted (a = b = c = 1), all three return the same distances (asserted):",
+            "Brute force, unweighted (a = b = c = 1); all three return the same distances (asserted):",
             "",
-            "| searcher | queries/s | vs ours |",
-            "|---|---:|---:|",
-            f"| ours: `BruteForce` (numpy SWAR popcount, packed thermometer bits) | {qps['ours']:,.0f} | 1 |",
-            f"| ours, 1 thread | {qps['single']:,.0f} | {qps['single'] / qps['ours']:.2f}x |",
-            f"| faiss `IndexBinaryFlat` (same bits) | {qps['faiss']:,.0f} | {qps['faiss'] / qps['ours']:.1f}x |",
-            f"| scikit-learn `NearestNeighbors(manhattan, brute)` ({ns} queries) | {qps['sk']:,.0f} | "
-            f"{qps['sk'] / qps['ours']:.2f}x |",
+            f"| searcher | queries/s, {args.threads} threads (wall) | vs ours | queries per CPU-second, 1 thread "
+            "| vs ours |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [f"| {names[k]} | {wall[k]:,.0f} | {wall[k] / wall['ours']:.2f}x | {cpu[k]:,.0f} "
+                  f"| {cpu[k] / cpu['ours']:.2f}x |" for k in names]
+        lines += [
             "",
             f"Same row as faiss for {100 * same_row_faiss:.1f}% of queries (the rest are ties, which faiss "
             "does not break by lowest row).",
@@ -147,28 +166,33 @@ def main() -> None:
 
         # --- weighted: brute force vs tree
         bf = BruteForce(keys, layout, BO_LIKE_WEIGHTS, n_threads=args.threads)
-        t_bf = best_time(lambda: result.__setitem__("bf", bf.query(queries)))
+        bf_wall = nq / best_time(lambda: result.__setitem__("bf", bf.query(queries)))
         ref = result["bf"]
+        bf_single = BruteForce(keys, layout, BO_LIKE_WEIGHTS, n_threads=1)
+        bf_cpu = n1 / best_time(lambda: bf_single.query(queries[:n1]), repeats=3, clock=time.process_time)
         start = time.perf_counter()
         tree = KMeansTree(keys, layout, BO_LIKE_WEIGHTS)
         t_build = time.perf_counter() - start
         lines += [
             "",
-            f"Weighted (a, b, c) = {BO_LIKE_WEIGHTS}: brute force {nq / t_bf:,.0f} queries/s. "
-            f"`KMeansTree` (branching 4, leaf_size 32): built in {t_build:.1f} s, {tree.n_nodes} nodes, "
-            f"height {tree.height}.",
+            f"Weighted (a, b, c) = {BO_LIKE_WEIGHTS}: brute force {bf_wall:,.0f} queries/s with {args.threads} "
+            f"threads, {bf_cpu:,.0f} per CPU-second with one. `KMeansTree` (branching 4, leaf_size 32): built in "
+            f"{t_build:.1f} s, {tree.n_nodes} nodes, height {tree.height}. Tree queries run in one thread.",
             "",
-            "| checks (leaves scanned) | queries/s | vs brute force | comparisons/query | fewer than brute force "
-            "| levels | same distance as brute force | max normalized error |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| checks (leaves scanned) | queries/s (wall) | queries per CPU-second | vs brute force (CPU) "
+            "| comparisons/query | fewer than brute force | levels | same distance as brute force "
+            "| max normalized error |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         max_d = layout.max_distance(BO_LIKE_WEIGHTS)
         for checks in (1, 4, 8, 16, 32):
-            t = best_time(lambda c=checks: result.__setitem__("tree", tree.query(queries, checks=c)))
+            t_wall = best_time(lambda c=checks: result.__setitem__("tree", tree.query(queries, checks=c)))
+            t_cpu = best_time(lambda c=checks: tree.query(queries, checks=c), clock=time.process_time)
             rep = compare_with_reference(result["tree"], ref, max_d, n)
             lines.append(
-                f"| {checks} | {nq / t:,.0f} | {t_bf / t:.1f}x | {rep.mean_comparisons:,.0f} | {rep.speedup:.0f}x "
-                f"| {rep.mean_levels:.1f} | {100 * rep.exact_share:.1f}% | {rep.max_normalized_error:.3f} |")
+                f"| {checks} | {nq / t_wall:,.0f} | {nq / t_cpu:,.0f} | {nq / t_cpu / bf_cpu:.1f}x "
+                f"| {rep.mean_comparisons:,.0f} | {rep.speedup:.0f}x | {rep.mean_levels:.1f} "
+                f"| {100 * rep.exact_share:.1f}% | {rep.max_normalized_error:.3f} |")
 
         points = tradeoff_curve(keys, layout, BO_LIKE_WEIGHTS, queries, leaf_sizes=(16, 64),
                                 checks=(1, 4, 16, 64), reference=ref)
