@@ -6,10 +6,11 @@ that started it, and every other visitor, stays responsive. Rules:
 
 - **One run at a time per process.** :meth:`TrainingManager.start` raises
   :class:`BusyError` (with what is running and since when) while a run is active.
-- **Bounded.** :class:`Limits` caps epochs, training images, validation images and
-  model width; ``MBI_HOSTED=1`` selects small caps for a public copy, and
-  ``MBI_MAX_EPOCHS`` / ``MBI_MAX_TRAIN_IMAGES`` / ``MBI_MAX_VAL_IMAGES`` /
-  ``MBI_MAX_HIDDEN`` override them (see :func:`limits_from_env`).
+- **Bounded.** :class:`Limits` caps epochs, training images, validation images,
+  model width and (optionally) how many app runs stay on disk; ``MBI_HOSTED=1``
+  selects small caps for a public copy, and ``MBI_MAX_EPOCHS`` /
+  ``MBI_MAX_TRAIN_IMAGES`` / ``MBI_MAX_VAL_IMAGES`` / ``MBI_MAX_HIDDEN`` /
+  ``MBI_MAX_RUNS`` override them (see :func:`limits_from_env`).
 - **Stoppable.** :meth:`Job.stop` sets a flag the worker checks after every
   progress event; it then closes the training generator, so every finished epoch
   stays on disk (``model.pt`` of the best epoch, ``metrics.json``).
@@ -26,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -60,6 +62,7 @@ class Limits:
     max_val_images: int = 10_000
     max_hidden: int = 1024
     hosted: bool = False
+    max_runs: int | None = None  # app-trained run folders kept on disk (oldest removed first); None = all
 
     def check(self, cfg: RunConfig) -> None:
         """Raise ValueError naming the first setting over a limit."""
@@ -77,7 +80,8 @@ class Limits:
                 raise ValueError(f"{name} is limited to {self.max_hidden}{where}, got {getattr(r, name)}")
 
 
-HOSTED_LIMITS = Limits(max_epochs=3, max_train_images=5_000, max_val_images=2_000, max_hidden=256, hosted=True)
+HOSTED_LIMITS = Limits(max_epochs=3, max_train_images=5_000, max_val_images=2_000, max_hidden=256, hosted=True,
+                       max_runs=20)
 
 
 def _env_int(env: dict[str, str], name: str, default: int) -> int:
@@ -104,6 +108,7 @@ def limits_from_env(env: dict[str, str] | None = None) -> Limits:
         max_train_images=_env_int(env, "MBI_MAX_TRAIN_IMAGES", base.max_train_images),
         max_val_images=_env_int(env, "MBI_MAX_VAL_IMAGES", base.max_val_images),
         max_hidden=_env_int(env, "MBI_MAX_HIDDEN", base.max_hidden),
+        max_runs=_env_int(env, "MBI_MAX_RUNS", base.max_runs) if env.get("MBI_MAX_RUNS") else base.max_runs,
     )
 
 
@@ -268,6 +273,20 @@ class TrainingManager:
         self._jobs: dict[str, Job] = {}
         self._active: Job | None = None
 
+    def _prune(self) -> list[Path]:
+        """Delete the oldest app run folders so that, with the run about to start, at most ``max_runs`` remain."""
+        keep = self.limits.max_runs
+        if keep is None or not self.runs_dir.is_dir():
+            return []
+        folders = sorted((p for p in self.runs_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
+        active = {j.run_dir for j in self._jobs.values() if j.state in ACTIVE_STATES}
+        removed = []
+        for folder in folders[: max(0, len(folders) - (keep - 1))]:
+            if folder not in active:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        return removed
+
     @staticmethod
     def auto_log_every(cfg: RunConfig, points_per_epoch: int = 25) -> int:
         """Batches between progress events so an epoch gives about ``points_per_epoch`` curve points."""
@@ -305,6 +324,7 @@ class TrainingManager:
                 where = f", epoch {ev.epoch}/{ev.epochs}" if ev else ""
                 raise BusyError(f"another training run ('{view.name}', started {view.started}{where}) is in "
                                 "progress on this server; only one runs at a time. Try again when it finishes.")
+            self._prune()
             stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
             label = name.strip() or "run"
             run_dir = self.runs_dir / f"{stamp}-{_slug(label)}-{uuid.uuid4().hex[:4]}"

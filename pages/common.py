@@ -75,7 +75,8 @@ def _manager(root: str, env_key: str) -> TrainingManager:
     return TrainingManager(Path(root), limits=limits_from_env())
 
 
-LIMIT_VARIABLES = ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN")
+LIMIT_VARIABLES = ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN",
+                   "MBI_MAX_RUNS")
 
 
 def training_manager() -> TrainingManager:
@@ -87,10 +88,31 @@ def training_manager() -> TrainingManager:
 # --------------------------------------------------------------------------- the model choice
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def _app_runs(root: str, stamps: tuple) -> list:
+    return list_runs(Path(root))
+
+
+def _run_stamps(root: Path) -> tuple:
+    """Cheap fingerprint of the app's run folders (names and file times): the run list's cache key."""
+    folder = root / "runs" / "app"
+    if not folder.is_dir():
+        return ()
+    out = []
+    for run in sorted(folder.iterdir()):
+        for name in ("job.json", "metrics.json", "model.pt"):
+            try:
+                out.append((run.name, name, (run / name).stat().st_mtime_ns))
+            except OSError:
+                pass
+    return tuple(out)
+
+
 def model_choices() -> dict[str, str]:
     """Models a visitor can pick: the shipped default, then finished app runs with weights (newest first)."""
     out = {DEFAULT_MODEL: "Shipped default model"}
-    for run in list_runs(artifacts_root()):
+    root = artifacts_root()
+    for run in _app_runs(str(root), _run_stamps(root)):
         if run.has_model and run.state not in ("starting", "running", "stopping"):
             acc = f", val {100 * run.best_val_acc:.1f}%" if run.best_val_acc is not None else ""
             out[run.path.name] = f"{run.name} ({run.path.name[:15]}{acc})"

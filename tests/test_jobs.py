@@ -111,3 +111,16 @@ def test_list_runs_skips_unreadable_folders(tmp_path):
     (tmp_path / "runs" / "app" / "broken" / "config.json").write_text("{not json")
     assert list_runs(tmp_path) == []
     assert list_runs(tmp_path / "nowhere") == []
+
+
+def test_hosted_server_keeps_only_the_newest_runs(tmp_path, small_mnist):
+    manager = TrainingManager(tmp_path, limits=Limits(max_runs=2), data_loader=lambda: small_mnist)
+    folders = []
+    for i in range(3):
+        job = manager.start(_cfg(train_limit=64), name=f"run {i}")
+        job.join()
+        folders.append(job.view().run_dir)
+    left = sorted(p.name for p in (tmp_path / "runs" / "app").iterdir())
+    assert left == sorted(f.name for f in folders[1:])
+    assert limits_from_env({"MBI_HOSTED": "1"}).max_runs == 20
+    assert limits_from_env({"MBI_MAX_RUNS": "5"}).max_runs == 5 and limits_from_env({}).max_runs is None
