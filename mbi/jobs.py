@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
