@@ -158,11 +158,18 @@ def mixed_infer(model: RAM, table: LookupTable, images: np.ndarray, threshold: f
 def evaluate_lookup(
     model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray,
     weights: Sequence[float] = (1.0, 1.0, 1.0), kind: SearchKind = "brute",
-    thresholds: Sequence[float] = (), tree_params: dict[str, int] | None = None,
+    thresholds: Sequence[float] | str = (), tree_params: dict[str, int] | None = None,
 ) -> dict:
-    """Lookup-only and mixed MBI on one split: accuracies, lookup share, comparisons per query."""
+    """Lookup-only and mixed MBI on one split: accuracies, lookup share, comparisons per query.
+
+    ``thresholds="auto"`` tries :func:`threshold_candidates` of this trace.
+    """
     index = StepIndex(table, weights, kind, **(tree_params or {}))
     trace = lookup_infer(model, table, images, index=index)
+    if isinstance(thresholds, str):
+        if thresholds != "auto":
+            raise ValueError(f"thresholds must be numbers or 'auto', got {thresholds!r}")
+        thresholds = threshold_candidates(trace)
     ram_pred = predict(model, images)
     labels = np.asarray(labels)
     return {
@@ -176,3 +183,14 @@ def evaluate_lookup(
         "table_rows": int(len(table)),
         "mixed": [vars(p) for p in mixed_curve(trace, ram_pred, labels, thresholds)],
     }
+
+
+def threshold_candidates(trace: LookupTrace, count: int = 60) -> list[float]:
+    """Distinct thresholds worth trying: quantiles of the per-image largest matched distance."""
+    return sorted({float(v) for v in np.quantile(trace.max_distance, np.linspace(0, 1, count))})
+
+
+def choose_threshold(points: Sequence[MixedPoint], min_accuracy: float) -> MixedPoint | None:
+    """The point with the largest lookup share whose accuracy is at least ``min_accuracy`` (None if none)."""
+    ok = [p for p in points if p.accuracy >= min_accuracy]
+    return max(ok, key=lambda p: (p.lookup_share, -p.threshold)) if ok else None

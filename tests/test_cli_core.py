@@ -57,3 +57,23 @@ def test_bo_and_table_size_commands(checkpoint, tmp_path, capsys, monkeypatch):
     rows = json.loads((tmp_path / "sizes.json").read_text())
     assert [r["rows_budget"] for r in rows] == [100, None] and rows[0]["rows"] == 100
     assert all(0 <= r["weighted_accuracy"] <= 1 for r in rows)
+
+
+def test_threshold_chosen_on_validation_then_reported_on_test(checkpoint, tmp_path, capsys):
+    out = tmp_path / "t.npz"
+    main(["distill", str(checkpoint), "--rows", "200", "--out", str(out)])
+    base = ["lookup", str(checkpoint), "--table", str(out), "--images", "30", "--weights", "1,0.5,1"]
+    assert main(base + ["--split", "test", "--thresholds", "auto", "--min-accuracy", "0.5"]) == 2
+    assert "validation" in capsys.readouterr().err
+    assert main(base + ["--split", "val", "--thresholds", "auto", "--min-accuracy", "0", "--record"]) == 0
+    settings = json.loads((checkpoint / "lookup.json").read_text())
+    # with no accuracy floor the chosen point answers every image by lookup
+    assert settings["weights"] == [1.0, 0.5, 1.0] and settings["val_mixed_lookup_share"] == 1.0
+    capsys.readouterr()
+    assert main(["lookup", str(checkpoint), "--table", str(out), "--images", "30", "--split", "test",
+                 "--thresholds", "chosen", "--record", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["weights"] == [1.0, 0.5, 1.0] and len(res["mixed"]) == 1
+    settings = json.loads((checkpoint / "lookup.json").read_text())
+    assert settings["test_mixed_accuracy"] == res["mixed"][0]["accuracy"]
+    (checkpoint / "lookup.json").unlink()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
-from mbi.infer import evaluate_lookup
+from mbi.infer import MixedPoint, choose_threshold, evaluate_lookup
 from mbi.lut import cached_table, load_table
-from mbi.store import read_json
+from mbi.store import atomic_write_json, read_json
 
 
 def parse_floats(text: str) -> list[float]:
@@ -40,7 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--branching", type=int, default=4)
     p.add_argument("--leaf-size", type=int, default=32)
     p.add_argument("--checks", type=int, default=1)
-    p.add_argument("--thresholds", default="", help="mixed-MBI thresholds, comma-separated")
+    p.add_argument("--thresholds", default="",
+                   help="mixed-MBI thresholds: comma-separated numbers, 'auto' (quantiles of the matched distances) "
+                        "or 'chosen' (the checkpoint's lookup.json)")
+    p.add_argument("--min-accuracy", type=float,
+                   help="with --split val: choose the threshold with the largest lookup share whose mixed accuracy "
+                        "is at least this (e.g. 0.97)")
+    p.add_argument("--record", action="store_true",
+                   help="store the weights (and the chosen threshold, or the test accuracies with --split test) "
+                        "in the checkpoint's lookup.json")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -58,8 +66,23 @@ def run(args: argparse.Namespace) -> int:
     if args.images:
         x, y = x[: args.images], y[: args.images]
     tree = {"branching": args.branching, "leaf_size": args.leaf_size, "checks": args.checks}
-    res = evaluate_lookup(model, table, x, y, weights, args.search, parse_floats(args.thresholds),
+    if args.thresholds in ("auto", "chosen"):
+        if args.thresholds == "chosen" and "threshold" not in settings:
+            raise ValueError(f"{folder}/lookup.json has no chosen threshold; choose one on validation with "
+                             "`lookup --split val --thresholds auto --min-accuracy A --record`")
+        thresholds = "auto" if args.thresholds == "auto" else [float(settings["threshold"])]
+    else:
+        thresholds = parse_floats(args.thresholds)
+    res = evaluate_lookup(model, table, x, y, weights, args.search, thresholds,
                           tree if args.search == "tree" else None)
+    chosen = None
+    if args.min_accuracy is not None:
+        if args.split != "val":
+            raise ValueError("choose thresholds on validation data only: use --split val with --min-accuracy")
+        chosen = choose_threshold([MixedPoint(**p) for p in res["mixed"]], args.min_accuracy)
+        res["chosen"] = None if chosen is None else vars(chosen)
+    if args.record:
+        record_settings(folder, settings, weights, args.split, res, chosen)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -68,7 +91,31 @@ def run(args: argparse.Namespace) -> int:
     print(f"  RAM (quantized)      {100 * res['ram_accuracy']:.2f}%")
     print(f"  lookup-only MBI      {100 * res['lookup_accuracy']:.2f}%  (agrees with RAM on "
           f"{100 * res['lookup_agrees_with_ram']:.2f}%)")
-    for p in res["mixed"]:
-        print(f"  mixed, threshold {p['threshold']:6.3f}: {100 * p['accuracy']:.2f}% with "
+    shown = res["mixed"] if len(res["mixed"]) <= 12 else res["mixed"][:: max(1, len(res["mixed"]) // 12)]
+    for p in shown:
+        print(f"  mixed, threshold {p['threshold']:7.3f}: {100 * p['accuracy']:.2f}% with "
               f"{100 * p['lookup_share']:.1f}% of images by lookup")
+    if args.min_accuracy is not None:
+        print("  no threshold reaches that accuracy" if chosen is None else
+              f"  chosen threshold {chosen.threshold:.3f}: {100 * chosen.accuracy:.2f}% with "
+              f"{100 * chosen.lookup_share:.1f}% by lookup (validation)")
     return 0
+
+
+def record_settings(folder: Path, settings: dict, weights: list[float], split: str, res: dict,
+                    chosen: MixedPoint | None) -> None:
+    """Update ``lookup.json``: weights; the threshold chosen on validation; measured accuracies per split."""
+    out = dict(settings)
+    out["weights"] = [float(w) for w in weights]
+    if chosen is not None:
+        out["threshold"] = chosen.threshold
+        out["threshold_rule"] = "largest lookup share with validation mixed accuracy >= min_accuracy"
+    out[f"{split}_ram_accuracy"] = res["ram_accuracy"]
+    out[f"{split}_lookup_accuracy"] = res["lookup_accuracy"]
+    out[f"{split}_images"] = res["images"]
+    if "threshold" in out:
+        match = [p for p in res["mixed"] if p["threshold"] == out["threshold"]]
+        if match:
+            out[f"{split}_mixed_accuracy"] = match[0]["accuracy"]
+            out[f"{split}_mixed_lookup_share"] = match[0]["lookup_share"]
+    atomic_write_json(folder / "lookup.json", out)
