@@ -490,3 +490,32 @@ def table_size_curve(points: Sequence[dict],
     _layout(fig, title, "table rows", "lookup-only accuracy (%)")
     fig.update_xaxes(type="log")
     return fig
+
+
+def sum_line_gap_zoom(level: int, upper_v: np.ndarray, lower_v: np.ndarray, threshold_v: float | None = None,
+                      title: str = "The closest pair of levels") -> go.Figure:
+    """Histograms (log counts) of two neighbouring levels' sum-line voltages, where they come closest.
+
+    ``upper_v`` holds the samples (V) of distance ``level`` (higher voltage), ``lower_v`` those of
+    ``level + 1``; the eye between them (or their overlap, in red) is shaded and the ADC decision
+    threshold (V), when given, is drawn. Rare slow cells show up as long tails on a log axis.
+    """
+    up, lo = 1e3 * np.asarray(upper_v, dtype=float), 1e3 * np.asarray(lower_v, dtype=float)
+    edges = np.linspace(min(up.min(), lo.min()), max(up.max(), lo.max()), 81)
+    fig = go.Figure()
+    for values, name, color in ((lo, f"d = {level + 1}", PAPER_COLOR), (up, f"d = {level}", OURS_COLOR)):
+        counts, _ = np.histogram(values, bins=edges)
+        fig.add_trace(go.Bar(x=0.5 * (edges[:-1] + edges[1:]), y=np.where(counts > 0, counts, np.nan),
+                             width=np.diff(edges), name=name, marker_color=color, opacity=0.75,
+                             hovertemplate=f"{name}<br>%{{x:.2f}} mV: %{{y}} samples<extra></extra>"))
+    gap = up.min() - lo.max()
+    fig.add_vrect(x0=min(up.min(), lo.max()), x1=max(up.min(), lo.max()), line_width=0, opacity=0.25,
+                  fillcolor="#2ca02c" if gap >= 0 else ACCENT_COLOR)
+    if threshold_v is not None:
+        fig.add_vline(x=1e3 * threshold_v, line=dict(color=ACCENT_COLOR, dash="dash"),
+                      annotation_text="ADC threshold")
+    verdict = f"eye {gap:.2f} mV" if gap >= 0 else f"overlap {-gap:.2f} mV"
+    _layout(fig, f"{title}: d = {level} / {level + 1}, {verdict}", "(V_SLP + V_SLN) / 2 (mV)", "samples (log)")
+    fig.update_layout(barmode="overlay", margin=dict(l=60, r=20, t=90, b=50))
+    fig.update_yaxes(type="log")
+    return fig

@@ -11,7 +11,7 @@ from mbi import plots
 from mbi.energy import (COMPONENTS, PAPER_GLIMPSES, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                         PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, TABLE_COLUMNS, EnergyConfig, format_energy,
                         inference_energy_j, match_energy, table_cells, table_one)
-from mbi.sram import PAPER_MIN_GAP_V, SRAMConfig, level_statistics
+from mbi.sram import PAPER_MIN_GAP_V, SRAMConfig, adc_level_codes, level_statistics
 from mbi.urlstate import Param
 from pages import common
 
@@ -63,6 +63,7 @@ def _levels(sigma_mv: float, adc_bits: int, rows: int, cols: int, element_bits: 
                      discharge_time_s=discharge_ns * 1e-9)
     stats = level_statistics(config, element_bits=element_bits, encoding=encoding, trials=trials, seed=seed)
     return {"summary": stats.summary(), "per_level": stats.per_level(), "levels": stats.levels,
+            "nominal_v": stats.nominal_v,
             "voltages": stats.voltages.astype("float32"), "min_gap_v": stats.min_gap_v,
             "min_gap_level": stats.min_gap_level, "adc_errors": stats.adc_errors}
 
@@ -108,8 +109,17 @@ st.caption(f"{trials} array instances x {v['rows']} rows = {s['samples_per_level
            f"(seed {v['seed']}); the smallest gap is an extreme-value statistic and moves with the seed.")
 common.plot(plots.sum_line_distributions(res["levels"], res["voltages"], res["min_gap_v"], res["min_gap_level"]),
             key="fig6b", download_name="mbi-fig6b")
-st.plotly_chart(plots.adc_errors_by_level(res["levels"], res["adc_errors"], int(v["adc"])), key="adc_errors",
-                config={"displaylogo": False})
+g = list(res["levels"]).index(res["min_gap_level"])
+codes = adc_level_codes(int(res["levels"][-1]), int(v["adc"]))
+# the ADC rounds to the nearest nominal level, so levels with different codes split midway between them
+threshold = 0.5 * (res["nominal_v"][g] + res["nominal_v"][g + 1]) if codes[g] != codes[g + 1] else None
+c = st.columns(2)
+with c[0]:
+    st.plotly_chart(plots.sum_line_gap_zoom(res["min_gap_level"], res["voltages"][g], res["voltages"][g + 1],
+                                            threshold), key="gap_zoom", config={"displaylogo": False})
+with c[1]:
+    st.plotly_chart(plots.adc_errors_by_level(res["levels"], res["adc_errors"], int(v["adc"])), key="adc_errors",
+                    config={"displaylogo": False})
 with st.expander("Numbers per distance level"):
     per_level = pd.DataFrame(res["per_level"]).rename(columns={
         "mean_mv": "mean (mV)", "std_mv": "std (mV)", "min_mv": "min (mV)", "max_mv": "max (mV)",
