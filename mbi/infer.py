@@ -14,7 +14,7 @@ distance is <= ``threshold``; otherwise the RAM itself answers it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -25,15 +25,31 @@ from mbi.search import BruteForce, KMeansTree, Searcher
 from mbi.train import images_to_tensor, predict
 
 SearchKind = Literal["brute", "tree"]
+SearcherFactory = Callable[[int, np.ndarray], Searcher]
+"""``factory(step, rows) -> Searcher`` over the keys ``table.keys[rows]`` (``rows``: global, ascending)."""
 
 
 class StepIndex:
-    """One searcher per glimpse step over that step's rows; answers with global row numbers."""
+    """One searcher per glimpse step over that step's rows; answers with global row numbers.
 
-    def __init__(self, table: LookupTable, weights: Sequence[float] = (1.0, 1.0, 1.0), kind: SearchKind = "brute",
-                 **tree_params: int) -> None:
-        if kind not in ("brute", "tree"):
+    ``kind`` picks the exact digital search ("brute" or "tree", with ``tree_params`` for
+    :class:`mbi.search.KMeansTree`). ``searcher_factory`` replaces both: it is called once per
+    step with the step number and the step's global row indices and must return a
+    :class:`mbi.search.Searcher` over ``table.keys[rows]`` whose answers index into ``rows``
+    (e.g. a search on the in-memory array model, :mod:`mbi.nonideal`); ``kind`` then only
+    labels the index.
+    """
+
+    def __init__(self, table: LookupTable, weights: Sequence[float] = (1.0, 1.0, 1.0), kind: SearchKind | str = "brute",
+                 searcher_factory: SearcherFactory | None = None, **tree_params: int) -> None:
+        if searcher_factory is None and kind not in ("brute", "tree"):
             raise ValueError(f"search kind must be 'brute' or 'tree', got {kind!r}")
+        if searcher_factory is not None and tree_params:
+            raise ValueError(f"tree parameters {sorted(tree_params)} do not apply with a searcher_factory, "
+                             "which builds its own searchers")
+        if searcher_factory is not None and not callable(searcher_factory):
+            raise TypeError(f"searcher_factory must be callable (step, rows) -> Searcher, "
+                            f"got {type(searcher_factory).__name__}")
         self.table = table
         self.weights = tuple(float(w) for w in weights)
         self.kind = kind
@@ -44,6 +60,13 @@ class StepIndex:
             self.rows.append(rows)
             if len(rows) == 0:
                 self.searchers.append(None)
+            elif searcher_factory is not None:
+                searcher = searcher_factory(t, rows)
+                if not isinstance(searcher, Searcher) or searcher.n_rows != len(rows):
+                    raise ValueError(f"searcher_factory must return a Searcher over the {len(rows)} rows of step "
+                                     f"{t + 1}, got {type(searcher).__name__}"
+                                     + (f" over {searcher.n_rows} rows" if isinstance(searcher, Searcher) else ""))
+                self.searchers.append(searcher)
             elif kind == "brute":
                 self.searchers.append(BruteForce(table.keys[rows], table.layout, self.weights))
             else:

@@ -602,6 +602,7 @@ class CircuitTable:
         self.part_weight = _normalized_weights(weights, len(self.layout.parts))
         bits = self.layout.encode(keys, "keys")
         self.n_rows = bits.shape[0]
+        self._packed_bits = np.packbits(bits, axis=1)  # what each row stores, to check :meth:`holds`
         v_p = self.config.v_p_max_v * self.layout.column_precharge
         drop = np.empty(bits.shape, dtype=np.float32)  # drop of each cell's only path that can conduct
         for block, r0 in enumerate(range(0, self.n_rows, _VTH_BLOCK_ROWS)):
@@ -620,13 +621,82 @@ class CircuitTable:
         self._scale = [m / float(nominal[s:e].sum()) for m, (_, s, e) in zip(self._max_distance, self.layout.arrays)]
         self._readout = [adc_level_values(m, self.config.adc_bits).astype(np.float32) for m in self._max_distance]
 
-    def with_adc_bits(self, adc_bits: int) -> "CircuitTable":
-        """The same table on the same cells read through an ``adc_bits`` ADC (for resolution sweeps; no resampling)."""
+    def with_adc_bits(self, adc_bits: int | None) -> "CircuitTable":
+        """The same table on the same cells read through an ``adc_bits`` ADC (for resolution sweeps; no resampling).
+
+        ``None`` reads the analog value directly (an ideal converter, like ``use_adc=False``).
+        """
         other = copy.copy(self)
+        if adc_bits is None:
+            other.use_adc = False
+            return other
         other.config = replace(self.config, adc_bits=adc_bits)
         other.use_adc = True
         other._readout = [adc_level_values(m, adc_bits).astype(np.float32) for m in self._max_distance]
         return other
+
+    @property
+    def n_parts(self) -> int:
+        """Key parts (digital weights) the arrays are grouped into."""
+        return len(self.layout.parts)
+
+    def holds(self, keys: np.ndarray, rows: np.ndarray | None = None) -> bool:
+        """Whether table ``rows`` (default: all) store exactly ``keys`` [len(rows), D] in this layout."""
+        rows = np.arange(self.n_rows) if rows is None else self._check_rows(rows, "rows")
+        bits = self.layout.encode(keys, "keys")
+        return bits.shape[0] == len(rows) and np.array_equal(np.packbits(bits, axis=1), self._packed_bits[rows])
+
+    def _digital_inplace(self, a: int, analog: np.ndarray) -> np.ndarray:
+        """:meth:`_digital` of a float32 buffer, overwriting it (the hot path of :meth:`part_distances`)."""
+        if not self.use_adc:
+            return analog
+        top = self._max_distance[a]
+        np.rint(analog, out=analog)
+        np.clip(analog, 0, top, out=analog)
+        readout = self._readout[a]
+        if len(readout) == top + 1 and np.array_equal(readout, np.arange(top + 1, dtype=readout.dtype)):
+            return analog  # one code per level: the level itself is read back
+        return np.take(readout, analog.astype(np.int32))
+
+    def part_distances(self, queries: np.ndarray, rows: np.ndarray | None = None,
+                       chunk_rows: int = 4096) -> np.ndarray:
+        """Digitized distance of every key part, float32 ``[parts, Q, R]``, of ``queries`` to table ``rows``.
+
+        Per part, the sum over its arrays of what each array's ADC reads back (in distance units),
+        before the digital weights: the shape a searcher needs to combine parts exactly like eq. (1)
+        does (``mbi.distance.combine``). Without variation, with thermometer coding and an ADC with
+        a code per level, this is each part's Manhattan distance exactly.
+        """
+        q = self.layout.encode(queries, "queries").astype(np.float32)
+        rows = np.arange(self.n_rows) if rows is None else self._check_rows(rows, "rows")
+        out = np.zeros((self.n_parts, q.shape[0], len(rows)), dtype=np.float32)
+        for c0 in range(0, len(rows), chunk_rows):
+            idx = rows[c0:c0 + chunk_rows]
+            signed, base = self._signed[idx], self._base[idx]
+            for a, (part, s, e) in enumerate(self.layout.arrays):
+                analog = q[:, s:e] @ signed[:, s:e].T
+                analog += base[None, :, a]
+                analog *= np.float32(self._scale[a])
+                out[part, :, c0:c0 + len(idx)] += self._digital_inplace(a, analog)
+        return out
+
+    def pair_part_distances(self, queries: np.ndarray, query_rows: np.ndarray, table_rows: np.ndarray,
+                            chunk_pairs: int = 32768) -> np.ndarray:
+        """:meth:`part_distances` of each pair ``(queries[query_rows[i]], table row table_rows[i])``: ``[parts, P]``."""
+        q = self.layout.encode(queries, "queries").astype(np.float32)
+        qi, ti = np.asarray(query_rows, dtype=np.int64), self._check_rows(table_rows, "table_rows")
+        if qi.shape != ti.shape or (qi.size and (qi.min() < 0 or qi.max() >= len(q))):
+            raise ValueError(f"query_rows must match table_rows in length and index the {len(q)} queries")
+        out = np.zeros((self.n_parts, len(qi)), dtype=np.float32)
+        for p0 in range(0, len(qi), chunk_pairs):
+            pq, pt = qi[p0:p0 + chunk_pairs], ti[p0:p0 + chunk_pairs]
+            product, base = q[pq] * self._signed[pt], self._base[pt]
+            for a, (part, s, e) in enumerate(self.layout.arrays):
+                analog = product[:, s:e].sum(axis=1)
+                analog += base[:, a]
+                analog *= np.float32(self._scale[a])
+                out[part, p0:p0 + len(pq)] += self._digital_inplace(a, analog)
+        return out
 
     def _digital(self, a: int, analog: np.ndarray) -> np.ndarray:
         """What array ``a``'s ADC hands the digital side for analog distances (identity without ADC)."""

@@ -3,6 +3,11 @@
 Prints the sum-line voltage spread per distance level, the smallest gap between
 neighbouring levels and the ADC's wrong-code rate; ``--compare-encodings`` adds what
 binary-coded elements compute versus eq. (1) and what thermometer coding costs.
+
+``--accuracy`` instead measures lookup-only accuracy of a checkpoint's full table on
+validation images with the search on the array model (:mod:`mbi.nonideal`): against
+``--sigmas`` at a ``--sigma-sweep-adc-bits`` ADC and against ``--adc-bits`` at each of
+``--adc-sweep-sigmas``, for binary and thermometer coding.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mbi import plots
+from mbi.nonideal import DEFAULT_ADC_BITS, DEFAULT_SIGMAS_MV, PAPER_ADC_BITS, PAPER_SIGMA_MV, NonidealSweep
 from mbi.energy import encoding_costs, EnergyConfig, format_energy
 from mbi.sram import (ENCODINGS, LevelStats, SRAMConfig, build_layout, compare_with_eq1, element_distance_table,
                       key_parts_from_ram, level_statistics, synthetic_table)
@@ -28,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``sram`` command."""
     p = subparsers.add_parser("sram", help="sum-line voltages, level gaps and ADC errors under V_TH variation")
     p.add_argument("--sigma-mv", type=float, default=60.0, help="threshold-voltage spread per transistor (mV)")
-    p.add_argument("--adc-bits", type=int, default=5, help="ADC resolution (bits)")
+    p.add_argument("--adc-bits", nargs="+", default=None, metavar="BITS",
+                   help="ADC resolution (bits; default 5); with --accuracy a list to sweep (default 3 4 5 6 7 8)")
     p.add_argument("--rows", type=int, default=32, help="array rows (keys per array)")
     p.add_argument("--cols", type=int, default=32, help="array columns")
     p.add_argument("--element-bits", type=int, default=1,
@@ -41,8 +48,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compare-encodings", action="store_true",
                    help="also compare binary and thermometer coding with eq. (1) on synthetic tables")
-    p.add_argument("--out", type=Path, help="folder for fig6b.html, sram_levels.json/.csv (and encodings.json)")
+    p.add_argument("--out", type=Path, help="folder for fig6b.html, sram_levels.json/.csv (and encodings.json); "
+                   "with --accuracy: nonideal.json, accuracy_vs_sigma.html, accuracy_vs_adc_bits.html")
+    a = p.add_argument_group("lookup accuracy on the array model (--accuracy)")
+    a.add_argument("--accuracy", action="store_true",
+                   help="lookup-only accuracy vs sigma_VTH and ADC bits with the search on the array model")
+    a.add_argument("--checkpoint", default="default", help="run folder or 'default' (its full table is used)")
+    a.add_argument("--split", choices=("val", "test"), default="val", help="images to classify")
+    a.add_argument("--images", type=int, default=500, help="first N images of the split")
+    a.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (lookup.json, else 1,1,1)")
+    a.add_argument("--sigmas", nargs="+", default=None, metavar="MV",
+                   help="sigma_VTH values to sweep (mV; default 0 20 40 60 80 100)")
+    a.add_argument("--sigma-sweep-adc-bits", type=int, default=PAPER_ADC_BITS,
+                   help="ADC resolution of the sigma sweep (bits)")
+    a.add_argument("--adc-sweep-sigmas", nargs="+", default=None, metavar="MV",
+                   help=f"sigma_VTH of the ADC sweep, one curve each (mV; default {PAPER_SIGMA_MV:g})")
+    a.add_argument("--encodings", nargs="+", default=list(ENCODINGS), choices=ENCODINGS)
+    a.add_argument("--no-ideal", action="store_true", help="skip the variation-free, ADC-free point per encoding")
+    a.add_argument("--search", choices=("brute", "tree"), default="brute",
+                   help="brute: every step row on the circuit; tree: digital k-means routing, leaf on the circuit")
+    a.add_argument("--branching", type=int, default=4)
+    a.add_argument("--leaf-size", type=int, default=32)
+    a.add_argument("--checks", type=int, default=1)
     p.set_defaults(func=run)
+
+
+def _numbers(values: list[str] | None, default: tuple, kind: type, flag: str) -> list:
+    """Numbers given space- or comma-separated (``--sigmas 0 20`` or ``--sigmas 0,20``), or ``default``."""
+    if values is None:
+        return list(default)
+    items = [v for text in values for v in text.split(",") if v.strip()]
+    try:
+        return [kind(v) for v in items]
+    except ValueError as exc:
+        raise ValueError(f"{flag} expects {'integers' if kind is int else 'numbers'}, got {' '.join(values)!r}") \
+            from exc
 
 
 def _levels_csv(stats: LevelStats) -> str:
@@ -112,9 +152,94 @@ def _print_comparison(res: dict[str, Any]) -> None:
               f"{format_energy(c['energy_per_key_match_j'])} per key match")
 
 
+def _print_point(point: Any, done: int, total: int) -> None:
+    bits = "ideal ADC" if point.adc_bits is None else f"{point.adc_bits}-bit ADC"
+    print(f"[{done}/{total}] {point.encoding:>11}, sigma {point.sigma_mv:5.1f} mV, {bits:>9}: "
+          f"accuracy {100 * point.accuracy:6.2f}%  same class as exact {100 * point.agrees_with_exact:6.2f}%  "
+          f"eq.(1)-nearest {100 * point.nearest_share:6.2f}% of lookups  ({point.seconds:.0f} s)", flush=True)
+
+
+def print_sweep(sweep: NonidealSweep) -> None:
+    """The sweep as two readable tables (accuracy %, vs sigma and vs ADC bits)."""
+    print(f"\nexact digital {sweep.search} search: {100 * sweep.exact_accuracy:.2f}% "
+          f"({sweep.images} images, weights {list(sweep.weights)})")
+    for enc in sweep.arrays:
+        ideal = sweep.point(enc, 0.0, None)
+        levels = sorted({a["levels"] for a in sweep.arrays[enc]})
+        print(f"{enc}: {len(sweep.arrays[enc])} arrays per key, {levels} levels per array"
+              + (f"; no variation, ideal ADC: {100 * ideal.accuracy:.2f}%" if ideal else ""))
+    print("sigma_VTH (mV)         " + " ".join(f"{s:>7g}" for s in sweep.sigmas_mv))
+    for name, acc in sweep.sigma_series().items():
+        print(f"{name:<23}" + " ".join(f"{a:7.2f}" for a in acc))
+    print("ADC bits               " + " ".join(f"{b:>7d}" for b in sweep.adc_bits))
+    for name, acc in sweep.adc_series().items():
+        print(f"{name:<23}" + " ".join(f"{a:7.2f}" for a in acc))
+
+
+def run_accuracy(args: argparse.Namespace) -> int:
+    """``--accuracy``: lookup accuracy of the checkpoint's table with the search on the array model."""
+    from mbi.checkpoint import load_model, resolve_checkpoint
+    from mbi.data import load_mnist
+    from mbi.lut import cached_table
+    from mbi.nonideal import accuracy_sweep, chosen_weights
+
+    sigmas = _numbers(args.sigmas, DEFAULT_SIGMAS_MV, float, "--sigmas")
+    bits = _numbers(args.adc_bits, DEFAULT_ADC_BITS, int, "--adc-bits")
+    adc_sigmas = _numbers(args.adc_sweep_sigmas, (PAPER_SIGMA_MV,), float, "--adc-sweep-sigmas")
+    if args.images < 1:
+        raise ValueError(f"--images must be >= 1, got {args.images}")
+    folder = resolve_checkpoint(args.checkpoint)
+    if args.weights == "chosen":
+        weights = chosen_weights(folder)
+    else:
+        weights = tuple(_numbers([args.weights], (), float, "--weights"))
+        if len(weights) != 3:
+            raise ValueError(f"--weights needs three numbers a,b,c, got {args.weights!r}")
+    config = replace(SRAMConfig(), rows=args.rows, cols=args.cols, discharge_time_s=args.discharge_ns * 1e-9)
+    model = load_model(folder)
+    table = cached_table(folder)
+    x, y = load_mnist().split(args.split)
+    x, y = x[:args.images], y[:args.images]
+    tree = {"branching": args.branching, "leaf_size": args.leaf_size, "checks": args.checks}
+    print(f"{len(x)} {args.split} images, table of {len(table)} rows ({args.checkpoint}), weights {list(weights)}, "
+          f"{args.search} search on the array model ({config.rows}x{config.cols}, discharge "
+          f"{config.discharge_time_s * 1e9:g} ns, seed {args.seed})", flush=True)
+    sweep_args = {"checkpoint": str(args.checkpoint), "split": args.split}
+
+    done_points: list[dict[str, Any]] = []
+
+    def progress(point: Any, done: int, total: int) -> None:
+        _print_point(point, done, total)
+        done_points.append(asdict(point))
+        if args.out:  # saved as they arrive; the full sweep replaces it at the end
+            atomic_write_json(args.out / "nonideal.json", {**sweep_args, "partial": True, "points": done_points})
+
+    sweep = accuracy_sweep(model, table, x, y, weights=weights, encodings=args.encodings, sigmas_mv=sigmas,
+                           adc_bits=bits, sigma_sweep_adc_bits=args.sigma_sweep_adc_bits,
+                           adc_sweep_sigmas_mv=adc_sigmas, include_ideal=not args.no_ideal, search=args.search,
+                           tree_params=tree if args.search == "tree" else None, config=config, seed=args.seed,
+                           progress=progress)
+    print_sweep(sweep)
+    if args.out:
+        atomic_write_json(args.out / "nonideal.json", {**sweep_args, **sweep.to_dict()})
+        exact = 100 * sweep.exact_accuracy
+        atomic_write_text(args.out / "accuracy_vs_sigma.html", plots.accuracy_vs_sigma(
+            sweep.sigmas_mv, sweep.sigma_series(), exact).to_html(include_plotlyjs="cdn"))
+        atomic_write_text(args.out / "accuracy_vs_adc_bits.html", plots.accuracy_vs_adc_bits(
+            sweep.adc_bits, sweep.adc_series(), exact).to_html(include_plotlyjs="cdn"))
+        print(f"wrote {args.out}/nonideal.json, accuracy_vs_sigma.html, accuracy_vs_adc_bits.html")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the Monte Carlo, print it and optionally save numbers and the figure."""
-    config = replace(SRAMConfig(), sigma_vth_v=args.sigma_mv * 1e-3, adc_bits=args.adc_bits, rows=args.rows,
+    """Run the Monte Carlo (or, with ``--accuracy``, the lookup-accuracy sweep), print it and optionally save."""
+    if args.accuracy:
+        return run_accuracy(args)
+    adc_bits = _numbers(args.adc_bits, (PAPER_ADC_BITS,), int, "--adc-bits")
+    if len(adc_bits) != 1:
+        raise ValueError(f"--adc-bits takes one value for the Monte Carlo (a list only with --accuracy), "
+                         f"got {adc_bits}")
+    config = replace(SRAMConfig(), sigma_vth_v=args.sigma_mv * 1e-3, adc_bits=adc_bits[0], rows=args.rows,
                      cols=args.cols, discharge_time_s=args.discharge_ns * 1e-9)
     stats = level_statistics(config, element_bits=args.element_bits, encoding=args.encoding,
                              trials=args.trials, seed=args.seed)
