@@ -3,7 +3,7 @@
 Same model, same images, one run, 2 threads. Lookup inference is measured with
 exact brute-force search and with the k-means tree (branching 4, leaf 32, one
 leaf scanned), each over every row of its glimpse step. Usage:
-``python benchmarks/bench_lookup.py [CHECKPOINT] [--images 1000]``.
+``python -m benchmarks.bench_lookup [CHECKPOINT] [--images 1000]``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Search speed: our packed brute force vs faiss and scikit-learn; k-means tree vs brute force.
 
-    python benchmarks/bench_search.py                      # synthetic table, ~100k rows
-    python benchmarks/bench_search.py --table T.npz        # a real table
+    python -m benchmarks.bench_search                      # synthetic table, ~100k rows
+    python -m benchmarks.bench_search --table T.npz        # a real table
 
 A real table is either one written by :func:`mbi.lut.save_table` (``--step T`` keeps the
 rows of glimpse step ``T``, as the lookup does), or an ``.npz`` with ``keys`` (uint8 [N, D]),
@@ -31,13 +31,9 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from synthetic_table import make_table  # noqa: E402
-
-from mbi.distance import KeyLayout, pack  # noqa: E402
-from mbi.search import BruteForce, KMeansTree, compare_with_reference, tradeoff_curve  # noqa: E402
+from benchmarks.synthetic_table import make_table
+from mbi.distance import KeyLayout, pack
+from mbi.search import BruteForce, KMeansTree, compare_with_reference, tradeoff_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 BO_LIKE_WEIGHTS = (0.6, 1.0, 0.3)
@@ -202,7 +198,7 @@ def main() -> None:
         lines += [f"| {p.leaf_size} | {p.checks} | {p.mean_comparisons:,.0f} | {p.speedup:.0f}x "
                   f"| {100 * p.exact_share:.1f}% |" for p in points]
 
-    command = "python " + " ".join([str(Path(sys.argv[0]).resolve().relative_to(ROOT))] + sys.argv[1:])
+    command = "python -m benchmarks.bench_search " + " ".join(sys.argv[1:])
     header = [
         "## Search",
         "",

@@ -4,7 +4,7 @@ Both variants train the same RAM (default config) with the same loss on 2 CPU
 threads in this one run. The batched retina runs a whole epoch; the per-sample
 loop retina (what many RAM implementations do) is timed on the first
 ``--loop-batches`` batches and extrapolated to an epoch, which is stated in
-the output. Usage: ``python benchmarks/bench_train_epoch.py [--loop-batches 40]``.
+the output. Usage: ``python -m benchmarks.bench_train_epoch [--loop-batches 40]``.
 """
 
 from __future__ import annotations

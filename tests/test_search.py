@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.synthetic_table import make_table
 from mbi.distance import KeyLayout, pack
 from mbi.search import (
     BruteForce,
@@ -18,8 +17,6 @@ from mbi.search import (
     tradeoff_curve,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from synthetic_table import make_table  # noqa: E402
 
 LAYOUT = KeyLayout(patch_len=6, patch_levels=4, hidden_len=10, hidden_levels=2, loc_levels=4)
 
