@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
@@ -166,18 +167,25 @@ CIM_MACROS: tuple[TableRow, ...] = (
 """The three compute-in-memory macros of Table I, with the paper's numbers."""
 
 
+PAPER_MBI_ROW = TableRow("MBI (paper)", 16, "RAM", None, None, None, None, PAPER_MBI_STORAGE_MB,
+                         PAPER_MBI_ACCURACY_PCT, PAPER_INFERENCE_ENERGY_J)
+"""The paper's own MBI column of Table I."""
+
+
 def table_one(mbi_accuracy_pct: float = PAPER_MBI_ACCURACY_PCT, mbi_storage_mb: float = PAPER_MBI_STORAGE_MB,
               mbi_energy_j: float = PAPER_INFERENCE_ENERGY_J,
-              target_nm: float = TARGET_NODE_NM) -> list[dict[str, Any]]:
+              target_nm: float = TARGET_NODE_NM, mbi_work: str = "MBI (this work)",
+              include_paper_mbi: bool = False) -> list[dict[str, Any]]:
     """Table I rows (MBI first): every column of the paper plus the energy projected to ``target_nm``
     and how many times MBI's energy it is. MBI's accuracy, storage and energy are arguments so measured
-    numbers can replace the paper's (the defaults)."""
+    numbers can replace the paper's (the defaults); ``mbi_work`` labels that row and
+    ``include_paper_mbi`` adds the paper's own MBI row after it (for a measured row)."""
     check_number("table_one", "mbi_accuracy_pct", mbi_accuracy_pct, 0.0, 100.0, "%")
     check_number("table_one", "mbi_storage_mb", mbi_storage_mb, 0.0, 1e9, "MB")
     check_number("table_one", "mbi_energy_j", mbi_energy_j, 0.0, 1.0, "J", lo_open=True)
-    mbi = TableRow("MBI (this work)", 16, "RAM", None, None, None, None, mbi_storage_mb, mbi_accuracy_pct, mbi_energy_j)
+    mbi = TableRow(mbi_work, 16, "RAM", None, None, None, None, mbi_storage_mb, mbi_accuracy_pct, mbi_energy_j)
     rows = []
-    for row in (mbi, *CIM_MACROS):
+    for row in (mbi, *((PAPER_MBI_ROW,) if include_paper_mbi else ()), *CIM_MACROS):
         projected = project_energy_j(row.energy_j, row.technology_nm, target_nm)
         rows.append({**asdict(row), "energy_projected_j": projected, "energy_vs_mbi": projected / mbi_energy_j})
     return rows
@@ -232,6 +240,149 @@ def format_table_one(rows: Sequence[dict[str, Any]], fmt: str = "markdown") -> s
     raise ValueError(f"format must be 'markdown' or 'csv', got {fmt!r}")
 
 
+# --------------------------------------------------------------------------- measured traversal
+
+
+@dataclass(frozen=True)
+class TraversalStats:
+    """How a k-means tree per glimpse step is traversed by real lookups (one lookup per step and image).
+
+    Per step: table rows, tree height, mean tree levels descended, mean centroids compared, mean
+    leaf keys scanned and mean comparisons (centroids + leaf keys) per lookup. The centroid/leaf
+    split is known only for ``checks == 1`` (one leaf scanned; NaN otherwise).
+    """
+
+    images: int
+    split: str
+    weights: tuple[float, float, float]
+    branching: int
+    leaf_size: int
+    checks: int
+    rows: tuple[int, ...]
+    height: tuple[int, ...]
+    mean_levels: tuple[float, ...]
+    mean_centroids: tuple[float, ...]
+    mean_leaf_keys: tuple[float, ...]
+    mean_comparisons: tuple[float, ...]
+    tree_accuracy: float  # lookup-only accuracy with these trees on the measured images
+    exact_accuracy: float | None  # the same with exact brute-force search (None if not measured)
+
+    @property
+    def lookups(self) -> int:
+        """Lookups per inference (one per glimpse step)."""
+        return len(self.rows)
+
+    @property
+    def comparisons_per_inference(self) -> float:
+        """Key matches per image: sum over the steps of the mean comparisons per lookup."""
+        return float(sum(self.mean_comparisons))
+
+    @property
+    def levels_per_lookup(self) -> float:
+        """Mean tree levels descended per lookup (over steps)."""
+        return float(np.mean(self.mean_levels))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the per-inference totals."""
+        return {**asdict(self), "lookups": self.lookups, "comparisons_per_inference": self.comparisons_per_inference,
+                "levels_per_lookup": self.levels_per_lookup}
+
+
+def measure_traversal(model: Any, table: Any, images: np.ndarray, labels: np.ndarray,
+                      weights: Sequence[float] = (1.0, 1.0, 1.0), *, branching: int = 4, leaf_size: int = 32,
+                      checks: int = 1, seed: int = 0, split: str = "val", exact: bool = True) -> TraversalStats:
+    """Build a :class:`mbi.search.KMeansTree` per glimpse step of ``table`` and run lookup-only MBI on ``images``.
+
+    Records what each lookup costs (levels, centroids, leaf keys) and the accuracy; ``exact``
+    also runs brute-force search for the accuracy the tree gives up.
+    """
+    from mbi.infer import StepIndex, lookup_infer  # heavy (torch): only when measuring
+
+    images, labels = np.asarray(images), np.asarray(labels)
+    if len(images) == 0 or len(images) != len(labels):
+        raise ValueError(f"need at least one image and one label per image, got {len(images)} and {len(labels)}")
+    index = StepIndex(table, weights, "tree", branching=branching, leaf_size=leaf_size, checks=checks, seed=seed)
+    trace = lookup_infer(model, table, images, index=index)
+    rows, height, levels, centroids, leaf_keys, comparisons = [], [], [], [], [], []
+    for t, tree in enumerate(index.searchers):
+        if tree is None:
+            raise ValueError(f"the table has no rows for glimpse step {t + 1}")
+        res = tree.query(trace.queries[:, t])
+        if not np.array_equal(index.rows[t][res.index], trace.rows[:, t]):
+            raise RuntimeError("tree search is not deterministic: a repeated query found another row")
+        rows.append(int(tree.n_rows))
+        height.append(int(tree.height))
+        levels.append(float(res.levels.mean()))
+        comparisons.append(float(res.comparisons.mean()))
+        if checks == 1:
+            summary = tree.summary()
+            size_of_row = np.empty(tree.n_rows, dtype=np.int64)
+            for leaf_rows in summary.leaf_rows.values():
+                size_of_row[leaf_rows] = len(leaf_rows)
+            scanned = size_of_row[res.index]
+            leaf_keys.append(float(scanned.mean()))
+            centroids.append(float((res.comparisons - scanned).mean()))
+        else:
+            leaf_keys.append(math.nan)
+            centroids.append(math.nan)
+    exact_accuracy = None
+    if exact:
+        exact_trace = lookup_infer(model, table, images, index=StepIndex(table, weights, "brute"))
+        exact_accuracy = float(np.mean(exact_trace.prediction == labels))
+    return TraversalStats(int(len(images)), split, tuple(float(w) for w in weights), branching, leaf_size, checks,
+                          tuple(rows), tuple(height), tuple(levels), tuple(centroids), tuple(leaf_keys),
+                          tuple(comparisons), float(np.mean(trace.prediction == labels)), exact_accuracy)
+
+
+def measured_inference_energy(stats: TraversalStats, layout: ArrayLayout,
+                              config: EnergyConfig | None = None) -> dict[str, Any]:
+    """Energy per inference from measured traversal: every comparison matches one key on all its arrays.
+
+    ``energy_per_inference_j`` = sum over steps of (mean comparisons per lookup) x (energy of one
+    key match on ``layout``, :func:`key_match_energy_j`). Centroid comparisons cost a key match
+    (centroids stored like keys). ``paper_form`` restates it as the Table I footnote's product
+    glimpses x levels x keys per level x splits x mean energy per array match.
+    """
+    config = config or EnergyConfig()
+    key_j = key_match_energy_j(layout, config)
+    levels = stats.levels_per_lookup
+    per_lookup = stats.comparisons_per_inference / stats.lookups
+    paper_form = {"glimpses": stats.lookups, "mean_levels": levels,
+                  "mean_keys_per_level": per_lookup / levels if levels > 0 else per_lookup,
+                  "splits": layout.n_arrays, "match_energy_j": key_j / layout.n_arrays}
+    if levels <= 0:
+        paper_form["mean_levels"] = 1.0
+    return {"encoding": layout.encoding, "arrays_per_key": layout.n_arrays, "columns_per_key": layout.n_columns,
+            "energy_per_key_match_j": key_j, "energy_per_array_match_j": key_j / layout.n_arrays,
+            "comparisons_per_lookup": per_lookup, "comparisons_per_inference": stats.comparisons_per_inference,
+            "energy_per_inference_j": stats.comparisons_per_inference * key_j,
+            "paper_form": paper_form, "paper_form_energy_j": inference_energy_j(**paper_form)}
+
+
+def reported_accuracy(checkpoint: str | Any | None = "default") -> tuple[float, str] | None:
+    """Accuracy (%) and its label from the checkpoint's ``lookup.json``, if the lead recorded one.
+
+    ``test_lookup_accuracy`` (lookups only, what the energy counts) is preferred over
+    ``test_mixed_accuracy``; values <= 1 are read as fractions.
+    """
+    from mbi.checkpoint import resolve_checkpoint
+    from mbi.store import read_json
+
+    path = resolve_checkpoint(checkpoint) / "lookup.json"
+    if not path.is_file():
+        return None
+    info = read_json(path)
+    for key, label in (("test_lookup_accuracy", "lookup-only, test split"),
+                       ("test_mixed_accuracy", "mixed MBI, test split")):
+        value = info.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            pct = 100 * float(value) if value <= 1 else float(value)
+            if "mixed" in label and isinstance(info.get("test_lookup_share"), (int, float)):
+                label += f", {100 * float(info['test_lookup_share']):.1f}% by lookup"
+            return pct, f"{label} (lookup.json {key})"
+    return None
+
+
 def encoding_costs(layouts: Sequence[ArrayLayout], config: EnergyConfig | None = None) -> list[dict[str, Any]]:
     """Columns, arrays and energy per key match of each layout (e.g. binary vs thermometer of one key)."""
     config = config or EnergyConfig()
@@ -240,7 +391,8 @@ def encoding_costs(layouts: Sequence[ArrayLayout], config: EnergyConfig | None =
 
 
 __all__ = [
-    "CIM_MACROS", "COMPONENTS", "EnergyConfig", "TABLE_COLUMNS", "TableRow", "encoding_costs", "format_energy",
-    "format_table_one", "inference_energy_j", "key_match_energy_j", "match_energy", "paper_precharge_fractions",
-    "project_energy_j", "table_cells", "table_one",
+    "CIM_MACROS", "COMPONENTS", "EnergyConfig", "PAPER_MBI_ROW", "TABLE_COLUMNS", "TableRow", "TraversalStats",
+    "encoding_costs", "format_energy", "format_table_one", "inference_energy_j", "key_match_energy_j",
+    "match_energy", "measure_traversal", "measured_inference_energy", "paper_precharge_fractions",
+    "project_energy_j", "reported_accuracy", "table_cells", "table_one",
 ]

@@ -8,15 +8,23 @@ import io
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mbi import plots
+from mbi.checkpoint import model_hash
 from mbi.cli import energy as energy_cli
+from mbi.config import RAMConfig, RunConfig, TrainConfig
 from mbi.energy import (COMPONENTS, TABLE_COLUMNS, EnergyConfig, format_table_one, inference_energy_j,
-                        key_match_energy_j, match_energy, project_energy_j, table_cells, table_one)
-from mbi.sram import KeyPart, SRAMConfig, build_layout
+                        key_match_energy_j, match_energy, measure_traversal, measured_inference_energy,
+                        project_energy_j, reported_accuracy, table_cells, table_one)
+from mbi.lut import distill, save_table
+from mbi.ram import RAM
+from mbi.sram import KeyPart, SRAMConfig, build_layout, key_parts_from_layout
+from mbi.store import atomic_write_json
 
 PAPER_FACTORS = {"glimpses": 5, "mean_levels": 3.5, "mean_keys_per_level": 32, "splits": 5, "match_energy_j": 4.7e-12}
 
@@ -138,3 +146,82 @@ def test_energy_breakdown_and_accuracy_figures():
     assert len(sig.data) == 2 and "mV" in sig.layout.xaxis.title.text and "%" in sig.layout.yaxis.title.text
     bits = plots.accuracy_vs_adc_bits([3, 4, 5], [70.0, 85.0, 90.0])
     assert list(bits.data[0].y) == [70.0, 85.0, 90.0] and "bits" in bits.layout.xaxis.title.text
+
+
+# ----------------------------------------------------------------------------- measured traversal (tiny table)
+
+TINY = RAMConfig(num_glimpses=2, hidden_size=32, state_size=16, glimpse_hidden=32, loc_hidden=16, glimpse_size=32,
+                 loc_grid=7)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, mnist):
+    """A random-init checkpoint folder, its table distilled on 60 training images and 30 validation images."""
+    torch.manual_seed(0)
+    model = RAM(TINY).eval()
+    folder = tmp_path_factory.mktemp("ckpt")
+    atomic_write_json(folder / "config.json", RunConfig(TINY, TrainConfig()).to_dict())
+    torch.save(model.state_dict(), folder / "model.pt")
+    table = distill(model, mnist.train_x[:60], model_hash(folder))
+    path = save_table(table, folder / "table-60.npz")
+    return folder, model, table, path, mnist.val_x[:30], mnist.val_y[:30]
+
+
+def test_measured_traversal_splits_comparisons_into_centroids_and_leaf_keys(tiny):
+    _, model, table, _, x, y = tiny
+    stats = measure_traversal(model, table, x, y, (1, 1, 1), branching=3, leaf_size=8)
+    assert stats.lookups == 2 and stats.rows == tuple(len(table.rows_of_step(t)) for t in range(2))
+    assert np.allclose(np.add(stats.mean_centroids, stats.mean_leaf_keys), stats.mean_comparisons)
+    assert all(1 <= k <= 8 for k in stats.mean_leaf_keys) and all(lv >= 1 for lv in stats.mean_levels)
+    assert all(c >= 2 * lv for c, lv in zip(stats.mean_centroids, stats.mean_levels))  # >= 2 children per level
+    assert 0 <= stats.tree_accuracy <= 1 and stats.exact_accuracy is not None
+    flat = measure_traversal(model, table, x, y, (1, 1, 1), leaf_size=10_000, exact=False)
+    assert flat.mean_levels == (0.0, 0.0) and flat.mean_comparisons == tuple(float(r) for r in flat.rows)
+    assert flat.tree_accuracy == stats.exact_accuracy and flat.exact_accuracy is None  # one leaf = brute force
+    beam = measure_traversal(model, table, x, y, (1, 1, 1), leaf_size=8, checks=2, exact=False)
+    assert np.isnan(beam.mean_leaf_keys).all() and json.loads(json.dumps(beam.to_dict(), allow_nan=True))
+    with pytest.raises(ValueError, match="one label per image"):
+        measure_traversal(model, table, x, y[:2])
+
+
+def test_measured_energy_is_comparisons_times_key_match(tiny):
+    _, model, table, _, x, y = tiny
+    stats = measure_traversal(model, table, x, y, branching=3, leaf_size=8, exact=False)
+    for encoding in ("binary", "thermometer"):
+        layout = build_layout(key_parts_from_layout(table.layout), encoding, 32)
+        e = measured_inference_energy(stats, layout)
+        assert e["energy_per_inference_j"] == pytest.approx(stats.comparisons_per_inference
+                                                            * key_match_energy_j(layout))
+        assert e["paper_form_energy_j"] == pytest.approx(e["energy_per_inference_j"])
+        assert e["paper_form"]["splits"] == layout.n_arrays and e["paper_form"]["glimpses"] == 2
+
+
+def test_reported_accuracy_prefers_lookup_only_test_numbers(tmp_path, tiny):
+    folder = tiny[0]
+    assert reported_accuracy(folder) is None
+    atomic_write_json(folder / "lookup.json", {"test_mixed_accuracy": 0.9304, "test_lookup_share": 0.6965})
+    pct, label = reported_accuracy(folder)
+    assert pct == pytest.approx(93.04) and "mixed" in label and "69.7% by lookup" in label
+    atomic_write_json(folder / "lookup.json", {"test_mixed_accuracy": 0.95, "test_lookup_accuracy": 91.2})
+    assert reported_accuracy(folder) == (91.2, "lookup-only, test split (lookup.json test_lookup_accuracy)")
+    (folder / "lookup.json").unlink()
+
+
+def test_table_one_with_a_measured_row_keeps_the_papers_row():
+    rows = table_one(90.0, 18.6, 17.5e-9, mbi_work="MBI (ours)", include_paper_mbi=True)
+    assert [r["work"] for r in rows[:2]] == ["MBI (ours)", "MBI (paper)"]
+    assert rows[1]["energy_vs_mbi"] == pytest.approx(13.16 / 17.5) and len(rows) == 5
+
+
+def test_energy_measured_command(tiny, tmp_path, capsys):
+    folder, *_, path, _, _ = tiny
+    assert _energy_command(["--measured", "--checkpoint", str(folder), "--table", str(path), "--images", "20",
+                            "--branching", "3", "--leaf-size", "8", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "VALIDATION split (20 images)" in out and "MBI (ours, measured, thermometer)" in out
+    assert "MBI (paper)" in out and "arrays per key" in out
+    saved = json.loads((tmp_path / "traversal.json").read_text())
+    assert saved["traversal"]["images"] == 20 and set(saved["energy"]) == {"binary", "thermometer"}
+    assert saved["table_one"][0]["energy_j"] == pytest.approx(saved["energy"]["thermometer"]["energy_per_inference_j"])
+    with pytest.raises(ValueError, match="--images"):
+        _energy_command(["--measured", "--checkpoint", str(folder), "--table", str(path), "--images", "0"])

@@ -1,4 +1,9 @@
-"""``python -m mbi energy``: energy per match (Fig. 6(c)), per inference and the paper's Table I."""
+"""``python -m mbi energy``: energy per match (Fig. 6(c)), per inference and the paper's Table I.
+
+``--measured`` replaces the paper's averages by a real traversal: a k-means tree per glimpse
+step of the checkpoint's full table, lookup-only MBI on validation images, and from it the
+mean levels, keys compared per lookup and arrays per key of the model's key layout.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from pathlib import Path
 from mbi import plots
 from mbi.energy import (COMPONENTS, PAPER_GLIMPSES, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                         PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, PAPER_SPLITS, TABLE_COLUMNS, EnergyConfig,
-                        format_energy, format_table_one, inference_energy_j, match_energy, table_cells, table_one)
-from mbi.sram import SRAMConfig
+                        format_energy, format_table_one, inference_energy_j, match_energy, measure_traversal,
+                        measured_inference_energy, reported_accuracy, table_cells, table_one)
+from mbi.sram import ENCODINGS, SRAMConfig, build_layout, key_parts_from_layout
 from mbi.store import atomic_write_json, atomic_write_text
 
 
@@ -27,19 +33,118 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--splits", type=float, default=PAPER_SPLITS, help="arrays each key is split over")
     p.add_argument("--match-pj", type=float, default=PAPER_MATCH_ENERGY_J * 1e12,
                    help="energy per match used for the per-inference figure and Table I (pJ; paper: 4.7)")
-    p.add_argument("--accuracy", type=float, default=PAPER_MBI_ACCURACY_PCT, help="MBI accuracy for Table I (%%)")
-    p.add_argument("--storage-mb", type=float, default=PAPER_MBI_STORAGE_MB, help="MBI storage for Table I (MB)")
-    p.add_argument("--out", type=Path, help="folder for energy.json, table1.csv/.md, fig6c.html, table1.html")
+    p.add_argument("--accuracy", type=float, default=None,
+                   help=f"MBI accuracy for Table I (%%; default: paper {PAPER_MBI_ACCURACY_PCT}, with --measured "
+                        "lookup.json's test accuracy, else the measured validation lookup accuracy)")
+    p.add_argument("--storage-mb", type=float, default=None,
+                   help=f"MBI storage for Table I (MB; default: paper {PAPER_MBI_STORAGE_MB}, "
+                        "with --measured the table's)")
+    p.add_argument("--out", type=Path, help="folder for energy.json, table1.csv/.md, fig6c.html, table1.html "
+                                            "(with --measured also traversal.json)")
+    m = p.add_argument_group("measured traversal (--measured)")
+    m.add_argument("--measured", action="store_true",
+                   help="levels, keys per lookup and arrays per key from a real tree on the checkpoint's full table")
+    m.add_argument("--checkpoint", default="default", help="run folder or 'default'")
+    m.add_argument("--table", type=Path,
+                   help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
+    m.add_argument("--images", type=int, default=10_000, help="first N validation images to look up")
+    m.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (lookup.json, else 1,1,1)")
+    m.add_argument("--branching", type=int, default=4, help="k-means tree branching")
+    m.add_argument("--leaf-size", type=int, default=32, help="largest leaf (one 32-row array)")
+    m.add_argument("--checks", type=int, default=1, help="leaves scanned per lookup")
+    m.add_argument("--encoding", choices=ENCODINGS, default="thermometer",
+                   help="key coding of Table I's measured row (both are printed)")
+    m.add_argument("--no-exact", action="store_true", help="skip the brute-force accuracy reference")
     p.set_defaults(func=run)
+
+
+def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
+    """``--measured``: traversal statistics, energy per inference per encoding and Table I with the measured row."""
+    from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
+    from mbi.data import load_mnist
+    from mbi.lut import cached_table, load_table
+    from mbi.nonideal import chosen_weights
+
+    if args.images < 1:
+        raise ValueError(f"--images must be >= 1, got {args.images}")
+    folder = resolve_checkpoint(args.checkpoint)
+    if args.weights == "chosen":
+        weights = chosen_weights(folder)
+    else:
+        try:
+            weights = tuple(float(w) for w in args.weights.split(","))
+        except ValueError as exc:
+            raise ValueError(f"--weights expects a,b,c numbers or 'chosen', got {args.weights!r}") from exc
+        if len(weights) != 3:
+            raise ValueError(f"--weights needs three numbers a,b,c, got {args.weights!r}")
+    model = load_model(folder)
+    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
+    x, y = load_mnist().split("val")
+    x, y = x[:args.images], y[:args.images]
+    print(f"measuring: {len(x)} validation images, table of {len(table)} rows ({args.checkpoint}), weights "
+          f"{list(weights)}, k-means tree per step (branching {args.branching}, leaf size {args.leaf_size}, "
+          f"checks {args.checks})", flush=True)
+    stats = measure_traversal(model, table, x, y, weights, branching=args.branching, leaf_size=args.leaf_size,
+                              checks=args.checks, exact=not args.no_exact)
+    print(f"{'step':>4} {'rows':>7} {'height':>6} {'levels':>7} {'centroids':>9} {'leaf keys':>9} {'compared':>8}")
+    for t in range(stats.lookups):
+        print(f"{t + 1:>4} {stats.rows[t]:>7} {stats.height[t]:>6} {stats.mean_levels[t]:7.2f} "
+              f"{stats.mean_centroids[t]:9.2f} {stats.mean_leaf_keys[t]:9.2f} {stats.mean_comparisons[t]:8.2f}")
+    print(f"per lookup: {stats.levels_per_lookup:.2f} levels, {stats.comparisons_per_inference / stats.lookups:.2f} "
+          f"keys compared; per inference: {stats.lookups} lookups, {stats.comparisons_per_inference:.1f} key matches")
+    exact = "" if stats.exact_accuracy is None else f" (brute force {100 * stats.exact_accuracy:.2f}%)"
+    print(f"lookup-only accuracy with these trees: {100 * stats.tree_accuracy:.2f}% on {stats.images} validation "
+          f"images{exact}")
+    energies = {}
+    for enc in ENCODINGS:
+        layout = build_layout(key_parts_from_layout(table.layout), enc, config.sram.cols)
+        e = energies[enc] = measured_inference_energy(stats, layout, config)
+        f = e["paper_form"]
+        print(f"{enc:>11}: {e['arrays_per_key']} arrays per key, {format_energy(e['energy_per_key_match_j'])} per key "
+              f"match -> {format_energy(e['energy_per_inference_j'])} per inference = {f['glimpses']} glimpses x "
+              f"{f['mean_levels']:.2f} levels x {f['mean_keys_per_level']:.2f} keys per level x {f['splits']} splits "
+              f"x {f['match_energy_j'] * 1e12:.3f} pJ")
+    if args.accuracy is not None:
+        accuracy, accuracy_label = args.accuracy, "given with --accuracy"
+    elif (reported := reported_accuracy(folder)) is not None:
+        accuracy, accuracy_label = reported
+    else:
+        accuracy = 100 * stats.tree_accuracy
+        accuracy_label = f"lookup-only, VALIDATION split ({stats.images} images), this tree; no lookup.json yet"
+    storage = table.storage_bytes()
+    storage_mb = args.storage_mb if args.storage_mb is not None else storage[f"total_{args.encoding}"] / 1e6
+    energy_j = energies[args.encoding]["energy_per_inference_j"]
+    rows = table_one(accuracy, storage_mb, energy_j, mbi_work=f"MBI (ours, measured, {args.encoding})",
+                     include_paper_mbi=True)
+    print(f"\nTable I, our row: accuracy {accuracy:.2f}% ({accuracy_label}); storage {storage_mb:.2f} MB "
+          f"({storage['rows']} rows, {args.encoding} keys + values, 1 MB = 1e6 bytes, tree centroids not counted); "
+          f"energy {format_energy(energy_j)} per inference (other works projected to 16 nm as E_T x (16 nm / T)^2):")
+    print(format_table_one(rows, args.format), end="")
+    if args.out:
+        atomic_write_json(args.out / "traversal.json", {
+            "checkpoint": str(args.checkpoint), "traversal": stats.to_dict(), "energy": energies,
+            "config": config.to_dict(), "accuracy_pct": accuracy, "accuracy_label": accuracy_label,
+            "storage_bytes": storage, "storage_mb": storage_mb, "table_one": rows})
+        atomic_write_text(args.out / "table1.csv", format_table_one(rows, "csv"))
+        atomic_write_text(args.out / "table1.md", format_table_one(rows, "markdown"))
+        atomic_write_text(args.out / "table1.html", plots.table_figure(
+            [h for _, h in TABLE_COLUMNS], table_cells(rows), "Table I: MBI (measured) vs CIM on MNIST").to_html(
+            include_plotlyjs="cdn"))
+        print(f"wrote {args.out}/traversal.json, table1.csv, table1.md, table1.html")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the breakdown, the per-inference energies and Table I; optionally save them."""
     config = EnergyConfig(sram=replace(SRAMConfig(), adc_bits=args.adc_bits, rows=args.rows, cols=args.cols))
+    if args.measured:
+        return run_measured(args, config)
     parts = match_energy(config)
     per_inference = inference_energy_j(args.glimpses, args.levels, args.keys, args.splits, args.match_pj * 1e-12)
     modelled = inference_energy_j(args.glimpses, args.levels, args.keys, args.splits, parts["total"])
-    rows = table_one(args.accuracy, args.storage_mb, per_inference)
+    accuracy = PAPER_MBI_ACCURACY_PCT if args.accuracy is None else args.accuracy
+    storage_mb = PAPER_MBI_STORAGE_MB if args.storage_mb is None else args.storage_mb
+    rows = table_one(accuracy, storage_mb, per_inference)
     table = format_table_one(rows, args.format)
 
     print(f"energy per key/query match on one {args.rows}x{args.cols} array ({args.adc_bits}-bit ADC, 16 nm model):")

@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--accuracy", action="store_true",
                    help="lookup-only accuracy vs sigma_VTH and ADC bits with the search on the array model")
     a.add_argument("--checkpoint", default="default", help="run folder or 'default' (its full table is used)")
+    a.add_argument("--table", type=Path,
+                   help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
     a.add_argument("--split", choices=("val", "test"), default="val", help="images to classify")
     a.add_argument("--images", type=int, default=500, help="first N images of the split")
     a.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (lookup.json, else 1,1,1)")
@@ -178,9 +180,9 @@ def print_sweep(sweep: NonidealSweep) -> None:
 
 def run_accuracy(args: argparse.Namespace) -> int:
     """``--accuracy``: lookup accuracy of the checkpoint's table with the search on the array model."""
-    from mbi.checkpoint import load_model, resolve_checkpoint
+    from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
     from mbi.data import load_mnist
-    from mbi.lut import cached_table
+    from mbi.lut import cached_table, load_table
     from mbi.nonideal import accuracy_sweep, chosen_weights
 
     sigmas = _numbers(args.sigmas, DEFAULT_SIGMAS_MV, float, "--sigmas")
@@ -197,7 +199,7 @@ def run_accuracy(args: argparse.Namespace) -> int:
             raise ValueError(f"--weights needs three numbers a,b,c, got {args.weights!r}")
     config = replace(SRAMConfig(), rows=args.rows, cols=args.cols, discharge_time_s=args.discharge_ns * 1e-9)
     model = load_model(folder)
-    table = cached_table(folder)
+    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
     x, y = load_mnist().split(args.split)
     x, y = x[:args.images], y[:args.images]
     tree = {"branching": args.branching, "leaf_size": args.leaf_size, "checks": args.checks}
