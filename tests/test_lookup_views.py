@@ -1,0 +1,201 @@
+"""The helpers behind the lookup pages: mixed MBI per class and fallbacks (mbi.mixed), keys decoded for
+display (mbi.decode), row budgets as table prefixes (mbi.budget) and cached traces (mbi.tracecache).
+
+A tiny random RAM and a table of 40 training images keep these fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mbi.budget import budget_curve, budget_grid, table_prefix
+from mbi.config import RAMConfig
+from mbi.decode import decode_key, location_counts, mean_key, node_centroid, subtree_rows
+from mbi.infer import LookupTrace, StepIndex, lookup_infer, mixed_curve
+from mbi.lut import build_table, distill, layout_of, record_episodes
+from mbi.mixed import (class_breakdown, curve_thresholds, fallback_steps, fallbacks, mixed_point,
+                       share_threshold)
+from mbi.ram import RAM, trace as ram_trace
+from mbi.search import KMeansTree
+from mbi.tracecache import cached_trace, load_trace, trace_images, trace_name
+from mbi.train import images_to_tensor
+
+CFG = RAMConfig(num_glimpses=3, hidden_size=32, state_size=16, glimpse_hidden=32, loc_hidden=16, glimpse_size=32,
+                loc_grid=7)
+
+
+@pytest.fixture(scope="module")
+def model() -> RAM:
+    torch.manual_seed(0)
+    return RAM(CFG).eval()
+
+
+@pytest.fixture(scope="module")
+def table(model, mnist):
+    return distill(model, mnist.train_x[:40], "h")
+
+
+def _trace(distance: np.ndarray, prediction: np.ndarray) -> LookupTrace:
+    b, t = distance.shape
+    readouts = np.zeros((b, t), dtype=np.uint8)
+    readouts[:, -1] = prediction
+    z = np.zeros((b, t), dtype=np.int64)
+    return LookupTrace(np.zeros((b, t, 2), np.uint8), z, distance.astype(float), z, readouts,
+                       np.zeros((b, t, 4), np.uint8))
+
+
+# --------------------------------------------------------------------------- mixed MBI
+
+
+def test_fallbacks_name_the_first_step_over_the_threshold():
+    d = np.array([[1.0, 2.0, 1.0], [5.0, 1.0, 6.0], [1.0, 4.0, 9.0], [3.0, 3.0, 3.0]])
+    tr = _trace(d, np.array([1, 2, 3, 4]))
+    fb = fallbacks(tr, 3.0)
+    np.testing.assert_array_equal(fb.image, [1, 2])
+    np.testing.assert_array_equal(fb.step, [0, 1])
+    np.testing.assert_array_equal(fb.distance, [5.0, 4.0])
+    np.testing.assert_array_equal(fb.steps_over, [2, 2])
+    np.testing.assert_array_equal(fb.max_distance, [6.0, 9.0])
+    np.testing.assert_array_equal(fallback_steps(tr, 3.0), [1, 1, 0])
+    assert len(fallbacks(tr, 100.0)) == 0 and len(fallbacks(tr, -1.0)) == 4
+
+
+def test_class_breakdown_adds_up_to_the_mixed_point():
+    rng = np.random.default_rng(0)
+    n = 200
+    labels = rng.integers(0, 10, n)
+    ram = np.where(rng.random(n) < 0.9, labels, (labels + 1) % 10)
+    look = np.where(rng.random(n) < 0.7, labels, (labels + 2) % 10)
+    tr = _trace(rng.integers(0, 12, (n, 4)).astype(float), look)
+    thr = 7.0
+    point = mixed_point(tr, ram, labels, thr)
+    assert point == mixed_curve(tr, ram, labels, [thr])[0]
+    rows = class_breakdown(tr, ram, labels, thr)
+    assert [r.label for r in rows] == list(range(10)) and sum(r.images for r in rows) == n
+    weighted = sum(r.mixed_accuracy * r.images for r in rows if r.images) / n
+    assert weighted == pytest.approx(point.accuracy)
+    share = sum(r.lookup_share * r.images for r in rows if r.images) / n
+    assert share == pytest.approx(point.lookup_share)
+    for r in rows:
+        m = labels == r.label
+        assert r.ram_accuracy == pytest.approx(np.mean(ram[m] == r.label))
+        assert r.lookup_only_accuracy == pytest.approx(np.mean(look[m] == r.label))
+
+
+def test_class_breakdown_of_an_absent_class_is_empty_not_nan():
+    tr = _trace(np.zeros((3, 2)), np.array([1, 1, 1]))
+    rows = class_breakdown(tr, np.array([1, 1, 1]), np.array([1, 1, 1]), 0.0)
+    assert rows[1].mixed_accuracy == 1.0 and rows[1].lookup_share == 1.0 and rows[1].ram_part_accuracy is None
+    assert rows[0].images == 0 and rows[0].mixed_accuracy is None
+
+
+def test_share_threshold_and_curve_thresholds():
+    d = np.array([[1.0], [2.0], [3.0], [4.0]])
+    tr = _trace(d, np.zeros(4, int))
+    assert share_threshold(tr, 0.5) == 2.0 and share_threshold(tr, 0.0) == 0.0 and share_threshold(tr, 1.0) == 4.0
+    assert share_threshold(tr, 0.51) == 3.0
+    thr = curve_thresholds(tr, 5)
+    assert thr[0] == 0.0 and thr[-1] == 4.0 and thr == sorted(set(thr))
+    with pytest.raises(ValueError, match="share"):
+        share_threshold(tr, 1.5)
+    with pytest.raises(ValueError, match="ram_pred"):
+        mixed_point(tr, np.zeros(3, int), np.zeros(4, int), 1.0)
+
+
+# --------------------------------------------------------------------------- decoding keys
+
+
+def test_decoded_key_is_what_the_ram_read(model, mnist):
+    images = mnist.test_x[:2]
+    rec = record_episodes(model, images)
+    tr = ram_trace(model, images_to_tensor(images))
+    for t in range(CFG.num_glimpses):
+        key = decode_key(rec.keys[1, t], model.cfg)
+        np.testing.assert_allclose(key.intensity, tr.patches[1, t], atol=1e-6)
+        np.testing.assert_array_equal(key.loc, tr.locs[1, t])  # the key holds the location read at step t
+        np.testing.assert_array_equal(key.centre_px, tr.centres[1, t])
+    assert key.widths_px == tuple(CFG.patch_size * CFG.glimpse_scale**k for k in range(CFG.num_patches))
+    with pytest.raises(ValueError, match="columns"):
+        decode_key(rec.keys[0, 0, :-1], model.cfg)
+
+
+def test_tree_node_rows_and_centroid(table):
+    rows = table.rows_of_step(1)
+    keys = table.keys[rows]
+    tree = KMeansTree(keys, table.layout, (1, 1, 1), branching=3, leaf_size=4)
+    s = tree.summary()
+    np.testing.assert_array_equal(subtree_rows(s, 0), np.arange(len(keys)))
+    children = np.flatnonzero(s.parent == 0)
+    parts = [subtree_rows(s, c) for c in children]
+    assert sum(len(p) for p in parts) == len(keys) and all(len(p) == s.size[c] for p, c in zip(parts, children))
+    leaf = int(np.flatnonzero(s.is_leaf)[0])
+    np.testing.assert_array_equal(subtree_rows(s, leaf), np.sort(s.leaf_rows[leaf]))
+    np.testing.assert_allclose(node_centroid(keys, s, children[0]), keys[parts[0]].mean(axis=0))
+    centre = decode_key(mean_key(keys), CFG)
+    assert centre.patches.shape == (CFG.num_patches, CFG.patch_size, CFG.patch_size)
+    assert 0 <= centre.intensity.min() and centre.intensity.max() <= 1
+    counts = location_counts(keys, CFG)
+    assert counts.shape == (CFG.loc_grid, CFG.loc_grid) and counts.sum() == len(keys)
+    with pytest.raises(ValueError, match="node"):
+        subtree_rows(s, len(s.node))
+
+
+# --------------------------------------------------------------------------- row budgets
+
+
+def test_prefix_equals_a_distilled_budget(model, mnist):
+    images = mnist.train_x[:30]
+    rec = record_episodes(model, images)
+    order = np.random.default_rng(3).permutation(len(images))
+    full = build_table(rec, layout_of(model), "h", None, order)
+    for rows in (9, 25, 50):
+        budget = build_table(rec, layout_of(model), "h", rows, order)
+        cut = table_prefix(full, rows)
+        for f in ("keys", "next_hidden", "next_loc", "readout", "step", "count", "source"):
+            np.testing.assert_array_equal(getattr(cut, f), getattr(budget, f), err_msg=f)
+        assert cut.meta["rows_budget"] == rows
+    assert table_prefix(full, len(full) + 5) is full
+    with pytest.raises(ValueError, match="at least"):
+        table_prefix(full, 2)
+
+
+def test_budget_grid_and_curve(model, table, mnist):
+    assert budget_grid(299_760) == [1000, 3000, 10000, 30000, 100000, 299760]
+    assert budget_grid(500) == [500]
+    x, y = mnist.val_x[:20], mnist.val_y[:20]
+    seen = []
+    points = budget_curve(model, table, x, y, [10, 60, 10**6], {"unweighted": (1, 1, 1), "w": (1, 2, 0.5)},
+                          progress=lambda f, m: seen.append(f))
+    assert [p.rows for p in points] == [10, 60, len(table)] and seen[-1] == pytest.approx(1.0)
+    assert points[1].storage_bytes == table_prefix(table, 60).storage_bytes()["total_binary"]
+    full = lookup_infer(model, table, x, index=StepIndex(table, (1, 2, 0.5)))
+    assert points[-1].accuracy["w"] == pytest.approx(np.mean(full.prediction == y))
+    assert set(points[0].to_dict()) == {"rows", "storage_bytes", "storage_thermometer_bytes", "accuracy_unweighted",
+                                        "accuracy_w"}
+
+
+# --------------------------------------------------------------------------- cached traces
+
+
+def test_cached_trace_is_the_lookup_and_is_reused(model, table, mnist, tmp_path):
+    x = mnist.test_x[:25]
+    index = StepIndex(table, (1, 1, 1))
+    direct = lookup_infer(model, table, x, index=index)
+    fractions = []
+    chunked = trace_images(model, table, x, index, progress=fractions.append, chunk=10)
+    assert fractions == [0.4, 0.8, 1.0]
+    for f in ("rows", "distance", "readouts", "queries", "locs"):
+        np.testing.assert_array_equal(getattr(chunked, f), getattr(direct, f))
+    first = cached_trace(model, table, x, "test:25", root=tmp_path)
+    files = list((tmp_path / "traces").glob("*.npz"))
+    assert len(files) == 1
+    again = cached_trace(model, table, x, "test:25", root=tmp_path, progress=lambda f: pytest.fail("recomputed"))
+    np.testing.assert_array_equal(again.distance, first.distance)
+    assert trace_name(table, (1, 1, 1), "brute", None, "test:25") != trace_name(table, (1, 2, 1), "brute", None,
+                                                                                 "test:25")
+    files[0].write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="not a valid"):
+        load_trace(files[0])
+    np.testing.assert_array_equal(cached_trace(model, table, x, "test:25", root=tmp_path).rows, direct.rows)
