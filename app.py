@@ -12,7 +12,7 @@ import streamlit as st
 
 from pages import common
 
-# Pages in the order of the guided path; the lookup pages (table, search, tree, mixed MBI) join later.
+# Pages in the order of the guided path.
 # URL paths must differ from the file names: Streamlit still scans pages/ for old-style pages on a
 # process's first run (and AppTest on every run), and a page whose URL path equals its file name would
 # then run without this entry file, and so without the shared sidebar.
@@ -24,6 +24,12 @@ PAGES = {
         st.Page("pages/ram_hyperparameters.py", title="RAM hyperparameters", icon=":material/tune:",
                 url_path="ram"),
         st.Page("pages/glimpse_paths.py", title="Glimpse paths", icon=":material/visibility:", url_path="glimpses"),
+    ],
+    "Memorization": [
+        st.Page("pages/table_size.py", title="Table size", icon=":material/table_rows:", url_path="table"),
+        st.Page("pages/metric_search.py", title="Metric search", icon=":material/tune:", url_path="weights"),
+        st.Page("pages/cluster_tree.py", title="Cluster tree", icon=":material/account_tree:", url_path="tree"),
+        st.Page("pages/mixed_mbi.py", title="Mixed MBI", icon=":material/call_split:", url_path="mixed"),
     ],
     "Hardware": [
         st.Page("pages/sram_energy.py", title="SRAM and energy", icon=":material/memory:", url_path="hardware"),

@@ -7,13 +7,17 @@ budget of ``N`` rows equals the first ``N`` rows of the full table of the same
 seed (same keys, values, steps, sources and hit counts; tested against
 ``build_table``). :func:`table_prefix` cuts it; :func:`budget_curve` scores
 lookup-only accuracy for several budgets and weightings (paper Fig. 4(a))
-on the same images, reporting each budget's storage.
+on the same images, reporting each budget's storage; :func:`cached_budget_curve`
+keeps that curve on disk.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -21,6 +25,7 @@ import numpy as np
 from mbi.infer import StepIndex, lookup_infer
 from mbi.lut import LookupTable
 from mbi.ram import RAM
+from mbi.store import artifacts_root, atomic_write_json, read_json
 
 Weights = tuple[float, float, float]
 
@@ -102,4 +107,27 @@ def budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labels: np.
     return points
 
 
-__all__ = ["BudgetPoint", "budget_curve", "budget_grid", "table_prefix"]
+def cached_budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, images_id: str,
+                        budgets: Sequence[int], weightings: Mapping[str, Sequence[float]],
+                        progress: Callable[[float, str], None] | None = None,
+                        root: Path | None = None) -> list[BudgetPoint]:
+    """:func:`budget_curve`, kept as JSON in ``$MBI_HOME/budgets/`` under a digest of all it depends on."""
+    settings = {"format": 1, "model": table.model_hash, "rows": len(table),
+                "table_meta": {k: table.meta.get(k) for k in ("rows_budget", "seed", "train_images")},
+                "images": images_id, "budgets": sorted({min(int(b), len(table)) for b in budgets}),
+                "weightings": {k: [round(float(w), 12) for w in v] for k, v in sorted(weightings.items())}}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    path = (root or artifacts_root()) / "budgets" / f"{table.model_hash}-{digest}.json"
+    if path.is_file():
+        try:
+            saved = read_json(path)
+            return [BudgetPoint(int(p["rows"]), int(p["storage_bytes"]), int(p["storage_thermometer_bytes"]),
+                                {k: float(v) for k, v in p["accuracy"].items()}) for p in saved["points"]]
+        except (ValueError, KeyError, TypeError, OSError):
+            pass  # damaged: compute again
+    points = budget_curve(model, table, images, labels, budgets, weightings, progress)
+    atomic_write_json(path, {"settings": settings, "points": [dataclasses.asdict(p) for p in points]})
+    return points
+
+
+__all__ = ["BudgetPoint", "budget_curve", "budget_grid", "cached_budget_curve", "table_prefix"]

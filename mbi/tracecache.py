@@ -62,6 +62,12 @@ def trace_name(table: LookupTable, weights: Sequence[float], kind: str, tree: di
     return f"{table.model_hash}-{kind}-{safe}-{digest}.npz"
 
 
+def trace_path(table: LookupTable, weights: Sequence[float], kind: str, tree: dict | None, images: str,
+               root: Path | None = None) -> Path:
+    """Where :func:`cached_trace` keeps this trace (``$MBI_HOME/traces/`` unless ``root``)."""
+    return (root or artifacts_root()) / "traces" / trace_name(table, weights, kind, tree, images)
+
+
 def save_trace(trace: LookupTrace, path: str | Path) -> Path:
     """Write a trace as ``.npz`` (atomic, no pickle)."""
     return atomic_save_npz(path, **{f: getattr(trace, f) for f in FIELDS})
@@ -91,7 +97,7 @@ def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: 
     """
     if index is not None and tuple(index.weights) != tuple(float(w) for w in weights):
         raise ValueError(f"index weights {index.weights} differ from weights {tuple(weights)}")
-    path = (root or artifacts_root()) / "traces" / trace_name(table, weights, kind, tree, images_id)
+    path = trace_path(table, weights, kind, tree, images_id, root)
     if path.is_file():
         try:
             trace = load_trace(path)
@@ -107,4 +113,4 @@ def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: 
 
 
 __all__ = ["cached_trace", "load_trace", "save_trace", "table_ready", "trace_images",
-           "trace_name"]
+           "trace_name", "trace_path"]

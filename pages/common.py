@@ -158,6 +158,7 @@ def sidebar() -> None:
         st.session_state["_url_model"] = raw
     if st.session_state.get(MODEL_KEY) not in choices:
         st.session_state[MODEL_KEY] = DEFAULT_MODEL
+    _weights_from_url()
     with st.sidebar:
         st.selectbox("Model", list(choices), format_func=choices.get, key=MODEL_KEY,
                      help="The RAM every page shows: the shipped default or a run trained on the "
@@ -166,6 +167,7 @@ def sidebar() -> None:
         if message:
             st.warning(message)
         _model_summary()
+        _weights_sidebar()
 
 
 def _model_summary() -> None:
@@ -228,6 +230,25 @@ def url_settings(page: str, params: Sequence[urlstate.Param]) -> Any:
     return st.container()
 
 
+def peek(page: str, params: Sequence[urlstate.Param], page_names: set[str]) -> dict[str, Any]:
+    """The values :func:`url_settings` is about to give ``params``, before it is called.
+
+    For a page whose other settings depend on these (e.g. a threshold's range on the trace the
+    image count gives): ``page_names`` are all the page's URL keys, so a changed link is seen
+    exactly as :func:`url_settings` sees it.
+    """
+    query = st.query_params.to_dict()
+    ours = {k: v for k, v in query.items() if k in page_names}
+    if ours and ours != st.session_state.get(f"_url_last.{page}"):
+        return urlstate.parse(params, query)[0]
+    out = {}
+    for p in params:
+        key = _wkey(page, p.name)
+        value = st.session_state.get(key, st.session_state.get(f"_keep.{key}", p.default))
+        out[p.name] = value if urlstate.check(p, value) is None else p.default
+    return out
+
+
 def sync_url(page: str, params: Sequence[urlstate.Param], placeholder: Any = None) -> dict[str, Any]:
     """Write the page's current settings to the URL (non-defaults only) and return them."""
     values = {p.name: st.session_state.get(_wkey(page, p.name), p.default) for p in params}
@@ -235,10 +256,13 @@ def sync_url(page: str, params: Sequence[urlstate.Param], placeholder: Any = Non
         st.session_state[f"_keep.{_wkey(page, name)}"] = value
     ours = urlstate.encode(params, values)
     query = {MODEL_KEY: current_model_name()} if current_model_name() != DEFAULT_MODEL else {}
+    weights = weights_query()
+    query.update(weights)
     query.update(ours)
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
     st.session_state[f"_url_last.{page}"] = ours
+    st.session_state["_url_weights"] = weights
     if MODEL_KEY in query:
         st.session_state["_url_model"] = query[MODEL_KEY]
     stored = st.session_state.get(f"_url_msgs.{page}")
@@ -322,3 +346,301 @@ def load_or_stop() -> tuple[RAM, RunConfig, dict, MNIST]:
         st.error(f"The model or the data could not be loaded: {friendly(exc)}")
         st.stop()
     return model, cfg, metrics, data
+
+
+# --------------------------------------------------------------------------- lookup: table, weights, traces
+# Shared by the lookup pages (glimpse paths' lookup column, table size, metric search, cluster tree, mixed MBI).
+# Expensive results are computed once per plain key (model, weights, search settings, images) and kept in a
+# small process-wide memo (and, for traces, on disk by mbi.tracecache), so sliders only redraw.
+
+WEIGHTS_STATE = "_weights"
+"""Session-state key of the distance weights every lookup page uses (set by the metric search or a link)."""
+WEIGHT_NAMES = ("wb", "wc")
+"""URL keys of the weights: the ratios b/a and c/a of eq. (1) (a = 1), as in the metric search."""
+
+
+class _Memo:
+    """A small thread-safe least-recently-used dict (one per process, shared by all sessions)."""
+
+    def __init__(self, size: int) -> None:
+        import collections
+        import threading
+
+        self.size = size
+        self.items: "collections.OrderedDict[Any, Any]" = collections.OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> Any:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+@st.cache_resource
+def memo(name: str, size: int) -> _Memo:
+    """The process-wide memo ``name`` (pages keep their own expensive results here)."""
+    return _Memo(size)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _lookup_settings(path: str, stamp: float) -> dict:
+    from mbi.cli.lookup import lookup_settings
+
+    return lookup_settings(path)
+
+
+def lookup_settings_of(name: str | None = None) -> dict:
+    """The model's recorded lookup settings (``lookup.json``: weights, threshold, accuracies), or {}."""
+    folder = model_folder(name or current_model_name())
+    try:
+        stamp = (folder / "lookup.json").stat().st_mtime
+    except OSError:
+        return {}
+    try:
+        return _lookup_settings(str(folder), stamp)
+    except USER_ERRORS:
+        return {}
+
+
+def _ratios_of(weights: Sequence[float]) -> tuple[float, float]:
+    """(b/a, c/a) of eq. (1) weights, inside the metric search's range, rounded as the URL writes them."""
+    from mbi.bo import RATIO_RANGE
+
+    a, b, c = (float(w) for w in weights)
+    if not a > 0:
+        return 1.0, 1.0
+    lo, hi = RATIO_RANGE
+    return tuple(float(f"{min(hi, max(lo, v)):.6g}") for v in (b / a, c / a))  # type: ignore[return-value]
+
+
+def _weights_of(ratios: Sequence[float]) -> tuple[float, float, float]:
+    from mbi.bo import weights_of
+
+    return tuple(round(w, 12) for w in weights_of({"b_over_a": ratios[0], "c_over_a": ratios[1]}))  # type: ignore
+
+
+def as_session_weights(weights: Sequence[float]) -> tuple[float, float, float]:
+    """``weights`` as the session keeps them (ratios rounded as in links, normalized): comparable with
+    :func:`current_weights`."""
+    return _weights_of(_ratios_of(weights))
+
+
+def unweighted() -> tuple[float, float, float]:
+    """a = b = c, normalized like every session weight."""
+    return _weights_of((1.0, 1.0))
+
+
+def model_weights(name: str | None = None) -> tuple[tuple[float, float, float], str]:
+    """The model's own weights (its ``lookup.json``, else unweighted) and where they come from."""
+    recorded = lookup_settings_of(name).get("weights")
+    if isinstance(recorded, list) and len(recorded) == 3 and all(isinstance(w, (int, float)) for w in recorded):
+        return _weights_of(_ratios_of(recorded)), "the model's recorded weights (lookup.json)"
+    return unweighted(), "unweighted (a = b = c)"
+
+
+def weight_params(name: str | None = None) -> list[urlstate.Param]:
+    """URL settings of the weights, defaulting to the model's own."""
+    from mbi.bo import RATIO_RANGE
+
+    wb, wc = _ratios_of(model_weights(name)[0])
+    return [urlstate.Param("wb", wb, "float", lo=RATIO_RANGE[0], hi=RATIO_RANGE[1], label="weight ratio b/a"),
+            urlstate.Param("wc", wc, "float", lo=RATIO_RANGE[0], hi=RATIO_RANGE[1], label="weight ratio c/a")]
+
+
+def _weights_state() -> dict:
+    state = st.session_state.get(WEIGHTS_STATE)
+    if not state or state.get("model") != current_model_name():
+        weights, source = model_weights()
+        state = {"model": current_model_name(), "ratios": _ratios_of(weights), "source": source, "own": True}
+        st.session_state[WEIGHTS_STATE] = state
+    return state
+
+
+def current_weights() -> tuple[float, float, float]:
+    """The session's eq. (1) weights (a, b, c), normalized to sum 1: what every lookup page uses."""
+    return _weights_of(_weights_state()["ratios"])
+
+
+def weights_source() -> str:
+    """Where the session's weights come from, in a few words."""
+    return str(_weights_state()["source"])
+
+
+def set_weights(weights: Sequence[float], source: str) -> None:
+    """Use ``weights`` (a, b, c) on every lookup page of this session (and in its links)."""
+    st.session_state[WEIGHTS_STATE] = {"model": current_model_name(), "ratios": _ratios_of(weights),
+                                       "source": source, "own": False}
+
+
+def reset_weights() -> None:
+    """Back to the model's own weights."""
+    st.session_state.pop(WEIGHTS_STATE, None)
+
+
+def weights_text(weights: Sequence[float]) -> str:
+    """``a : b : c = 1 : 0.52 : 1.9`` (ratios to a, as the metric search varies them)."""
+    wb, wc = _ratios_of(weights)
+    return f"a : b : c = 1 : {wb:.3g} : {wc:.3g}"
+
+
+def weights_query() -> dict[str, str]:
+    """The weights' URL parameters (only when they differ from the model's own)."""
+    wb, wc = _weights_state()["ratios"]
+    return urlstate.encode(weight_params(), {"wb": wb, "wc": wc})
+
+
+def _weights_from_url() -> None:
+    raw = {k: st.query_params.get(k) for k in WEIGHT_NAMES if k in st.query_params}
+    if not raw or raw == st.session_state.get("_url_weights"):
+        return
+    params = weight_params()
+    values, messages = urlstate.parse(params, raw)
+    st.session_state[WEIGHTS_STATE] = {"model": current_model_name(), "ratios": (values["wb"], values["wc"]),
+                                       "source": "from the link", "own": False}
+    st.session_state["_url_weights"] = raw
+    if messages:
+        st.session_state["_weights_message"] = "The link's weights were fixed: " + " ".join(messages)
+
+
+def _weights_sidebar() -> None:
+    """Sidebar indicator of the session's distance weights, with a way back to the model's own."""
+    try:
+        _, cfg, _ = current_model()
+    except USER_ERRORS:
+        return
+    if cfg.ram.patch_bits is None or cfg.ram.hidden_bits is None:
+        return
+    state = _weights_state()
+    own, _ = model_weights()
+    st.markdown(f"**Distance weights** (eq. 1)  \n{weights_text(current_weights())}")
+    st.caption(f"Used by every lookup page; {state['source']}.")
+    if current_weights() != own:
+        st.button("Use the model's own weights", on_click=reset_weights, key="reset_weights",
+                  icon=":material/undo:")
+    message = st.session_state.pop("_weights_message", None)
+    if message:
+        st.warning(message)
+
+
+def quantized(cfg: RunConfig) -> bool:
+    """Whether the model has integer keys (a lookup table needs quantized patches and hidden states)."""
+    return cfg.ram.patch_bits is not None and cfg.ram.hidden_bits is not None
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the lookup table ...")
+def _table(choice: str, stamp: float) -> Any:
+    from mbi.lut import cached_table
+
+    return cached_table(choice if choice == DEFAULT_MODEL else str(model_folder(choice)))
+
+
+def lookup_table() -> Any:
+    """The chosen model's full lookup table, or None after explaining why not (offers to distill it)."""
+    from mbi.lut import cached_table
+    from mbi.tracecache import table_ready
+
+    name, stamp = current_model_key()
+    try:
+        _, cfg, _ = current_model()
+    except USER_ERRORS as exc:
+        st.error(friendly(exc))
+        return None
+    if not quantized(cfg):
+        st.info("This model reads float patches or hidden states, so it has no integer keys to memorize: "
+                "train one with patch and hidden-state bits to use lookups.", icon=":material/info:")
+        return None
+    target = name if name == DEFAULT_MODEL else str(model_folder(name))
+    if not table_ready(target) and memo("tables", 4).get((name, stamp)) is None:
+        st.info("Not yet distilled: this model has no lookup table yet. Distilling replays the 50,000 training "
+                "images through the RAM and stores every glimpse step (about a minute on 2 cores).",
+                icon=":material/hourglass_empty:")
+        if not st.button("Distill the lookup table", key="distill_table", icon=":material/play_arrow:"):
+            return None
+        bar = st.progress(0.0, text="Replaying the training images through the RAM ...")
+        try:
+            cached_table(target, progress=lambda f: bar.progress(min(1.0, f), text=f"Replaying ... {100 * f:.0f}%"))
+        except USER_ERRORS as exc:
+            st.error(f"The table could not be distilled: {friendly(exc)}")
+            return None
+        bar.empty()
+    try:
+        table = _table(name, stamp)
+    except USER_ERRORS as exc:
+        st.error(f"The lookup table could not be loaded: {friendly(exc)}")
+        return None
+    memo("tables", 4).put((name, stamp), True)
+    return table
+
+
+def table_or_stop() -> Any:
+    """The lookup table, or the end of the page (after the reason is shown)."""
+    table = lookup_table()
+    if table is None:
+        st.stop()
+    return table
+
+
+def tree_key(tree: dict | None) -> tuple:
+    """A hashable form of k-means tree settings."""
+    return tuple(sorted((tree or {}).items()))
+
+
+def step_index(table: Any, weights: Sequence[float], kind: str = "brute", tree: dict | None = None) -> Any:
+    """The per-step search index of the table (built once per model, weights and search settings)."""
+    from mbi.infer import StepIndex
+
+    key = (current_model_key(), len(table), tuple(weights), kind, tree_key(tree))
+    cache = memo("index", 3)
+    index = cache.get(key)
+    if index is None:
+        what = ("Building a k-means tree per glimpse step" if kind == "tree" else "Packing the table's keys")
+        with st.spinner(f"{what} ({len(table):,} keys) ..."):
+            index = cache.put(key, StepIndex(table, weights, kind, **(tree or {})))
+    return index
+
+
+def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], kind: str = "brute",
+                 tree: dict | None = None) -> Any:
+    """Lookup-only trace of the first ``count`` images of ``split`` (memory, then disk, then computed)."""
+    from mbi.tracecache import cached_trace, trace_path
+
+    weights = tuple(weights)
+    key = (current_model_key(), len(table), split, int(count), weights, kind, tree_key(tree))
+    cache = memo("trace", 24)
+    trace = cache.get(key)
+    if trace is not None:
+        return trace
+    model, _, _ = current_model()
+    images = mnist().split(split)[0][: int(count)]
+    index = None
+    if not trace_path(table, weights, kind, tree, f"{split}:{count}").is_file():
+        index = step_index(table, weights, kind, tree)
+    bar = st.progress(0.0, text=f"Looking up {count:,} {split} images ({kind} search) ...")
+    trace = cached_trace(model, table, images, f"{split}:{count}", weights, kind, tree, index=index,
+                         progress=lambda f: bar.progress(f, text=f"Looking up {count:,} {split} images "
+                                                                 f"({kind} search) ... {100 * f:.0f}%"))
+    bar.empty()
+    return cache.put(key, trace)
+
+
+def ram_predictions(split: str, count: int) -> Any:
+    """The chosen RAM's classes for the first ``count`` images of ``split`` (cached)."""
+    from mbi.train import predict
+
+    key = (current_model_key(), split, int(count))
+    cache = memo("ram_pred", 8)
+    pred = cache.get(key)
+    if pred is None:
+        model, _, _ = current_model()
+        pred = cache.put(key, predict(model, mnist().split(split)[0][: int(count)]))
+    return pred

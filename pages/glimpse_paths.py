@@ -1,8 +1,8 @@
 """Glimpse paths: follow the RAM glimpse by glimpse on a test digit or an uploaded one.
 
 The page is laid out as two paths side by side: the RAM's (what the network computes) and the
-lookup's (what MBI retrieves from the table). The lookup column is a placeholder until the
-memorization core ships a table for the chosen model; :func:`_lookup_column` is where it goes.
+lookup's (what MBI retrieves from the table: at each step the matched row, its distance and where
+that row came from), with the session's distance weights and exact search.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from mbi import plots
+from mbi.decode import decode_key
 from mbi.digits import MAX_UPLOAD_BYTES, DigitError, load_digit
+from mbi.infer import lookup_infer
 from mbi.ram import Trace, trace
 from mbi.train import images_to_tensor
 from mbi.urlstate import Param
@@ -120,8 +122,51 @@ def _lookup_column() -> None:
     st.subheader("Lookup path")
     st.caption("MBI replaces each step by a table lookup: the nearest stored key (patch, previous hidden state, "
                "location) gives the next hidden state, location and class.")
-    st.info("Not yet distilled: the lookup path (matched table row and its distance at each step) appears here "
-            "once a lookup table is distilled for this model.", icon=":material/hourglass_empty:")
+    table = common.lookup_table()
+    if table is None:
+        return
+    weights = common.current_weights()
+    try:
+        lt = lookup_infer(model, table, image[None], index=common.step_index(table, weights))
+    except common.USER_ERRORS as exc:
+        st.error(f"The lookup could not run: {common.friendly(exc)}")
+        return
+    keys = [decode_key(lt.queries[0, s], ram) for s in range(ram.num_glimpses)]
+    centres = np.array([k.centre_px for k in keys], dtype=int)
+    common.plot(plots.glimpse_animation(image, centres, ram.patch_size, scales, lt.readouts[0],
+                                        title=f"Lookup on {name}", start=t), key="lookup_animation",
+                download_name="mbi-lookup-glimpses")
+    row, dist = int(lt.rows[0, t]), float(lt.distance[0, t])
+    source = int(table.source[row])
+    same = "the same cell as the RAM" if (lt.locs[0, t] == tr.locs[0, t]).all() else \
+        f"the RAM looked at grid cell {tr.locs[0, t, 0]}, {tr.locs[0, t, 1]}"
+    st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: read grid cell {lt.locs[0, t, 0]}, {lt.locs[0, t, 1]} "
+                f"({same}); nearest key: table row **{row:,}** at distance **{dist:.2f}**, first met on training "
+                f"image #{source}; its value reads as class **{lt.readouts[0, t]}**.")
+    matched = decode_key(table.keys[row], ram)
+    st.plotly_chart(plots.query_and_match(keys[t].intensity, matched.intensity, widths, ram.patch_bits,
+                                          ("query", f"row {row:,}"),
+                                          title=f"Glimpse {step}: query vs matched key (distance {dist:.2f})"),
+                    key="lookup_match", config={"displaylogo": False})
+    recorded = common.lookup_settings_of().get("threshold")
+    threshold = recorded if isinstance(recorded, (int, float)) and weights == common.model_weights()[0] else None
+    st.plotly_chart(plots.step_distances(lt.distance[0], threshold, "Matched distance per glimpse"
+                                         + ("" if threshold is None else " (dashed: the model's mixed-MBI threshold)")),
+                    key="lookup_distances", config={"displaylogo": False})
+    st.plotly_chart(plots.digit_gallery([data.train_x[source]], [f"training image #{source}"], [matched.centre_px],
+                                        cols=1, title=f"Where row {row:,} comes from"),
+                    key="lookup_source", config={"displaylogo": False})
+    answer = int(lt.prediction[0])
+    agree = "agrees with the RAM" if answer == prediction else f"the RAM says {prediction}"
+    st.metric("The lookups say", answer, help=f"The last matched row's class; {agree}")
+    frame = pd.DataFrame({
+        "step": np.arange(1, ram.num_glimpses + 1), "grid row": lt.locs[0, :, 0], "grid col": lt.locs[0, :, 1],
+        "matched row": lt.rows[0], "distance": lt.distance[0], "training image": table.source[lt.rows[0]],
+        "lookup readout (class)": lt.readouts[0],
+    })
+    common.csv_download(frame, "mbi-lookup-steps", key="dl_lookup_steps", label="Download the lookup steps (CSV)")
+    st.caption(f"Exact search over the step's {len(table.rows_of_step(t)):,} keys, weights "
+               f"{common.weights_text(weights)} ({common.weights_source()}).")
 
 
 left, right = st.columns(2)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mbi.budget import budget_curve, budget_grid, table_prefix
+from mbi.budget import budget_curve, budget_grid, cached_budget_curve, table_prefix
 from mbi.config import RAMConfig
 from mbi.decode import decode_key, location_counts, mean_key, node_centroid, subtree_rows
 from mbi.infer import LookupTrace, StepIndex, lookup_infer, mixed_curve
@@ -174,6 +174,14 @@ def test_budget_grid_and_curve(model, table, mnist):
     assert points[-1].accuracy["w"] == pytest.approx(np.mean(full.prediction == y))
     assert set(points[0].to_dict()) == {"rows", "storage_bytes", "storage_thermometer_bytes", "accuracy_unweighted",
                                         "accuracy_w"}
+
+
+def test_cached_budget_curve_is_reused(model, table, mnist, tmp_path):
+    x, y = mnist.val_x[:10], mnist.val_y[:10]
+    first = cached_budget_curve(model, table, x, y, "val:10", [12, 10**6], {"u": (1, 1, 1)}, root=tmp_path)
+    again = cached_budget_curve(model, table, x, y, "val:10", [12, 10**6], {"u": (1, 1, 1)}, root=tmp_path,
+                                progress=lambda f, m: pytest.fail("recomputed"))
+    assert again == first and len(list((tmp_path / "budgets").glob("*.json"))) == 1
 
 
 # --------------------------------------------------------------------------- cached traces
