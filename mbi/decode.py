@@ -7,8 +7,8 @@ key (or the mean of several, e.g. a k-means node's centroid) back into the
 previous hidden state and the location as grid cell and pixel centre, so a
 view can draw them. :func:`subtree_rows` and :func:`node_centroid` give the
 table rows under a node of :class:`mbi.search.KMeansTree` and their mean key
-(the k-means centroid of the node, expressed in key levels);
-:func:`location_counts` maps where a set of keys looked.
+(the k-means centroid of the node, expressed in key levels), :func:`central_keys`
+the keys nearest that mean; :func:`location_counts` maps where a set of keys looked.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from typing import Sequence
+
 from mbi.config import RAMConfig
+from mbi.distance import KeyLayout, check_weights
 from mbi.search import TreeSummary
 
 
@@ -99,6 +102,22 @@ def node_centroid(keys: np.ndarray, summary: TreeSummary, node: int) -> np.ndarr
     return mean_key(np.asarray(keys)[subtree_rows(summary, node)])
 
 
+def central_keys(keys: np.ndarray, layout: KeyLayout, weights: Sequence[float], count: int) -> np.ndarray:
+    """Indices of the ``count`` keys nearest their mean under eq. (1) (ties: lowest index first).
+
+    The mean is fractional, so this is eq. (1) with ``|q - k|`` on real values: the keys that
+    best represent a node of the k-means tree.
+    """
+    keys = layout.check_keys(np.asarray(keys))
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    a, b, c = check_weights(weights)
+    centre = mean_key(keys)
+    diff = np.abs(keys.astype(np.float64) - centre)
+    dist = sum(w * diff[:, cols].sum(axis=1) for w, cols in zip((a, b, c), layout.part_cols)) / (a + b + c)
+    return np.argsort(dist, kind="stable")[:count]
+
+
 def location_counts(keys: np.ndarray, cfg: RAMConfig) -> np.ndarray:
     """How many keys looked at each grid cell: ``int64 [G, G]`` indexed (row, col)."""
     keys = np.asarray(keys)
@@ -110,4 +129,4 @@ def location_counts(keys: np.ndarray, cfg: RAMConfig) -> np.ndarray:
     return np.bincount(loc[:, 0] * g + loc[:, 1], minlength=g * g).reshape(g, g).astype(np.int64)
 
 
-__all__ = ["DecodedKey", "decode_key", "location_counts", "mean_key", "node_centroid", "subtree_rows"]
+__all__ = ["DecodedKey", "central_keys", "decode_key", "location_counts", "mean_key", "node_centroid", "subtree_rows"]

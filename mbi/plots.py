@@ -538,6 +538,7 @@ def mixed_mbi_marked(points: Sequence[dict], current: dict, paper: tuple[float, 
                              text=[f"{100 * current['accuracy']:.2f}%", f"{100 * current['lookup_share']:.1f}%"],
                              textposition="middle right", name="current threshold", showlegend=False,
                              hovertemplate="threshold %{x:.2f}: %{y:.2f}%<extra></extra>"))
+    fig.update_layout(margin=dict(l=60, r=20, t=90, b=50))
     return fig
 
 
@@ -555,7 +556,8 @@ def class_breakdown_bars(rows: Sequence[dict], title: str = "Mixed MBI per class
                              customdata=[r["images"] for r in rows],
                              hovertemplate=f"class %{{x}} (%{{customdata}} images)<br>{name}: %{{y:.1f}}<extra></extra>"))
     _layout(fig, title, "true class", "percent")
-    fig.update_layout(barmode="group")
+    fig.update_layout(barmode="group", margin=dict(l=60, r=20, t=90, b=50))
+    fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 105])
     return fig
 
@@ -694,6 +696,7 @@ def budget_accuracy(points: Sequence[dict], current_rows: int | None = None,
                                 f"{paper_rows[1]:.2f}% BO-weighted")
     _layout(fig, title, "table rows (log)", "lookup-only accuracy (%)")
     fig.update_xaxes(type="log")
+    fig.update_layout(margin=dict(l=60, r=20, t=90, b=50))
     return fig
 
 
@@ -711,9 +714,10 @@ def budget_storage(points: Sequence[dict], current_rows: int | None = None,
                              hovertemplate="%{x:,} rows: %{y:.3f} MB<extra></extra>"))
     if current_rows is not None:
         fig.add_vline(x=current_rows, line=dict(color="gray", dash="dash"))
-    _layout(fig, title, "table rows (log)", "storage (MB)")
+    _layout(fig, title, "table rows (log)", "storage (MB, log)")
     fig.update_xaxes(type="log")
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1)
+    fig.update_layout(margin=dict(l=60, r=20, t=110, b=50))
     return fig
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from mbi import plots
-from mbi.decode import decode_key, location_counts, mean_key, subtree_rows
+from mbi.decode import central_keys, decode_key, location_counts, mean_key, subtree_rows
 from mbi.search import KMeansTree, SearchResult, compare_with_reference
 from mbi.urlstate import Param
 from pages import common
@@ -109,26 +109,24 @@ with right:
     local = subtree_rows(summary, node)
     kids = int(np.sum(summary.parent == node))
     n = st.columns(3)
-    n[0].metric("Keys under the node", f"{len(local):,}")
+    n[0].metric("Keys", f"{len(local):,}")
     n[1].metric("Depth", int(summary.depth[node]))
     n[2].metric("Children", "leaf" if summary.is_leaf[node] else kids)
     counts = location_counts(keys_t[local], cfg.ram)
     st.plotly_chart(plots.location_map(counts, title=f"Where the keys of node {node} looked (glimpse {t + 1})"),
                     key="node_locations", config={"displaylogo": False})
 
-hits = table.count[rows_t[local]]
-top = local[np.argsort(-hits, kind="stable")[:TOP_KEYS]]
+top = local[central_keys(keys_t[local], table.layout, weights, TOP_KEYS)]
 centroid = decode_key(mean_key(keys_t[local]), cfg.ram)
 items = [("centroid (mean key)", centroid.patches)]
-items += [(f"row {int(rows_t[i])} ({int(table.count[rows_t[i]])} hits)", decode_key(keys_t[i], cfg.ram).patches)
-          for i in top]
+items += [(f"row {int(rows_t[i]):,}", decode_key(keys_t[i], cfg.ram).patches) for i in top]
 levels = 2 ** cfg.ram.patch_bits
 common.plot(plots.decoded_keys(items, centroid.widths_px, levels,
-                               f"Node {node}: its centroid and its most used keys, decoded into patches"),
+                               f"Node {node}: its centroid and the keys nearest to it, decoded into patches"),
             key="node_keys")
 sources = [int(table.source[rows_t[i]]) for i in top]
 common.plot(plots.digit_gallery([data.train_x[s] for s in sources],
-                                [f"row {int(rows_t[i])}: train #{s}" for i, s in zip(top, sources)],
+                                [f"row {int(rows_t[i]):,}: train #{s}" for i, s in zip(top, sources)],
                                 [decode_key(keys_t[i], cfg.ram).centre_px for i in top], cols=TOP_KEYS,
                                 title="The training digits those keys came from (x = where the glimpse looked)"),
             key="node_sources")

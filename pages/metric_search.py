@@ -115,6 +115,7 @@ if run:
         else:
             status.update(label=f"Done: best {100 * result.best_accuracy:.2f}% on validation", state="complete",
                           expanded=False)
+            st.rerun()  # redraw the page from the finished study
     study = _load()
     done = _complete(study)
 
@@ -161,7 +162,7 @@ rows = []
 for t in done:
     a, b, c_ = weights_of(t.params)
     rows.append({"trial": t.number, "b/a": t.params["b_over_a"], "c/a": t.params["c_over_a"], "a": a, "b": b, "c": c_,
-                 "validation accuracy": t.value, "unweighted": bool(t.user_attrs.get("unweighted", False))})
+                 "accuracy (val)": t.value, "unweighted": bool(t.user_attrs.get("unweighted", False))})
 frame = pd.DataFrame(rows)
 common.table(frame, key="bo_table", max_rows=30)
 common.csv_download(frame, "mbi-metric-search", key="dl_bo")

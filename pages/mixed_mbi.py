@@ -79,7 +79,7 @@ thr = st.slider("Distance threshold", 0.0, top, key=K("thr"), step=0.1, format="
                      f"Opens at {default_why}.")
 
 point = mixed_point(trace, ram_pred, labels, thr)
-m = st.columns(5)
+m = st.columns(6)
 m[0].metric("Mixed accuracy", f"{100 * point.accuracy:.2f}%",
             help="Lookups where close enough, the RAM elsewhere")
 m[1].metric("Answered by lookup", f"{100 * point.lookup_share:.1f}%",
@@ -87,9 +87,10 @@ m[1].metric("Answered by lookup", f"{100 * point.lookup_share:.1f}%",
 m[2].metric("Lookup-only accuracy", f"{100 * float(np.mean(trace.prediction == labels)):.2f}%",
             help="Every image by lookups (threshold = infinity)")
 m[3].metric("RAM accuracy", f"{100 * float(np.mean(ram_pred == labels)):.2f}%", help="Every image by the RAM")
-m[4].metric("Lookup part / RAM part",
-            " / ".join("-" if v is None else f"{100 * v:.1f}%" for v in (point.lookup_accuracy, point.ram_accuracy)),
-            help="Accuracy on the images each side answered")
+m[4].metric("Lookup part", "-" if point.lookup_accuracy is None else f"{100 * point.lookup_accuracy:.2f}%",
+            help="Accuracy on the images the lookups answered")
+m[5].metric("RAM part", "-" if point.ram_accuracy is None else f"{100 * point.ram_accuracy:.2f}%",
+            help="Accuracy on the images that fell back to the RAM")
 search_text = "exact search" if tree is None else f"k-means tree, {tree['checks']} checks"
 st.caption(f"{count:,} test images; weights {common.weights_text(weights)} ({common.weights_source()}); "
            f"{search_text}: "

@@ -69,23 +69,25 @@ here = next(p for p in points if p.rows == rows)
 full = points[-1]
 m = st.columns(5)
 m[0].metric("Rows", f"{here.rows:,}", help=f"{100 * here.rows / full.rows:.1f}% of the full table")
-m[1].metric("Storage (binary keys)", f"{here.storage_bytes / 1e6:.2f} MB",
+m[1].metric("Binary storage", f"{here.storage_bytes / 1e6:.2f} MB",
             help="Keys at their bit widths plus values (hidden state, location, class), bit-packed")
-m[2].metric("Storage (thermometer keys)", f"{here.storage_thermometer_bytes / 1e6:.2f} MB",
+m[2].metric("Thermometer storage", f"{here.storage_thermometer_bytes / 1e6:.2f} MB",
             help="What the in-memory search array stores: L-1 bits per L-level key element")
-m[3].metric("Lookup accuracy, unweighted", f"{100 * here.accuracy[UNWEIGHTED]:.2f}%")
+m[3].metric("Unweighted accuracy", f"{100 * here.accuracy[UNWEIGHTED]:.2f}%")
 if "weighted" in here.accuracy:
     gain = here.accuracy["weighted"] - here.accuracy[UNWEIGHTED]
-    m[4].metric("Lookup accuracy, weighted", f"{100 * here.accuracy['weighted']:.2f}%",
+    m[4].metric("Weighted accuracy", f"{100 * here.accuracy['weighted']:.2f}%",
                 delta=f"{100 * gain:+.2f} points")
 else:
-    m[4].metric("Lookup accuracy, weighted", "-", help="The session's weights are a = b = c")
+    m[4].metric("Weighted accuracy", "-", help="The session's weights are a = b = c")
     st.info("The weighted curve appears once this session uses weights other than a = b = c: run the "
             "**Metric search** page and apply its best weights (or open a link that carries weights).",
             icon=":material/tune:")
-st.caption(f"{count:,} test images, exact search; weighted = {common.weights_text(weights)} "
-           f"({common.weights_source()}). The paper tunes the weights for every size; here one weighting serves "
-           "all sizes (`python -m mbi evaluate --lut-sizes` runs a search per size).")
+weighted_text = (f"; weighted = {common.weights_text(weights)} ({common.weights_source()})"
+                 if "weighted" in weightings else "")
+st.caption(f"Lookup-only accuracy on {count:,} test images, exact search{weighted_text}. The paper tunes the weights "
+           "for every size; here one weighting serves all sizes (`python -m mbi evaluate --lut-sizes` runs a "
+           "search per size).")
 
 left, right = st.columns([3, 2])
 with left:

@@ -12,7 +12,7 @@ import torch
 
 from mbi.budget import budget_curve, budget_grid, cached_budget_curve, table_prefix
 from mbi.config import RAMConfig
-from mbi.decode import decode_key, location_counts, mean_key, node_centroid, subtree_rows
+from mbi.decode import central_keys, decode_key, location_counts, mean_key, node_centroid, subtree_rows
 from mbi.infer import LookupTrace, StepIndex, lookup_infer, mixed_curve
 from mbi.lut import build_table, distill, layout_of, record_episodes
 from mbi.mixed import (class_breakdown, curve_thresholds, fallback_steps, fallbacks, mixed_point,
@@ -136,6 +136,14 @@ def test_tree_node_rows_and_centroid(table):
     centre = decode_key(mean_key(keys), CFG)
     assert centre.patches.shape == (CFG.num_patches, CFG.patch_size, CFG.patch_size)
     assert 0 <= centre.intensity.min() and centre.intensity.max() <= 1
+    near = central_keys(keys, table.layout, (1, 2, 0.5), 3)
+    centre = mean_key(keys)
+    a, b, c = 1 / 3.5, 2 / 3.5, 0.5 / 3.5
+    lay = table.layout
+    d = [(a * np.abs(k[lay.patch_cols] - centre[lay.patch_cols]).sum()
+          + b * np.abs(k[lay.hidden_cols] - centre[lay.hidden_cols]).sum()
+          + c * np.abs(k[lay.loc_cols] - centre[lay.loc_cols]).sum()) for k in keys.astype(float)]
+    np.testing.assert_array_equal(near, np.argsort(d, kind="stable")[:3])
     counts = location_counts(keys, CFG)
     assert counts.shape == (CFG.loc_grid, CFG.loc_grid) and counts.sum() == len(keys)
     with pytest.raises(ValueError, match="node"):
