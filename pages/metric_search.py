@@ -78,7 +78,7 @@ def _complete(study: optuna.Study | None) -> list[optuna.trial.FrozenTrial]:
 study = _load()
 done = _complete(study)
 remaining = max(0, trials - len(done))
-st.caption(f"Study `{study_name}` in `{journal}`: {len(done)} completed trials. Each trial looks up {count:,} "
+st.caption(f"Study `{study_name}` (Optuna journal `$MBI_HOME/bo/app.journal`): {len(done)} completed trials. Each trial looks up {count:,} "
            f"validation images on the whole table ({len(table):,} rows).")
 run = st.button(f"Run {remaining} more trial{'s' if remaining != 1 else ''}" if remaining else
                 "The study has all its trials (raise 'Trials' to continue)", key="run_bo", type="primary",
@@ -167,10 +167,16 @@ frame = pd.DataFrame(rows)
 common.table(frame, key="bo_table", max_rows=30)
 common.csv_download(frame, "mbi-metric-search", key="dl_bo")
 
+
+
+def _apply_hand() -> None:
+    ratios = {"b_over_a": st.session_state["hand_wb"], "c_over_a": st.session_state["hand_wc"]}
+    common.set_weights(weights_of(ratios), "set by hand on the metric search page")
+
+
 with st.expander("Set the weights by hand"):
     h = st.columns(3)
-    wb = h[0].number_input("b/a (hidden state)", RATIO_RANGE[0], RATIO_RANGE[1], value=1.0, key="hand_wb")
-    wc = h[1].number_input("c/a (location)", RATIO_RANGE[0], RATIO_RANGE[1], value=1.0, key="hand_wc")
-    h[2].button("Apply these weights everywhere", key="apply_hand", on_click=common.set_weights,
-                args=(weights_of({"b_over_a": wb, "c_over_a": wc}), "set by hand on the metric search page"))
+    h[0].number_input("b/a (hidden state)", RATIO_RANGE[0], RATIO_RANGE[1], value=1.0, key="hand_wb")
+    h[1].number_input("c/a (location)", RATIO_RANGE[0], RATIO_RANGE[1], value=1.0, key="hand_wc")
+    h[2].button("Apply these weights everywhere", key="apply_hand", on_click=_apply_hand)
 common.sync_url(PAGE, PARAMS, messages)

@@ -295,3 +295,112 @@ def test_ram_page_sweeps_and_a_live_training(server, page):
     _no_exception(page)
     _shot(page, "ram-trained")
     assert list((server["home"] / "runs" / "app").glob("*/model.pt"))
+
+
+# --------------------------------------------------------------------------- lookup pages (table, search, tree, mixed)
+
+
+def _lookup_ready() -> None:
+    from mbi.tracecache import table_ready
+
+    if not os.environ.get("MBI_TEST_DEFAULT_MODEL") and not table_ready("default"):
+        pytest.skip("the default model has no lookup table (table.npz): the lookup pages need it")
+
+
+def _metric_value(pg, label: str):
+    return pg.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
+
+
+def _metric_changes(pg, label: str, before: str) -> None:
+    """Wait until the metric labelled ``label`` shows something else (found afresh: reruns may replace it)."""
+    pg.wait_for_function(
+        "([label, old]) => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(m => "
+        "m.textContent.includes(label) && m.querySelector('[data-testid=\"stMetricValue\"]').textContent !== old)",
+        arg=[label, before])
+
+
+def test_mixed_threshold_slider_moves_share_and_curve(server, page):
+    _lookup_ready()
+    page.goto(server["url"] + "/mixed?images=100")
+    _ready(page)
+    _no_exception(page)
+    _wait_title(page, "Mixed MBI (Fig. 5)")
+    before = _metric_value(page, "Answered by lookup").inner_text()
+    thumb = page.get_by_role("slider", name="Distance threshold")
+    thumb.focus()
+    thumb.press("Home")  # threshold 0: only exact matches are answered by lookup
+    _metric_changes(page, "Answered by lookup", before)
+    _wait_url(page, "thr=0")
+    _wait_title(page, "Mixed MBI per class at threshold 0.0")
+    _settled(page)
+    _no_exception(page)
+    _shot(page, "mixed")
+
+
+def test_table_size_budget_slider(server, page):
+    _lookup_ready()
+    page.goto(server["url"] + "/table?images=100")
+    _ready(page)
+    _no_exception(page)
+    _wait_title(page, "Lookup accuracy vs table size")
+    before = _metric_value(page, "Rows").inner_text()
+    thumb = page.get_by_role("slider", name="Row budget")
+    thumb.focus()
+    thumb.press("Home")
+    _metric_changes(page, "Rows", before)
+    assert _metric_value(page, "Rows").inner_text() == "1,000"
+    _wait_url(page, "rows=1000")
+    _settled(page)
+    _no_exception(page)
+    _shot(page, "table-size")
+
+
+def test_cluster_tree_click_on_a_node(server, page):
+    _lookup_ready()
+    page.goto(server["url"] + "/tree?images=100")
+    _ready(page)
+    _no_exception(page)
+    _wait_title(page, "Node 0: its centroid")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    box = chart.bounding_box()
+    # the icicle's second row holds the root's children: click the first one
+    page.mouse.click(box["x"] + box["width"] * 0.12, box["y"] + box["height"] * 0.33)
+    _wait_url(page, "node=")
+    page.wait_for_function("() => [...document.querySelectorAll('.gtitle')].some(e => /^Node [1-9][0-9]*: its "
+                           "centroid/.test(e.textContent))")
+    _settled(page)
+    _no_exception(page)
+    _shot(page, "cluster-tree")
+
+
+def test_metric_search_runs_live_and_applies_the_weights(server, page):
+    _lookup_ready()
+    page.goto(server["url"] + "/weights?images=100&trials=2")
+    page.get_by_role("button", name="Run 2 more trials").wait_for()
+    _settled(page)
+    _no_exception(page)
+    page.get_by_role("button", name="Run 2 more trials").click()
+    _wait_title(page, "Slice Plot")  # the finished study's own Optuna plots
+    _settled(page)
+    apply = page.get_by_role("button", name="Apply the best weights everywhere")
+    if apply.count():  # (absent when the best trial equals the weights already in use)
+        apply.click()
+        _wait_url(page, "wb=")
+        page.get_by_text("These weights are in use on every lookup page").wait_for()
+    _no_exception(page)
+    _shot(page, "metric-search")
+
+
+def test_mixed_page_is_readable_in_the_dark_theme(server, browser, warm):
+    _lookup_ready()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    pg = context.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    pg.goto(server["url"] + "/mixed?images=100&thr=5")
+    _ready(pg)
+    _wait_title(pg, "Mixed MBI (Fig. 5)")
+    _no_exception(pg)
+    _shot(pg, "mixed-dark")
+    color = pg.evaluate("() => getComputedStyle(document.querySelector('.gtitle')).fill")
+    context.close()
+    assert color and sum(int(x) for x in color[color.index("(") + 1: color.index(")")].split(",")[:3]) > 450

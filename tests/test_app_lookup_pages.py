@@ -1,0 +1,208 @@
+"""The lookup pages under streamlit's AppTest (table size, metric search, cluster tree, mixed MBI, and the lookup
+column of glimpse paths): each renders on the shipped default model, and its main control changes the Plotly specs
+or the numbers; links are validated; the metric search's weights reach the other pages.
+
+Image counts come from the URL (100 images) so the lookups stay quick on 2 cores; traces, trees and curves are
+cached per process, so later tests reuse them. Like ``test_app_pages.py``, these skip while the default model is
+missing (fail in CI); ``MBI_TEST_DEFAULT_MODEL=FOLDER`` runs them on another checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import mbi.checkpoint as checkpoint
+from mbi.lut import table_path
+from mbi.tracecache import table_ready
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+NO_LIMIT = 24 * 3600.0
+PAGES = {"table": "pages/table_size.py", "weights": "pages/metric_search.py", "tree": "pages/cluster_tree.py",
+         "mixed": "pages/mixed_mbi.py", "glimpses": "pages/glimpse_paths.py"}
+SMALL = {"images": "100"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def default_model(tmp_path_factory):
+    """The shipped default model and its table (or the checkpoint named by MBI_TEST_DEFAULT_MODEL)."""
+    standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
+    shipped = checkpoint.DEFAULT_MODEL_DIR
+    if standin:
+        checkpoint.DEFAULT_MODEL_DIR = Path(standin)
+    elif not (shipped / "model.pt").is_file():
+        reason = f"{shipped} is missing: the app tests need the shipped default model"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason + " (set MBI_TEST_DEFAULT_MODEL=FOLDER to use another checkpoint)")
+    if not table_ready("default"):
+        reason = "the default model has no lookup table (table.npz) and none is cached: distill it first"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason + " (`python -m mbi distill default`)")
+    yield
+    checkpoint.DEFAULT_MODEL_DIR = shipped
+
+
+@pytest.fixture(autouse=True)
+def artifacts(tmp_path, monkeypatch):
+    """Each test gets its own artifacts root; a cached table of the default model is linked into it."""
+    cached = table_path("default")
+    monkeypatch.setenv("MBI_HOME", str(tmp_path / "artifacts"))
+    if cached.is_file() and not (checkpoint.resolve_checkpoint("default") / "table.npz").is_file():
+        (tmp_path / "artifacts" / "tables").mkdir(parents=True)
+        (tmp_path / "artifacts" / "tables" / cached.name).symlink_to(cached)
+    for name in ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "artifacts"
+
+
+def _open(page: str, query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=NO_LIMIT)
+    at.run()
+    at.switch_page(PAGES[page])
+    if query:
+        at.query_params.update(query)
+    return at.run()
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _specs(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _title(spec: dict) -> str:
+    title = spec["layout"].get("title", "")
+    return title.get("text", "") if isinstance(title, dict) else str(title)
+
+
+def _spec(at: AppTest, title_part: str) -> dict:
+    found = [s for s in _specs(at) if title_part in _title(s)]
+    assert found, f"no figure titled like {title_part!r} in {[_title(s) for s in _specs(at)]}"
+    return found[0]
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _sidebar_weights(at: AppTest) -> str:
+    return next(m.value for m in at.sidebar.markdown if "Distance weights" in m.value)
+
+
+@pytest.mark.parametrize("page", list(PAGES)[:4])
+def test_lookup_page_renders_on_default_model(page):
+    at = _open(page, SMALL)
+    _ok(at)
+    assert at.title and at.title[0].value
+    assert at.sidebar.selectbox[0].value == "default"
+    assert "a : b : c = 1 :" in _sidebar_weights(at)
+    if page != "weights":  # the metric search draws once a study has trials
+        assert _specs(at)
+
+
+def test_mixed_threshold_moves_the_numbers_and_the_marked_point():
+    at = _open("mixed", SMALL)
+    _ok(at)
+    share = _metric(at, "Answered by lookup")
+    marker = _spec(at, "Mixed MBI (Fig. 5)")["data"][-1]
+    at.slider(key="mixed.thr").set_value(2.0).run()
+    _ok(at)
+    assert _metric(at, "Answered by lookup") != share
+    moved = _spec(at, "Mixed MBI (Fig. 5)")["data"][-1]
+    assert moved["x"] != marker["x"] and moved["y"] != marker["y"]
+    assert at.query_params["thr"] == "2"
+    assert _spec(at, "Mixed MBI per class at threshold 2.0")
+    gallery = _spec(at, "Fallbacks at threshold 2.0")
+    assert "step" in json.dumps(gallery["layout"]["annotations"])  # each example says which step failed
+    at.segmented_control(key="mixed.cls").set_value(3).run()
+    _ok(at)
+    assert at.query_params["cls"] == "3"
+
+
+def test_mixed_hand_edited_url_is_fixed_with_a_message():
+    at = _open("mixed", {"images": "7", "thr": "abc", "wb": "-5"})
+    _ok(at)
+    assert at.selectbox(key="mixed.images").value == 300
+    assert any("test images" in w.value and "threshold" in w.value for w in at.warning)
+    assert any("weights were fixed" in w.value for w in at.sidebar.warning)
+
+
+def test_table_size_budget_moves_the_chosen_point():
+    at = _open("table", SMALL)
+    _ok(at)
+    assert _metric(at, "Rows") == f"{int(at.select_slider(key='table.rows').value):,}"
+    full = _spec(at, "Lookup accuracy vs table size")
+    assert {t["name"] for t in full["data"] if t.get("name")} >= {"unweighted", "weighted"}  # the model's own weights
+    storage = _metric(at, "Binary storage")
+    at.select_slider(key="table.rows").set_value(10000).run()
+    _ok(at)
+    assert _metric(at, "Rows") == "10,000" and _metric(at, "Binary storage") != storage
+    assert _spec(at, "Lookup accuracy vs table size")["layout"]["shapes"][0]["x0"] == 10000
+    assert at.query_params["rows"] == "10000"
+
+
+def test_cluster_tree_knobs_node_and_checks():
+    at = _open("tree", SMALL)
+    _ok(at)
+    tree4 = _spec(at, "k-means tree of glimpse 2")
+    assert _spec(at, "Node 0: its centroid")
+    comparisons = _metric(at, "Comparisons per query")
+    at.slider(key="tree.branching").set_value(8).run()
+    _ok(at)
+    tree8 = _spec(at, "k-means tree of glimpse 2")
+    assert _title(tree8) != _title(tree4) and tree8["data"][0]["ids"] != tree4["data"][0]["ids"]
+    assert at.query_params["branching"] == "8"
+    root_keys = _metric(at, "Keys")
+    at.number_input(key="tree.node").set_value(2).run()
+    _ok(at)
+    assert _spec(at, "Node 2: its centroid") and at.query_params["node"] == "2"
+    assert int(_metric(at, "Keys").replace(",", "")) < int(root_keys.replace(",", ""))
+    at.select_slider(key="tree.checks").set_value(8).run()
+    _ok(at)
+    assert _metric(at, "Comparisons per query") != comparisons
+    assert "Fig. 4(c)" in _title(_spec(at, "Key distance error"))
+
+
+def test_metric_search_runs_trials_and_its_weights_reach_the_other_pages():
+    at = _open("weights", {"images": "100", "trials": "2"})
+    _ok(at)
+    assert any("No trials yet" in i.value for i in at.info)
+    at.button(key="run_bo").click().run()
+    _ok(at)
+    history = _spec(at, "Optimization History")
+    assert len(history["data"][0]["x"]) == 2
+    assert _spec(at, "Slice") and _metric(at, "Unweighted (trial 0)").endswith("%")
+    before = _sidebar_weights(at)
+    at.number_input(key="hand_wb").set_value(0.25)
+    at.number_input(key="hand_wc").set_value(4.0)
+    at.button(key="apply_hand").click().run()
+    _ok(at)
+    assert "1 : 0.25 : 4" in _sidebar_weights(at) != before
+    assert at.query_params["wb"] == "0.25" and at.query_params["wc"] == "4"
+    at.switch_page(PAGES["mixed"]).run()
+    _ok(at)
+    assert any("1 : 0.25 : 4" in c.value for c in at.caption)  # the mixed page looks up with these weights
+    at.sidebar.button(key="reset_weights").click().run()
+    _ok(at)
+    assert "wb" not in at.query_params
+
+
+def test_glimpse_lookup_column_follows_the_step():
+    at = _open("glimpses")
+    _ok(at)
+    first = _spec(at, "Glimpse 1: query vs matched key")
+    at.slider(key="glimpses.step").set_value(4).run()
+    _ok(at)
+    fourth = _spec(at, "Glimpse 4: query vs matched key")
+    assert fourth["data"][0]["z"] != first["data"][0]["z"]
+    assert _spec(at, "Lookup on test image #0") and _spec(at, "Matched distance per glimpse")
+    assert str(_metric(at, "The lookups say")).isdigit()
