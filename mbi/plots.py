@@ -554,7 +554,8 @@ def class_breakdown_bars(rows: Sequence[dict], title: str = "Mixed MBI per class
                              ("ram_accuracy", "RAM accuracy (%)", PAPER_COLOR)):
         fig.add_trace(go.Bar(x=x, y=_pct([r[key] for r in rows]), name=name, marker_color=color,
                              customdata=[r["images"] for r in rows],
-                             hovertemplate=f"class %{{x}} (%{{customdata}} images)<br>{name}: %{{y:.1f}}<extra></extra>"))
+                             hovertemplate=f"class %{{x}} (%{{customdata}} images)<br>{name}: %{{y:.1f}}"
+                                           "<extra></extra>"))
     _layout(fig, title, "true class", "percent")
     fig.update_layout(barmode="group", margin=dict(l=60, r=20, t=90, b=50))
     fig.update_xaxes(type="category")

@@ -150,7 +150,8 @@ s = st.columns(4)
 s[0].metric("Comparisons per query", f"{report.mean_comparisons:,.0f}",
             help=f"Brute force: {tree.n_rows:,} (every key of the step); centroids compared count too")
 s[1].metric("Less work than brute force", f"{report.speedup:,.0f}x")
-s[2].metric("Exact matches", f"{100 * report.exact_share:.1f}%", help="Queries whose match is as close as brute force's")
+s[2].metric("Exact matches", f"{100 * report.exact_share:.1f}%",
+            help="Queries whose match is as close as brute force's")
 s[3].metric("Largest distance error", f"{100 * report.max_normalized_error:.2f}%",
             help="(d_tree - d_brute) / largest possible distance; the paper: below 10%")
 a, b = st.columns(2)

@@ -78,7 +78,8 @@ def _complete(study: optuna.Study | None) -> list[optuna.trial.FrozenTrial]:
 study = _load()
 done = _complete(study)
 remaining = max(0, trials - len(done))
-st.caption(f"Study `{study_name}` (Optuna journal `$MBI_HOME/bo/app.journal`): {len(done)} completed trials. Each trial looks up {count:,} "
+st.caption(f"Study `{study_name}` (Optuna journal `$MBI_HOME/bo/app.journal`): {len(done)} completed trials. "
+           f"Each trial looks up {count:,} "
            f"validation images on the whole table ({len(table):,} rows).")
 run = st.button(f"Run {remaining} more trial{'s' if remaining != 1 else ''}" if remaining else
                 "The study has all its trials (raise 'Trials' to continue)", key="run_bo", type="primary",
