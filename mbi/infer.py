@@ -21,7 +21,7 @@ import torch
 
 from mbi.lut import LookupTable
 from mbi.ram import RAM
-from mbi.search import BruteForce, KMeansTree, Searcher
+from mbi.search import BruteForce, KMeansTree, Searcher, search_report
 from mbi.train import images_to_tensor, predict
 
 SearchKind = Literal["brute", "tree"]
@@ -205,6 +205,30 @@ def evaluate_lookup(
         "comparisons_per_query": float(trace.comparisons.mean()),
         "table_rows": int(len(table)),
         "mixed": [vars(p) for p in mixed_curve(trace, ram_pred, labels, thresholds)],
+        **({"tree_vs_brute_force": tree_quality(index, trace)} if kind == "tree" else {}),
+    }
+
+
+def tree_quality(index: StepIndex, trace: LookupTrace) -> dict:
+    """How the tree's matches compare with brute force on the queries the tree lookup really issued.
+
+    Per glimpse step, every query of ``trace`` is searched again exhaustively over the same rows;
+    reported: share of queries whose distance equals brute force, mean levels and comparisons,
+    the reduction in comparisons, and the largest normalized distance error (Fig. 4(c)).
+    """
+    reports = [search_report(index.searchers[t], trace.queries[:, t]) for t in range(trace.queries.shape[1])]
+    n = sum(r.n_queries for r in reports)
+    errors = np.concatenate([r.normalized_error for r in reports])
+    comparisons = sum(r.mean_comparisons * r.n_queries for r in reports) / n
+    rows = sum(r.table_rows * r.n_queries for r in reports) / n
+    return {
+        "exact_share": float(sum(r.exact_share * r.n_queries for r in reports) / n),
+        "mean_levels": float(sum(r.mean_levels * r.n_queries for r in reports) / n),
+        "mean_comparisons": float(comparisons),
+        "brute_force_comparisons": float(rows),
+        "fewer_comparisons": float(rows / comparisons),
+        "max_normalized_error": float(errors.max(initial=0.0)),
+        "per_step_exact_share": [r.exact_share for r in reports],
     }
 
 

@@ -131,3 +131,16 @@ def test_bo_weights_and_unweighted_first(model, mnist, images, tmp_path):
     assert res.best_accuracy >= res.unweighted_accuracy
     again = run_bo(model, table, mnist.val_x[:20], mnist.val_y[:20], n_trials=3, storage=tmp_path / "bo.journal")
     assert len(again.study.trials) == 3  # resumed, nothing redone
+
+
+def test_tree_quality_against_brute_force(model, mnist, images):
+    table = distill(model, images, "h")
+    exact = evaluate_lookup(model, table, mnist.val_x[:20], mnist.val_y[:20], kind="tree",
+                            tree_params={"leaf_size": 10_000})
+    q = exact["tree_vs_brute_force"]
+    assert q["exact_share"] == 1.0 and q["max_normalized_error"] == 0.0 and q["mean_levels"] == 0.0
+    small = evaluate_lookup(model, table, mnist.val_x[:20], mnist.val_y[:20], kind="tree",
+                            tree_params={"leaf_size": 4, "branching": 2})
+    q = small["tree_vs_brute_force"]
+    assert q["mean_levels"] > 0 and q["fewer_comparisons"] > 1 and 0 <= q["exact_share"] <= 1
+    assert len(q["per_step_exact_share"]) == 3

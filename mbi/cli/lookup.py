@@ -91,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"  RAM (quantized)      {100 * res['ram_accuracy']:.2f}%")
     print(f"  lookup-only MBI      {100 * res['lookup_accuracy']:.2f}%  (agrees with RAM on "
           f"{100 * res['lookup_agrees_with_ram']:.2f}%)")
+    if "tree_vs_brute_force" in res:
+        q = res["tree_vs_brute_force"]
+        print(f"  tree vs brute force on the same queries: {100 * q['exact_share']:.2f}% at the brute-force "
+              f"distance, {q['fewer_comparisons']:.1f}x fewer comparisons, {q['mean_levels']:.1f} levels, "
+              f"max normalized error {q['max_normalized_error']:.3f}")
     shown = res["mixed"] if len(res["mixed"]) <= 12 else res["mixed"][:: max(1, len(res["mixed"]) // 12)]
     for p in shown:
         print(f"  mixed, threshold {p['threshold']:7.3f}: {100 * p['accuracy']:.2f}% with "
