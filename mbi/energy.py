@@ -377,8 +377,9 @@ def reported_accuracy(checkpoint: str | Any | None = "default") -> tuple[float, 
         value = info.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             pct = 100 * float(value) if value <= 1 else float(value)
-            if "mixed" in label and isinstance(info.get("test_lookup_share"), (int, float)):
-                label += f", {100 * float(info['test_lookup_share']):.1f}% by lookup"
+            share = info.get("test_mixed_lookup_share", info.get("test_lookup_share"))
+            if "mixed" in label and isinstance(share, (int, float)):
+                label += f", {100 * float(share):.1f}% by lookup"
             return pct, f"{label} (lookup.json {key})"
     return None
 

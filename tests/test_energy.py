@@ -199,7 +199,7 @@ def test_measured_energy_is_comparisons_times_key_match(tiny):
 def test_reported_accuracy_prefers_lookup_only_test_numbers(tmp_path, tiny):
     folder = tiny[0]
     assert reported_accuracy(folder) is None
-    atomic_write_json(folder / "lookup.json", {"test_mixed_accuracy": 0.9304, "test_lookup_share": 0.6965})
+    atomic_write_json(folder / "lookup.json", {"test_mixed_accuracy": 0.9304, "test_mixed_lookup_share": 0.6965})
     pct, label = reported_accuracy(folder)
     assert pct == pytest.approx(93.04) and "mixed" in label and "69.7% by lookup" in label
     atomic_write_json(folder / "lookup.json", {"test_mixed_accuracy": 0.95, "test_lookup_accuracy": 91.2})

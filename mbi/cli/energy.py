@@ -108,6 +108,9 @@ def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
         accuracy, accuracy_label = args.accuracy, "given with --accuracy"
     elif (reported := reported_accuracy(folder)) is not None:
         accuracy, accuracy_label = reported
+        if stats.exact_accuracy is not None:
+            accuracy_label += (f"; NOTE: these trees reach {100 * stats.tree_accuracy:.2f}% on validation where "
+                               f"brute force reaches {100 * stats.exact_accuracy:.2f}%")
     else:
         accuracy = 100 * stats.tree_accuracy
         accuracy_label = f"lookup-only, VALIDATION split ({stats.images} images), this tree; no lookup.json yet"
