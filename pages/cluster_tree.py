@@ -2,7 +2,8 @@
 
 The tree (``mbi.search.KMeansTree`` with the session's weights) is built once per model, weights, step,
 branching and leaf size; the queries are the real lookups of test images at that step (a cached exact
-trace), so ``checks``, the view, the depth and the clicked node only redraw.
+trace), so ``checks``, the view, the depth and the clicked node only redraw (the search-quality part is a
+fragment: its controls rerun only that part).
 """
 
 from __future__ import annotations
@@ -75,12 +76,10 @@ PARAMS = BASE + [
 messages = common.url_settings(PAGE, PARAMS)
 K = lambda name: common.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys
 
-c = st.columns(4)
+c = st.columns(3)
 c[0].slider("Glimpse step", 1, steps, key=K("step"), help="Each step has its own keys (and its own tree)")
 c[1].slider("Branching (k)", 2, 16, key=K("branching"), help="Clusters per split (the paper: 4)")
 c[2].select_slider("Leaf size", LEAF_CHOICES, key=K("leaf"), help="A node with more keys is split again")
-checks = int(c[3].select_slider("Checks (leaves scanned)", CHECK_CHOICES, key=K("checks"),
-                                help="Beam width of the descent: more leaves scanned, closer to brute force"))
 
 
 def _pick_node() -> None:
@@ -131,41 +130,52 @@ common.plot(plots.digit_gallery([data.train_x[s] for s in sources],
                                 title="The training digits those keys came from (x = where the glimpse looked)"),
             key="node_sources")
 
-st.subheader("Search cost and exactness")
-count = int(st.segmented_control("Test images (queries)", IMAGE_CHOICES, key=K("images"),
-                                 format_func=lambda n: f"{n:,}") or 300)
-trace = common.lookup_trace(table, "test", count, weights, "brute")
-queries = trace.queries[:, t]
-reference = SearchResult(trace.rows[:, t], trace.distance[:, t], trace.comparisons[:, t],
-                         np.zeros(count, dtype=np.int64))
-max_d = table.layout.max_distance(weights)
-reports_id = tree_id + (count,)
-reports = common.memo("tree_reports", 8).get(reports_id)
-if reports is None:  # every checks value at once: the checks slider then only picks one
-    reports = {ch: compare_with_reference(tree.query(queries, checks=ch), reference, max_d, tree.n_rows)
-               for ch in CHECK_CHOICES}
-    common.memo("tree_reports", 8).put(reports_id, reports)
-report = reports[checks]
-s = st.columns(4)
-s[0].metric("Comparisons per query", f"{report.mean_comparisons:,.0f}",
-            help=f"Brute force: {tree.n_rows:,} (every key of the step); centroids compared count too")
-s[1].metric("Less work than brute force", f"{report.speedup:,.0f}x")
-s[2].metric("Exact matches", f"{100 * report.exact_share:.1f}%",
-            help="Queries whose match is as close as brute force's")
-s[3].metric("Largest distance error", f"{100 * report.max_normalized_error:.2f}%",
-            help="(d_tree - d_brute) / largest possible distance; the paper: below 10%")
-a, b = st.columns(2)
-with a:
-    common.plot(plots.distance_error_histogram(report.hist_counts, report.hist_edges, report.exact_share),
-                key="error_hist", download_name="mbi-tree-error")
-with b:
-    tradeoff = [{"leaf_size": int(first["leaf"]), "checks": ch, "mean_comparisons": r.mean_comparisons,
-                 "exact_share": r.exact_share, "max_normalized_error": r.max_normalized_error}
-                for ch, r in reports.items()]
-    common.plot(plots.search_tradeoff(tradeoff, f"Comparisons vs exactness (glimpse {t + 1}, {count:,} queries)"),
-                key="tradeoff")
-frame = pd.DataFrame(tradeoff)
-common.csv_download(frame, "mbi-tree-tradeoff", key="dl_tradeoff", label="Download the trade-off (CSV)")
-st.caption(f"Queries: the exact lookups of the first {count:,} test images at glimpse {t + 1}, with weights "
-           f"{common.weights_text(weights)} ({common.weights_source()}).")
+
+@st.fragment
+def _search_quality() -> None:
+    """Search cost and exactness: its controls rerun only this part (the tree and its views stay)."""
+    st.subheader("Search cost and exactness")
+    q = st.columns([3, 2])
+    checks = int(q[0].select_slider("Checks (leaves scanned)", CHECK_CHOICES, key=K("checks"),
+                                    help="Beam width of the descent: more leaves scanned, closer to brute force"))
+    count = int(q[1].segmented_control("Test images (queries)", IMAGE_CHOICES, key=K("images"),
+                                       format_func=lambda n: f"{n:,}") or 300)
+    trace = common.lookup_trace(table, "test", count, weights, "brute")
+    queries = trace.queries[:, t]
+    reference = SearchResult(trace.rows[:, t], trace.distance[:, t], trace.comparisons[:, t],
+                             np.zeros(count, dtype=np.int64))
+    max_d = table.layout.max_distance(weights)
+    reports_id = tree_id + (count,)
+    reports = common.memo("tree_reports", 8).get(reports_id)
+    if reports is None:  # every checks value at once: the checks slider then only picks one
+        reports = {ch: compare_with_reference(tree.query(queries, checks=ch), reference, max_d, tree.n_rows)
+                   for ch in CHECK_CHOICES}
+        common.memo("tree_reports", 8).put(reports_id, reports)
+    report = reports[checks]
+    s = st.columns(4)
+    s[0].metric("Comparisons per query", f"{report.mean_comparisons:,.0f}",
+                help=f"Brute force: {tree.n_rows:,} (every key of the step); centroids compared count too")
+    s[1].metric("Less work than brute force", f"{report.speedup:,.0f}x")
+    s[2].metric("Exact matches", f"{100 * report.exact_share:.1f}%",
+                help="Queries whose match is as close as brute force's")
+    s[3].metric("Largest distance error", f"{100 * report.max_normalized_error:.2f}%",
+                help="(d_tree - d_brute) / largest possible distance; the paper: below 10%")
+    a, b = st.columns(2)
+    with a:
+        common.plot(plots.distance_error_histogram(report.hist_counts, report.hist_edges, report.exact_share),
+                    key="error_hist", download_name="mbi-tree-error")
+    with b:
+        tradeoff = [{"leaf_size": int(first["leaf"]), "checks": ch, "mean_comparisons": r.mean_comparisons,
+                     "exact_share": r.exact_share, "max_normalized_error": r.max_normalized_error}
+                    for ch, r in reports.items()]
+        common.plot(plots.search_tradeoff(tradeoff, f"Comparisons vs exactness (glimpse {t + 1}, "
+                                                    f"{count:,} queries)"), key="tradeoff")
+    frame = pd.DataFrame(tradeoff)
+    common.csv_download(frame, "mbi-tree-tradeoff", key="dl_tradeoff", label="Download the trade-off (CSV)")
+    st.caption(f"Queries: the exact lookups of the first {count:,} test images at glimpse {t + 1}, with weights "
+               f"{common.weights_text(weights)} ({common.weights_source()}).")
+    common.sync_url(PAGE, PARAMS)
+
+
+_search_quality()
 common.sync_url(PAGE, PARAMS, messages)

@@ -7,6 +7,8 @@ that row came from), with the session's distance weights and exact search.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -126,11 +128,15 @@ def _lookup_column() -> None:
     if table is None:
         return
     weights = common.current_weights()
-    try:
-        lt = lookup_infer(model, table, image[None], index=common.step_index(table, weights))
-    except common.USER_ERRORS as exc:
-        st.error(f"The lookup could not run: {common.friendly(exc)}")
-        return
+    key = (common.current_model_key(), len(table), weights, hashlib.sha1(image.tobytes()).hexdigest())
+    lt = common.memo("glimpse_lookup", 64).get(key)
+    if lt is None:
+        try:
+            lt = lookup_infer(model, table, image[None], index=common.step_index(table, weights))
+        except common.USER_ERRORS as exc:
+            st.error(f"The lookup could not run: {common.friendly(exc)}")
+            return
+        common.memo("glimpse_lookup", 64).put(key, lt)
     keys = [decode_key(lt.queries[0, s], ram) for s in range(ram.num_glimpses)]
     centres = np.array([k.centre_px for k in keys], dtype=int)
     common.plot(plots.glimpse_animation(image, centres, ram.patch_size, scales, lt.readouts[0],
