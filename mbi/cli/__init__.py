@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "bo", "sram", "energy")
+COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "bo", "sram", "energy", "reproduce", "worker")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,180 @@
+"""``reproduce`` / ``worker``: every figure from a tiny profile, numbers equal to the individual commands,
+resume after a kill without repeating finished items, two workers sharing one journal (and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from mbi.cli import main
+from mbi.reproduce import FIGURES, open_reproduction, profile, start, sweep_spec, work_items
+from mbi.studies import ITEM_ATTR, item_key, open_storage
+
+# fewer items than the tiny profile: one training per Fig. 3 panel, one table size
+SMALL = {"sweeps": {**profile("tiny")["sweeps"],
+                    "axes": {"fig3a": {"num_glimpses": [1]}, "fig3b": {"hidden_bits": [1]},
+                             "fig3c": {"hidden_size": [16], "core_layers": [1]}}},
+         "sizes": [100]}
+
+
+def _real(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials() if not t.user_attrs.get("spurious") and "duplicate_of" not in t.user_attrs]
+
+
+def _assert_each_item_once(study: optuna.Study, cfg: dict) -> None:
+    complete = Counter(t.user_attrs[ITEM_ATTR] for t in _real(study) if t.state == optuna.trial.TrialState.COMPLETE)
+    assert sorted(complete) == sorted(item_key(i) for i in work_items(cfg))
+    assert set(complete.values()) == {1}, complete
+
+
+def test_tiny_reproduce_draws_every_figure_with_the_commands_numbers(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["reproduce", "--profile", "tiny", "--out", str(out)]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["figures_drawn"] == {f: True for f in FIGURES}
+    assert report["results"]["trials"]["COMPLETE"] == len(work_items(profile("tiny")))
+    html = (out / "report.html").read_text()
+    assert html.count("<div id=\"plot-") == len(FIGURES)
+    assert '<script src="http' not in html and "Plotly" in html  # plotly.js inline: viewable offline
+    md = (out / "summary.md").read_text()
+    assert "93.04%" in md and "89.19%" in md  # paper's and authors' numbers beside ours
+    res = report["results"]
+    cfg = report["config"]
+    capsys.readouterr()
+
+    # Fig. 6(b): `sram` with the same trials
+    assert main(["sram", "--trials", str(cfg["sram_trials"]), "--out", str(tmp_path / "s")]) == 0
+    levels = json.loads((tmp_path / "s" / "sram_levels.json").read_text())
+    assert res["sram"]["min_gap_mv"] == pytest.approx(levels["min_gap_mv"])
+    assert res["sram"]["adc_error_rate"] == pytest.approx(levels["adc_error_rate"])
+    # Fig. 6(c) and Table I: `energy`
+    assert main(["energy", "--out", str(tmp_path / "e")]) == 0
+    energy = json.loads((tmp_path / "e" / "energy.json").read_text())
+    assert res["energy"]["match_energy_j"]["total"] == pytest.approx(energy["match_energy_j"]["total"])
+    assert res["energy"]["inference_energy_j"] == pytest.approx(energy["inference_energy_j"])
+
+    # Fig. 5 and 4(c): `lookup --split test` on the same table and images (brute force, then tree)
+    from mbi.checkpoint import load_model, model_hash
+    from mbi.data import load_mnist
+    from mbi.lut import distill, save_table
+
+    model, digest = load_model("default"), model_hash("default")
+    mnist = load_mnist()
+    table = distill(model, mnist.train_x[: cfg["table_train_images"]], digest, seed=cfg["seed"])
+    path = save_table(table, tmp_path / "t.npz")
+    base = ["lookup", "default", "--table", str(path), "--split", "test", "--images", str(cfg["test_images"]), "--json"]
+    capsys.readouterr()
+    assert main(base + ["--thresholds", "auto"]) == 0
+    brute = json.loads(capsys.readouterr().out)
+    for key in ("ram_accuracy", "lookup_accuracy", "table_rows", "mixed"):
+        assert res["mixed"][key] == brute[key], key
+    assert main(base + ["--search", "tree"]) == 0
+    tree = json.loads(capsys.readouterr().out)["tree_vs_brute_force"]
+    for key in ("exact_share", "max_normalized_error", "fewer_comparisons"):
+        assert res["tree"][key] == pytest.approx(tree[key]), key
+    assert sum(res["tree"]["hist_counts"]) == cfg["test_images"] * model.cfg.num_glimpses
+
+    # Fig. 4(a): table_size_curve (what `evaluate --lut-sizes` runs) on the same data, in a fresh BO storage
+    from mbi.tablesize import table_size_curve
+    n_val, n_test = cfg["val_images"], cfg["test_images"]
+    points = table_size_curve(model, digest, mnist.train_x[: cfg["table_train_images"]],
+                              (mnist.val_x[:n_val], mnist.val_y[:n_val]), (mnist.test_x[:n_test], mnist.test_y[:n_test]),
+                              [cfg["sizes"][0]], bo_trials=cfg["bo_trials"], seed=cfg["seed"],
+                              default_journal=tmp_path / "bo2.journal")
+    ours = [p for p in res["tablesize"] if p["rows_budget"] == cfg["sizes"][0]][0]
+    assert ours["unweighted_accuracy"] == points[0].unweighted_accuracy
+    assert ours["weighted_accuracy"] == points[0].weighted_accuracy
+
+    # Fig. 3(a): `sweep` trains the same first item to the same validation accuracy
+    from mbi.sweep import run_sweep, results_table
+    spec = sweep_spec(cfg, "fig3a")
+    study = run_sweep(spec, None, tmp_path / "sw", max_items=1)
+    row = results_table(spec, study).iloc[0]
+    mine = [r for r in res["sweeps"]["fig3a"] if r["value"] == row["value"]][0]
+    assert mine["val_acc"] == pytest.approx(row["val_acc"])
+
+
+def test_killed_run_resumes_without_repeating_finished_items(tmp_path):
+    out = tmp_path / "rep"
+    cmd = [sys.executable, "-m", "mbi", "reproduce", "--profile", "tiny", "--set", json.dumps(SMALL), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cfg = profile("tiny", SMALL)
+    try:
+        while True:  # kill it as soon as two items are finished
+            assert proc.poll() is None, "the run ended before it could be killed"
+            if (out / "reproduce.journal").exists():
+                study, _ = open_reproduction(None, out, cfg=cfg) if _has_config(out) else (None, None)
+                if study is not None and sum(t.state.name == "COMPLETE" for t in study.get_trials()) >= 2:
+                    break
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    before = {t.number: t.datetime_complete for t in study.get_trials() if t.state.name == "COMPLETE"}
+    # the item it was working on is left RUNNING; --grace 0 reclaims it at once (no other worker is alive)
+    assert main(["reproduce", "--profile", "tiny", "--set", json.dumps(SMALL), "--out", str(out), "--grace", "0"]) == 0
+    study, _ = open_reproduction(None, out, cfg=cfg)
+    _assert_each_item_once(study, cfg)
+    after = {t.number: t.datetime_complete for t in study.get_trials() if t.state.name == "COMPLETE"}
+    assert all(after[n] == when for n, when in before.items())  # finished before the kill: untouched
+    assert json.loads((out / "results.json").read_text())["figures_drawn"] == {f: True for f in FIGURES}
+
+
+def _has_config(out: Path) -> bool:
+    try:
+        storage = open_storage(None, out / "reproduce.journal")
+        return any(s.study_name == "reproduce-tiny" and "reproduce_config" in s.user_attrs
+                   for s in optuna.get_all_study_summaries(storage))
+    except Exception:  # the journal is being written
+        return False
+
+
+def _two_workers(storage: str | None, out: Path, name: str | None = None) -> optuna.Study:
+    cfg = profile("tiny", SMALL)
+    study, queued = start(cfg, out, storage, name)
+    assert queued == len(work_items(cfg))
+    url = storage or str(out / "reproduce.journal")
+    cmd = [sys.executable, "-m", "mbi", "worker", "--storage", url, "--out", str(out)]
+    if name:
+        cmd += ["--study", name]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    logs = [p.communicate()[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    _assert_each_item_once(study, cfg)
+    assert not [t for t in _real(study) if t.state.name in ("FAIL", "RUNNING", "WAITING")]
+    return study
+
+
+def test_two_workers_share_one_journal_without_loss_or_repeat(tmp_path):
+    _two_workers(None, tmp_path / "rep")
+
+
+def test_two_workers_share_a_postgresql_study():
+    url = os.environ.get("MBI_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("MBI_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against "
+                    "(set it to e.g. postgresql://user:pass@localhost/db)")
+    pytest.importorskip("psycopg2", reason="psycopg2 (PostgreSQL driver for SQLAlchemy) is not installed")
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        _two_workers(url, Path(tmp), name=f"reproduce-test-{uuid.uuid4().hex[:8]}")
+
+
+def test_worker_and_profile_errors_are_clear(tmp_path, capsys):
+    assert main(["worker", "--storage", str(tmp_path / "none.journal")]) == 2
+    assert "reproduction" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown reproduce setting"):
+        profile("tiny", {"epochs": 1})
+    with pytest.raises(ValueError, match="unknown reproduce profile"):
+        profile("huge")
