@@ -166,6 +166,9 @@ def test_two_workers_share_a_postgresql_study():
         pytest.skip("MBI_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against "
                     "(set it to e.g. postgresql://user:pass@localhost/db)")
     pytest.importorskip("psycopg2", reason="psycopg2 (PostgreSQL driver for SQLAlchemy) is not installed")
+    import importlib.util
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None:
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]  # SQLAlchemy 2.1 defaults to psycopg 3
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         _two_workers(url, Path(tmp), name=f"reproduce-test-{uuid.uuid4().hex[:8]}")
