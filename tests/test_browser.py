@@ -307,8 +307,15 @@ def _lookup_ready() -> None:
         pytest.skip("the default model has no lookup table (table.npz): the lookup pages need it")
 
 
-def _metric_value(pg, label: str):
-    return pg.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
+_METRIC_JS = ("label => { const m = [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+              ".find(m => m.textContent.includes(label)); "
+              "return m ? m.querySelector('[data-testid=\"stMetricValue\"]').textContent : null; }")
+
+
+def _metric_text(pg, label: str) -> str:
+    """The value of the metric labelled ``label`` (waits until it is shown; read afresh, reruns replace it)."""
+    pg.wait_for_function(_METRIC_JS, arg=label)
+    return pg.evaluate(_METRIC_JS, label)
 
 
 def _metric_changes(pg, label: str, before: str) -> None:
@@ -325,7 +332,7 @@ def test_mixed_threshold_slider_moves_share_and_curve(server, page):
     _ready(page)
     _no_exception(page)
     _wait_title(page, "Mixed MBI (Fig. 5)")
-    before = _metric_value(page, "Answered by lookup").inner_text()
+    before = _metric_text(page, "Answered by lookup")
     thumb = page.get_by_role("slider", name="Distance threshold")
     thumb.focus()
     thumb.press("Home")  # threshold 0: only exact matches are answered by lookup
@@ -343,14 +350,14 @@ def test_table_size_budget_slider(server, page):
     _ready(page)
     _no_exception(page)
     _wait_title(page, "Lookup accuracy vs table size")
-    before = _metric_value(page, "Rows").inner_text()
+    before = _metric_text(page, "Rows")
     thumb = page.get_by_role("slider", name="Row budget")
     thumb.focus()
     thumb.press("Home")
     _metric_changes(page, "Rows", before)
-    assert _metric_value(page, "Rows").inner_text() == "1,000"
     _wait_url(page, "rows=1000")
     _settled(page)
+    assert _metric_text(page, "Rows") == "1,000"
     _no_exception(page)
     _shot(page, "table-size")
 
