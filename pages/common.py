@@ -401,10 +401,10 @@ def _lookup_settings(path: str, stamp: float) -> dict:
 
 def lookup_settings_of(name: str | None = None) -> dict:
     """The model's recorded lookup settings (``lookup.json``: weights, threshold, accuracies), or {}."""
-    folder = model_folder(name or current_model_name())
     try:
+        folder = model_folder(name or current_model_name())
         stamp = (folder / "lookup.json").stat().st_mtime
-    except OSError:
+    except USER_ERRORS:
         return {}
     try:
         return _lookup_settings(str(folder), stamp)

@@ -206,3 +206,26 @@ def test_glimpse_lookup_column_follows_the_step():
     assert fourth["data"][0]["z"] != first["data"][0]["z"]
     assert _spec(at, "Lookup on test image #0") and _spec(at, "Matched distance per glimpse")
     assert str(_metric(at, "The lookups say")).isdigit()
+
+
+@pytest.mark.parametrize("broken", ["model", "table"])
+def test_lookup_pages_explain_a_broken_model_or_table(tmp_path, monkeypatch, broken):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if broken == "model":
+        (folder / "config.json").write_text("{}")
+        (folder / "model.pt").write_bytes(b"not torch weights")
+    else:  # the real model with a damaged table beside it
+        shipped = checkpoint.resolve_checkpoint("default")
+        for name in ("config.json", "metrics.json", "model.pt", "lookup.json"):
+            if (shipped / name).is_file():
+                (folder / name).write_bytes((shipped / name).read_bytes())
+        (folder / "table.npz").write_bytes(b"not a table")
+    monkeypatch.setattr(checkpoint, "DEFAULT_MODEL_DIR", folder)
+    at = AppTest.from_file(APP, default_timeout=NO_LIMIT).run()
+    for page in ("table", "weights", "tree", "mixed", "glimpses"):
+        at.switch_page(PAGES[page])
+        at.query_params.update({"wb": "2"})
+        at.run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert any("could not be loaded" in e.value for e in at.error), (page, [e.value for e in at.error])
