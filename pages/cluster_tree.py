@@ -105,7 +105,13 @@ with left:
 with right:
     st.number_input(f"Node (0-{tree.n_nodes - 1})", 0, tree.n_nodes - 1, key=K("node"),
                     help="Node numbers go breadth first from the root (0)")
-    local = subtree_rows(summary, node)
+    node_info = common.memo("tree_nodes", 64).get(tree_id + (node,))
+    if node_info is None:  # the node's rows, its keys nearest the centroid and the centroid (once per node)
+        local = subtree_rows(summary, node)
+        node_info = common.memo("tree_nodes", 64).put(tree_id + (node,), (
+            local, local[central_keys(keys_t[local], table.layout, weights, TOP_KEYS)],
+            decode_key(mean_key(keys_t[local]), cfg.ram)))
+    local, top, centroid = node_info
     kids = int(np.sum(summary.parent == node))
     n = st.columns(3)
     n[0].metric("Keys", f"{len(local):,}")
@@ -115,8 +121,6 @@ with right:
     st.plotly_chart(plots.location_map(counts, title=f"Where the keys of node {node} looked (glimpse {t + 1})"),
                     key="node_locations", config={"displaylogo": False})
 
-top = local[central_keys(keys_t[local], table.layout, weights, TOP_KEYS)]
-centroid = decode_key(mean_key(keys_t[local]), cfg.ram)
 items = [("centroid (mean key)", centroid.patches)]
 items += [(f"row {int(rows_t[i]):,}", decode_key(keys_t[i], cfg.ram).patches) for i in top]
 levels = 2 ** cfg.ram.patch_bits
