@@ -94,3 +94,10 @@ def load_metrics(path: str | Path | None = None) -> dict:
     """metrics.json of a checkpoint folder ({} when absent)."""
     p = resolve_checkpoint(path) / "metrics.json"
     return read_json(p) if p.is_file() else {}
+
+
+def lookup_settings(path: str | Path | None = None) -> dict:
+    """``lookup.json`` of a checkpoint folder: chosen distance weights, mixed-MBI threshold and the
+    accuracies measured with them (written by ``python -m mbi lookup --record``); {} when absent."""
+    p = resolve_checkpoint(path) / "lookup.json"
+    return read_json(p) if p.is_file() else {}

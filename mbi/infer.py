@@ -204,6 +204,7 @@ def evaluate_lookup(
         "lookup_agrees_with_ram": float(np.mean(trace.prediction == ram_pred)),
         "comparisons_per_query": float(trace.comparisons.mean()),
         "table_rows": int(len(table)),
+        "table_mb": table.storage_bytes()["total_binary"] / 1e6,
         "mixed": [vars(p) for p in mixed_curve(trace, ram_pred, labels, thresholds)],
         **({"tree_vs_brute_force": tree_quality(index, trace)} if kind == "tree" else {}),
     }

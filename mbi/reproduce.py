@@ -279,7 +279,7 @@ def run_mixed_item(ctx: _Context, trial: optuna.Trial) -> dict[str, Any]:
 
     x, y = ctx.split("test")
     res = evaluate_lookup(ctx.model, ctx.table, x, y, ctx.weights, "brute", "auto")
-    from mbi.cli.lookup import lookup_settings
+    from mbi.checkpoint import lookup_settings
     chosen = lookup_settings(ctx.folder).get("threshold")
     if chosen is not None and ctx.cfg["table_train_images"] is None:
         below = [p for p in res["mixed"] if p["threshold"] <= chosen]

@@ -33,8 +33,14 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def open_storage(url: str | Path | None, default_journal: str | Path) -> BaseStorage:
-    """Storage for ``url``: an RDB URL (``scheme://...``), else a journal file path (default ``default_journal``)."""
+    """Storage for ``url``: an RDB URL (``scheme://...``), else a journal file path (default ``default_journal``).
+
+    A plain ``postgresql://`` URL is served by psycopg2, the driver in requirements.txt.
+    """
     target = str(url) if url else str(default_journal)
+    if target.startswith(("postgresql://", "postgres://")):
+        # SQLAlchemy's bare postgresql:// means psycopg 3; we ship psycopg2 (psycopg2-binary)
+        target = "postgresql+psycopg2://" + target.split("://", 1)[1]
     if "://" in target:
         try:
             return RDBStorage(target, engine_kwargs={"pool_pre_ping": True} if not target.startswith("sqlite") else None)

@@ -394,7 +394,7 @@ def memo(name: str, size: int) -> _Memo:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _lookup_settings(path: str, stamp: float) -> dict:
-    from mbi.cli.lookup import lookup_settings
+    from mbi.checkpoint import lookup_settings
 
     return lookup_settings(path)
 

@@ -67,17 +67,21 @@ layout = build_layout(key_parts_from_ram(ram), "binary", 32)
 match_j = match_energy()["total"]
 ours_energy = inference_energy_j(ram.num_glimpses, PAPER_LEVELS, PAPER_KEYS_PER_LEVEL, layout.n_arrays, match_j)
 n_params = sum(p.numel() for p in model.parameters())
-lookup_acc = metrics.get("lookup_test_acc")
-mixed_acc = metrics.get("mixed_test_acc")
-not_yet = "not yet distilled"
+recorded = common.lookup_settings_of()
+lookup_acc = recorded.get("test_lookup_accuracy")
+mixed_acc = recorded.get("test_mixed_accuracy")
+mixed_share = recorded.get("test_mixed_lookup_share")
+not_yet = "not yet recorded (python -m mbi lookup --split test --record)"
 rows = [
     ("RAM test accuracy, quantized", _test_or_val(metrics), "96.00% (authors' code, 1-bit hidden, 2-bit patch)"),
     ("same weights, quantizers bypassed", _pct(metrics.get("test_acc_quantizers_bypassed")),
      "98.05% (authors' code, float model)"),
     ("Lookup-only accuracy", _pct(lookup_acc) if lookup_acc is not None else not_yet, "89.19% (authors' code, BO weights)"),
-    ("Mixed MBI accuracy", _pct(mixed_acc) if mixed_acc is not None else not_yet,
+    ("Mixed MBI accuracy", f"{_pct(mixed_acc)} with {_pct(mixed_share)} by lookup" if mixed_acc is not None
+     else not_yet,
      f"{PAPER_MBI_ACCURACY_PCT}% at 69.65% lookup share (Table I)"),
-    ("Table storage", not_yet, f"{PAPER_MBI_STORAGE_MB} MB (Table I)"),
+    ("Table storage", f"{recorded['table_mb']:.2f} MB packed, {recorded['table_rows']:,} rows"
+     if "table_mb" in recorded else not_yet, f"{PAPER_MBI_STORAGE_MB} MB (Table I)"),
     ("RAM weights", f"{n_params:,} parameters ({4 * n_params / 1e6:.2f} MB as float32)", "-"),
     ("Key length", f"{layout.n_columns} SRAM columns on {layout.n_arrays} arrays of 32", "5 splits of the key"),
     ("Energy per 32x32 key match", f"{1e12 * match_j:.2f} pJ (our circuit model)",

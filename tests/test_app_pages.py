@@ -314,3 +314,16 @@ def test_hosted_limits_one_run_at_a_time_and_stop(artifacts, monkeypatch):
     _ok(at)
     assert "Stopped" in at.get("progress")[0].proto.text or any("Stopped" in str(p.proto) for p in at.get("progress"))
     assert not _open(PAGES[1]).button(key="start_training").disabled
+
+
+def test_overview_shows_the_recorded_lookup_numbers():
+    from mbi.checkpoint import lookup_settings
+
+    recorded = lookup_settings("default")
+    if "test_lookup_accuracy" not in recorded:
+        pytest.skip("the shipped model has no recorded test lookup accuracy")
+    at = _open(PAGES[0])
+    _ok(at)
+    text = json.dumps(_specs(at))
+    assert f"{100 * recorded['test_lookup_accuracy']:.2f}%" in text
+    assert f"{100 * recorded['test_mixed_accuracy']:.2f}%" in text

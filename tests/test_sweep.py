@@ -92,3 +92,15 @@ def test_stale_running_trial_is_reclaimed_and_requeued(tmp_path):
     assert enqueue_missing(study, [{"x": "a"}]) == 1
     waiting = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.WAITING]
     assert len(waiting) == 1 and json.loads(waiting[0].user_attrs["item_params"]) == {"x": "a"}
+
+
+def test_plain_postgresql_url_uses_psycopg2(monkeypatch):
+    seen = {}
+
+    def fake_rdb(url, **kwargs):
+        seen["url"] = url
+        return object()
+
+    monkeypatch.setattr("mbi.studies.RDBStorage", fake_rdb)
+    open_storage("postgresql://u:p@localhost/db", "unused.journal")
+    assert seen["url"] == "postgresql+psycopg2://u:p@localhost/db"

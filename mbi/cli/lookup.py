@@ -6,11 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
+from mbi.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
 from mbi.infer import MixedPoint, choose_threshold, evaluate_lookup
 from mbi.lut import cached_table, load_table
-from mbi.store import atomic_write_json, read_json
+from mbi.store import atomic_write_json
 
 
 def parse_floats(text: str) -> list[float]:
@@ -19,12 +19,6 @@ def parse_floats(text: str) -> list[float]:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
         raise ValueError(f"expected comma-separated numbers, got {text!r}") from exc
-
-
-def lookup_settings(checkpoint: str | Path | None) -> dict:
-    """The checkpoint's chosen lookup settings (``lookup.json``: weights, threshold), or {}."""
-    path = resolve_checkpoint(checkpoint) / "lookup.json"
-    return read_json(path) if path.is_file() else {}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -118,6 +112,8 @@ def record_settings(folder: Path, settings: dict, weights: list[float], split: s
     out[f"{split}_ram_accuracy"] = res["ram_accuracy"]
     out[f"{split}_lookup_accuracy"] = res["lookup_accuracy"]
     out[f"{split}_images"] = res["images"]
+    out["table_rows"] = res["table_rows"]
+    out["table_mb"] = res["table_mb"]
     if "threshold" in out:
         match = [p for p in res["mixed"] if p["threshold"] == out["threshold"]]
         if match:
