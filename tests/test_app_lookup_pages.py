@@ -19,9 +19,8 @@ from streamlit.testing.v1 import AppTest
 import mbi.checkpoint as checkpoint
 from mbi.lut import table_path
 from mbi.tracecache import table_ready
+from tests.apptools import APP, NO_LIMIT, metric, ok, open_page, spec, specs, title
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-NO_LIMIT = 24 * 3600.0
 PAGES = {"table": "pages/table_size.py", "weights": "pages/metric_search.py", "tree": "pages/cluster_tree.py",
          "mixed": "pages/mixed_mbi.py", "glimpses": "pages/glimpse_paths.py"}
 SMALL = {"images": "100"}
@@ -62,36 +61,10 @@ def artifacts(tmp_path, monkeypatch):
 
 
 def _open(page: str, query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=NO_LIMIT)
-    at.run()
-    at.switch_page(PAGES[page])
-    if query:
-        at.query_params.update(query)
-    return at.run()
+    return open_page(PAGES[page], query)
 
 
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def _specs(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-
-
-def _title(spec: dict) -> str:
-    title = spec["layout"].get("title", "")
-    return title.get("text", "") if isinstance(title, dict) else str(title)
-
-
-def _spec(at: AppTest, title_part: str) -> dict:
-    found = [s for s in _specs(at) if title_part in _title(s)]
-    assert found, f"no figure titled like {title_part!r} in {[_title(s) for s in _specs(at)]}"
-    return found[0]
-
-
-def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+_ok, _specs, _title, _spec, _metric = ok, specs, title, spec, metric
 
 
 def _sidebar_weights(at: AppTest) -> str:

@@ -22,9 +22,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import mbi.checkpoint as checkpoint
+from tests.apptools import metric, ok, open_page, spec, specs, title
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-NO_LIMIT = 24 * 3600.0  # AppTest needs a timeout per run; this one never fires in practice
 PAGES = ["pages/overview.py", "pages/ram_hyperparameters.py", "pages/glimpse_paths.py", "pages/sram_energy.py"]
 
 
@@ -56,33 +55,10 @@ def artifacts(tmp_path, monkeypatch):
 
 
 def _open(page: str, query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=NO_LIMIT)
-    at.run()
-    if page != PAGES[0]:
-        at.switch_page(page)
-    if query:
-        at.query_params.update(query)
-    return at.run()
+    return open_page(None if page == PAGES[0] else page, query)
 
 
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def _specs(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-
-
-def _title(spec: dict) -> str:
-    title = spec["layout"].get("title", "")
-    return title.get("text", "") if isinstance(title, dict) else str(title)
-
-
-def _spec(at: AppTest, title_part: str) -> dict:
-    found = [s for s in _specs(at) if title_part in _title(s)]
-    assert found, f"no figure titled like {title_part!r} in {[_title(s) for s in _specs(at)]}"
-    return found[0]
+_ok, _specs, _title, _spec = ok, specs, title, spec
 
 
 def _array(value) -> np.ndarray:
@@ -94,8 +70,7 @@ def _array(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+_metric = metric
 
 
 def _png(image: np.ndarray) -> bytes:
