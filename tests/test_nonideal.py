@@ -76,6 +76,22 @@ def test_without_variation_thermometer_circuit_search_returns_brute_force_rows(t
     assert (got.comparisons == len(rows)).all() and (got.levels == 0).all()
 
 
+def test_chunking_of_queries_and_rows_does_not_change_the_answer(table, monkeypatch):
+    import mbi.nonideal as nonideal
+
+    rows = table.rows_of_step(0)
+    queries = _queries(table, seed=3)
+    exact = BruteForce(table.keys[rows], table.layout, WEIGHTS).query(queries)
+    monkeypatch.setattr(nonideal, "_CHUNK_QUERIES", 7)
+    monkeypatch.setattr(nonideal, "_CHUNK_ROWS", 4)  # ties across row chunks keep the lowest row
+    got = CircuitSearch(table.keys[rows], table.layout, WEIGHTS, _circuit(table), rows).query(queries)
+    np.testing.assert_array_equal(got.index, exact.index)
+    np.testing.assert_array_equal(got.distance, exact.distance)
+    tree = KMeansTree(table.keys[rows], table.layout, WEIGHTS, branching=2, leaf_size=4)
+    got = CircuitTreeSearch(tree, _circuit(table), rows).query(queries)  # query blocks of 4
+    np.testing.assert_array_equal(got.index, tree.query(queries).index)
+
+
 def test_an_ideal_converter_reads_eq1_up_to_analog_rounding(table):
     """Without an ADC the digital side gets the analog value: eq. (1) to ~1e-5, so only exact ties may flip."""
     rows = table.rows_of_step(1)
