@@ -365,13 +365,11 @@ def reported_accuracy(checkpoint: str | Any | None = "default") -> tuple[float, 
     ``test_lookup_accuracy`` (lookups only, what the energy counts) is preferred over
     ``test_mixed_accuracy``; values <= 1 are read as fractions.
     """
-    from mbi.checkpoint import resolve_checkpoint
-    from mbi.store import read_json
+    from mbi.checkpoint import lookup_settings
 
-    path = resolve_checkpoint(checkpoint) / "lookup.json"
-    if not path.is_file():
+    info = lookup_settings(checkpoint)
+    if not info:
         return None
-    info = read_json(path)
     for key, label in (("test_lookup_accuracy", "lookup-only, test split"),
                        ("test_mixed_accuracy", "mixed MBI, test split")):
         value = info.get(key)

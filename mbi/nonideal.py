@@ -46,15 +46,13 @@ _CHUNK_ROWS = 4096
 
 def chosen_weights(checkpoint: str | Path | None = "default") -> tuple[float, float, float]:
     """The checkpoint's eq. (1) weights from its ``lookup.json`` ("weights"), else (1, 1, 1)."""
-    from mbi.checkpoint import resolve_checkpoint
-    from mbi.store import read_json
+    from mbi.checkpoint import lookup_settings
 
-    path = resolve_checkpoint(checkpoint) / "lookup.json"
-    weights = read_json(path).get("weights") if path.is_file() else None
+    weights = lookup_settings(checkpoint).get("weights")
     if weights is None:
         return (1.0, 1.0, 1.0)
-    if len(weights) != 3:
-        raise ValueError(f"{path}: 'weights' must hold three numbers a, b, c, got {weights!r}")
+    if not isinstance(weights, list) or len(weights) != 3:
+        raise ValueError(f"lookup.json of {checkpoint}: 'weights' must hold three numbers a, b, c, got {weights!r}")
     return tuple(float(w) for w in weights)  # type: ignore[return-value]
 
 
