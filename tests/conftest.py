@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from mbi.data import MNIST, load_mnist
+from mbi.ram import RAM
+from tests.tiny import TINY_RAM
 
 torch.set_num_threads(1)
 
@@ -27,3 +29,10 @@ def small_mnist(mnist: MNIST) -> MNIST:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="module")
+def model() -> RAM:
+    """A small untrained (seeded) quantized RAM: 3 glimpses, 16-bit state, 7 x 7 grid; fast to distill."""
+    torch.manual_seed(0)
+    return RAM(TINY_RAM).eval()

@@ -8,29 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from mbi.budget import budget_curve, budget_grid, cached_budget_curve, table_prefix
-from mbi.config import RAMConfig
 from mbi.decode import central_keys, decode_key, location_counts, mean_key, node_centroid, subtree_rows
 from mbi.infer import LookupTrace, StepIndex, lookup_infer, mixed_curve
 from mbi.lut import build_table, distill, layout_of, record_episodes
 from mbi.mixed import (class_breakdown, curve_thresholds, fallback_steps, fallbacks, mixed_point,
                        share_threshold)
-from mbi.ram import RAM, trace as ram_trace
+from mbi.ram import trace as ram_trace
 from mbi.search import KMeansTree
 from mbi.tracecache import cached_trace, load_trace, trace_images, trace_name
 from mbi.train import images_to_tensor
-
-CFG = RAMConfig(num_glimpses=3, hidden_size=32, state_size=16, glimpse_hidden=32, loc_hidden=16, glimpse_size=32,
-                loc_grid=7)
-
-
-@pytest.fixture(scope="module")
-def model() -> RAM:
-    torch.manual_seed(0)
-    return RAM(CFG).eval()
-
+from tests.tiny import TINY_RAM as CFG
 
 @pytest.fixture(scope="module")
 def table(model, mnist):

@@ -13,16 +13,6 @@ from mbi.lut import build_table, distill, layout_of, load_table, record_episodes
 from mbi.ram import RAM
 from mbi.train import predict
 
-CFG = RAMConfig(num_glimpses=3, hidden_size=32, state_size=16, glimpse_hidden=32, loc_hidden=16, glimpse_size=32,
-                loc_grid=7)
-
-
-@pytest.fixture(scope="module")
-def model() -> RAM:
-    torch.manual_seed(0)
-    return RAM(CFG).eval()
-
-
 @pytest.fixture(scope="module")
 def images(mnist) -> np.ndarray:
     return mnist.train_x[:40]
