@@ -21,6 +21,12 @@ two values differ, the first occurrence wins and the number of such conflicts
 is recorded in ``meta["conflicts"]``. ``count`` records how many replayed
 steps hit each row.
 
+*Two extensions beyond the paper* (both off by default, both still lookup-only at inference):
+``shifts`` also replays every training image translated by a few pixels (the distortions the
+RAM was trained with), which fills the key space around every training episode with more of the
+RAM's own behaviour; ``labels`` makes each row's class readout the training label of its source
+image instead of the RAM's own readout (what the value stores). RESULTS.md measures both.
+
 Tables are saved as ``.npz`` (no pickle) with the hash of the model they were
 distilled from; :func:`load_table` refuses a table of another model.
 """
@@ -31,7 +37,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -195,34 +201,70 @@ def build_table(
     )
 
 
+SHIFTS_1PX: tuple[tuple[int, int], ...] = ((1, 0), (-1, 0), (0, 1), (0, -1))
+"""The four one-pixel translations (down, up, right, left) of ``distill(shifts=...)``."""
+
+
+def shift_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``images`` ([B, H, W]) translated by ``dy`` rows and ``dx`` columns, zero fill."""
+    _, h, w = images.shape
+    if abs(dy) >= h or abs(dx) >= w:
+        raise ValueError(f"a shift of ({dy}, {dx}) pixels moves a {h}x{w} image out of view")
+    out = np.zeros_like(images)
+    out[:, max(dy, 0): h + min(dy, 0), max(dx, 0): w + min(dx, 0)] = \
+        images[:, max(-dy, 0): h + min(-dy, 0), max(-dx, 0): w + min(-dx, 0)]
+    return out
+
+
+def _concat(records: list[StepRecords]) -> StepRecords:
+    return StepRecords(*(np.concatenate([getattr(r, f) for r in records])
+                         for f in ("keys", "next_hidden", "next_loc", "readout")))
+
+
 def distill(
     model: RAM, images: np.ndarray, model_hash: str, rows: int | None = None, seed: int = 0,
     records: StepRecords | None = None, progress: Callable[[float], None] | None = None,
+    shifts: Sequence[tuple[int, int]] = (), labels: np.ndarray | None = None,
 ) -> LookupTable:
     """Distill ``model`` on ``images`` (the training split) into a table of at most ``rows`` rows.
 
     Images are replayed in a random order drawn from ``seed``; pass ``records``
     (from :func:`record_episodes` on the same images) to reuse a replay across budgets.
+    ``shifts`` (pixel offsets ``(dy, dx)``, e.g. :data:`SHIFTS_1PX`) replays every image once
+    more per offset, translated; those episodes come after all unshifted ones, so a row budget
+    fills with unshifted episodes first. ``labels`` (the images' classes) makes every row's
+    readout the label of its source image. ``source`` always indexes ``images``.
     """
+    shifts = [(int(dy), int(dx)) for dy, dx in shifts]
+    if records is not None and shifts:
+        raise ValueError("records hold unshifted replays only; distill with shifts without passing records")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"labels must give one class per image: {len(labels)} labels for {len(images)} images")
     order = np.random.default_rng(seed).permutation(len(images))
     if rows is not None:
         order = order[: min(len(order), math.ceil(rows / model.cfg.num_glimpses) * 2)]
     if records is None:
-        chunks = []
-        for i, start in enumerate(range(0, len(order), 5000)):
-            chunks.append(record_episodes(model, images[order[start: start + 5000]]))
-            if progress:
-                progress(min(1.0, (start + 5000) / len(order)))
-        recs = StepRecords(*(np.concatenate([getattr(c, f) for c in chunks])
-                             for f in ("keys", "next_hidden", "next_loc", "readout")))
-        local_order = np.arange(len(order))
+        variants = [(0, 0)] + shifts
+        chunks, total = [], len(order) * len(variants)
+        for v, (dy, dx) in enumerate(variants):
+            for start in range(0, len(order), 5000):
+                batch = images[order[start: start + 5000]]
+                chunks.append(record_episodes(model, shift_images(batch, dy, dx) if (dy, dx) != (0, 0) else batch))
+                if progress:
+                    progress(min(1.0, (v * len(order) + start + 5000) / total))
+        recs = _concat(chunks)
+        local_order = np.arange(len(recs.keys))
     else:
         recs = records
         local_order = order
-    table = build_table(recs, layout_of(model), model_hash, rows, local_order,
-                        meta={"rows_budget": rows, "seed": seed, "train_images": int(len(images))})
+    meta = {"rows_budget": rows, "seed": seed, "train_images": int(len(images)),
+            "shifts": [list(s) for s in shifts], "readout": "label" if labels is not None else "ram"}
+    table = build_table(recs, layout_of(model), model_hash, rows, local_order, meta=meta)
     if records is None:
-        table.source = order[table.source].astype(np.int32)
+        table.source = order[table.source % len(order)].astype(np.int32)
+        table.meta["images"] = int(len(np.unique(table.source)))
+    if labels is not None:
+        table.readout = np.asarray(labels, dtype=np.uint8)[table.source]
     return table
 
 
@@ -269,27 +311,73 @@ def load_table(path: str | Path, expected_model_hash: str | None = None) -> Look
     return table
 
 
+SHIFT_CHOICES = {"none": (), "1px": SHIFTS_1PX}
+READOUT_CHOICES = ("ram", "label")
+
+
+@dataclass(frozen=True)
+class TableRecipe:
+    """How a table is distilled beyond its row budget: extra shifted replays and what the readout stores.
+
+    ``TableRecipe()`` is the paper's table (unshifted replays, the RAM's readout).
+    """
+
+    shifts: str = "none"  # "none" or "1px" (see SHIFT_CHOICES)
+    readout: str = "ram"  # "ram" or "label"
+
+    def __post_init__(self) -> None:
+        if self.shifts not in SHIFT_CHOICES:
+            raise ValueError(f"table shifts must be one of {sorted(SHIFT_CHOICES)}, got {self.shifts!r}")
+        if self.readout not in READOUT_CHOICES:
+            raise ValueError(f"table readout must be one of {list(READOUT_CHOICES)}, got {self.readout!r}")
+
+    @classmethod
+    def of(cls, checkpoint: str | Path | None) -> "TableRecipe":
+        """The recipe a checkpoint's lookups use: ``lookup.json``'s ``"table"`` entry, else the paper's."""
+        from mbi.checkpoint import lookup_settings
+
+        return cls(**lookup_settings(checkpoint).get("table", {}))
+
+    @property
+    def suffix(self) -> str:
+        """File-name tag of the recipe ('' for the paper's table)."""
+        return ("" if self.shifts == "none" else f"-shift{self.shifts}") + ("" if self.readout == "ram" else "-label")
+
+
+def distill_recipe(model: RAM, images: np.ndarray, labels: np.ndarray, model_hash: str, recipe: TableRecipe,
+                   rows: int | None = None, seed: int = 0,
+                   progress: Callable[[float], None] | None = None) -> LookupTable:
+    """:func:`distill` with the shifts and readout of ``recipe``."""
+    return distill(model, images, model_hash, rows=rows, seed=seed, progress=progress,
+                   shifts=SHIFT_CHOICES[recipe.shifts], labels=labels if recipe.readout == "label" else None)
+
+
 def table_path(checkpoint: str | Path | None, rows: int | None = None, seed: int = 0,
-               root: Path | None = None) -> Path:
-    """Where the disk cache keeps the table of a checkpoint, row budget and seed."""
+               root: Path | None = None, recipe: TableRecipe = TableRecipe()) -> Path:
+    """Where the disk cache keeps the table of a checkpoint, row budget, seed and recipe."""
     budget = "all" if rows is None else str(rows)
-    return (root or artifacts_root()) / "tables" / f"{model_hash(checkpoint)}-{budget}-seed{seed}.npz"
+    return (root or artifacts_root()) / "tables" / f"{model_hash(checkpoint)}-{budget}-seed{seed}{recipe.suffix}.npz"
 
 
 def cached_table(checkpoint: str | Path | None = None, rows: int | None = None, seed: int = 0,
-                 progress: Callable[[float], None] | None = None) -> LookupTable:
+                 progress: Callable[[float], None] | None = None,
+                 recipe: TableRecipe | None = None) -> LookupTable:
     """The table of ``checkpoint`` distilled on the training split: from the disk cache, else distilled and saved.
 
-    The shipped default model ships its full table beside its weights (``table.npz``).
+    ``recipe`` defaults to the checkpoint's own (:meth:`TableRecipe.of`). The shipped default
+    model ships the full table of its recipe beside its weights (``table.npz``).
     """
     folder = resolve_checkpoint(checkpoint)
     digest = model_hash(folder)
+    recipe = TableRecipe.of(folder) if recipe is None else recipe
     shipped = folder / "table.npz"
-    if rows is None and seed == 0 and shipped.is_file():
+    if rows is None and seed == 0 and recipe == TableRecipe.of(folder) and shipped.is_file():
         return load_table(shipped, digest)
-    path = table_path(folder, rows, seed)
+    path = table_path(folder, rows, seed, recipe=recipe)
     if path.is_file():
         return load_table(path, digest)
-    table = distill(load_model(folder), load_mnist().train_x, digest, rows=rows, seed=seed, progress=progress)
+    mnist = load_mnist()
+    table = distill_recipe(load_model(folder), mnist.train_x, mnist.train_y, digest, recipe, rows=rows, seed=seed,
+                           progress=progress)
     save_table(table, path)
     return table

@@ -8,7 +8,9 @@ import pytest
 
 from mbi.cli import main
 from mbi.config import RAMConfig, RunConfig, TrainConfig
-from mbi.lut import load_table
+import numpy as np
+
+from mbi.lut import SHIFTS_1PX, TableRecipe, load_table, table_path
 from mbi.train import train
 
 TINY = RAMConfig(num_glimpses=2, hidden_size=32, state_size=16, glimpse_hidden=32, loc_hidden=16, glimpse_size=32,
@@ -77,3 +79,19 @@ def test_threshold_chosen_on_validation_then_reported_on_test(checkpoint, tmp_pa
     settings = json.loads((checkpoint / "lookup.json").read_text())
     assert settings["test_mixed_accuracy"] == res["mixed"][0]["accuracy"]
     (checkpoint / "lookup.json").unlink()
+
+
+def test_recipe_comes_from_lookup_json_and_the_cli_writes_it(checkpoint, tmp_path, monkeypatch, mnist):
+    assert TableRecipe.of(checkpoint) == TableRecipe()
+    out = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "400", "--shifts", "1px", "--readout", "label",
+                 "--out", str(out)]) == 0
+    table = load_table(out)
+    assert table.meta["shifts"] == [list(s) for s in SHIFTS_1PX] and table.meta["readout"] == "label"
+    np.testing.assert_array_equal(table.readout, mnist.train_y[table.source])
+    (checkpoint / "lookup.json").write_text(json.dumps({"table": {"shifts": "1px", "readout": "label"}}))
+    try:
+        assert TableRecipe.of(checkpoint) == TableRecipe("1px", "label")
+        assert table_path(checkpoint, 10, recipe=TableRecipe.of(checkpoint)).name.endswith("-shift1px-label.npz")
+    finally:
+        (checkpoint / "lookup.json").unlink()

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
-from mbi.lut import distill, save_table, table_path
+from mbi.lut import READOUT_CHOICES, SHIFT_CHOICES, TableRecipe, distill_recipe, save_table, table_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
     p.add_argument("--rows", type=int, help="row budget N (default: every training image, all steps)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random image order (default 0)")
+    p.add_argument("--shifts", choices=sorted(SHIFT_CHOICES), default="none",
+                   help="also replay every training image shifted by one pixel in each of the 4 directions "
+                        "(5x the episodes; default: none, the paper's table)")
+    p.add_argument("--readout", choices=READOUT_CHOICES, default="ram",
+                   help="class stored in each row: the RAM's own readout (default, the paper's) or the "
+                        "training label of the row's source image")
     p.add_argument("--out", type=Path, help="output .npz (default: the table cache under ARTIFACTS/tables)")
     p.set_defaults(func=run)
 
@@ -25,10 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Distill, save, print size and storage."""
     folder = resolve_checkpoint(args.checkpoint)
-    out = args.out or table_path(folder, args.rows, args.seed)
+    recipe = TableRecipe(args.shifts, args.readout)
+    out = args.out or table_path(folder, args.rows, args.seed, recipe=recipe)
     bar = tqdm(total=100, desc="replaying training images", unit="%")
-    table = distill(load_model(folder), load_mnist().train_x, model_hash(folder), rows=args.rows, seed=args.seed,
-                    progress=lambda f: bar.update(round(100 * f) - bar.n))
+    mnist = load_mnist()
+    table = distill_recipe(load_model(folder), mnist.train_x, mnist.train_y, model_hash(folder), recipe,
+                           rows=args.rows, seed=args.seed, progress=lambda f: bar.update(round(100 * f) - bar.n))
     bar.close()
     save_table(table, out)
     size = table.storage_bytes()

@@ -1,0 +1,77 @@
+"""The table extensions beyond the paper: shifted replays and label readouts (mbi.lut)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mbi.infer import lookup_infer
+from mbi.lut import SHIFTS_1PX, TableRecipe, distill, distill_recipe, record_episodes, shift_images
+
+
+@pytest.fixture(scope="module")
+def images(mnist) -> np.ndarray:
+    return mnist.train_x[:30]
+
+
+@pytest.fixture(scope="module")
+def labels(mnist) -> np.ndarray:
+    return mnist.train_y[:30]
+
+
+def test_shift_images_moves_pixels_and_fills_zeros():
+    img = np.zeros((1, 4, 5), dtype=np.uint8)
+    img[0, 1, 2] = 9
+    img[0, 3, 4] = 7  # falls off when moved down or right
+    down = shift_images(img, 1, 0)
+    assert down[0, 2, 2] == 9 and down.sum() == 9
+    left = shift_images(img, 0, -1)
+    assert left[0, 1, 1] == 9 and left[0, 3, 3] == 7 and left.sum() == 16
+    np.testing.assert_array_equal(shift_images(shift_images(img, 0, 1), 0, -1)[0, :, :4], img[0, :, :4])
+    with pytest.raises(ValueError, match="out of view"):
+        shift_images(img, 4, 0)
+
+
+def test_shifted_table_extends_the_paper_table(model, images):
+    plain = distill(model, images, "h")
+    wide = distill(model, images, "h", shifts=SHIFTS_1PX)
+    # the unshifted episodes come first, so the paper's table is a prefix of the extended one
+    np.testing.assert_array_equal(wide.keys[: len(plain)], plain.keys)
+    np.testing.assert_array_equal(wide.next_hidden[: len(plain)], plain.next_hidden)
+    assert len(plain) < len(wide) <= 5 * len(plain)
+    assert wide.meta["shifts"] == [list(s) for s in SHIFTS_1PX] and wide.meta["readout"] == "ram"
+    # every extra row is a step of the RAM's own episode on a shifted copy of its source image
+    extra = np.arange(len(plain), len(wide))
+    shifted_keys = {tuple(k) for dy, dx in SHIFTS_1PX
+                    for k in record_episodes(model, shift_images(images, dy, dx)).keys.reshape(-1, wide.keys.shape[1])}
+    assert all(tuple(wide.keys[r]) in shifted_keys for r in extra)
+    assert wide.source.min() >= 0 and wide.source.max() < len(images)
+    # a budget fills with unshifted episodes first
+    np.testing.assert_array_equal(distill(model, images, "h", rows=20, shifts=SHIFTS_1PX).keys, plain.keys[:20])
+
+
+def test_label_readout_answers_with_the_training_labels(model, images, labels):
+    table = distill(model, images, "h", labels=labels)
+    np.testing.assert_array_equal(table.readout, labels[table.source])
+    assert table.meta["readout"] == "label"
+    trace = lookup_infer(model, table, images)  # memorized images: every step is an exact match ...
+    assert (trace.distance == 0).all()
+    # ... of a row whose readout is the label of the image that first produced that key
+    np.testing.assert_array_equal(trace.prediction, labels[table.source[trace.rows[:, -1]]])
+    with pytest.raises(ValueError, match="one class per image"):
+        distill(model, images, "h", labels=labels[:3])
+
+
+def test_recipe_validation_and_file_names(tmp_path):
+    assert TableRecipe().suffix == "" and TableRecipe("1px", "label").suffix == "-shift1px-label"
+    with pytest.raises(ValueError, match="shifts must be one of"):
+        TableRecipe("2px")
+    with pytest.raises(ValueError, match="readout must be one of"):
+        TableRecipe(readout="vote")
+
+
+def test_distill_recipe_matches_distill(model, images, labels):
+    a = distill_recipe(model, images, labels, "h", TableRecipe("1px", "label"))
+    b = distill(model, images, "h", shifts=SHIFTS_1PX, labels=labels)
+    np.testing.assert_array_equal(a.keys, b.keys)
+    np.testing.assert_array_equal(a.readout, b.readout)
