@@ -22,7 +22,7 @@ import numpy as np
 
 from mbi.checkpoint import resolve_checkpoint
 from mbi.infer import LookupTrace, StepIndex, lookup_infer
-from mbi.lut import LookupTable, table_path
+from mbi.lut import LookupTable, TableRecipe, table_path
 from mbi.ram import RAM
 from mbi.store import artifacts_root, atomic_save_npz
 
@@ -33,7 +33,7 @@ FORMAT_VERSION = 1
 def table_ready(checkpoint: str | Path | None) -> bool:
     """True when :func:`mbi.lut.cached_table` of the full table loads from a file (no distilling)."""
     folder = resolve_checkpoint(checkpoint)
-    return (folder / "table.npz").is_file() or table_path(folder).is_file()
+    return (folder / "table.npz").is_file() or table_path(folder, recipe=TableRecipe.of(folder)).is_file()
 
 
 def trace_images(model: RAM, table: LookupTable, images: np.ndarray, index: StepIndex,
@@ -54,7 +54,7 @@ def trace_images(model: RAM, table: LookupTable, images: np.ndarray, index: Step
 def trace_name(table: LookupTable, weights: Sequence[float], kind: str, tree: dict | None, images: str) -> str:
     """File name of a cached trace: readable prefix plus a digest of every setting it depends on."""
     settings = {"format": FORMAT_VERSION, "model": table.model_hash, "rows": len(table),
-                "table_meta": {k: table.meta.get(k) for k in ("rows_budget", "seed", "train_images")},
+                "table_meta": {k: table.meta.get(k) for k in ("rows_budget", "seed", "train_images", "shifts", "readout")},
                 "weights": [round(float(w), 12) for w in weights], "kind": kind,
                 "tree": dict(sorted((tree or {}).items())), "images": images}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
