@@ -21,10 +21,10 @@ ACCENT_COLOR = "#d62728"
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     """Shared layout: title, axis labels with units, compact margins, transparent background."""
     fig.update_layout(
-        title=title,
+        title=dict(text=title, y=0.98, yanchor="top"),
         xaxis_title=x,
         yaxis_title=y,
-        margin=dict(l=60, r=20, t=50, b=50),
+        margin=dict(l=60, r=20, t=80, b=50),
         paper_bgcolor="rgba(0,0,0,0)",
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )

@@ -181,3 +181,36 @@ def test_worker_and_profile_errors_are_clear(tmp_path, capsys):
         profile("tiny", {"epochs": 1})
     with pytest.raises(ValueError, match="unknown reproduce profile"):
         profile("huge")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").is_file(), reason="/usr/bin/chromium is absent: install Debian's "
+                    "chromium (`apt-get install chromium`; .ci/run does) to export figure images")
+def test_export_images_renders_each_report_figure(tmp_path):
+    from PIL import Image
+
+    from mbi import plots
+    from mbi.reproduce import export_images
+
+    points = [{"threshold": t, "accuracy": 0.9 + t / 100, "lookup_share": 1 - t / 10} for t in range(5)]
+    figs = {"fig5": plots.mixed_mbi_curve(points), "other": plots.mixed_mbi_curve(points[:2], paper=None)}
+    html = "<html><body>" + "".join(
+        f.to_html(full_html=False, include_plotlyjs=i == 0, div_id=f"plot-{k}") for i, (k, f) in enumerate(figs.items())
+    ) + "<div class='plotly-graph-div' id='not-a-figure'></div></body></html>"
+    (tmp_path / "report.html").write_text(html)
+    written = export_images(tmp_path / "report.html", tmp_path / "img")
+    assert sorted(p.name for p in written) == ["fig5.png", "other.png"]
+    for p in written:
+        with Image.open(p) as im:
+            assert im.format == "PNG" and im.width > 300 and im.height > 200
+            assert len(set(im.convert("L").getdata())) > 10  # drawn, not a blank box
+
+
+def test_export_images_explains_what_is_missing(tmp_path):
+    from mbi.reproduce import export_images
+
+    with pytest.raises(FileNotFoundError, match="apt-get install -y chromium"):
+        export_images(tmp_path / "report.html", tmp_path / "img", chromium=tmp_path / "no-chromium")
+    if Path("/usr/bin/chromium").is_file():
+        with pytest.raises(FileNotFoundError, match="run `python -m mbi reproduce` first"):
+            export_images(tmp_path / "report.html", tmp_path / "img")

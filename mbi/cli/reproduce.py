@@ -14,7 +14,8 @@ import json
 import multiprocessing as mp
 from pathlib import Path
 
-from mbi.reproduce import PROFILES, build_report, collect, open_reproduction, profile, start, work
+from mbi.reproduce import (PROFILES, build_report, collect, export_images, open_reproduction, profile, start,
+                           work)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds without a heartbeat after which a RUNNING item counts as abandoned and is "
                         "queued again (default 900; 0 right after a crash when no other worker is alive)")
     p.add_argument("--report-only", action="store_true", help="run nothing; draw the report from finished items")
+    p.add_argument("--images", type=Path, metavar="DIR",
+                   help="also save every figure as DIR/<figure>.png (headless Chromium via Playwright)")
     p.add_argument("--set", dest="settings", help=argparse.SUPPRESS)  # JSON overrides of the profile (tests)
     p.set_defaults(func=run)
 
@@ -81,4 +84,7 @@ def run(args: argparse.Namespace) -> int:
     for e in results["errors"]:
         print(f"  failed: {e['item']}: {e['error']}")
     print(f"wrote {paths['html']}, {paths['markdown']}, {paths['json']}")
+    if args.images:
+        images = export_images(paths["html"], args.images)
+        print(f"wrote {len(images)} figure image(s) to {args.images}")
     return 0
