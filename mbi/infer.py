@@ -21,7 +21,7 @@ import torch
 
 from mbi.lut import LookupTable
 from mbi.ram import RAM
-from mbi.search import BruteForce, KMeansTree, Searcher, search_report
+from mbi.search import BruteForce, KMeansTree, Searcher, SearchReport, search_report
 from mbi.train import images_to_tensor, predict
 
 SearchKind = Literal["brute", "tree"]
@@ -210,14 +210,20 @@ def evaluate_lookup(
     }
 
 
-def tree_quality(index: StepIndex, trace: LookupTrace) -> dict:
+def tree_reports(index: StepIndex, trace: LookupTrace) -> list[SearchReport]:
+    """Per glimpse step, the tree's answers to ``trace``'s queries against an exhaustive search of the same rows."""
+    return [search_report(index.searchers[t], trace.queries[:, t]) for t in range(trace.queries.shape[1])]
+
+
+def tree_quality(index: StepIndex, trace: LookupTrace, reports: Sequence[SearchReport] | None = None) -> dict:
     """How the tree's matches compare with brute force on the queries the tree lookup really issued.
 
-    Per glimpse step, every query of ``trace`` is searched again exhaustively over the same rows;
+    Per glimpse step, every query of ``trace`` is searched again exhaustively over the same rows
+    (or pass ``reports`` from :func:`tree_reports` to reuse that search);
     reported: share of queries whose distance equals brute force, mean levels and comparisons,
     the reduction in comparisons, and the largest normalized distance error (Fig. 4(c)).
     """
-    reports = [search_report(index.searchers[t], trace.queries[:, t]) for t in range(trace.queries.shape[1])]
+    reports = tree_reports(index, trace) if reports is None else reports
     n = sum(r.n_queries for r in reports)
     errors = np.concatenate([r.normalized_error for r in reports])
     comparisons = sum(r.mean_comparisons * r.n_queries for r in reports) / n
