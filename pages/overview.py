@@ -63,6 +63,14 @@ def _test_or_val(metrics: dict) -> str:
     return f"{_pct(val)} (validation)" if isinstance(val, (int, float)) and val >= 0 else "not recorded"
 
 
+def _table_contents(recipe: dict) -> str:
+    """One line on what the table memorizes (``lookup.json``'s ``"table"`` entry; absent = the paper's)."""
+    episodes = ("every training digit's episode, also shifted by one pixel in 4 directions"
+                if recipe.get("shifts") == "1px" else "every training digit's episode")
+    readout = "the training label" if recipe.get("readout") == "label" else "the RAM's own class readout"
+    return f"{episodes}; class stored: {readout}"
+
+
 layout = build_layout(key_parts_from_ram(ram), "binary", 32)
 match_j = match_energy()["total"]
 ours_energy = inference_energy_j(ram.num_glimpses, PAPER_LEVELS, PAPER_KEYS_PER_LEVEL, layout.n_arrays, match_j)
@@ -82,6 +90,8 @@ rows = [
      f"{PAPER_MBI_ACCURACY_PCT}% at 69.65% lookup share (Table I)"),
     ("Table storage", f"{recorded['table_mb']:.2f} MB packed, {recorded['table_rows']:,} rows"
      if "table_mb" in recorded else not_yet, f"{PAPER_MBI_STORAGE_MB} MB (Table I)"),
+    ("Table contents", _table_contents(recorded.get("table", {})),
+     "every training digit's episode, the RAM's own class readout"),
     ("RAM weights", f"{n_params:,} parameters ({4 * n_params / 1e6:.2f} MB as float32)", "-"),
     ("Key length", f"{layout.n_columns} SRAM columns on {layout.n_arrays} arrays of 32", "5 splits of the key"),
     ("Energy per 32x32 key match", f"{1e12 * match_j:.2f} pJ (our circuit model)",

@@ -302,3 +302,7 @@ def test_overview_shows_the_recorded_lookup_numbers():
     text = json.dumps(_specs(at))
     assert f"{100 * recorded['test_lookup_accuracy']:.2f}%" in text
     assert f"{100 * recorded['test_mixed_accuracy']:.2f}%" in text
+    if recorded.get("table", {}).get("shifts") == "1px":  # the table's recipe is said beside the paper's
+        assert "also shifted by one pixel" in text
+    if recorded.get("table", {}).get("readout") == "label":
+        assert "class stored: the training label" in text
