@@ -92,10 +92,11 @@ class RAMConfig:
                 "Set core_layers >= 1 or state_size = hidden_size."
             )
         widest = self.largest_patch
-        if widest > 2 * self.image_size:
+        if widest > 4 * self.image_size:  # the retina zero-pads by `widest`; beyond 4x it sees mostly padding
             raise ValueError(
-                f"the widest patch is patch_size * glimpse_scale**(num_patches-1) = {widest} px, wider than "
-                f"the padded image ({2 * self.image_size} px); lower num_patches, glimpse_scale or patch_size"
+                f"the widest patch is patch_size * glimpse_scale**(num_patches-1) = {widest} px, more than 4x "
+                f"the image ({4 * self.image_size} px), so it would see mostly zero padding; "
+                "lower num_patches, glimpse_scale or patch_size"
             )
 
     @property

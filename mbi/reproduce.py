@@ -382,11 +382,12 @@ def collect(study: optuna.Study) -> dict[str, Any]:
     out: dict[str, Any] = {"sweeps": {"fig3a": [], "fig3b": [], "fig3c": []}, "tablesize": []}
     states = {"COMPLETE": 0, "WAITING": 0, "RUNNING": 0, "FAIL": 0}
     errors = []
-    for t in study.get_trials(deepcopy=False):
-        if t.user_attrs.get("spurious") or "duplicate_of" in t.user_attrs:
-            continue
+    trials = [t for t in study.get_trials(deepcopy=False)
+              if not (t.user_attrs.get("spurious") or "duplicate_of" in t.user_attrs)]
+    completed = {t.user_attrs.get(ITEM_ATTR) for t in trials if t.state == TrialState.COMPLETE}
+    for t in trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
-        if t.state == TrialState.FAIL and "error" in t.user_attrs:
+        if t.state == TrialState.FAIL and "error" in t.user_attrs and t.user_attrs.get(ITEM_ATTR) not in completed:
             errors.append({"item": t.user_attrs.get(ITEM_ATTR), "error": t.user_attrs["error"]})
         if t.state != TrialState.COMPLETE or RESULT_ATTR not in t.user_attrs:
             continue

@@ -17,7 +17,7 @@ from mbi.config import RAMConfig, RunConfig, TrainConfig
         ({"hidden_bits": 9}, "hidden_bits"),
         ({"loc_std": 0.0}, "loc_std"),
         ({"loc_grid": 1}, "loc_grid"),
-        ({"patch_size": 8, "glimpse_scale": 3, "num_patches": 3}, "widest patch"),
+        ({"patch_size": 8, "glimpse_scale": 4, "num_patches": 3}, "widest patch"),
         ({"core_layers": 0, "state_size": 32, "hidden_size": 256}, "state_size"),
         ({"num_glimpses": 2.5}, "num_glimpses"),
     ],

@@ -106,3 +106,19 @@ def test_bypass_restores_quantizers():
     with model.quantizers_bypassed():
         assert model.core.quantizer.bits is None
     assert model.core.quantizer.bits == 1 and model.retina.quantizer.bits == 2
+
+
+def test_authors_retina_wider_than_the_image_reads_zero_padding():
+    """The authors' setting (3 patches of 4x4, scale 4) has a 64-px coarse patch, wider than the 28-px digit."""
+    cfg = RAMConfig(patch_size=4, glimpse_scale=4, num_patches=3, patch_bits=None)
+    assert cfg.largest_patch == 64
+    retina = Retina(cfg)
+    rng = np.random.default_rng(0)
+    img = rng.random((1, 28, 28)).astype(np.float32)
+    loc = torch.tensor([[2, 11]])
+    coarse = retina.patches(torch.from_numpy(img), loc)[2][0].numpy()
+    # reference: zero-pad generously, cut the 64-px window around the centre pixel, average 16x16 blocks
+    cy, cx = grid_to_pixel(loc, cfg.loc_grid, 28)[0].tolist()
+    big = np.pad(img[0], 100)
+    window = big[100 + cy - 32: 100 + cy + 32, 100 + cx - 32: 100 + cx + 32]
+    np.testing.assert_allclose(coarse, window.reshape(4, 16, 4, 16).mean(axis=(1, 3)), rtol=1e-5, atol=1e-6)
