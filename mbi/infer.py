@@ -182,10 +182,12 @@ def evaluate_lookup(
     model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray,
     weights: Sequence[float] = (1.0, 1.0, 1.0), kind: SearchKind = "brute",
     thresholds: Sequence[float] | str = (), tree_params: dict[str, int] | None = None,
+    extra_thresholds: Sequence[float] = (),
 ) -> dict:
     """Lookup-only and mixed MBI on one split: accuracies, lookup share, comparisons per query.
 
-    ``thresholds="auto"`` tries :func:`threshold_candidates` of this trace.
+    ``thresholds="auto"`` tries :func:`threshold_candidates` of this trace; ``extra_thresholds`` are
+    added to the curve (e.g. a threshold chosen earlier, to read its exact point).
     """
     index = StepIndex(table, weights, kind, **(tree_params or {}))
     trace = lookup_infer(model, table, images, index=index)
@@ -193,6 +195,7 @@ def evaluate_lookup(
         if thresholds != "auto":
             raise ValueError(f"thresholds must be numbers or 'auto', got {thresholds!r}")
         thresholds = threshold_candidates(trace)
+    thresholds = sorted(set(float(t) for t in thresholds) | set(float(t) for t in extra_thresholds))
     ram_pred = predict(model, images)
     labels = np.asarray(labels)
     return {

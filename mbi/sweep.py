@@ -158,9 +158,10 @@ def make_objective(spec: SweepSpec, runs_dir: Path, progress: Callable[[str], No
         trial.set_user_attr("run_dir", str(run_dir))
         best = 0.0
         for ev in train(cfg, run_dir):
+            if ev.best_val_acc is not None:  # also on "done" when a finished run is resumed
+                best = ev.best_val_acc
             if ev.kind == "epoch":
                 heartbeat(trial)
-                best = ev.best_val_acc or 0.0
                 if progress:
                     progress(f"{_slug(overrides)}: epoch {ev.epoch}/{ev.epochs} val {100 * (ev.val_acc or 0):.2f}%")
         trial.set_user_attr("epochs", cfg.train.epochs)

@@ -104,3 +104,16 @@ def test_plain_postgresql_url_uses_psycopg2(monkeypatch):
     monkeypatch.setattr("mbi.studies.RDBStorage", fake_rdb)
     open_storage("postgresql://u:p@localhost/db", "unused.journal")
     assert seen["url"] == "postgresql+psycopg2://u:p@localhost/db"
+
+
+def test_an_item_whose_training_already_finished_reports_its_accuracy(tmp_path):
+    """A worker killed after the last epoch but before recording: the re-run item resumes a finished run."""
+    spec = SweepSpec.from_dict(TINY)
+    first = run_sweep(spec, str(tmp_path / "a.journal"), tmp_path, max_items=1)
+    (done,) = [t for t in first.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    # a second study over the same run folders: the training is not repeated, its accuracy is reported
+    second = run_sweep(spec, str(tmp_path / "b.journal"), tmp_path, max_items=1)
+    (again,) = [t for t in second.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    assert again.user_attrs[ITEM_ATTR] == done.user_attrs[ITEM_ATTR]
+    metrics = json.loads((Path(again.user_attrs["run_dir"]) / "metrics.json").read_text())
+    assert again.value == done.value == metrics["best_val_acc"] > 0
