@@ -22,8 +22,8 @@ is recorded in ``meta["conflicts"]``. ``count`` records how many replayed
 steps hit each row.
 
 *Two extensions beyond the paper* (both off by default, both still lookup-only at inference):
-``shifts`` also replays every training image translated by a few pixels (the distortions the
-RAM was trained with), which fills the key space around every training episode with more of the
+``shifts`` also replays every training image translated by a pixel or so (the distortions that
+shift-augmented training uses), which fills the key space around every training episode with more of the
 RAM's own behaviour; ``labels`` makes each row's class readout the training label of its source
 image instead of the RAM's own readout (what the value stores). RESULTS.md measures both.
 
