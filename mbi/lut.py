@@ -42,7 +42,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
+from mbi.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
 from mbi.distance import KeyLayout
 from mbi.ram import RAM
@@ -334,8 +334,6 @@ class TableRecipe:
     @classmethod
     def of(cls, checkpoint: str | Path | None) -> "TableRecipe":
         """The recipe a checkpoint's lookups use: ``lookup.json``'s ``"table"`` entry, else the paper's."""
-        from mbi.checkpoint import lookup_settings
-
         return cls(**lookup_settings(checkpoint).get("table", {}))
 
     @property
