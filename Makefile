@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make app    start the dashboard on the shipped default model
 #   make test   run the whole test suite
-# Both create or refresh the virtual environment .venv from requirements.txt first.
+# Both create or refresh the virtual environment .venv first: the project installed in editable
+# mode with its test extra (pyproject.toml; dependencies from requirements*.txt).
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,9 +11,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: app test venv bench clean
 
-$(STAMP): requirements.txt
+$(STAMP): pyproject.toml requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,4 +28,4 @@ bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(PY) -m benchmarks.$$(basename $$f .py) || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

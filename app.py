@@ -1,48 +1,51 @@
 """MBI Explorer dashboard: ``streamlit run app.py`` (or ``make app``).
 
-The entry file only declares the pages (``st.navigation``) and the shared sidebar
-inside :func:`run`, which tests can call; each page is a thin script in ``pages/``
-(widgets -> ``mbi`` calls -> ``mbi.plots`` figures). ``pages/common.py`` holds the
-shared UI glue (cached loads, model choice, settings in the URL).
+Like Streamlit's own ``hello`` app, the entry file only declares the pages (``st.navigation``)
+and the shared sidebar inside :func:`run`, which tests call; each page is a thin script in
+``dashboard/pages/`` (widgets -> ``mbi`` calls -> ``mbi.plots`` figures) and
+``dashboard/`` holds the shared UI glue (models, URL settings, weights, lookups, furniture).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from pages import common
+from dashboard import sidebar
 
-# Pages in the order of the guided path.
-# URL paths must differ from the file names: Streamlit still scans pages/ for old-style pages on a
-# process's first run (and AppTest on every run), and a page whose URL path equals its file name would
-# then run without this entry file, and so without the shared sidebar.
-PAGES = {
-    "Start": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/home:", url_path="start", default=True),
-    ],
-    "The network": [
-        st.Page("pages/ram_hyperparameters.py", title="RAM hyperparameters", icon=":material/tune:",
-                url_path="ram"),
-        st.Page("pages/glimpse_paths.py", title="Glimpse paths", icon=":material/visibility:", url_path="glimpses"),
-    ],
-    "Memorization": [
-        st.Page("pages/table_size.py", title="Table size", icon=":material/table_rows:", url_path="table"),
-        st.Page("pages/metric_search.py", title="Metric search", icon=":material/tune:", url_path="weights"),
-        st.Page("pages/cluster_tree.py", title="Cluster tree", icon=":material/account_tree:", url_path="tree"),
-        st.Page("pages/mixed_mbi.py", title="Mixed MBI", icon=":material/call_split:", url_path="mixed"),
-    ],
-    "Hardware": [
-        st.Page("pages/sram_energy.py", title="SRAM and energy", icon=":material/memory:", url_path="hardware"),
-    ],
-}
+PAGES_DIR = Path(__file__).resolve().parent / "dashboard" / "pages"
+
+
+def _page(file: str, title: str, icon: str, url_path: str, **kwargs) -> st.Page:
+    return st.Page(PAGES_DIR / file, title=title, icon=f":material/{icon}:", url_path=url_path, **kwargs)
+
+
+def pages() -> dict[str, list[st.Page]]:
+    """The dashboard's pages in the order of the guided path, grouped as in the paper."""
+    return {
+        "Start": [_page("overview.py", "Overview", "home", "start", default=True)],
+        "The network": [
+            _page("ram_hyperparameters.py", "RAM hyperparameters", "tune", "ram"),
+            _page("glimpse_paths.py", "Glimpse paths", "visibility", "glimpses"),
+        ],
+        "Memorization": [
+            _page("table_size.py", "Table size", "table_rows", "table"),
+            _page("metric_search.py", "Metric search", "tune", "weights"),
+            _page("cluster_tree.py", "Cluster tree", "account_tree", "tree"),
+            _page("mixed_mbi.py", "Mixed MBI", "call_split", "mixed"),
+        ],
+        "Hardware": [_page("sram_energy.py", "SRAM and energy", "memory", "hardware")],
+    }
 
 
 def run() -> None:
     """Configure the app, draw the shared sidebar and render the selected page."""
     st.set_page_config(page_title="MBI Explorer", page_icon=":material/memory:", layout="wide")
-    page = st.navigation(PAGES)
-    common.sidebar()
+    page = st.navigation(pages())
+    sidebar.sidebar()
     page.run()
 
 
-run()
+if __name__ == "__main__":
+    run()

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from mbi.checkpoint import load_model
+from mbi.model.checkpoint import load_model
 from mbi.data import load_mnist
-from mbi.infer import StepIndex, lookup_infer
-from mbi.lut import cached_table
-from mbi.train import predict
+from mbi.inference.lookup import StepIndex, lookup_infer
+from mbi.memory.lut import cached_table
+from mbi.model.train import predict
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
     python -m benchmarks.bench_search                      # synthetic table, ~100k rows
     python -m benchmarks.bench_search --table T.npz        # a real table
 
-A real table is either one written by :func:`mbi.lut.save_table` (``--step T`` keeps the
+A real table is either one written by :func:`mbi.memory.lut.save_table` (``--step T`` keeps the
 rows of glimpse step ``T``, as the lookup does), or an ``.npz`` with ``keys`` (uint8 [N, D]),
 the five :class:`KeyLayout` fields as scalars (``patch_len``, ``patch_levels``,
 ``hidden_len``, ``hidden_levels``, ``loc_levels``) and optional ``queries`` (uint8 [Q, D]).
@@ -32,8 +32,8 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from benchmarks.synthetic_table import make_table
-from mbi.distance import KeyLayout, pack
-from mbi.search import BruteForce, KMeansTree, compare_with_reference, tradeoff_curve
+from mbi.search.distance import KeyLayout, pack
+from mbi.search.searchers import BruteForce, KMeansTree, compare_with_reference, tradeoff_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 BO_LIKE_WEIGHTS = (0.6, 1.0, 0.3)
@@ -62,8 +62,8 @@ def load_table(path: Path | None, rows: int, n_queries: int, seed: int, step: in
         return keys, queries, layout, "synthetic (benchmarks/synthetic_table.py)"
     with np.load(path, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
-    if "header" in arrays:  # a table written by mbi.lut.save_table
-        from mbi.lut import load_table as load_lut
+    if "header" in arrays:  # a table written by mbi.memory.lut.save_table
+        from mbi.memory.lut import load_table as load_lut
 
         lut = load_lut(path)
         keys, layout = lut.keys, lut.layout
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="synthetic table rows before merging duplicates")
     parser.add_argument("--queries", type=int, default=2_000)
     parser.add_argument("--table", type=Path, default=None, help="real table .npz (see module docstring)")
-    parser.add_argument("--step", type=int, default=None, help="with a mbi.lut table: only rows of this glimpse step")
+    parser.add_argument("--step", type=int, default=None, help="with a mbi.memory.lut table: only rows of this glimpse step")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sklearn-queries", type=int, default=200, help="queries timed for scikit-learn (slow)")
     parser.add_argument("--seed", type=int, default=0)
@@ -192,7 +192,7 @@ def main() -> None:
 
         points = tradeoff_curve(keys, layout, BO_LIKE_WEIGHTS, queries, leaf_sizes=(16, 64),
                                 checks=(1, 4, 16, 64), reference=ref)
-        lines += ["", "Trade-off (`mbi.search.tradeoff_curve`), other leaf sizes:", "",
+        lines += ["", "Trade-off (`mbi.search.searchers.tradeoff_curve`), other leaf sizes:", "",
                   "| leaf_size | checks | comparisons/query | fewer than brute force | same distance |",
                   "|---:|---:|---:|---:|---:|"]
         lines += [f"| {p.leaf_size} | {p.checks} | {p.mean_comparisons:,.0f} | {p.speedup:.0f}x "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mbi.distance import KeyLayout
+from mbi.search.distance import KeyLayout
 
 DEFAULT_LAYOUT = KeyLayout(patch_len=48, patch_levels=4, hidden_len=128, hidden_levels=2, loc_levels=16)
 

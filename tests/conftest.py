@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mbi.data import MNIST, load_mnist
-from mbi.ram import RAM
+from mbi.model.ram import RAM
 from tests.tiny import TINY_RAM
 
 torch.set_num_threads(1)

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import mbi.checkpoint as checkpoint
-from mbi.lut import table_path
-from mbi.tracecache import table_ready
+import mbi.model.checkpoint as checkpoint
+from mbi.memory.lut import table_path
+from mbi.runs.tracecache import table_ready
 from tests.apptools import APP, NO_LIMIT, metric, ok, open_page, spec, specs, title
 
-PAGES = {"table": "pages/table_size.py", "weights": "pages/metric_search.py", "tree": "pages/cluster_tree.py",
-         "mixed": "pages/mixed_mbi.py", "glimpses": "pages/glimpse_paths.py"}
+PAGES = {"table": "dashboard/pages/table_size.py", "weights": "dashboard/pages/metric_search.py", "tree": "dashboard/pages/cluster_tree.py",
+         "mixed": "dashboard/pages/mixed_mbi.py", "glimpses": "dashboard/pages/glimpse_paths.py"}
 SMALL = {"images": "100"}
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import mbi.checkpoint as checkpoint
+import mbi.model.checkpoint as checkpoint
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["pages/overview.py", "pages/ram_hyperparameters.py", "pages/glimpse_paths.py", "pages/sram_energy.py"]
+PAGES = ["dashboard/pages/overview.py", "dashboard/pages/ram_hyperparameters.py", "dashboard/pages/glimpse_paths.py", "dashboard/pages/sram_energy.py"]
 
 
 @pytest.mark.parametrize("broken", ["missing", "damaged"])

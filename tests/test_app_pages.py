@@ -21,10 +21,10 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import mbi.checkpoint as checkpoint
+import mbi.model.checkpoint as checkpoint
 from tests.apptools import metric, ok, open_page, spec, specs, title
 
-PAGES = ["pages/overview.py", "pages/ram_hyperparameters.py", "pages/glimpse_paths.py", "pages/sram_energy.py"]
+PAGES = ["dashboard/pages/overview.py", "dashboard/pages/ram_hyperparameters.py", "dashboard/pages/glimpse_paths.py", "dashboard/pages/sram_energy.py"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,7 +85,7 @@ def test_page_renders_on_default_model(page):
     _ok(at)
     assert at.title and at.title[0].value
     assert at.sidebar.selectbox[0].value == "default"
-    if page != "pages/ram_hyperparameters.py":  # the training view draws its figure once a run exists
+    if page != "dashboard/pages/ram_hyperparameters.py":  # the training view draws its figure once a run exists
         assert _specs(at)
 
 
@@ -201,7 +201,7 @@ def test_sram_bad_url_opens_with_defaults_and_a_message():
 
 def _fake_sweep(root: Path, name: str, axes: dict[str, list]) -> None:
     """A finished sweep in the journal the page reads, without training (trials added directly)."""
-    from mbi.sweep import SweepSpec, default_storage, open_study
+    from mbi.runs.sweep import SweepSpec, default_storage, open_study
 
     spec = SweepSpec.load(Path(__file__).resolve().parent.parent / "mbi" / "specs" / f"{name}.json")
     study = open_study(spec, None, root)
@@ -292,7 +292,7 @@ def test_hosted_limits_one_run_at_a_time_and_stop(artifacts, monkeypatch):
 
 
 def test_overview_shows_the_recorded_lookup_numbers():
-    from mbi.checkpoint import lookup_settings
+    from mbi.model.checkpoint import lookup_settings
 
     recorded = lookup_settings("default")
     if "test_lookup_accuracy" not in recorded:

@@ -40,8 +40,8 @@ SERVER = """
 import os, sys, pathlib
 standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
 if standin:
-    import mbi.checkpoint
-    mbi.checkpoint.DEFAULT_MODEL_DIR = pathlib.Path(standin)
+    import mbi.model.checkpoint
+    mbi.model.checkpoint.DEFAULT_MODEL_DIR = pathlib.Path(standin)
 from streamlit.web import cli
 sys.argv = ["streamlit", "run", "app.py", "--server.port", sys.argv[1], "--server.address", "127.0.0.1",
             "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
@@ -59,7 +59,7 @@ def _fake_sweep(root: Path) -> None:
     """Finished Fig. 3(a) and 3(c) sweeps in the journals the RAM page reads (trials added, no training)."""
     import optuna
 
-    from mbi.sweep import SweepSpec, open_study
+    from mbi.runs.sweep import SweepSpec, open_study
 
     rng = np.random.default_rng(0)
     for name, axes in (("fig3a", {"ram.num_glimpses": [1, 2, 4, 6], "ram.patch_size": [2, 4, 8]}),
@@ -301,7 +301,7 @@ def test_ram_page_sweeps_and_a_live_training(server, page):
 
 
 def _lookup_ready() -> None:
-    from mbi.tracecache import table_ready
+    from mbi.runs.tracecache import table_ready
 
     if not os.environ.get("MBI_TEST_DEFAULT_MODEL") and not table_ready("default"):
         pytest.skip("the default model has no lookup table (table.npz): the lookup pages need it")

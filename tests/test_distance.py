@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mbi.distance as md
-from mbi.distance import (
+import mbi.search.distance as md
+from mbi.search.distance import (
     KeyLayout,
     check_weights,
     distances_reference,

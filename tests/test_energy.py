@@ -15,15 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mbi import plots
-from mbi.checkpoint import model_hash
+from mbi.model.checkpoint import model_hash
 from mbi.cli import energy as energy_cli
 from mbi.config import RAMConfig, RunConfig, TrainConfig
-from mbi.energy import (COMPONENTS, TABLE_COLUMNS, EnergyConfig, format_table_one, inference_energy_j,
+from mbi.hardware.energy import (COMPONENTS, TABLE_COLUMNS, EnergyConfig, format_table_one, inference_energy_j,
                         key_match_energy_j, match_energy, measure_traversal, measured_inference_energy,
                         project_energy_j, reported_accuracy, table_cells, table_one)
-from mbi.lut import distill, save_table
-from mbi.ram import RAM
-from mbi.sram import KeyPart, SRAMConfig, build_layout, key_parts_from_layout
+from mbi.memory.lut import distill, save_table
+from mbi.model.ram import RAM
+from mbi.hardware.sram import KeyPart, SRAMConfig, build_layout, key_parts_from_layout
 from mbi.store import atomic_write_json
 
 PAPER_FACTORS = {"glimpses": 5, "mean_levels": 3.5, "mean_keys_per_level": 32, "splits": 5, "match_energy_j": 4.7e-12}

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from mbi.checkpoint import load_model
+from mbi.model.checkpoint import load_model
 from mbi.config import RAMConfig, RunConfig, TrainConfig
-from mbi.jobs import HOSTED_LIMITS, BusyError, Limits, TrainingManager, limits_from_env, list_runs, read_run
+from mbi.runs.jobs import HOSTED_LIMITS, BusyError, Limits, TrainingManager, limits_from_env, list_runs, read_run
 
 TINY = RAMConfig(num_glimpses=2, hidden_size=32, glimpse_hidden=16, loc_hidden=16, glimpse_size=32, state_size=16)
 

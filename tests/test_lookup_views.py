@@ -1,5 +1,5 @@
-"""The helpers behind the lookup pages: mixed MBI per class and fallbacks (mbi.mixed), keys decoded for
-display (mbi.decode), row budgets as table prefixes (mbi.budget) and cached traces (mbi.tracecache).
+"""The helpers behind the lookup pages: mixed MBI per class and fallbacks (mbi.inference.mixed), keys decoded for
+display (mbi.memory.decode), row budgets as table prefixes (mbi.inference.budget) and cached traces (mbi.runs.tracecache).
 
 A tiny random RAM and a table of 40 training images keep these fast.
 """
@@ -9,16 +9,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mbi.budget import budget_curve, budget_grid, cached_budget_curve, table_prefix
-from mbi.decode import central_keys, decode_key, location_counts, mean_key, node_centroid, subtree_rows
-from mbi.infer import LookupTrace, StepIndex, lookup_infer, mixed_curve
-from mbi.lut import build_table, distill, layout_of, record_episodes
-from mbi.mixed import (class_breakdown, curve_thresholds, fallback_steps, fallbacks, mixed_point,
+from mbi.inference.budget import budget_curve, budget_grid, cached_budget_curve, table_prefix
+from mbi.memory.decode import central_keys, decode_key, location_counts, mean_key, node_centroid, subtree_rows
+from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer, mixed_curve
+from mbi.memory.lut import build_table, distill, layout_of, record_episodes
+from mbi.inference.mixed import (class_breakdown, curve_thresholds, fallback_steps, fallbacks, mixed_point,
                        share_threshold)
-from mbi.ram import trace as ram_trace
-from mbi.search import KMeansTree
-from mbi.tracecache import cached_trace, load_trace, trace_images, trace_name
-from mbi.train import images_to_tensor
+from mbi.model.ram import trace as ram_trace
+from mbi.search.searchers import KMeansTree
+from mbi.runs.tracecache import cached_trace, load_trace, trace_images, trace_name
+from mbi.model.train import images_to_tensor
 from tests.tiny import TINY_RAM as CFG
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from mbi.bo import normalize, run_bo, weights_of
+from mbi.inference.bo import normalize, run_bo, weights_of
 from mbi.config import RAMConfig
-from mbi.infer import StepIndex, evaluate_lookup, lookup_infer, mixed_curve, mixed_predictions
-from mbi.lut import build_table, distill, layout_of, load_table, record_episodes, save_table
-from mbi.ram import RAM
-from mbi.train import predict
+from mbi.inference.lookup import StepIndex, evaluate_lookup, lookup_infer, mixed_curve, mixed_predictions
+from mbi.memory.lut import build_table, distill, layout_of, load_table, record_episodes, save_table
+from mbi.model.ram import RAM
+from mbi.model.train import predict
 
 @pytest.fixture(scope="module")
 def images(mnist) -> np.ndarray:

@@ -13,13 +13,13 @@ import torch
 from mbi import plots
 from mbi.cli import sram as sram_cli
 from mbi.config import RAMConfig, RunConfig, TrainConfig
-from mbi.infer import StepIndex, lookup_infer
-from mbi.lut import distill, save_table
-from mbi.nonideal import (CircuitSearch, CircuitTreeSearch, accuracy_sweep, array_levels, chosen_weights,
+from mbi.inference.lookup import StepIndex, lookup_infer
+from mbi.memory.lut import distill, save_table
+from mbi.hardware.nonideal import (CircuitSearch, CircuitTreeSearch, accuracy_sweep, array_levels, chosen_weights,
                           circuit_step_index)
-from mbi.ram import RAM
-from mbi.search import BruteForce, KMeansTree
-from mbi.sram import CircuitTable, KeyPart, SRAMConfig, key_parts_from_layout
+from mbi.model.ram import RAM
+from mbi.search.searchers import BruteForce, KMeansTree
+from mbi.hardware.sram import CircuitTable, KeyPart, SRAMConfig, key_parts_from_layout
 from mbi.store import atomic_write_json
 
 TINY = RAMConfig(num_glimpses=3, hidden_size=32, state_size=16, glimpse_hidden=32, loc_hidden=16, glimpse_size=32,
@@ -77,7 +77,7 @@ def test_without_variation_thermometer_circuit_search_returns_brute_force_rows(t
 
 
 def test_chunking_of_queries_and_rows_does_not_change_the_answer(table, monkeypatch):
-    import mbi.nonideal as nonideal
+    import mbi.hardware.nonideal as nonideal
 
     rows = table.rows_of_step(0)
     queries = _queries(table, seed=3)
@@ -260,7 +260,7 @@ def _sram(argv):
 
 
 def test_sram_accuracy_command_prints_and_writes(tmp_path, model, mnist, capsys):
-    from mbi.checkpoint import model_hash
+    from mbi.model.checkpoint import model_hash
 
     folder = _checkpoint(tmp_path, model)
     table_file = save_table(distill(model, mnist.train_x[:30], model_hash(folder)), tmp_path / "t.npz")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mbi.quant import Quantizer
+from mbi.model.quant import Quantizer
 
 
 def test_two_bit_levels_hand_computed():

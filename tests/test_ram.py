@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mbi.config import RAMConfig
-from mbi.ram import RAM, Retina, grid_to_pixel
+from mbi.model.ram import RAM, Retina, grid_to_pixel
 
 
 def reference_patches(image: np.ndarray, centre: tuple[int, int], size: int, scale: int, count: int) -> list:

@@ -18,8 +18,8 @@ import optuna
 import pytest
 
 from mbi.cli import main
-from mbi.reproduce import FIGURES, open_reproduction, profile, start, sweep_spec, work_items
-from mbi.studies import ITEM_ATTR, item_key, open_storage
+from mbi.runs.reproduce import FIGURES, open_reproduction, profile, start, sweep_spec, work_items
+from mbi.runs.studies import ITEM_ATTR, item_key, open_storage
 
 # fewer items than the tiny profile: one training per Fig. 3 panel, one table size
 SMALL = {"sweeps": {**profile("tiny")["sweeps"],
@@ -65,9 +65,9 @@ def test_tiny_reproduce_draws_every_figure_with_the_commands_numbers(tmp_path, c
     assert res["energy"]["inference_energy_j"] == pytest.approx(energy["inference_energy_j"])
 
     # Fig. 5 and 4(c): `lookup --split test` on the same table and images (brute force, then tree)
-    from mbi.checkpoint import load_model, model_hash
+    from mbi.model.checkpoint import load_model, model_hash
     from mbi.data import load_mnist
-    from mbi.lut import distill, save_table
+    from mbi.memory.lut import distill, save_table
 
     model, digest = load_model("default"), model_hash("default")
     mnist = load_mnist()
@@ -86,7 +86,7 @@ def test_tiny_reproduce_draws_every_figure_with_the_commands_numbers(tmp_path, c
     assert sum(res["tree"]["hist_counts"]) == cfg["test_images"] * model.cfg.num_glimpses
 
     # Fig. 4(a): table_size_curve (what `evaluate --lut-sizes` runs) on the same data, in a fresh BO storage
-    from mbi.tablesize import table_size_curve
+    from mbi.inference.tablesize import table_size_curve
     n_val, n_test = cfg["val_images"], cfg["test_images"]
     points = table_size_curve(model, digest, mnist.train_x[: cfg["table_train_images"]],
                               (mnist.val_x[:n_val], mnist.val_y[:n_val]), (mnist.test_x[:n_test], mnist.test_y[:n_test]),
@@ -97,7 +97,7 @@ def test_tiny_reproduce_draws_every_figure_with_the_commands_numbers(tmp_path, c
     assert ours["weighted_accuracy"] == points[0].weighted_accuracy
 
     # Fig. 3(a): `sweep` trains the same first item to the same validation accuracy
-    from mbi.sweep import run_sweep, results_table
+    from mbi.runs.sweep import run_sweep, results_table
     spec = sweep_spec(cfg, "fig3a")
     study = run_sweep(spec, None, tmp_path / "sw", max_items=1)
     row = results_table(spec, study).iloc[0]
@@ -190,7 +190,7 @@ def test_export_images_renders_each_report_figure(tmp_path):
     from PIL import Image
 
     from mbi import plots
-    from mbi.reproduce import export_images
+    from mbi.runs.reproduce import export_images
 
     points = [{"threshold": t, "accuracy": 0.9 + t / 100, "lookup_share": 1 - t / 10} for t in range(5)]
     figs = {"fig5": plots.mixed_mbi_curve(points), "other": plots.mixed_mbi_curve(points[:2], paper=None)}
@@ -207,7 +207,7 @@ def test_export_images_renders_each_report_figure(tmp_path):
 
 
 def test_export_images_explains_what_is_missing(tmp_path):
-    from mbi.reproduce import export_images
+    from mbi.runs.reproduce import export_images
 
     with pytest.raises(FileNotFoundError, match="apt-get install -y chromium"):
         export_images(tmp_path / "report.html", tmp_path / "img", chromium=tmp_path / "no-chromium")

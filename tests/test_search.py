@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic_table import make_table
-from mbi.distance import KeyLayout, pack
-from mbi.search import (
+from mbi.search.distance import KeyLayout, pack
+from mbi.search.searchers import (
     BruteForce,
     KMeansTree,
     SearchResult,

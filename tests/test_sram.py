@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from mbi import plots
 from mbi.cli import sram as sram_cli
-from mbi.distance import KeyLayout
-from mbi.sram import (CircuitTable, KeyPart, SRAMConfig, adc_level_codes, build_layout, circuit_distances,
+from mbi.search.distance import KeyLayout
+from mbi.hardware.sram import (CircuitTable, KeyPart, SRAMConfig, adc_level_codes, build_layout, circuit_distances,
                       compare_with_eq1, discharge, element_distance_table, ideal_distances, key_parts_from_layout,
                       key_parts_from_ram, level_statistics, nominal_discharge_v, sample_patterns, stack_drive,
                       synthetic_table)

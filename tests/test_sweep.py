@@ -11,8 +11,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from mbi.studies import ITEM_ATTR, enqueue_missing, open_storage, reclaim_stale
-from mbi.sweep import SweepSpec, open_study, results_table, run_sweep
+from mbi.runs.studies import ITEM_ATTR, enqueue_missing, item_key, open_storage, reclaim_stale
+from mbi.runs.sweep import SweepSpec, open_study, results_table, run_sweep
 
 TINY = {
     "name": "tiny",
@@ -61,7 +61,7 @@ def test_two_processes_share_one_journal_without_loss_or_repeat(tmp_path):
     study = open_study(spec, None, tmp_path)
     complete = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
     counts = Counter(t.user_attrs[ITEM_ATTR] for t in complete)
-    assert sorted(counts) == sorted(__import__("mbi.studies").studies.item_key(i) for i in spec.items())
+    assert sorted(counts) == sorted(item_key(i) for i in spec.items())
     assert set(counts.values()) == {1}
     # both processes did work (each trial records the run folder it trained in)
     table = results_table(spec, study)
@@ -101,7 +101,7 @@ def test_plain_postgresql_url_uses_psycopg2(monkeypatch):
         seen["url"] = url
         return object()
 
-    monkeypatch.setattr("mbi.studies.RDBStorage", fake_rdb)
+    monkeypatch.setattr("mbi.runs.studies.RDBStorage", fake_rdb)
     open_storage("postgresql://u:p@localhost/db", "unused.journal")
     assert seen["url"] == "postgresql+psycopg2://u:p@localhost/db"
 

@@ -1,12 +1,12 @@
-"""The table extensions beyond the paper: shifted replays and label readouts (mbi.lut)."""
+"""The table extensions beyond the paper: shifted replays and label readouts (mbi.memory.lut)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mbi.infer import lookup_infer
-from mbi.lut import SHIFTS_1PX, TableRecipe, distill, distill_recipe, record_episodes, shift_images
+from mbi.inference.lookup import lookup_infer
+from mbi.memory.lut import SHIFTS_1PX, TableRecipe, distill, distill_recipe, record_episodes, shift_images
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from mbi.checkpoint import load_model, model_hash
+from mbi.model.checkpoint import load_model, model_hash
 from mbi.cli import main
 from mbi.config import RAMConfig, RunConfig, TrainConfig
-from mbi.train import accuracy, train
+from mbi.model.train import accuracy, train
 
 SMALL = RAMConfig(num_glimpses=3, hidden_size=64, glimpse_hidden=64, loc_hidden=32, glimpse_size=64, state_size=32)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mbi.bo import run_bo
-from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
+from mbi.inference.bo import run_bo
+from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
-from mbi.lut import cached_table, load_table
+from mbi.memory.lut import cached_table, load_table
 from mbi.store import artifacts_root
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
+from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
-from mbi.lut import READOUT_CHOICES, SHIFT_CHOICES, TableRecipe, distill_recipe, save_table, table_path
+from mbi.memory.lut import READOUT_CHOICES, SHIFT_CHOICES, TableRecipe, distill_recipe, save_table, table_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -12,11 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from mbi import plots
-from mbi.energy import (COMPONENTS, PAPER_GLIMPSES, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
+from mbi.hardware.energy import (COMPONENTS, PAPER_GLIMPSES, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                         PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, PAPER_SPLITS, TABLE_COLUMNS, EnergyConfig,
                         format_energy, format_table_one, inference_energy_j, match_energy, measure_traversal,
                         measured_inference_energy, reported_accuracy, table_cells, table_one)
-from mbi.sram import ENCODINGS, SRAMConfig, build_layout, key_parts_from_layout
+from mbi.hardware.sram import ENCODINGS, SRAMConfig, build_layout, key_parts_from_layout
 from mbi.store import atomic_write_json, atomic_write_text
 
 
@@ -60,10 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
     """``--measured``: traversal statistics, energy per inference per encoding and Table I with the measured row."""
-    from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
+    from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
     from mbi.data import load_mnist
-    from mbi.lut import cached_table, load_table
-    from mbi.nonideal import chosen_weights
+    from mbi.memory.lut import cached_table, load_table
+    from mbi.hardware.nonideal import chosen_weights
 
     if args.images < 1:
         raise ValueError(f"--images must be >= 1, got {args.images}")

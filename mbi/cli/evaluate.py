@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mbi.checkpoint import load_config, load_metrics, load_model, model_hash, resolve_checkpoint
+from mbi.model.checkpoint import load_config, load_metrics, load_model, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
 from mbi.store import artifacts_root, atomic_write_json, atomic_write_text
-from mbi.tablesize import table_size_curve
-from mbi.train import accuracy
+from mbi.inference.tablesize import table_size_curve
+from mbi.model.train import accuracy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from mbi.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
+from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
-from mbi.infer import MixedPoint, choose_threshold, evaluate_lookup
-from mbi.lut import cached_table, load_table
+from mbi.inference.lookup import MixedPoint, choose_threshold, evaluate_lookup
+from mbi.memory.lut import cached_table, load_table
 from mbi.store import atomic_write_json
 
 

@@ -14,7 +14,7 @@ import json
 import multiprocessing as mp
 from pathlib import Path
 
-from mbi.reproduce import (PROFILES, build_report, collect, export_images, open_reproduction, profile, start,
+from mbi.runs.reproduce import (PROFILES, build_report, collect, export_images, open_reproduction, profile, start,
                            work)
 
 

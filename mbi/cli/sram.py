@@ -5,7 +5,7 @@ neighbouring levels and the ADC's wrong-code rate; ``--compare-encodings`` adds 
 binary-coded elements compute versus eq. (1) and what thermometer coding costs.
 
 ``--accuracy`` instead measures lookup-only accuracy of a checkpoint's full table on
-validation images with the search on the array model (:mod:`mbi.nonideal`): against
+validation images with the search on the array model (:mod:`mbi.hardware.nonideal`): against
 ``--sigmas`` at a ``--sigma-sweep-adc-bits`` ADC and against ``--adc-bits`` at each of
 ``--adc-sweep-sigmas``, for binary and thermometer coding.
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mbi import plots
-from mbi.nonideal import DEFAULT_ADC_BITS, DEFAULT_SIGMAS_MV, PAPER_ADC_BITS, PAPER_SIGMA_MV, NonidealSweep
-from mbi.energy import encoding_costs, EnergyConfig, format_energy
-from mbi.sram import (ENCODINGS, LevelStats, SRAMConfig, build_layout, compare_with_eq1, element_distance_table,
+from mbi.hardware.nonideal import DEFAULT_ADC_BITS, DEFAULT_SIGMAS_MV, PAPER_ADC_BITS, PAPER_SIGMA_MV, NonidealSweep
+from mbi.hardware.energy import encoding_costs, EnergyConfig, format_energy
+from mbi.hardware.sram import (ENCODINGS, LevelStats, SRAMConfig, build_layout, compare_with_eq1, element_distance_table,
                       key_parts_from_ram, level_statistics, synthetic_table)
 from mbi.store import atomic_write_json, atomic_write_text
 
@@ -180,10 +180,10 @@ def print_sweep(sweep: NonidealSweep) -> None:
 
 def run_accuracy(args: argparse.Namespace) -> int:
     """``--accuracy``: lookup accuracy of the checkpoint's table with the search on the array model."""
-    from mbi.checkpoint import load_model, model_hash, resolve_checkpoint
+    from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
     from mbi.data import load_mnist
-    from mbi.lut import cached_table, load_table
-    from mbi.nonideal import accuracy_sweep, chosen_weights
+    from mbi.memory.lut import cached_table, load_table
+    from mbi.hardware.nonideal import accuracy_sweep, chosen_weights
 
     sigmas = _numbers(args.sigmas, DEFAULT_SIGMAS_MV, float, "--sigmas")
     bits = _numbers(args.adc_bits, DEFAULT_ADC_BITS, int, "--adc-bits")

@@ -9,7 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mbi.store import artifacts_root, atomic_write_text
-from mbi.sweep import SweepSpec, open_study, results_table, run_sweep
+from mbi.runs.sweep import SweepSpec, open_study, results_table, run_sweep
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mbi.cli.options import add_config_flags, config_from_args
-from mbi.train import train
+from mbi.model.train import train
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

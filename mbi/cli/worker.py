@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mbi.reproduce import open_reproduction, work
+from mbi.runs.reproduce import open_reproduction, work
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,76 @@
+"""Page furniture: titles, friendly errors, figures, tables and downloads.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from mbi import plots
+
+
+USER_ERRORS = (ValueError, FileNotFoundError, OSError, RuntimeError)
+"""What a page reports as a message instead of a traceback."""
+
+
+def intro(title: str, text: str, figure: str | None = None) -> None:
+    """Page title, two or three plain sentences, and the paper figure the page reproduces."""
+    st.title(title)
+    st.markdown(text)
+    if figure:
+        st.caption(f"Reproduces {figure} of Giacomini et al., arXiv 2307.07631.")
+
+
+def friendly(exc: BaseException) -> str:
+    """One line for a user (no traceback)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text[:400]
+
+
+def plot(fig: go.Figure, key: str, download_name: str | None = None) -> None:
+    """Show a figure full width; optionally offer it as a standalone HTML file."""
+    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    if download_name:
+        st.download_button("Download figure (HTML)", data=lambda: fig.to_html(include_plotlyjs=True),
+                           file_name=f"{download_name}.html", mime="text/html", key=f"dl_{key}",
+                           icon=":material/download:")
+
+
+def table(frame: Any, key: str, title: str = "", max_rows: int = 60) -> None:
+    """A pandas DataFrame as a Plotly table (st.dataframe needs pyarrow, which this numpy 1.x stack lacks)."""
+    shown = frame.head(max_rows)
+
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+    rows = [[cell(x) for x in row] for row in shown.itertuples(index=False)]
+    fig = plots.table_figure([str(c) for c in shown.columns], rows, title)
+    fig.update_layout(height=min(700, 45 + (50 if title else 0) + 22 * len(rows)))
+    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    if len(frame) > max_rows:
+        st.caption(f"First {max_rows} of {len(frame)} rows; download the CSV for all.")
+
+
+def csv_download(frame: Any, name: str, key: str, label: str = "Download table (CSV)") -> None:
+    """A CSV download button for a pandas DataFrame."""
+    st.download_button(label, data=frame.to_csv(index=False).encode("utf-8"), file_name=f"{name}.csv",
+                       mime="text/csv", key=key, icon=":material/download:")
+
+
+def zip_folder(folder: Path, pattern: Callable[[Path], bool] | None = None) -> bytes:
+    """A run folder's files (checkpoint, config, metrics) as zip bytes; temp files left out."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(Path(folder).glob("*")):
+            if path.is_file() and not path.name.startswith(".") and (pattern is None or pattern(path)):
+                zf.write(path, arcname=f"{Path(folder).name}/{path.name}")
+    return buffer.getvalue()

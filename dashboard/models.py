@@ -1,0 +1,170 @@
+"""The model every page shows: cached loads (model, MNIST, metrics, lookup settings), the sidebar's
+choice of model, and the server's training manager.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from mbi.config import RunConfig
+from mbi.data import MNIST, load_mnist
+from mbi.model.checkpoint import load_config, load_metrics, load_model, resolve_checkpoint
+from mbi.model.ram import RAM
+from mbi.runs.jobs import TrainingManager, limits_from_env, list_runs
+from mbi.store import artifacts_root
+
+from dashboard import furniture
+
+
+MODEL_KEY = "model"
+"""URL key and session-state key of the model chosen in the sidebar."""
+
+
+DEFAULT_MODEL = "default"
+
+
+@st.cache_resource(show_spinner="Loading MNIST ...")
+def mnist() -> MNIST:
+    """The MNIST splits, loaded once per server process."""
+    return load_mnist()
+
+
+def _stamp(folder: Path) -> float:
+    """Modification time of a checkpoint's weights: a retrained model gets a fresh cache entry."""
+    try:
+        return (folder / "model.pt").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(show_spinner="Loading the model ...", max_entries=4)
+def _model(path: str, stamp: float) -> RAM:
+    return load_model(path)
+
+
+@st.cache_data(max_entries=16)
+def _run_config(path: str, stamp: float) -> dict:
+    return load_config(path).to_dict()
+
+
+@st.cache_data(max_entries=16)
+def _metrics(path: str, stamp: float) -> dict:
+    return load_metrics(path)
+
+
+def _metrics_stamp(folder: Path) -> float:
+    try:
+        return (folder / "metrics.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource
+def _manager(root: str, env_key: str) -> TrainingManager:
+    return TrainingManager(Path(root), limits=limits_from_env())
+
+
+LIMIT_VARIABLES = ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN",
+                   "MBI_MAX_RUNS")
+
+
+def training_manager() -> TrainingManager:
+    """The server's one training manager (one run at a time for all visitors), per artifacts root and limits."""
+    env_key = "|".join(f"{k}={os.environ.get(k, '')}" for k in LIMIT_VARIABLES)
+    return _manager(str(artifacts_root()), env_key)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _app_runs(root: str, stamps: tuple) -> list:
+    return list_runs(Path(root))
+
+
+def _run_stamps(root: Path) -> tuple:
+    """Cheap fingerprint of the app's run folders (names and file times): the run list's cache key."""
+    folder = root / "runs" / "app"
+    if not folder.is_dir():
+        return ()
+    out = []
+    for run in sorted(folder.iterdir()):
+        for name in ("job.json", "metrics.json", "model.pt"):
+            try:
+                out.append((run.name, name, (run / name).stat().st_mtime_ns))
+            except OSError:
+                pass
+    return tuple(out)
+
+
+def model_choices() -> dict[str, str]:
+    """Models a visitor can pick: the shipped default, then finished app runs with weights (newest first)."""
+    out = {DEFAULT_MODEL: "Shipped default model"}
+    root = artifacts_root()
+    for run in _app_runs(str(root), _run_stamps(root)):
+        if run.has_model and run.state not in ("starting", "running", "stopping"):
+            acc = f", val {100 * run.best_val_acc:.1f}%" if run.best_val_acc is not None else ""
+            out[run.path.name] = f"{run.name} ({run.path.name[:15]}{acc})"
+    return out
+
+
+def model_folder(choice: str) -> Path:
+    """The checkpoint folder of a sidebar choice."""
+    if choice == DEFAULT_MODEL:
+        return resolve_checkpoint(DEFAULT_MODEL)
+    return artifacts_root() / "runs" / "app" / choice
+
+
+def current_model_name() -> str:
+    """The sidebar's choice (the default model until the sidebar has run)."""
+    return str(st.session_state.get(MODEL_KEY, DEFAULT_MODEL))
+
+
+def current_model_key() -> tuple[str, float]:
+    """(choice, weights mtime): a cache key that changes when the chosen model is retrained."""
+    name = current_model_name()
+    return name, _stamp(model_folder(name))
+
+
+def current_model() -> tuple[RAM, RunConfig, dict]:
+    """The chosen model, its run configuration and its metrics (cached; reloaded when the file changes)."""
+    folder = model_folder(current_model_name())
+    stamp = _stamp(folder)
+    return (_model(str(folder), stamp), RunConfig.from_dict(_run_config(str(folder), stamp)),
+            _metrics(str(folder), _metrics_stamp(folder)))
+
+
+def set_model(choice: str) -> None:
+    """Make ``choice`` the sidebar's model (used after training a run)."""
+    st.session_state[MODEL_KEY] = choice
+
+
+def load_or_stop() -> tuple[RAM, RunConfig, dict, MNIST]:
+    """The chosen model and MNIST, or a clear message and the end of the page when they cannot load."""
+    try:
+        model, cfg, metrics = current_model()
+        data = mnist()
+    except furniture.USER_ERRORS as exc:
+        st.error(f"The model or the data could not be loaded: {furniture.friendly(exc)}")
+        st.stop()
+    return model, cfg, metrics, data
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _lookup_settings(path: str, stamp: float) -> dict:
+    from mbi.model.checkpoint import lookup_settings
+
+    return lookup_settings(path)
+
+
+def lookup_settings_of(name: str | None = None) -> dict:
+    """The model's recorded lookup settings (``lookup.json``: weights, threshold, accuracies), or {}."""
+    try:
+        folder = model_folder(name or current_model_name())
+        stamp = (folder / "lookup.json").stat().st_mtime
+    except furniture.USER_ERRORS:
+        return {}
+    try:
+        return _lookup_settings(str(folder), stamp)
+    except furniture.USER_ERRORS:
+        return {}

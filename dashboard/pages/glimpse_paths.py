@@ -1,0 +1,197 @@
+"""Glimpse paths: follow the RAM glimpse by glimpse on a test digit or an uploaded one.
+
+The page is laid out as two paths side by side: the RAM's (what the network computes) and the
+lookup's (what MBI retrieves from the table: at each step the matched row, its distance and where
+that row came from), with the session's distance weights and exact search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mbi import plots
+from mbi.memory.decode import decode_key
+from mbi.digits import MAX_UPLOAD_BYTES, DigitError, load_digit
+from mbi.inference.lookup import lookup_infer
+from mbi.model.ram import Trace, trace
+from mbi.model.train import images_to_tensor
+from mbi.urlstate import Param
+from dashboard import furniture, lookups, models, session_weights, urlsync
+
+PAGE = "glimpses"
+SOURCES = {"test": "Test image", "upload": "Your digit (PNG/JPEG upload)"}
+
+furniture.intro(
+    "Glimpse paths",
+    "The RAM never sees the whole digit: at each step it reads a few small patches around one location, "
+    "coarsely quantized, updates its hidden state and decides where to look next. "
+    "Step through the glimpses of a test digit, or upload your own, to see exactly what the network reads.",
+    "Fig. 2 (the RAM's glimpses, the keys of the lookup table)",
+)
+
+model, cfg, metrics, data = models.load_or_stop()
+ram = cfg.ram
+PARAMS = [
+    Param("source", "test", "choice", choices=tuple(SOURCES), label="image source"),
+    Param("image", 0, "int", lo=0, hi=len(data.test_y) - 1, label="test image"),
+    Param("step", 1, "int", lo=1, hi=ram.num_glimpses, label="glimpse step"),
+]
+messages = urlsync.url_settings(PAGE, PARAMS)
+K = lambda name: urlsync.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _digit(data_bytes: bytes):
+    return load_digit(data_bytes)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _trace(model_name: str, stamp: float, image: np.ndarray) -> Trace:
+    return trace(model, images_to_tensor(image[None]))
+
+
+def _random_image() -> None:
+    st.session_state[K("image")] = int(np.random.default_rng().integers(len(data.test_y)))
+
+
+source = st.radio("Image", list(SOURCES), format_func=SOURCES.get, key=K("source"), horizontal=True)
+image: np.ndarray | None = None
+label: int | None = None
+name = ""
+if source == "test":
+    c = st.columns([2, 1, 3])
+    index = c[0].number_input("Test image (0-9999)", 0, len(data.test_y) - 1, key=K("image"),
+                              help="Index into the 10,000-image test split")
+    c[1].button("Random", on_click=_random_image, icon=":material/casino:", key="random_image")
+    image, label, name = data.test_x[int(index)], int(data.test_y[int(index)]), f"test image #{int(index)}"
+else:
+    upload = st.file_uploader("A digit: PNG or JPEG, at most 2 MiB", type=["png", "jpg", "jpeg"], key="digit_upload",
+                              help="Any photo or drawing of one digit; it is converted like MNIST (grayscale, "
+                                   "light background inverted, digit scaled to 20 px and centred by mass).")
+    if upload is None:
+        st.info("Upload an image of one handwritten digit to see how the RAM reads it.")
+    elif upload.size > MAX_UPLOAD_BYTES:
+        st.error(f"The file is {upload.size / 2**20:.1f} MiB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MiB.")
+    else:
+        try:
+            digit = _digit(upload.getvalue())
+        except DigitError as exc:
+            st.error(f"This upload cannot be used: {exc}")
+        else:
+            image, name = digit.image, f"your digit ({upload.name[:40]})"
+            c = st.columns([1, 1, 2])
+            c[0].image(upload.getvalue(), caption=f"uploaded, {digit.original_size[0]}x{digit.original_size[1]} px",
+                       width=160)
+            with c[1]:
+                st.plotly_chart(plots.digit_image(image, "what the RAM gets (28x28)"), key="upload_28",
+                                config={"displaylogo": False})
+            c[2].markdown("**Conversion**\n\n" + "\n".join(f"- {s}" for s in digit.steps))
+
+if image is None:
+    urlsync.sync_url(PAGE, PARAMS, messages)
+    st.stop()
+
+tr = _trace(*models.current_model_key(), image)
+scales = [ram.glimpse_scale**k for k in range(ram.num_patches)]
+widths = [ram.patch_size * s for s in scales]
+step = st.slider("Glimpse step", 1, ram.num_glimpses, key=K("step"),
+                 help="Which glimpse to inspect below; the animation plays all of them")
+t = int(step) - 1
+prediction = int(tr.prediction[0])
+verdict = "" if label is None else (" (correct)" if prediction == label else f" (wrong: the label is {label})")
+
+
+def _ram_column() -> None:
+    st.subheader("RAM path")
+    st.caption("The network computes every step: patches -> glimpse network -> core -> next location.")
+    furniture.plot(plots.glimpse_animation(image, tr.centres[0], ram.patch_size, scales, tr.readouts[0],
+                                        title=f"RAM on {name}", start=t), key="ram_animation",
+                download_name="mbi-glimpses")
+    r, col = tr.centres[0, t]
+    gr, gc = tr.locs[0, t]
+    st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: centre row {r}, column {col} px (grid cell {gr}, {gc} "
+                f"of {ram.loc_grid}x{ram.loc_grid}); after it the hidden state reads as class **{tr.readouts[0, t]}**.")
+    st.plotly_chart(plots.glimpse_patches(tr.patches[0, t], widths, ram.patch_bits,
+                                          title=f"Glimpse {step}: what the RAM sees"),
+                    key="ram_patches", config={"displaylogo": False})
+
+
+def _lookup_column() -> None:
+    st.subheader("Lookup path")
+    st.caption("MBI replaces each step by a table lookup: the nearest stored key (patch, previous hidden state, "
+               "location) gives the next hidden state, location and class.")
+    table = lookups.lookup_table()
+    if table is None:
+        return
+    weights = session_weights.current_weights()
+    key = (models.current_model_key(), len(table), weights, hashlib.sha1(image.tobytes()).hexdigest())
+    lt = lookups.memo("glimpse_lookup", 64).get(key)
+    if lt is None:
+        try:
+            lt = lookup_infer(model, table, image[None], index=lookups.step_index(table, weights))
+        except furniture.USER_ERRORS as exc:
+            st.error(f"The lookup could not run: {furniture.friendly(exc)}")
+            return
+        lookups.memo("glimpse_lookup", 64).put(key, lt)
+    keys = [decode_key(lt.queries[0, s], ram) for s in range(ram.num_glimpses)]
+    centres = np.array([k.centre_px for k in keys], dtype=int)
+    furniture.plot(plots.glimpse_animation(image, centres, ram.patch_size, scales, lt.readouts[0],
+                                        title=f"Lookup on {name}", start=t), key="lookup_animation",
+                download_name="mbi-lookup-glimpses")
+    row, dist = int(lt.rows[0, t]), float(lt.distance[0, t])
+    source = int(table.source[row])
+    same = "the same cell as the RAM" if (lt.locs[0, t] == tr.locs[0, t]).all() else \
+        f"the RAM looked at grid cell {tr.locs[0, t, 0]}, {tr.locs[0, t, 1]}"
+    st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: read grid cell {lt.locs[0, t, 0]}, {lt.locs[0, t, 1]} "
+                f"({same}); nearest key: table row **{row:,}** at distance **{dist:.2f}**, first met on training "
+                f"image #{source}; its value reads as class **{lt.readouts[0, t]}**.")
+    matched = decode_key(table.keys[row], ram)
+    st.plotly_chart(plots.query_and_match(keys[t].intensity, matched.intensity, widths, ram.patch_bits,
+                                          ("query", f"row {row:,}"),
+                                          title=f"Glimpse {step}: query vs matched key (distance {dist:.2f})"),
+                    key="lookup_match", config={"displaylogo": False})
+    recorded = models.lookup_settings_of().get("threshold")
+    threshold = recorded if isinstance(recorded, (int, float)) and weights == session_weights.model_weights()[0] else None
+    st.plotly_chart(plots.step_distances(lt.distance[0], threshold, "Matched distance per glimpse"
+                                         + ("" if threshold is None else " (dashed: the model's mixed-MBI threshold)")),
+                    key="lookup_distances", config={"displaylogo": False})
+    st.plotly_chart(plots.digit_gallery([data.train_x[source]], [f"training image #{source}"], [matched.centre_px],
+                                        cols=1, title=f"Where row {row:,} comes from"),
+                    key="lookup_source", config={"displaylogo": False})
+    answer = int(lt.prediction[0])
+    agree = "agrees with the RAM" if answer == prediction else f"the RAM says {prediction}"
+    st.metric("The lookups say", answer, help=f"The last matched row's class; {agree}")
+    frame = pd.DataFrame({
+        "step": np.arange(1, ram.num_glimpses + 1), "grid row": lt.locs[0, :, 0], "grid col": lt.locs[0, :, 1],
+        "matched row": lt.rows[0], "distance": lt.distance[0], "training image": table.source[lt.rows[0]],
+        "lookup readout (class)": lt.readouts[0],
+    })
+    furniture.csv_download(frame, "mbi-lookup-steps", key="dl_lookup_steps", label="Download the lookup steps (CSV)")
+    st.caption(f"Exact search over the step's {len(table.rows_of_step(t)):,} keys, weights "
+               f"{session_weights.weights_text(weights)} ({session_weights.weights_source()}).")
+
+
+left, right = st.columns(2)
+with left:
+    _ram_column()
+with right:
+    _lookup_column()
+
+st.subheader(f"The RAM says {prediction}{verdict}")
+steps = pd.DataFrame({
+    "step": np.arange(1, ram.num_glimpses + 1),
+    "grid row": tr.locs[0, :, 0], "grid col": tr.locs[0, :, 1],
+    "centre row (px)": tr.centres[0, :, 0], "centre col (px)": tr.centres[0, :, 1],
+    "RAM readout (class)": tr.readouts[0],
+})
+c = st.columns([3, 2])
+with c[0]:
+    furniture.table(steps, key="steps_table")
+    furniture.csv_download(steps, "mbi-glimpse-steps", key="dl_steps")
+with c[1]:
+    st.plotly_chart(plots.class_probabilities(tr.probs[0], label), key="probs", config={"displaylogo": False})
+urlsync.sync_url(PAGE, PARAMS, messages)

@@ -1,0 +1,142 @@
+"""Mixed MBI (Fig. 5): a distance threshold decides, per image, between the lookups and the RAM.
+
+The lookup trace of the test images is computed once (per model, weights, search and image count;
+kept in memory and on disk); the threshold slider, the class filter and the examples only re-slice it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mbi import plots
+from mbi.memory.decode import decode_key
+from mbi.inference.lookup import mixed_curve
+from mbi.inference.mixed import class_breakdown, curve_thresholds, fallback_steps, fallbacks, mixed_point, share_threshold
+from mbi.urlstate import Param
+from dashboard import furniture, lookups, models, session_weights, urlsync
+
+PAGE = "mixed"
+IMAGE_CHOICES = (100, 300, 1000, 2000)
+TREE = {"branching": 4, "leaf_size": 32}
+PAPER_SHARE = 0.6965
+GALLERY = 12
+NAMES = {"images", "search", "checks", "thr", "cls"}
+
+furniture.intro(
+    "Mixed MBI",
+    "Lookups are cheap but not always right. **Mixed MBI** answers an image by lookups only when every glimpse "
+    "found a key within a distance threshold; otherwise the RAM computes it. Move the threshold to trade "
+    "accuracy for the share of images that need no arithmetic at all.",
+    "Fig. 5 (mixed MBI at a sweeping threshold)",
+)
+
+model, cfg, metrics, data = models.load_or_stop()
+table = lookups.table_or_stop()
+weights = session_weights.current_weights()
+BASE = [
+    Param("images", 300, "choice", choices=IMAGE_CHOICES, label="test images"),
+    Param("search", "brute", "choice", choices=("brute", "tree"), label="search"),
+    Param("checks", 16, "int", lo=1, hi=64, label="tree checks"),
+]
+first = urlsync.peek(PAGE, BASE, NAMES)
+count = int(first["images"])
+tree = dict(TREE, checks=int(first["checks"])) if first["search"] == "tree" else None
+trace = lookups.lookup_trace(table, "test", count, weights, first["search"], tree)
+ram_pred = lookups.ram_predictions("test", count)
+labels = data.test_y[:count]
+
+top = math.ceil(float(trace.max_distance.max()) * 10) / 10 + 0.1
+recorded = models.lookup_settings_of().get("threshold")
+own = weights == session_weights.model_weights()[0]
+if own and isinstance(recorded, (int, float)) and 0 <= recorded <= top:
+    default_thr, default_why = math.ceil(recorded * 10) / 10, "the threshold recorded with the model (lookup.json)"
+else:
+    default_thr = math.ceil(share_threshold(trace, PAPER_SHARE) * 10) / 10
+    default_why = f"the smallest that answers {100 * PAPER_SHARE:.2f}% by lookup, the paper's share"
+PARAMS = BASE + [
+    Param("thr", min(default_thr, top), "float", lo=0.0, hi=top, step=0.1, label="threshold"),
+    Param("cls", "all", "choice", choices=("all",) + tuple(range(10)), label="class"),
+]
+messages = urlsync.url_settings(PAGE, PARAMS)
+K = lambda name: urlsync.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys
+
+c = st.columns([2, 2, 2])
+c[0].selectbox("Test images", IMAGE_CHOICES, key=K("images"), format_func=lambda n: f"{n:,}",
+               help="The first N images of the test split; the lookups run once per count (then cached)")
+c[1].radio("Search", ("brute", "tree"), key=K("search"), horizontal=True,
+           format_func={"brute": "exact (brute force)", "tree": "k-means tree"}.get,
+           help="Exact search scans every key of the step; the tree (branching 4, leaves of 32) scans `checks` "
+                "leaves: far fewer comparisons, nearly the same matches with 16 checks")
+if first["search"] == "tree":
+    c[2].slider("Tree checks (leaves scanned)", 1, 64, key=K("checks"))
+thr = st.slider("Distance threshold", 0.0, top, key=K("thr"), step=0.1, format="%.1f",
+                help=f"An image is answered by lookups when every step's match is at most this far (eq. (1)). "
+                     f"Opens at {default_why}.")
+
+point = mixed_point(trace, ram_pred, labels, thr)
+m = st.columns(6)
+m[0].metric("Mixed accuracy", f"{100 * point.accuracy:.2f}%",
+            help="Lookups where close enough, the RAM elsewhere")
+m[1].metric("Answered by lookup", f"{100 * point.lookup_share:.1f}%",
+            help="Share of images that needed no arithmetic")
+m[2].metric("Lookup-only accuracy", f"{100 * float(np.mean(trace.prediction == labels)):.2f}%",
+            help="Every image by lookups (threshold = infinity)")
+m[3].metric("RAM accuracy", f"{100 * float(np.mean(ram_pred == labels)):.2f}%", help="Every image by the RAM")
+m[4].metric("Lookup part", "-" if point.lookup_accuracy is None else f"{100 * point.lookup_accuracy:.2f}%",
+            help="Accuracy on the images the lookups answered")
+m[5].metric("RAM part", "-" if point.ram_accuracy is None else f"{100 * point.ram_accuracy:.2f}%",
+            help="Accuracy on the images that fell back to the RAM")
+search_text = "exact search" if tree is None else f"k-means tree, {tree['checks']} checks"
+st.caption(f"{count:,} test images; weights {session_weights.weights_text(weights)} ({session_weights.weights_source()}); "
+           f"{search_text}: "
+           f"{trace.comparisons.mean():,.0f} key comparisons per lookup on average.")
+
+curve = [asdict(p) for p in mixed_curve(trace, ram_pred, labels, curve_thresholds(trace))]
+furniture.plot(plots.mixed_mbi_marked(curve, asdict(point)), key="mixed_curve", download_name="mbi-mixed-curve")
+furniture.csv_download(pd.DataFrame(curve), "mbi-mixed-curve", key="dl_curve", label="Download the curve (CSV)")
+
+left, right = st.columns([3, 2])
+breakdown = pd.DataFrame([asdict(r) for r in class_breakdown(trace, ram_pred, labels, thr)])
+with left:
+    furniture.plot(plots.class_breakdown_bars(breakdown.to_dict("records"), f"Mixed MBI per class at threshold {thr:.1f}"),
+                key="class_bars")
+    furniture.csv_download(breakdown, "mbi-mixed-per-class", key="dl_classes", label="Download per class (CSV)")
+with right:
+    furniture.plot(plots.fallback_steps_bars(fallback_steps(trace, thr)), key="fallback_steps")
+
+st.subheader("Images that fell back to the RAM, and why")
+fb = fallbacks(trace, thr)
+frame = pd.DataFrame({
+    "test image": fb.image, "label": labels[fb.image], "RAM says": ram_pred[fb.image],
+    "lookup would say": trace.prediction[fb.image], "first step over": fb.step + 1,
+    "its distance": fb.distance, "steps over": fb.steps_over, "largest distance": fb.max_distance,
+})
+cls = st.segmented_control("Class", ("all",) + tuple(range(10)), key=K("cls"),
+                           help="Show the fallbacks of one true class") or "all"
+shown = frame if cls == "all" else frame[frame["label"] == cls]
+if shown.empty:
+    st.info("No image of this selection fell back: every glimpse found a key within the threshold.")
+else:
+    st.caption(f"{len(shown):,} images fell back (the RAM answered them). Each one's reason is the first glimpse "
+               f"whose nearest key was farther than {thr:.1f}; the x marks where that glimpse looked.")
+    top_rows = shown.head(GALLERY)
+    marks, titles = [], []
+    for _, row in top_rows.iterrows():
+        i, t = int(row["test image"]), int(row["first step over"]) - 1
+        marks.append(decode_key(trace.queries[i, t], cfg.ram).centre_px)
+        titles.append(f"#{i} ({row['label']}): step {t + 1}, d={row['its distance']:.1f}")
+    furniture.plot(plots.digit_gallery([data.test_x[int(i)] for i in top_rows["test image"]], titles, marks,
+                                    title=f"Fallbacks at threshold {thr:.1f} (first {len(top_rows)})"),
+                key="fallback_gallery")
+    pick = st.selectbox("Look at one", shown["test image"].head(200).tolist(), key="mixed_example",
+                        format_func=lambda i: f"test image #{i} (label {labels[i]})")
+    furniture.plot(plots.step_distances(trace.distance[int(pick)], thr,
+                                     f"Test image #{int(pick)}: matched distance per glimpse"), key="example_steps")
+    furniture.table(shown, key="fallback_table", max_rows=30)
+    furniture.csv_download(shown, "mbi-mixed-fallbacks", key="dl_fallbacks", label="Download fallbacks (CSV)")
+urlsync.sync_url(PAGE, PARAMS, messages)

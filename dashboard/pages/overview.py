@@ -1,0 +1,145 @@
+"""Overview: the pipeline at a glance, the chosen model's headline numbers beside the paper's, a guided tour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mbi import plots
+from mbi.hardware.energy import (PAPER_INFERENCE_ENERGY_J, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
+                        PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, format_energy, inference_energy_j, match_energy)
+from mbi.model.ram import trace
+from mbi.hardware.sram import build_layout, key_parts_from_ram
+from mbi.model.train import images_to_tensor
+from mbi.urlstate import Param
+from dashboard import furniture, models, urlsync
+
+PAGE = "overview"
+GALLERY = 4
+
+furniture.intro(
+    "MBI Explorer",
+    "A **recurrent attention model** (RAM) reads a digit through a few tiny, quantized *glimpses*. "
+    "**Memorization-based inference** (MBI) replaces its arithmetic by lookups in a table distilled from it, "
+    "searched in an SRAM array that computes distances in memory. "
+    "This page shows the whole pipeline, how the chosen model compares with the paper, and where to go next.",
+    "Fig. 2 (the pipeline) and Table I (headline numbers)",
+)
+
+model, cfg, metrics, data = models.load_or_stop()
+ram = cfg.ram
+PARAMS = [Param("first", 0, "int", lo=0, hi=len(data.test_y) - GALLERY, label="first test image")]
+messages = urlsync.url_settings(PAGE, PARAMS)
+
+
+def _core_ready(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+st.plotly_chart(plots.pipeline_diagram([
+    dict(name="MNIST", detail="50k / 10k / 10k", ready=True),
+    dict(name="RAM", detail=f"{ram.num_glimpses} quantized<br>glimpses", ready=True),
+    dict(name="Table", detail="distilled<br>key -> value", ready=_core_ready("mbi.memory.lut")),
+    dict(name="Search", detail="weighted Manhattan,<br>k-means tree", ready=_core_ready("mbi.search.searchers")),
+    dict(name="Inference", detail="lookups only<br>or mixed", ready=_core_ready("mbi.inference.lookup")),
+    dict(name="Hardware", detail="SRAM search,<br>energy", ready=_core_ready("mbi.hardware.sram")),
+], title="The MBI pipeline (filled = available in this copy)"), key="pipeline", config={"displaylogo": False})
+
+# --------------------------------------------------------------------------- headline numbers
+
+
+def _pct(value: object) -> str:
+    return f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "not recorded"
+
+
+def _test_or_val(metrics: dict) -> str:
+    """Test accuracy when recorded (``python -m mbi evaluate --record``), else the best validation accuracy."""
+    if isinstance(metrics.get("test_acc"), (int, float)):
+        return _pct(metrics["test_acc"])
+    val = metrics.get("best_val_acc")
+    return f"{_pct(val)} (validation)" if isinstance(val, (int, float)) and val >= 0 else "not recorded"
+
+
+def _table_contents(recipe: dict) -> str:
+    """One line on what the table memorizes (``lookup.json``'s ``"table"`` entry; absent = the paper's)."""
+    episodes = ("every training digit's episode, also shifted by one pixel in 4 directions"
+                if recipe.get("shifts") == "1px" else "every training digit's episode")
+    readout = "the training label" if recipe.get("readout") == "label" else "the RAM's own class readout"
+    return f"{episodes}; class stored: {readout}"
+
+
+layout = build_layout(key_parts_from_ram(ram), "binary", 32)
+match_j = match_energy()["total"]
+ours_energy = inference_energy_j(ram.num_glimpses, PAPER_LEVELS, PAPER_KEYS_PER_LEVEL, layout.n_arrays, match_j)
+n_params = sum(p.numel() for p in model.parameters())
+recorded = models.lookup_settings_of()
+lookup_acc = recorded.get("test_lookup_accuracy")
+mixed_acc = recorded.get("test_mixed_accuracy")
+mixed_share = recorded.get("test_mixed_lookup_share")
+not_yet = "not yet recorded (python -m mbi lookup --split test --record)"
+rows = [
+    ("RAM test accuracy, quantized", _test_or_val(metrics), "96.00% (authors' code, 1-bit hidden, 2-bit patch)"),
+    ("same weights, quantizers bypassed", _pct(metrics.get("test_acc_quantizers_bypassed")),
+     "98.05% (authors' code, float model)"),
+    ("Lookup-only accuracy", _pct(lookup_acc) if lookup_acc is not None else not_yet, "89.19% (authors' code, BO weights)"),
+    ("Mixed MBI accuracy", f"{_pct(mixed_acc)} with {_pct(mixed_share)} by lookup" if mixed_acc is not None
+     else not_yet,
+     f"{PAPER_MBI_ACCURACY_PCT}% at 69.65% lookup share (Table I)"),
+    ("Table storage", f"{recorded['table_mb']:.2f} MB packed, {recorded['table_rows']:,} rows"
+     if "table_mb" in recorded else not_yet, f"{PAPER_MBI_STORAGE_MB} MB (Table I)"),
+    ("Table contents", _table_contents(recorded.get("table", {})),
+     "every training digit's episode, the RAM's own class readout"),
+    ("RAM weights", f"{n_params:,} parameters ({4 * n_params / 1e6:.2f} MB as float32)", "-"),
+    ("Key length", f"{layout.n_columns} SRAM columns on {layout.n_arrays} arrays of 32", "5 splits of the key"),
+    ("Energy per 32x32 key match", f"{1e12 * match_j:.2f} pJ (our circuit model)",
+     f"{1e12 * PAPER_MATCH_ENERGY_J:g} pJ (Fig. 6(c))"),
+    ("Energy per inference", f"{format_energy(ours_energy)} = {ram.num_glimpses} glimpses x {PAPER_LEVELS} levels x "
+     f"{PAPER_KEYS_PER_LEVEL} keys x {layout.n_arrays} splits x {1e12 * match_j:.2f} pJ",
+     f"{format_energy(PAPER_INFERENCE_ENERGY_J)} (Table I)"),
+]
+headline = pd.DataFrame(rows, columns=["what", "chosen model", "paper / authors"])
+cols = st.columns(4)
+cols[0].metric("RAM accuracy", _test_or_val(metrics),
+               help="One deterministic pass (location = policy mean), quantized: over the 10,000 test digits "
+                    "when recorded, else the best validation accuracy of training.")
+cols[1].metric("Glimpses x patches", f"{ram.num_glimpses} x {ram.num_patches} of {ram.patch_size}x{ram.patch_size}")
+cols[2].metric("Bits (patch / hidden)", f"{ram.patch_bits or 'float'} / {ram.hidden_bits or 'float'}")
+cols[3].metric("Energy per inference (model)", format_energy(ours_energy),
+               delta=f"paper {format_energy(PAPER_INFERENCE_ENERGY_J)}", delta_color="off", delta_arrow="off")
+st.subheader("The chosen model beside the paper")
+furniture.table(headline, key="headline_table")
+furniture.csv_download(headline, "mbi-headline-numbers", key="dl_headline")
+st.caption("Paper numbers from Table I and Fig. 6; 'authors' code' numbers are the authors' published RAM results. "
+           "Tree levels and keys per level are the paper's averages until the lookup tree is built here.")
+
+# --------------------------------------------------------------------------- the guided path
+
+st.subheader("A guided path for a class demo")
+st.markdown("Each page opens with a few plain sentences and the paper figure it reproduces.")
+st.page_link("dashboard/pages/ram_hyperparameters.py", label="1. RAM hyperparameters (Fig. 3): what each knob does to "
+             "accuracy; train a small model live and compare runs.", icon=":material/tune:")
+st.page_link("dashboard/pages/glimpse_paths.py", label="2. Glimpse paths: follow the RAM glimpse by glimpse on a test digit "
+             "or your own, seeing the quantized patches it reads.", icon=":material/visibility:")
+st.page_link("dashboard/pages/sram_energy.py", label="3. SRAM and energy (Fig. 6, Table I): how variation blurs the "
+             "in-memory distances, and what one inference costs.", icon=":material/memory:")
+st.caption("Table size, metric search, cluster tree and mixed MBI pages follow once the lookup table is distilled.")
+
+# --------------------------------------------------------------------------- glimpse gallery
+
+st.subheader("Where the model looks")
+start = st.number_input("First test image", min_value=0, max_value=len(data.test_y) - GALLERY, step=GALLERY,
+                        key=urlsync.wkey(PAGE, "first"), help="Index into the 10,000-image test split")
+values = urlsync.sync_url(PAGE, PARAMS, messages)
+idx = np.arange(int(start), int(start) + GALLERY)
+tr = trace(model, images_to_tensor(data.test_x[idx]))
+scales = [ram.glimpse_scale**k for k in range(ram.num_patches)]
+for col, i, b in zip(st.columns(GALLERY), idx, range(GALLERY)):
+    verdict = "correct" if tr.prediction[b] == data.test_y[i] else "wrong"
+    fig = plots.glimpse_path(data.test_x[i], tr.centres[b], ram.patch_size, scales,
+                             title=f"#{i}: label {data.test_y[i]}, RAM says {tr.prediction[b]} ({verdict})")
+    fig.update_yaxes(constrain="domain")
+    with col:
+        st.plotly_chart(fig, key=f"gallery{b}", config={"displaylogo": False})

@@ -1,0 +1,100 @@
+"""Table size (Fig. 4(a)): how lookup accuracy and storage grow with the table's row budget.
+
+A budget's table is the first N rows of the full table (``mbi.inference.budget``), so no distilling is needed. The
+curve (every budget of the grid, unweighted and with the session's weights) is computed once per model,
+weights and image count, kept in memory and on disk; the budget slider only moves the marked point.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mbi import plots
+from mbi.inference.budget import budget_grid, cached_budget_curve
+from mbi.urlstate import Param
+from dashboard import furniture, lookups, models, session_weights, urlsync
+
+PAGE = "table"
+IMAGE_CHOICES = (100, 200, 500, 1000)
+UNWEIGHTED = "unweighted"
+
+furniture.intro(
+    "Table size",
+    "The lookup table memorizes glimpse steps of training images; a smaller table stores fewer of them. "
+    "Pick a row budget to see what it costs in storage and accuracy, with the metric unweighted (a = b = c) "
+    "and with the distance weights of this session (e.g. those the metric search found).",
+    "Fig. 4(a) (lookup accuracy vs table size, unweighted vs BO-weighted)",
+)
+
+model, cfg, metrics, data = models.load_or_stop()
+table = lookups.table_or_stop()
+budgets = budget_grid(len(table))
+PARAMS = [
+    Param("rows", budgets[-1], "choice", choices=tuple(budgets), label="row budget"),
+    Param("images", 200, "choice", choices=IMAGE_CHOICES, label="test images"),
+]
+messages = urlsync.url_settings(PAGE, PARAMS)
+K = lambda name: urlsync.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys
+
+weights = session_weights.current_weights()
+weightings = {UNWEIGHTED: session_weights.unweighted()}
+if weights != weightings[UNWEIGHTED]:
+    weightings["weighted"] = weights
+
+c = st.columns([4, 1])
+rows = c[0].select_slider("Row budget", budgets, key=K("rows"), format_func=lambda n: f"{n:,} rows",
+                          help="The table keeps the first N distinct keys met while replaying the training "
+                               "images in a fixed random order (whole episodes of about N / glimpses images)")
+count = int(c[1].selectbox("Test images", IMAGE_CHOICES, key=K("images"), format_func=lambda n: f"{n:,}",
+                           help="Accuracy is measured on the first N test images (exact search)"))
+
+key = (models.current_model_key(), len(table), count, tuple(sorted(weightings.items())))
+cache = lookups.memo("budget_curve", 8)
+points = cache.get(key)
+if points is None:
+    bar = st.progress(0.0, text="Scoring each table size ...")
+    x, y = data.test_x[:count], data.test_y[:count]
+    try:
+        points = cached_budget_curve(model, table, x, y, f"test:{count}", budgets, weightings,
+                                     progress=lambda f, msg: bar.progress(min(1.0, f), text=f"Scoring: {msg}"))
+    except furniture.USER_ERRORS as exc:
+        st.error(f"The table-size curve could not be computed: {furniture.friendly(exc)}")
+        st.stop()
+    bar.empty()
+    cache.put(key, points)
+
+frame = pd.DataFrame([p.to_dict() for p in points])
+here = next(p for p in points if p.rows == rows)
+full = points[-1]
+m = st.columns(5)
+m[0].metric("Rows", f"{here.rows:,}", help=f"{100 * here.rows / full.rows:.1f}% of the full table")
+m[1].metric("Binary storage", f"{here.storage_bytes / 1e6:.2f} MB",
+            help="Keys at their bit widths plus values (hidden state, location, class), bit-packed")
+m[2].metric("Thermometer storage", f"{here.storage_thermometer_bytes / 1e6:.2f} MB",
+            help="What the in-memory search array stores: L-1 bits per L-level key element")
+m[3].metric("Unweighted accuracy", f"{100 * here.accuracy[UNWEIGHTED]:.2f}%")
+if "weighted" in here.accuracy:
+    gain = here.accuracy["weighted"] - here.accuracy[UNWEIGHTED]
+    m[4].metric("Weighted accuracy", f"{100 * here.accuracy['weighted']:.2f}%",
+                delta=f"{100 * gain:+.2f} points")
+else:
+    m[4].metric("Weighted accuracy", "-", help="The session's weights are a = b = c")
+    st.info("The weighted curve appears once this session uses weights other than a = b = c: run the "
+            "**Metric search** page and apply its best weights (or open a link that carries weights).",
+            icon=":material/tune:")
+weighted_text = (f"; weighted = {session_weights.weights_text(weights)} ({session_weights.weights_source()})"
+                 if "weighted" in weightings else "")
+st.caption(f"Lookup-only accuracy on {count:,} test images, exact search{weighted_text}. The paper tunes the weights "
+           "for every size; here one weighting serves all sizes (`python -m mbi evaluate --lut-sizes` runs a "
+           "search per size).")
+
+left, right = st.columns([3, 2])
+with left:
+    furniture.plot(plots.budget_accuracy(frame.to_dict("records"), rows), key="budget_accuracy",
+                download_name="mbi-table-size")
+with right:
+    furniture.plot(plots.budget_storage(frame.to_dict("records"), rows), key="budget_storage")
+furniture.table(frame, key="budget_table")
+furniture.csv_download(frame, "mbi-table-size", key="dl_budget")
+urlsync.sync_url(PAGE, PARAMS, messages)

@@ -1,0 +1,1 @@
+"""The in-memory search hardware: the SRAM array model, its non-idealities and energy."""

@@ -1,0 +1,1 @@
+"""Inference by lookups: lookup-only and mixed MBI, table-size curves and the metric search."""

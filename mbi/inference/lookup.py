@@ -1,0 +1,253 @@
+"""Memorization-based inference: lookups only, and mixed with the RAM.
+
+Lookup-only MBI (paper Fig. 2) runs like the RAM but replaces its arithmetic by
+table reads: start at h_0 = 0 and the centre location; at each glimpse the
+retina extracts and quantizes the patch at the current location (the sensor,
+as in the paper); the query (patch, current hidden state, location) is matched
+to the nearest key of that glimpse step's rows; the matched row's value gives
+the next hidden state and location; the class is the last matched row's readout.
+
+Mixed MBI (Fig. 5): an image is answered by lookups when every step's matched
+distance is <= ``threshold``; otherwise the RAM itself answers it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+import torch
+
+from mbi.memory.lut import LookupTable
+from mbi.model.ram import RAM
+from mbi.search.searchers import BruteForce, KMeansTree, Searcher, SearchReport, search_report
+from mbi.model.train import images_to_tensor, predict
+
+SearchKind = Literal["brute", "tree"]
+SearcherFactory = Callable[[int, np.ndarray], Searcher]
+"""``factory(step, rows) -> Searcher`` over the keys ``table.keys[rows]`` (``rows``: global, ascending)."""
+
+
+class StepIndex:
+    """One searcher per glimpse step over that step's rows; answers with global row numbers.
+
+    ``kind`` picks the exact digital search ("brute" or "tree", with ``tree_params`` for
+    :class:`mbi.search.searchers.KMeansTree`). ``searcher_factory`` replaces both: it is called once per
+    step with the step number and the step's global row indices and must return a
+    :class:`mbi.search.searchers.Searcher` over ``table.keys[rows]`` whose answers index into ``rows``
+    (e.g. a search on the in-memory array model, :mod:`mbi.hardware.nonideal`); ``kind`` then only
+    labels the index.
+    """
+
+    def __init__(self, table: LookupTable, weights: Sequence[float] = (1.0, 1.0, 1.0), kind: SearchKind | str = "brute",
+                 searcher_factory: SearcherFactory | None = None, **tree_params: int) -> None:
+        if searcher_factory is None and kind not in ("brute", "tree"):
+            raise ValueError(f"search kind must be 'brute' or 'tree', got {kind!r}")
+        if searcher_factory is not None and tree_params:
+            raise ValueError(f"tree parameters {sorted(tree_params)} do not apply with a searcher_factory, "
+                             "which builds its own searchers")
+        if searcher_factory is not None and not callable(searcher_factory):
+            raise TypeError(f"searcher_factory must be callable (step, rows) -> Searcher, "
+                            f"got {type(searcher_factory).__name__}")
+        self.table = table
+        self.weights = tuple(float(w) for w in weights)
+        self.kind = kind
+        self.rows: list[np.ndarray] = []
+        self.searchers: list[Searcher | None] = []
+        for t in range(table.num_glimpses):
+            rows = table.rows_of_step(t)
+            self.rows.append(rows)
+            if len(rows) == 0:
+                self.searchers.append(None)
+            elif searcher_factory is not None:
+                searcher = searcher_factory(t, rows)
+                if not isinstance(searcher, Searcher) or searcher.n_rows != len(rows):
+                    raise ValueError(f"searcher_factory must return a Searcher over the {len(rows)} rows of step "
+                                     f"{t + 1}, got {type(searcher).__name__}"
+                                     + (f" over {searcher.n_rows} rows" if isinstance(searcher, Searcher) else ""))
+                self.searchers.append(searcher)
+            elif kind == "brute":
+                self.searchers.append(BruteForce(table.keys[rows], table.layout, self.weights))
+            else:
+                self.searchers.append(KMeansTree(table.keys[rows], table.layout, self.weights, **tree_params))
+
+    def query(self, t: int, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest row (global index), its distance and the comparisons made, for step ``t``."""
+        searcher = self.searchers[t]
+        if searcher is None:
+            raise ValueError(f"the table has no rows for glimpse step {t + 1}; distill more rows")
+        res = searcher.query(queries)
+        return self.rows[t][res.index], res.distance, res.comparisons
+
+
+@dataclass
+class LookupTrace:
+    """Per-image, per-step record of a lookup-only inference."""
+
+    locs: np.ndarray  # grid location read at each step [B, T, 2]
+    rows: np.ndarray  # matched table row [B, T]
+    distance: np.ndarray  # eq. (1) distance of the match [B, T]
+    comparisons: np.ndarray  # key comparisons made [B, T]
+    readouts: np.ndarray  # class readout of the matched row [B, T]
+    queries: np.ndarray  # the query keys [B, T, D]
+
+    @property
+    def prediction(self) -> np.ndarray:
+        """Lookup-only class: the readout of the last step's matched row."""
+        return self.readouts[:, -1]
+
+    @property
+    def max_distance(self) -> np.ndarray:
+        """Largest matched distance over the steps of each image (what mixed MBI thresholds)."""
+        return self.distance.max(axis=1)
+
+
+@torch.no_grad()
+def lookup_infer(model: RAM, table: LookupTable, images: np.ndarray, index: StepIndex | None = None,
+                 weights: Sequence[float] = (1.0, 1.0, 1.0), batch_size: int = 2000) -> LookupTrace:
+    """Classify ``images`` (uint8 [B, 28, 28]) by table lookups only; the model serves as the retina."""
+    index = index or StepIndex(table, weights)
+    if table.num_glimpses != model.cfg.num_glimpses:
+        raise ValueError(f"table has {table.num_glimpses} glimpse steps but the model takes {model.cfg.num_glimpses}")
+    parts = [_lookup_batch(model, table, index, images[s: s + batch_size]) for s in range(0, len(images), batch_size)]
+    return LookupTrace(*(np.concatenate([getattr(p, f) for p in parts])
+                         for f in ("locs", "rows", "distance", "comparisons", "readouts", "queries")))
+
+
+def _lookup_batch(model: RAM, table: LookupTable, index: StepIndex, images: np.ndarray) -> LookupTrace:
+    x = images_to_tensor(images)
+    h0, loc0 = model.initial_state(len(x))
+    hidden = np.zeros((len(x), table.layout.hidden_len), dtype=np.uint8)
+    loc = loc0.numpy().astype(np.uint8)
+    steps = table.num_glimpses
+    out = {k: [] for k in ("locs", "rows", "distance", "comparisons", "readouts", "queries")}
+    for t in range(steps):
+        rho = model.retina.quantizer.codes(model.retina(x, torch.from_numpy(loc.astype(np.int64))))
+        query = np.concatenate([rho.numpy().astype(np.uint8), hidden, loc], axis=1)
+        rows, dist, comps = index.query(t, query)
+        out["locs"].append(loc)
+        out["queries"].append(query)
+        out["rows"].append(rows)
+        out["distance"].append(dist)
+        out["comparisons"].append(comps)
+        out["readouts"].append(table.readout[rows])
+        hidden = table.next_hidden[rows]
+        loc = table.next_loc[rows]
+    return LookupTrace(*(np.stack(out[k], axis=1) for k in ("locs", "rows", "distance", "comparisons",
+                                                            "readouts", "queries")))
+
+
+@dataclass
+class MixedPoint:
+    """Mixed MBI at one threshold."""
+
+    threshold: float
+    accuracy: float
+    lookup_share: float  # share of images answered by lookups only
+    lookup_accuracy: float | None  # accuracy on the images answered by lookup (None if none)
+    ram_accuracy: float | None  # accuracy on the images the RAM answered (None if none)
+
+
+def mixed_predictions(trace: LookupTrace, ram_pred: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mixed-MBI classes and the mask of images answered by lookup at ``threshold``."""
+    by_lookup = trace.max_distance <= threshold
+    return np.where(by_lookup, trace.prediction, ram_pred), by_lookup
+
+
+def mixed_curve(trace: LookupTrace, ram_pred: np.ndarray, labels: np.ndarray,
+                thresholds: Sequence[float]) -> list[MixedPoint]:
+    """Accuracy and lookup share of mixed MBI for each threshold (Fig. 5)."""
+    labels = np.asarray(labels)
+    points = []
+    for thr in thresholds:
+        pred, mask = mixed_predictions(trace, ram_pred, float(thr))
+        correct = pred == labels
+        points.append(MixedPoint(
+            float(thr), float(correct.mean()), float(mask.mean()),
+            float(correct[mask].mean()) if mask.any() else None,
+            float(correct[~mask].mean()) if (~mask).any() else None,
+        ))
+    return points
+
+
+def mixed_infer(model: RAM, table: LookupTable, images: np.ndarray, threshold: float,
+                index: StepIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mixed MBI on ``images``: (classes, answered-by-lookup mask)."""
+    trace = lookup_infer(model, table, images, index=index)
+    return mixed_predictions(trace, predict(model, images), threshold)
+
+
+def evaluate_lookup(
+    model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray,
+    weights: Sequence[float] = (1.0, 1.0, 1.0), kind: SearchKind = "brute",
+    thresholds: Sequence[float] | str = (), tree_params: dict[str, int] | None = None,
+    extra_thresholds: Sequence[float] = (),
+) -> dict:
+    """Lookup-only and mixed MBI on one split: accuracies, lookup share, comparisons per query.
+
+    ``thresholds="auto"`` tries :func:`threshold_candidates` of this trace; ``extra_thresholds`` are
+    added to the curve (e.g. a threshold chosen earlier, to read its exact point).
+    """
+    index = StepIndex(table, weights, kind, **(tree_params or {}))
+    trace = lookup_infer(model, table, images, index=index)
+    if isinstance(thresholds, str):
+        if thresholds != "auto":
+            raise ValueError(f"thresholds must be numbers or 'auto', got {thresholds!r}")
+        thresholds = threshold_candidates(trace)
+    thresholds = sorted(set(float(t) for t in thresholds) | set(float(t) for t in extra_thresholds))
+    ram_pred = predict(model, images)
+    labels = np.asarray(labels)
+    return {
+        "images": int(len(labels)),
+        "weights": [float(w) for w in weights],
+        "search": kind,
+        "ram_accuracy": float(np.mean(ram_pred == labels)),
+        "lookup_accuracy": float(np.mean(trace.prediction == labels)),
+        "lookup_agrees_with_ram": float(np.mean(trace.prediction == ram_pred)),
+        "comparisons_per_query": float(trace.comparisons.mean()),
+        "table_rows": int(len(table)),
+        "table_mb": table.storage_bytes()["total_binary"] / 1e6,
+        "mixed": [vars(p) for p in mixed_curve(trace, ram_pred, labels, thresholds)],
+        **({"tree_vs_brute_force": tree_quality(index, trace)} if kind == "tree" else {}),
+    }
+
+
+def tree_reports(index: StepIndex, trace: LookupTrace) -> list[SearchReport]:
+    """Per glimpse step, the tree's answers to ``trace``'s queries against an exhaustive search of the same rows."""
+    return [search_report(index.searchers[t], trace.queries[:, t]) for t in range(trace.queries.shape[1])]
+
+
+def tree_quality(index: StepIndex, trace: LookupTrace, reports: Sequence[SearchReport] | None = None) -> dict:
+    """How the tree's matches compare with brute force on the queries the tree lookup really issued.
+
+    Per glimpse step, every query of ``trace`` is searched again exhaustively over the same rows
+    (or pass ``reports`` from :func:`tree_reports` to reuse that search);
+    reported: share of queries whose distance equals brute force, mean levels and comparisons,
+    the reduction in comparisons, and the largest normalized distance error (Fig. 4(c)).
+    """
+    reports = tree_reports(index, trace) if reports is None else reports
+    n = sum(r.n_queries for r in reports)
+    errors = np.concatenate([r.normalized_error for r in reports])
+    comparisons = sum(r.mean_comparisons * r.n_queries for r in reports) / n
+    rows = sum(r.table_rows * r.n_queries for r in reports) / n
+    return {
+        "exact_share": float(sum(r.exact_share * r.n_queries for r in reports) / n),
+        "mean_levels": float(sum(r.mean_levels * r.n_queries for r in reports) / n),
+        "mean_comparisons": float(comparisons),
+        "brute_force_comparisons": float(rows),
+        "fewer_comparisons": float(rows / comparisons),
+        "max_normalized_error": float(errors.max(initial=0.0)),
+        "per_step_exact_share": [r.exact_share for r in reports],
+    }
+
+
+def threshold_candidates(trace: LookupTrace, count: int = 60) -> list[float]:
+    """Distinct thresholds worth trying: quantiles of the per-image largest matched distance."""
+    return sorted({float(v) for v in np.quantile(trace.max_distance, np.linspace(0, 1, count))})
+
+
+def choose_threshold(points: Sequence[MixedPoint], min_accuracy: float) -> MixedPoint | None:
+    """The point with the largest lookup share whose accuracy is at least ``min_accuracy`` (None if none)."""
+    ok = [p for p in points if p.accuracy >= min_accuracy]
+    return max(ok, key=lambda p: (p.lookup_share, -p.threshold)) if ok else None

@@ -1,0 +1,381 @@
+"""Distillation: replay the quantized RAM on training images and memorize every glimpse step.
+
+At glimpse ``t`` the RAM reads key = (quantized patch vector rho_t, quantized
+previous hidden state h_{t-1}, previous location l_{t-1}) and writes value =
+(h_t, next location l_t, class readout argmax classifier(h_t)). A
+:class:`LookupTable` stores those rows as small integers (levels), with the key
+columns laid out as :class:`mbi.search.distance.KeyLayout` expects.
+
+*Row budget.* ``rows=N`` replays training images in a seeded random order,
+all glimpse steps of each image, and keeps the first ``N`` distinct keys met
+(so the table holds whole episodes of about ``N / T`` images, minus merged
+duplicates). ``rows=None`` distills every training image.
+
+*Merging.* Rows are identified by (step, key): the table keeps one row per
+distinct key *per glimpse step*, and the search looks only at rows of the
+current step (the step number acts as a 3-bit tag, or one array bank per step
+in hardware; it cuts comparisons by T and, measured, loses no accuracy).
+Because the RAM is deterministic, identical keys always come with identical
+values (h_t is a function of the key); should floating-point ties ever make
+two values differ, the first occurrence wins and the number of such conflicts
+is recorded in ``meta["conflicts"]``. ``count`` records how many replayed
+steps hit each row.
+
+*Two extensions beyond the paper* (both off by default, both still lookup-only at inference):
+``shifts`` also replays every training image translated by a pixel or so (the distortions that
+shift-augmented training uses), which fills the key space around every training episode with more of the
+RAM's own behaviour; ``labels`` makes each row's class readout the training label of its source
+image instead of the RAM's own readout (what the value stores). RESULTS.md measures both.
+
+Tables are saved as ``.npz`` (no pickle) with the hash of the model they were
+distilled from; :func:`load_table` refuses a table of another model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
+from mbi.data import load_mnist
+from mbi.search.distance import KeyLayout
+from mbi.model.ram import RAM
+from mbi.store import artifacts_root, atomic_save_npz
+from mbi.model.train import images_to_tensor
+
+FORMAT_VERSION = 1
+
+
+def layout_of(model: RAM) -> KeyLayout:
+    """The key layout of a quantized RAM (it needs integer patch and hidden levels)."""
+    cfg = model.cfg
+    if cfg.patch_bits is None or cfg.hidden_bits is None:
+        raise ValueError(
+            "lookup tables need a quantized RAM: patch_bits and hidden_bits must be integers, "
+            f"got patch_bits={cfg.patch_bits}, hidden_bits={cfg.hidden_bits}"
+        )
+    return KeyLayout(cfg.patch_vector_len, 2**cfg.patch_bits, cfg.state_size, 2**cfg.hidden_bits, cfg.loc_grid)
+
+
+@dataclass
+class StepRecords:
+    """Per-image, per-step keys and values of deterministic RAM episodes."""
+
+    keys: np.ndarray  # uint8 [B, T, D]
+    next_hidden: np.ndarray  # uint8 [B, T, S]
+    next_loc: np.ndarray  # uint8 [B, T, 2]
+    readout: np.ndarray  # uint8 [B, T]
+
+
+@torch.no_grad()
+def record_episodes(model: RAM, images: np.ndarray, batch_size: int = 2000) -> StepRecords:
+    """Run the RAM deterministically (location = policy mean) and record every step as integer levels."""
+    model.eval()
+    cfg = model.cfg
+    retina_q, core_q = model.retina.quantizer, model.core.quantizer
+    keys, hid, locs, reads = [], [], [], []
+    for start in range(0, len(images), batch_size):
+        x = images_to_tensor(images[start: start + batch_size])
+        h, loc = model.initial_state(len(x))
+        bk, bh, bl, br = [], [], [], []
+        for _ in range(cfg.num_glimpses):
+            out = model.step(x, h, loc)
+            bk.append(torch.cat([retina_q.codes(out.rho), core_q.codes(h), loc], dim=1))
+            bh.append(core_q.codes(out.h))
+            bl.append(out.loc)
+            br.append(model.classifier(out.h).argmax(1))
+            h, loc = out.h, out.loc
+        keys.append(torch.stack(bk, 1))
+        hid.append(torch.stack(bh, 1))
+        locs.append(torch.stack(bl, 1))
+        reads.append(torch.stack(br, 1))
+    cat = lambda xs: torch.cat(xs).numpy().astype(np.uint8)  # noqa: E731 - tiny local helper
+    return StepRecords(cat(keys), cat(hid), cat(locs), cat(reads))
+
+
+@dataclass
+class LookupTable:
+    """Memorized RAM steps: integer keys and the values to read out.
+
+    ``keys`` is ``[N, D]`` with columns [patch | h_{t-1} | l_{t-1}]; ``step``
+    says which glimpse (0-based) each row belongs to.
+    """
+
+    keys: np.ndarray  # uint8 [N, D]
+    next_hidden: np.ndarray  # uint8 [N, S]
+    next_loc: np.ndarray  # uint8 [N, 2]
+    readout: np.ndarray  # uint8 [N]
+    step: np.ndarray  # uint8 [N]
+    count: np.ndarray  # int32 [N]
+    source: np.ndarray  # int32 [N] training image (index into the train split) that first produced the row
+    layout: KeyLayout
+    num_glimpses: int
+    model_hash: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def rows_of_step(self, t: int) -> np.ndarray:
+        """Row indices of glimpse step ``t``."""
+        return np.flatnonzero(self.step == t)
+
+    def storage_bytes(self) -> dict[str, int]:
+        """Bytes the table takes stored bit-packed: binary-coded keys, thermometer keys, values, total.
+
+        Binary key: patch and hidden elements at their bit widths, location at
+        ceil(log2 G) bits per coordinate. Thermometer key: L-1 bits per L-level
+        element (what the in-memory array stores to compute eq. (1) exactly).
+        Value: hidden state, next location, a 4-bit class. Rows are padded to whole bytes.
+        """
+        lay = self.layout
+        loc_bits = max(1, math.ceil(math.log2(lay.loc_levels)))
+        pbits, hbits = int(math.log2(lay.patch_levels)), int(math.log2(lay.hidden_levels))
+        key_bin = lay.patch_len * pbits + lay.hidden_len * hbits + 2 * loc_bits
+        key_thermo = sum(lay.part_bits)
+        value = lay.hidden_len * hbits + 2 * loc_bits + 4
+        n = len(self)
+        out = {
+            "rows": n,
+            "key_binary": n * math.ceil(key_bin / 8),
+            "key_thermometer": n * math.ceil(key_thermo / 8),
+            "value": n * math.ceil(value / 8),
+        }
+        out["total_binary"] = out["key_binary"] + out["value"]
+        out["total_thermometer"] = out["key_thermometer"] + out["value"]
+        return out
+
+
+def build_table(
+    records: StepRecords, layout: KeyLayout, model_hash: str, rows: int | None = None,
+    order: np.ndarray | None = None, meta: dict[str, Any] | None = None,
+) -> LookupTable:
+    """Merge recorded steps into a table: first ``rows`` distinct (step, key) rows in ``order`` of images."""
+    n_img, steps, width = records.keys.shape
+    order = np.arange(n_img) if order is None else np.asarray(order)
+    if rows is not None and rows < 1:
+        raise ValueError(f"rows must be a positive number of table rows, got {rows}")
+    step_col = np.broadcast_to(np.arange(steps, dtype=np.uint8), (len(order), steps))
+    flat_keys = records.keys[order].reshape(-1, width)
+    tagged = np.concatenate([step_col.reshape(-1, 1), flat_keys], axis=1)
+    _, first, inverse = np.unique(tagged, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    firsts = np.sort(first)
+    if rows is not None:
+        firsts = firsts[:rows]
+    # count hits and conflicts for the kept rows
+    rank = np.full(len(first), -1, dtype=np.int64)
+    group_of_first = inverse[firsts]
+    rank[group_of_first] = np.arange(len(firsts))
+    hit_rank = rank[inverse]
+    kept = hit_rank >= 0
+    count = np.bincount(hit_rank[kept], minlength=len(firsts)).astype(np.int32)
+    flat_hidden = records.next_hidden[order].reshape(-1, records.next_hidden.shape[-1])
+    flat_loc = records.next_loc[order].reshape(-1, 2)
+    flat_read = records.readout[order].reshape(-1)
+    kept_idx = np.flatnonzero(kept)
+    first_of_hit = firsts[hit_rank[kept_idx]]
+    differs = (np.any(flat_hidden[kept_idx] != flat_hidden[first_of_hit], axis=1)
+               | np.any(flat_loc[kept_idx] != flat_loc[first_of_hit], axis=1))
+    info = dict(meta or {})
+    info.update(conflicts=int(differs.sum()), replayed_steps=int(kept.sum()),
+                images=int(len(np.unique(firsts // steps))))
+    return LookupTable(
+        keys=np.ascontiguousarray(flat_keys[firsts]),
+        next_hidden=np.ascontiguousarray(flat_hidden[firsts]),
+        next_loc=np.ascontiguousarray(flat_loc[firsts]),
+        readout=flat_read[firsts].copy(),
+        step=(firsts % steps).astype(np.uint8),
+        count=count,
+        source=order[firsts // steps].astype(np.int32),
+        layout=layout,
+        num_glimpses=steps,
+        model_hash=model_hash,
+        meta=info,
+    )
+
+
+SHIFTS_1PX: tuple[tuple[int, int], ...] = ((1, 0), (-1, 0), (0, 1), (0, -1))
+"""The four one-pixel translations (down, up, right, left) of ``distill(shifts=...)``."""
+
+
+def shift_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``images`` ([B, H, W]) translated by ``dy`` rows and ``dx`` columns, zero fill."""
+    _, h, w = images.shape
+    if abs(dy) >= h or abs(dx) >= w:
+        raise ValueError(f"a shift of ({dy}, {dx}) pixels moves a {h}x{w} image out of view")
+    out = np.zeros_like(images)
+    out[:, max(dy, 0): h + min(dy, 0), max(dx, 0): w + min(dx, 0)] = \
+        images[:, max(-dy, 0): h + min(-dy, 0), max(-dx, 0): w + min(-dx, 0)]
+    return out
+
+
+def _concat(records: list[StepRecords]) -> StepRecords:
+    return StepRecords(*(np.concatenate([getattr(r, f) for r in records])
+                         for f in ("keys", "next_hidden", "next_loc", "readout")))
+
+
+def distill(
+    model: RAM, images: np.ndarray, model_hash: str, rows: int | None = None, seed: int = 0,
+    records: StepRecords | None = None, progress: Callable[[float], None] | None = None,
+    shifts: Sequence[tuple[int, int]] = (), labels: np.ndarray | None = None,
+) -> LookupTable:
+    """Distill ``model`` on ``images`` (the training split) into a table of at most ``rows`` rows.
+
+    Images are replayed in a random order drawn from ``seed``; pass ``records``
+    (from :func:`record_episodes` on the same images) to reuse a replay across budgets.
+    ``shifts`` (pixel offsets ``(dy, dx)``, e.g. :data:`SHIFTS_1PX`) replays every image once
+    more per offset, translated; those episodes come after all unshifted ones, so a row budget
+    fills with unshifted episodes first. ``labels`` (the images' classes) makes every row's
+    readout the label of its source image. ``source`` always indexes ``images``.
+    """
+    shifts = [(int(dy), int(dx)) for dy, dx in shifts]
+    if records is not None and shifts:
+        raise ValueError("records hold unshifted replays only; distill with shifts without passing records")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"labels must give one class per image: {len(labels)} labels for {len(images)} images")
+    order = np.random.default_rng(seed).permutation(len(images))
+    if rows is not None:
+        order = order[: min(len(order), math.ceil(rows / model.cfg.num_glimpses) * 2)]
+    if records is None:
+        variants = [(0, 0)] + shifts
+        chunks, total = [], len(order) * len(variants)
+        for v, (dy, dx) in enumerate(variants):
+            for start in range(0, len(order), 5000):
+                batch = images[order[start: start + 5000]]
+                chunks.append(record_episodes(model, shift_images(batch, dy, dx) if (dy, dx) != (0, 0) else batch))
+                if progress:
+                    progress(min(1.0, (v * len(order) + start + 5000) / total))
+        recs = _concat(chunks)
+        local_order = np.arange(len(recs.keys))
+    else:
+        recs = records
+        local_order = order
+    meta = {"rows_budget": rows, "seed": seed, "train_images": int(len(images)),
+            "shifts": [list(s) for s in shifts], "readout": "label" if labels is not None else "ram"}
+    table = build_table(recs, layout_of(model), model_hash, rows, local_order, meta=meta)
+    if records is None:
+        table.source = order[table.source % len(order)].astype(np.int32)
+        table.meta["images"] = int(len(np.unique(table.source)))
+    if labels is not None:
+        table.readout = np.asarray(labels, dtype=np.uint8)[table.source]
+    return table
+
+
+def save_table(table: LookupTable, path: str | Path) -> Path:
+    """Write ``table`` to ``path`` (.npz, atomic, no pickle)."""
+    lay = table.layout
+    header = {
+        "format": FORMAT_VERSION, "model_hash": table.model_hash, "num_glimpses": table.num_glimpses,
+        "layout": [lay.patch_len, lay.patch_levels, lay.hidden_len, lay.hidden_levels, lay.loc_levels],
+        "meta": table.meta,
+    }
+    return atomic_save_npz(
+        path, header=np.array(json.dumps(header)), keys=table.keys, next_hidden=table.next_hidden,
+        next_loc=table.next_loc, readout=table.readout, step=table.step, count=table.count, source=table.source,
+    )
+
+
+def load_table(path: str | Path, expected_model_hash: str | None = None) -> LookupTable:
+    """Read a table written by :func:`save_table`; refuse a corrupt file or one of another model."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no lookup table at {p}; create one with `python -m mbi distill CHECKPOINT`")
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            header = json.loads(str(npz["header"]))
+            arrays = {k: npz[k] for k in ("keys", "next_hidden", "next_loc", "readout", "step", "count", "source")}
+        layout = KeyLayout(*header["layout"])
+        table = LookupTable(**arrays, layout=layout, num_glimpses=int(header["num_glimpses"]),
+                            model_hash=str(header["model_hash"]), meta=dict(header.get("meta", {})))
+        layout.check_keys(table.keys)
+        n = len(table.keys)
+        if any(len(a) != n for a in arrays.values()) or table.next_hidden.shape[1] != layout.hidden_len:
+            raise ValueError("arrays of different lengths")
+    except Exception as exc:  # zip, JSON, key and shape errors all mean the same to the user
+        raise ValueError(
+            f"{p} is not a valid lookup table ({type(exc).__name__}: {str(exc)[:160]}); "
+            "delete it and distill again with `python -m mbi distill`"
+        ) from exc
+    if expected_model_hash is not None and table.model_hash != expected_model_hash:
+        raise ValueError(
+            f"{p} was distilled from model {table.model_hash}, not from the selected model {expected_model_hash}; "
+            "distill a table for this model with `python -m mbi distill CHECKPOINT`"
+        )
+    return table
+
+
+SHIFT_CHOICES = {"none": (), "1px": SHIFTS_1PX}
+READOUT_CHOICES = ("ram", "label")
+
+
+@dataclass(frozen=True)
+class TableRecipe:
+    """How a table is distilled beyond its row budget: extra shifted replays and what the readout stores.
+
+    ``TableRecipe()`` is the paper's table (unshifted replays, the RAM's readout).
+    """
+
+    shifts: str = "none"  # "none" or "1px" (see SHIFT_CHOICES)
+    readout: str = "ram"  # "ram" or "label"
+
+    def __post_init__(self) -> None:
+        if self.shifts not in SHIFT_CHOICES:
+            raise ValueError(f"table shifts must be one of {sorted(SHIFT_CHOICES)}, got {self.shifts!r}")
+        if self.readout not in READOUT_CHOICES:
+            raise ValueError(f"table readout must be one of {list(READOUT_CHOICES)}, got {self.readout!r}")
+
+    @classmethod
+    def of(cls, checkpoint: str | Path | None) -> "TableRecipe":
+        """The recipe a checkpoint's lookups use: ``lookup.json``'s ``"table"`` entry, else the paper's."""
+        return cls(**lookup_settings(checkpoint).get("table", {}))
+
+    @property
+    def suffix(self) -> str:
+        """File-name tag of the recipe ('' for the paper's table)."""
+        return ("" if self.shifts == "none" else f"-shift{self.shifts}") + ("" if self.readout == "ram" else "-label")
+
+
+def distill_recipe(model: RAM, images: np.ndarray, labels: np.ndarray, model_hash: str, recipe: TableRecipe,
+                   rows: int | None = None, seed: int = 0,
+                   progress: Callable[[float], None] | None = None) -> LookupTable:
+    """:func:`distill` with the shifts and readout of ``recipe``."""
+    return distill(model, images, model_hash, rows=rows, seed=seed, progress=progress,
+                   shifts=SHIFT_CHOICES[recipe.shifts], labels=labels if recipe.readout == "label" else None)
+
+
+def table_path(checkpoint: str | Path | None, rows: int | None = None, seed: int = 0,
+               root: Path | None = None, recipe: TableRecipe = TableRecipe()) -> Path:
+    """Where the disk cache keeps the table of a checkpoint, row budget, seed and recipe."""
+    budget = "all" if rows is None else str(rows)
+    return (root or artifacts_root()) / "tables" / f"{model_hash(checkpoint)}-{budget}-seed{seed}{recipe.suffix}.npz"
+
+
+def cached_table(checkpoint: str | Path | None = None, rows: int | None = None, seed: int = 0,
+                 progress: Callable[[float], None] | None = None,
+                 recipe: TableRecipe | None = None) -> LookupTable:
+    """The table of ``checkpoint`` distilled on the training split: from the disk cache, else distilled and saved.
+
+    ``recipe`` defaults to the checkpoint's own (:meth:`TableRecipe.of`). The shipped default
+    model ships the full table of its recipe beside its weights (``table.npz``).
+    """
+    folder = resolve_checkpoint(checkpoint)
+    digest = model_hash(folder)
+    recipe = TableRecipe.of(folder) if recipe is None else recipe
+    shipped = folder / "table.npz"
+    if rows is None and seed == 0 and recipe == TableRecipe.of(folder) and shipped.is_file():
+        return load_table(shipped, digest)
+    path = table_path(folder, rows, seed, recipe=recipe)
+    if path.is_file():
+        return load_table(path, digest)
+    mnist = load_mnist()
+    table = distill_recipe(load_model(folder), mnist.train_x, mnist.train_y, digest, recipe, rows=rows, seed=seed,
+                           progress=progress)
+    save_table(table, path)
+    return table

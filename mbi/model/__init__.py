@@ -1,0 +1,1 @@
+"""The network: quantizers, the recurrent attention model, its training and checkpoint folders."""

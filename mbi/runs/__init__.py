@@ -1,0 +1,1 @@
+"""Long work and its storage: background jobs, sweeps, trace caches, studies and reproduce."""

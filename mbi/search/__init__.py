@@ -1,0 +1,1 @@
+"""Nearest-key search: the eq. (1) distance and the searchers (brute force, k-means tree)."""
