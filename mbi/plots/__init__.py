@@ -1,3 +1,31 @@
-"""Every figure of the product; the builders are being split into one module per figure family."""
+"""Every figure of the product, built once: results in, ``plotly.graph_objects.Figure`` out.
 
-from mbi.plots.glimpses import *  # noqa: F401,F403
+These are pure functions used by the dashboard pages, the CLI and the ``reproduce`` report alike.
+They never compute the science themselves; they draw what the ``mbi`` modules return. Axes carry
+units, and the default template stays readable on light and dark backgrounds. One module per
+figure family, in the order of the pipeline: :mod:`.training` (Fig. 3), :mod:`.glimpses`,
+:mod:`.table` (Fig. 4(a), keys), :mod:`.search` (Fig. 4(b), 4(c)), :mod:`.mixed` (Fig. 5),
+:mod:`.hardware` (Fig. 6); :mod:`.common` holds the colours and shared layout. Every builder is
+importable as ``mbi.plots.NAME``.
+"""
+
+from mbi.plots.common import ACCENT_COLOR, OURS_COLOR, PAPER_COLOR, pipeline_diagram, table_figure
+from mbi.plots.glimpses import (class_probabilities, digit_gallery, digit_image, glimpse_animation, glimpse_patches,
+                                glimpse_path)
+from mbi.plots.hardware import (accuracy_vs_adc_bits, accuracy_vs_sigma, adc_errors_by_level, energy_breakdown,
+                                sum_line_distributions, sum_line_gap_zoom)
+from mbi.plots.mixed import class_breakdown_bars, fallback_steps_bars, mixed_mbi_curve, mixed_mbi_marked
+from mbi.plots.search import distance_error_histogram, key_tree, search_tradeoff
+from mbi.plots.table import (budget_accuracy, budget_storage, decoded_keys, location_map, query_and_match,
+                             step_distances, table_size_curve)
+from mbi.plots.training import live_training, runs_comparison, sweep_grid_lines, sweep_one_at_a_time
+
+__all__ = [
+    "ACCENT_COLOR", "OURS_COLOR", "PAPER_COLOR", "accuracy_vs_adc_bits", "accuracy_vs_sigma", "adc_errors_by_level",
+    "budget_accuracy", "budget_storage", "class_breakdown_bars", "class_probabilities", "decoded_keys",
+    "digit_gallery", "digit_image", "distance_error_histogram", "energy_breakdown", "fallback_steps_bars",
+    "glimpse_animation", "glimpse_patches", "glimpse_path", "key_tree", "live_training", "location_map",
+    "mixed_mbi_curve", "mixed_mbi_marked", "pipeline_diagram", "query_and_match", "runs_comparison",
+    "search_tradeoff", "step_distances", "sum_line_distributions", "sum_line_gap_zoom", "sweep_grid_lines",
+    "sweep_one_at_a_time", "table_figure", "table_size_curve",
+]
