@@ -9,6 +9,7 @@ from pathlib import Path
 from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
 from mbi.inference.lookup import MixedPoint, choose_threshold, evaluate_lookup
+from mbi.inference.robustness import parse_perturbation
 from mbi.memory.lut import cached_table, load_table
 from mbi.store import atomic_write_json
 
@@ -28,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--images", type=int, help="use only the first N images of the split")
+    p.add_argument("--perturb", default="clean",
+                   help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
+                        "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
     p.add_argument("--weights", default="chosen",
                    help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json, else 1,1,1)")
     p.add_argument("--search", choices=("brute", "tree"), default="brute")
@@ -59,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     x, y = load_mnist().split(args.split)
     if args.images:
         x, y = x[: args.images], y[: args.images]
+    x = parse_perturbation(args.perturb).apply(x)
     tree = {"branching": args.branching, "leaf_size": args.leaf_size, "checks": args.checks}
     if args.thresholds in ("auto", "chosen"):
         if args.thresholds == "chosen" and "threshold" not in settings:
