@@ -252,3 +252,6 @@ def test_report_prose_is_derived_from_the_model_and_the_results(tmp_path):
     assert format_energy(ours.energy_j) in why["table1"] and ours.traversal_text in why["table1"]
     results["tablesize"][0]["weighted_accuracy"] = 0.81
     assert "less to gain" in {s["id"]: s["why"] for s in figure_sections(results, profile("tiny"))}["fig4a"]
+    full = profile("full", {"sweeps": {"train": {"epochs": 3, "train_limit": 500}, "ram": {}, "axes": {}}})
+    why_full = {s["id"]: s["why"] for s in figure_sections(results, full)}
+    assert "follow the shipped specs (3 epochs on 500 images)" in why_full["fig3a"]
