@@ -67,7 +67,7 @@ def lookup_table() -> Any:
 
     name, stamp = models.current_model_key()
     try:
-        _, cfg, _ = models.current_model()
+        cfg = models.current_config()
     except furniture.USER_ERRORS as exc:
         st.error(furniture.friendly(exc))
         return None

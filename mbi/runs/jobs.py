@@ -33,12 +33,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Callable, Iterator, Literal
 
 from mbi.config import RunConfig
 from mbi.data import MNIST, load_mnist
 from mbi.store import artifacts_root, atomic_write_json, read_json
-from mbi.model.train import TrainEvent, train
+
+if TYPE_CHECKING:  # training (torch) is imported when a run starts, so listing runs stays cheap
+    from mbi.model.train import TrainEvent
 
 State = Literal["starting", "running", "stopping", "stopped", "done", "failed"]
 ACTIVE_STATES = ("starting", "running", "stopping")
@@ -331,6 +333,8 @@ class TrainingManager:
             self._jobs[job.id] = job
             self._active = job
         log_every = self.log_every or self.auto_log_every(cfg)
+
+        from mbi.model.train import train
 
         def events() -> Iterator[TrainEvent]:
             return train(cfg, run_dir, data=self.data_loader(), resume=False, log_every=log_every)
