@@ -77,7 +77,7 @@ def _manager(root: str, env_key: str) -> TrainingManager:
 
 
 LIMIT_VARIABLES = ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN",
-                   "MBI_MAX_RUNS")
+                   "MBI_MAX_RUNS", "MBI_CACHE_MB")
 
 
 def training_manager() -> TrainingManager:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mbi.model.checkpoint import check_weights_file
+
 from dashboard import furniture, models, session_weights
 
 
@@ -36,6 +38,7 @@ def sidebar() -> None:
 def _model_summary() -> None:
     try:
         cfg, metrics = models.current_config(), models.current_metrics()
+        check_weights_file(models.model_folder(models.current_model_name()))
     except furniture.USER_ERRORS as exc:
         st.error(furniture.friendly(exc))
         return

@@ -94,6 +94,22 @@ def load_model(path: str | Path | None = None) -> RAM:
     return model.eval()
 
 
+def check_weights_file(path: str | Path | None = None) -> None:
+    """A cheap check, without torch, that a checkpoint's ``model.pt`` is a complete torch archive (a zip
+    holding ``data.pkl``); raises ValueError saying what to do. :func:`load_model` checks the rest."""
+    import zipfile
+
+    weights = resolve_checkpoint(path) / "model.pt"
+    try:
+        with zipfile.ZipFile(weights) as archive:
+            complete = any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        complete = False
+    if not complete:
+        raise ValueError(f"{weights} is not a complete torch weights file; the file is damaged: retrain or "
+                         "restore it")
+
+
 def model_hash(path: str | Path | None = None) -> str:
     """SHA-256 (first 16 hex digits) of a checkpoint's weights and config: the identity tables refer to."""
     folder = resolve_checkpoint(path)

@@ -56,7 +56,8 @@ class BusyError(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps on what a dashboard visitor may train (checked before a run starts)."""
+    """Caps on what a dashboard visitor may train (checked before a run starts) and on the memory the server
+    keeps results in (``cache_mb``: the dashboard's memo of tables, search indexes and traces)."""
 
     max_epochs: int = 100
     max_train_images: int = 50_000
@@ -64,6 +65,7 @@ class Limits:
     max_hidden: int = 1024
     hosted: bool = False
     max_runs: int | None = None  # app-trained run folders kept on disk (oldest removed first); None = all
+    cache_mb: int = 400  # MB of computed results kept in memory per server process (least recently used dropped)
 
     def check(self, cfg: RunConfig) -> None:
         """Raise ValueError naming the first setting over a limit."""
@@ -82,7 +84,7 @@ class Limits:
 
 
 HOSTED_LIMITS = Limits(max_epochs=3, max_train_images=5_000, max_val_images=2_000, max_hidden=256, hosted=True,
-                       max_runs=20)
+                       max_runs=20, cache_mb=200)
 
 
 def _env_int(env: dict[str, str], name: str, default: int) -> int:
@@ -110,6 +112,7 @@ def limits_from_env(env: dict[str, str] | None = None) -> Limits:
         max_val_images=_env_int(env, "MBI_MAX_VAL_IMAGES", base.max_val_images),
         max_hidden=_env_int(env, "MBI_MAX_HIDDEN", base.max_hidden),
         max_runs=_env_int(env, "MBI_MAX_RUNS", base.max_runs) if env.get("MBI_MAX_RUNS") else base.max_runs,
+        cache_mb=_env_int(env, "MBI_CACHE_MB", base.cache_mb),
     )
 
 
