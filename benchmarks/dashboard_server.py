@@ -166,7 +166,7 @@ STATE_JS = """t => {
 }"""
 
 
-def wait_first_figure(page, title: str, timeout_ms: float, idle_s: float = 1.5) -> tuple[bool, float]:
+def wait_first_figure(page, title: str, timeout_ms: float, idle_s: float = 10.0) -> tuple[bool, float]:
     """Wait until the page titled ``title`` shows and Plotly has drawn its first figure, or until its script
     run has been over for ``idle_s`` without drawing one (a page with no figure in this state).
 

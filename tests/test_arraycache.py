@@ -201,3 +201,18 @@ def test_two_processes_creating_the_copy_at_once_do_not_corrupt_it(home, tmp_pat
     monkeypatch.setenv("MBI_MNIST_DIR", str(source))
     data.load_mnist.cache_clear()
     _same(reference, data.load_mnist())
+
+
+def test_mapped_table_equals_the_decompressed_file(home):
+    from mbi.memory.lut import TABLE_FIELDS, load_table
+
+    shipped = ROOT / "mbi" / "default_model" / "table.npz"
+    plain = load_table(shipped)
+    mapped = load_table(shipped, plain.model_hash, mapped=True)
+    again = load_table(shipped, plain.model_hash, mapped=True)  # maps the copy the first call wrote
+    for field in TABLE_FIELDS:
+        assert np.array_equal(getattr(plain, field), getattr(mapped, field))
+        assert getattr(plain, field).dtype == getattr(again, field).dtype
+        assert isinstance(getattr(again, field), np.memmap)
+    assert (plain.layout, plain.num_glimpses, plain.meta) == (mapped.layout, mapped.num_glimpses, mapped.meta)
+    assert list((home / "tables" / "mapped").iterdir())
