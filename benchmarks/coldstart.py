@@ -50,23 +50,28 @@ def one_run(browser, home: Path, label: str, pages: bool, importtime: bool) -> N
         page.goto(server.url + "/")
         _, at = wait_first_figure(page, PAGES["Overview"][1], TIMEOUT_MS)
         first = at - server.started
+        first_cpu = server.cpu_s()
         log_at_first = server.log_path.stat().st_size
         wait_settled(page, TIMEOUT_MS)
         print(f"\n## {label}: MBI_HOME {'empty' if label.startswith('cold') else 'with the uint8 copy'}")
         print(f"load average at start {load_average()}")
         print(f"server process start -> health check ok: {healthy:.2f} s")
-        print(f"server process start -> Overview's first figure: {first:.2f} s "
+        print(f"server process start -> Overview's first figure: {first:.2f} s wall, {first_cpu:.2f} s of server CPU "
               f"(RSS {server.rss_mb():.0f} MB, peak {server.peak_mb():.0f} MB)")
         if pages:
-            print("\n| page | time to first figure (s) | peak RSS while loading (MB) | RSS after (MB) |")
-            print("|---|---:|---:|---:|")
+            print("\n| page | time to first figure (s) | server CPU (s) | peak RSS while loading (MB) | RSS after (MB) |")
+            print("|---|---:|---:|---:|---:|")
             for name in PAGES:
                 if name == "Overview":
                     continue
                 server.reset_peak()
+                cpu = server.cpu_s()
                 seconds, drawn = open_page(page, name, TIMEOUT_MS)
+                cpu = server.cpu_s() - cpu
                 wait_settled(page, TIMEOUT_MS)
-                print(f"| {name} | {seconds:.2f}{'' if drawn else ' (no figure: run over)'} | {server.peak_mb():.0f} | {server.rss_mb():.0f} |", flush=True)
+                note = "" if drawn else " (no figure: run over)"
+                print(f"| {name} | {seconds:.2f}{note} | {cpu:.2f} | {server.peak_mb():.0f} | {server.rss_mb():.0f} |",
+                      flush=True)
             print(f"\nRSS after one visitor opened every page: {server.rss_mb():.0f} MB")
         context.close()
     finally:

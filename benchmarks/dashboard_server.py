@@ -67,6 +67,16 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far: unlike wall time, not inflated by other
+    work on a shared machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class DashboardServer:
     """``streamlit run app.py`` on 127.0.0.1 in a fresh process, with memory sampled every 50 ms.
 
@@ -114,6 +124,10 @@ class DashboardServer:
     def rss_mb(self) -> float:
         """Resident memory now (MB)."""
         return rss_mb(self.proc.pid)
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server has used so far."""
+        return cpu_s(self.proc.pid)
 
     def wait_healthy(self, timeout_s: float = 300.0) -> float:
         """Seconds from the process start until ``/_stcore/health`` answers ``ok``."""
