@@ -110,6 +110,11 @@ def _write_copy(folder: Path, sources: Sequence[Path], tag: str, arrays: Mapping
             path.unlink(missing_ok=True)  # a process that still maps it keeps its pages until it unmaps
 
 
+def copy_is_valid(folder: str | os.PathLike[str], sources: Sequence[str | os.PathLike[str]], tag: str = "") -> bool:
+    """Whether ``folder`` holds a verified copy of ``sources`` (what :func:`mapped_arrays` would map without building)."""
+    return _load_verified(Path(folder), [Path(p).resolve() for p in sources], tag) is not None
+
+
 def mapped_arrays(folder: str | os.PathLike[str], sources: Sequence[str | os.PathLike[str]],
                   build: Callable[[], Mapping[str, np.ndarray]], tag: str = "") -> dict[str, np.ndarray]:
     """The arrays ``build()`` decodes from ``sources``, memory-mapped read-only from a verified copy in ``folder``.
@@ -134,4 +139,4 @@ def mapped_arrays(folder: str | os.PathLike[str], sources: Sequence[str | os.Pat
     return arrays
 
 
-__all__ = ["file_sha256", "mapped_arrays"]
+__all__ = ["copy_is_valid", "file_sha256", "mapped_arrays"]

@@ -216,3 +216,16 @@ def test_mapped_table_equals_the_decompressed_file(home):
         assert isinstance(getattr(again, field), np.memmap)
     assert (plain.layout, plain.num_glimpses, plain.meta) == (mapped.layout, mapped.num_glimpses, mapped.meta)
     assert list((home / "tables" / "mapped").iterdir())
+
+
+def test_first_decode_runs_in_a_child_process(home, tmp_path, rng, monkeypatch):
+    """The loading process only maps: the decode (and its memory peak) happens in a short-lived child."""
+    source = tmp_path / "idx"
+    written = _idx_folder(source, rng)
+    monkeypatch.setenv("MBI_MNIST_DIR", str(source))
+    monkeypatch.delenv(data.DECODE_HERE, raising=False)
+    monkeypatch.setattr(data, "load_from_idx", lambda folder: pytest.fail("decoded in the loading process"))
+    m = data.load_mnist()
+    assert isinstance(m.train_x, np.memmap)
+    assert np.array_equal(m.test_x, written["t10k-images-idx3-ubyte"])
+    assert np.array_equal(np.concatenate([m.train_x, m.val_x]), written["train-images-idx3-ubyte"])
