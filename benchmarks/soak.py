@@ -54,7 +54,7 @@ async def _state(page, title: str) -> dict:
     return await page.evaluate(STATE_JS, title)
 
 
-async def _first_figure(page, title: str, idle_s: float = 10.0) -> tuple[bool, float]:
+async def _first_figure(page, title: str, idle_s: float = 60.0) -> tuple[bool, float]:
     """As :func:`benchmarks.dashboard_server.wait_first_figure`, without blocking the other sessions."""
     deadline = time.perf_counter() + WAIT_S
     idle_since = None
