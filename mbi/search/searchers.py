@@ -61,6 +61,17 @@ class SearchResult:
     levels: np.ndarray
 
 
+def sequential_sum(x: np.ndarray) -> np.ndarray:
+    """Row sums of a float64 array ``[n, F]`` added left to right (``np.cumsum``'s order).
+
+    The tree's routing scores use this fixed order so that the compiled descent
+    (:mod:`mbi.search.compiled_tree`) reproduces them bit for bit.
+    """
+    if x.shape[1] == 0:
+        return np.zeros(len(x))
+    return np.cumsum(x, axis=1)[:, -1]
+
+
 def _check_int(name: str, value: int, low: int) -> int:
     """``value`` as an int >= ``low``, or a ``ValueError``/``TypeError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -163,7 +174,8 @@ class KMeansTree(Searcher):
     in every part of non-zero weight) becomes a leaf whatever its size.
 
     Routing: at each level the query goes to the child whose centroid is nearest in squared
-    Euclidean distance in the same feature space. That is the rule k-means assigned the keys
+    Euclidean distance in the same feature space (``|q|^2 + |c|^2 - 2 q.c`` in float64, each
+    sum added left to right, :func:`sequential_sum`). That is the rule k-means assigned the keys
     with, so a table key descends to its own leaf; and for a binary query it equals the mean
     eq. (1) distance from the query to the cluster's keys minus the cluster's spread.
 
@@ -231,7 +243,7 @@ class KMeansTree(Searcher):
         self._n_children = np.array(n_children, dtype=np.int64)
         self._is_leaf = self._n_children == 0
         self._centroids = np.asarray(centroids, dtype=np.float32)
-        self._centroid_norms = (self._centroids.astype(np.float64) ** 2).sum(axis=1)
+        self._centroid_norms = sequential_sum(self._centroids.astype(np.float64) ** 2)
         # Leaves' rows laid out contiguously (ascending inside a leaf) in a reordered packed table.
         leaves = sorted(leaf_rows)
         self._order = np.concatenate([leaf_rows[n] for n in leaves])
@@ -285,7 +297,7 @@ class KMeansTree(Searcher):
         score[:, 0] = 0.0
         compared = np.zeros(nq, dtype=np.int64)
         levels = np.zeros(nq, dtype=np.int64)
-        query_norms = (features.astype(np.float64) ** 2).sum(axis=1)
+        query_norms = sequential_sum(features.astype(np.float64) ** 2)
         while True:
             valid = beam >= 0
             internal = valid & ~self._is_leaf[beam]
@@ -299,7 +311,7 @@ class KMeansTree(Searcher):
             kid_ok = kid_ok.reshape(nq, -1)
             q_of, slot = np.nonzero(kid_ok)  # only real children: leaves and padding cost nothing
             nodes = kids[q_of, slot]
-            dots = np.einsum("pf,pf->p", self._centroids[nodes], features[q_of])
+            dots = sequential_sum(self._centroids[nodes].astype(np.float64) * features[q_of].astype(np.float64))
             kid_score = np.full(kid_ok.shape, np.inf)
             kid_score[q_of, slot] = query_norms[q_of] + self._centroid_norms[nodes] - 2.0 * dots
             compared += kid_ok.sum(axis=1)
