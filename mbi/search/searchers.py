@@ -413,7 +413,9 @@ def search_report(searcher: Searcher, queries: np.ndarray, reference: SearchResu
     """
     result = searcher.query(queries)
     if reference is None:
-        reference = BruteForce(searcher.keys, searcher.layout, searcher.weights).query(queries)
+        from mbi.search.engine import exact_reference  # the engine builds on this module
+
+        reference = exact_reference(searcher).query(queries)
     return compare_with_reference(result, reference, searcher.layout.max_distance(searcher.weights),
                                   searcher.n_rows, bins, hist_range)
 
@@ -436,13 +438,16 @@ def tradeoff_curve(keys: np.ndarray, layout: KeyLayout, weights: Sequence[float]
                    ) -> list[TradeoffPoint]:
     """Comparisons vs exactness of :class:`KMeansTree` for every ``leaf_size`` x ``checks``.
 
-    One tree is built per leaf size; brute force runs once (or pass ``reference``).
+    One tree is built per leaf size (the engine's compiled tree); the exact search runs once
+    (or pass ``reference``).
     """
+    from mbi.search.engine import build_searcher  # the engine builds on this module
+
     if reference is None:
-        reference = BruteForce(keys, layout, weights).query(queries)
+        reference = build_searcher(keys, layout, weights).query(queries)
     points = []
     for leaf_size in leaf_sizes:
-        tree = KMeansTree(keys, layout, weights, branching=branching, leaf_size=leaf_size, seed=seed)
+        tree = build_searcher(keys, layout, weights, "tree", branching=branching, leaf_size=leaf_size, seed=seed)
         for c in checks:
             report = compare_with_reference(tree.query(queries, checks=c), reference,
                                             layout.max_distance(weights), tree.n_rows)
