@@ -13,6 +13,7 @@ distance is <= ``threshold``; otherwise the RAM itself answers it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable, Literal, Sequence
 
@@ -188,19 +189,31 @@ def evaluate_lookup(
 ) -> dict:
     """Lookup-only and mixed MBI on one split: accuracies, lookup share, comparisons per query.
 
+    Also the wall seconds of the lookups (``lookup_seconds``, index built beforehand) and of the
+    RAM's batched forward on the same images (``ram_seconds``), both on ``threads`` threads
+    (torch's thread count).
+
     ``thresholds="auto"`` tries :func:`threshold_candidates` of this trace; ``extra_thresholds`` are
     added to the curve (e.g. a threshold chosen earlier, to read its exact point).
     """
-    index = StepIndex(table, weights, kind, **(tree_params or {}))
+    threads = torch.get_num_threads()  # the RAM's forward and the lookups run on the same threads
+    index = StepIndex(table, weights, kind, n_threads=threads, **(tree_params or {}))
+    start = time.perf_counter()
     trace = lookup_infer(model, table, images, index=index)
+    lookup_seconds = time.perf_counter() - start
     if isinstance(thresholds, str):
         if thresholds != "auto":
             raise ValueError(f"thresholds must be numbers or 'auto', got {thresholds!r}")
         thresholds = threshold_candidates(trace)
     thresholds = sorted(set(float(t) for t in thresholds) | set(float(t) for t in extra_thresholds))
+    start = time.perf_counter()
     ram_pred = predict(model, images)
+    ram_seconds = time.perf_counter() - start
     labels = np.asarray(labels)
     return {
+        "lookup_seconds": lookup_seconds,
+        "ram_seconds": ram_seconds,
+        "threads": threads,
         "images": int(len(labels)),
         "weights": [float(w) for w in weights],
         "search": kind,
