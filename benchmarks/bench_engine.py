@@ -100,7 +100,8 @@ def search_section(table, weights, queries_by_step: list[np.ndarray], n_queries:
                     result = {}
                     rates[(kind, threads)] = len(queries) / timed(lambda: result.setdefault("r", s.query(queries)),
                                                                   clock)
-                    rates[(kind, "read")] = float(result["r"].comparisons.mean())
+                    r = result["r"]
+                    rates[(kind, "read")] = float((r.comparisons if r.rows_read is None else r.rows_read).mean())
             f_dist, _ = peer.search(q_peer, 1)
             ours = build_searcher(keys, layout, w, "brute", n_threads=2).query(queries)
             close = np.isclose(f_dist[:, 0], ours.distance * (3.0 if metric != "weighted" else 1.0), rtol=1e-5)

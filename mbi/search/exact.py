@@ -81,8 +81,9 @@ class CompiledBruteForce(CompiledSearcher):
 class PrunedExact(CompiledSearcher):
     """Exact search that skips rows by lower bounds (see the module docstring); same answers as a full scan.
 
-    ``block``: rows read together (the granularity of the skipping). ``comparisons`` in the
-    result counts the rows whose distance was computed.
+    ``block``: rows read together (the granularity of the skipping). The result's
+    ``comparisons`` are the full scan's (``N``, the search it equals); ``rows_read`` counts the
+    rows whose distance was really computed.
     """
 
     def __init__(self, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float],
@@ -117,7 +118,7 @@ class PrunedExact(CompiledSearcher):
         return int(sum(a.nbytes for a in arrays))
 
     def query(self, queries: np.ndarray) -> SearchResult:
-        """Exact nearest key of every query (ties: lowest row); ``comparisons`` = rows read."""
+        """Exact nearest key of every query (ties: lowest row); ``rows_read`` = rows whose distance was computed."""
         keys, codes = self._prepare(queries)
         n = len(codes)
         q_loc = np.ascontiguousarray(keys[:, self.layout.loc_cols], dtype=np.int64)
@@ -129,4 +130,5 @@ class PrunedExact(CompiledSearcher):
                                               self._group_loc, codes, q_loc, q_sp, self._weights, self.block,
                                               s, e, index, distance, counted),
             n, self.n_threads)
-        return SearchResult(index, distance, counted, np.zeros(n, dtype=np.int64))
+        return SearchResult(index, distance, np.full(n, self.n_rows, dtype=np.int64), np.zeros(n, dtype=np.int64),
+                            rows_read=counted)

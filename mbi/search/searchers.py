@@ -53,12 +53,17 @@ class SearchResult:
         comparisons: ``int64 [Q]`` key-distance computations: keys scanned plus, for the
             tree, centroids compared on the way down.
         levels: ``int64 [Q]`` tree levels the query descended (0 for a flat scan).
+        rows_read: ``int64 [Q]`` keys whose distance an exact search that skips rows
+            (:class:`mbi.search.exact.PrunedExact`) really computed; None for the others. Its
+            ``comparisons`` stay those of the exhaustive search it equals (every key, as the
+            in-memory array compares them), so costs and the energy model do not change meaning.
     """
 
     index: np.ndarray
     distance: np.ndarray
     comparisons: np.ndarray
     levels: np.ndarray
+    rows_read: np.ndarray | None = None
 
 
 def sequential_sum(x: np.ndarray) -> np.ndarray:
