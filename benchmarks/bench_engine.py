@@ -145,8 +145,12 @@ def ivf_section(table, queries: np.ndarray, step: int) -> list[str]:
     return lines
 
 
-def end_to_end_section(model, table, weights, data, n_images: int) -> tuple[list[str], list[np.ndarray]]:
-    """Lookup-only inference vs the RAM's batched forward (1 and 2 threads); also returns the real queries."""
+def end_to_end_section(model, table, weights, data, n_images: int
+                       ) -> tuple[list[str], list[np.ndarray], StepIndex, StepIndex]:
+    """Lookup-only inference vs the RAM's batched forward (1 and 2 threads).
+
+    Also returns the real queries per step and the exact and tree indexes.
+    """
     x, y = data.test_x[:n_images], data.test_y[:n_images]
     vx, vy = data.val_x[:n_images], data.val_y[:n_images]
     exact_index = StepIndex(table, weights, n_threads=2)
@@ -194,14 +198,12 @@ def end_to_end_section(model, table, weights, data, n_images: int) -> tuple[list
         for name, t, acc, t_search in rows:
             lines.append(f"| {threads} | {name} | {n_images / t:,.0f} | {t_ram / t:.2f}x | {100 * acc:.2f}% "
                          f"| {'-' if t_search is None else f'{t_search:.2f} of {t:.2f}'} |")
-    return lines, queries
+    return lines, queries, exact_index, tree_index
 
 
-def memory_and_first_call(table, weights) -> list[str]:
+def memory_and_first_call(table, exact: StepIndex, tree: StepIndex) -> list[str]:
     """Index bytes vs packed table bytes; first call in a fresh process."""
     packed = sum(pack(table.keys[table.rows_of_step(t)], table.layout).words.nbytes for t in range(table.num_glimpses))
-    exact = StepIndex(table, weights)
-    tree = StepIndex(table, weights, "tree")
     b_exact = sum(s.index_bytes for s in exact.searchers)
     b_tree = sum(s.index_bytes for s in tree.searchers)
     code = ("import time; t0 = time.perf_counter(); from mbi.search import kernels; t1 = time.perf_counter(); "
@@ -228,18 +230,23 @@ def main() -> None:
     load = os.getloadavg()[0]
     model, table, data = load_model("default"), cached_table("default"), load_mnist()
     weights = tuple(json.loads((ROOT / "mbi" / "default_model" / "lookup.json").read_text())["weights"])
-    e2e, queries = end_to_end_section(model, table, weights, data, args.images)
+    e2e, queries, exact_index, tree_index = end_to_end_section(model, table, weights, data, args.images)
     lines = ["## Search engine", "", f"Command: `python -m benchmarks.bench_engine {' '.join(sys.argv[1:])}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, faiss "
              f"{faiss.__version__}, torch {torch.__version__}; load average {load:.1f} at start (other jobs share "
              f"the cores: compare ratios within the run). Shipped default model and table ({len(table):,} rows, "
              f"weights {weights}).", ""]
-    lines += e2e + [""]
-    lines += search_section(table, weights, queries, args.search_queries) + [""]
-    lines += ivf_section(table, queries[2][: args.search_queries], 2) + [""]
-    lines += memory_and_first_call(table, weights)
+    print("\n".join(lines + e2e), flush=True)  # each part as soon as it is measured
+    parts = [search_section(table, weights, queries, args.search_queries),
+             memory_and_first_call(table, exact_index, tree_index)]
+    for part in parts[:1]:
+        print("\n" + "\n".join(part), flush=True)
+    lines += e2e + [""] + parts[0] + [""] + parts[1] + [""]
+    print("\n".join(parts[1]), flush=True)
+    ivf = ivf_section(table, queries[2][: args.search_queries], 2)
+    print("\n".join(ivf), flush=True)
+    lines += ivf
     section = "\n".join(lines) + "\n"
-    print(section)
     if not args.no_write:
         write_section(args.output, section, "## Search engine")
         print(f"wrote {args.output}")
