@@ -145,8 +145,8 @@ def ivf_section(table, queries: np.ndarray, step: int) -> list[str]:
     return lines
 
 
-def end_to_end_section(model, table, weights, data, n_images: int
-                       ) -> tuple[list[str], list[np.ndarray], StepIndex, StepIndex]:
+def end_to_end_section(model, table, weights, data, n_images: int, with_tree: bool = True
+                       ) -> tuple[list[str], list[np.ndarray], StepIndex, StepIndex | None]:
     """Lookup-only inference vs the RAM's batched forward (1 and 2 threads).
 
     Also returns the real queries per step and the exact and tree indexes.
@@ -154,28 +154,33 @@ def end_to_end_section(model, table, weights, data, n_images: int
     x, y = data.test_x[:n_images], data.test_y[:n_images]
     vx, vy = data.val_x[:n_images], data.val_y[:n_images]
     exact_index = StepIndex(table, weights, n_threads=2)
-    start = time.perf_counter()
-    tree_index = StepIndex(table, weights, "tree", n_threads=2)
-    t_build = time.perf_counter() - start
-    # checks chosen on VALIDATION: smallest within 0.2 points of exact lookup
-    val_exact = float(np.mean(lookup_infer(model, table, vx, index=exact_index).prediction == vy))
-    val_tree = {}
-    for checks in CHECKS:
-        for s in tree_index.searchers:
-            s.checks = checks
-        val_tree[checks] = float(np.mean(lookup_infer(model, table, vx, index=tree_index).prediction == vy))
-    chosen = next((c for c in CHECKS if val_tree[c] >= val_exact - 0.002), CHECKS[-1])
-    lines = ["### End to end: lookup-only inference vs the RAM's batched forward", "",
-             f"{n_images:,} test digits; tree `checks` chosen on {n_images:,} validation digits: exact lookup "
-             f"{100 * val_exact:.2f}%, tree by checks "
-             + ", ".join(f"{c}: {100 * a:.2f}%" for c, a in val_tree.items())
-             + f" -> **checks {chosen}** (smallest within 0.2 points). The four trees took {t_build:.0f} s to build.",
-             "", "| threads | inference | images/s | vs RAM | test accuracy | of which search (s) |",
+    tree_index, chosen = None, 0
+    lines = ["### End to end: lookup-only inference vs the RAM's batched forward", ""]
+    if with_tree:
+        start = time.perf_counter()
+        tree_index = StepIndex(table, weights, "tree", n_threads=2)
+        t_build = time.perf_counter() - start
+        # checks chosen on VALIDATION: smallest within 0.2 points of exact lookup
+        val_exact = float(np.mean(lookup_infer(model, table, vx, index=exact_index).prediction == vy))
+        val_tree = {}
+        for checks in CHECKS:
+            for s in tree_index.searchers:
+                s.checks = checks
+            val_tree[checks] = float(np.mean(lookup_infer(model, table, vx, index=tree_index).prediction == vy))
+        chosen = next((c for c in CHECKS if val_tree[c] >= val_exact - 0.002), CHECKS[-1])
+        lines += [f"{n_images:,} test digits; tree `checks` chosen on {n_images:,} validation digits: exact lookup "
+                  f"{100 * val_exact:.2f}%, tree by checks "
+                  + ", ".join(f"{c}: {100 * a:.2f}%" for c, a in val_tree.items())
+                  + f" -> **checks {chosen}** (smallest within 0.2 points). The four trees took {t_build:.0f} s to "
+                  "build."]
+    else:
+        lines += [f"{n_images:,} test digits; exact lookup only (`--no-tree`)."]
+    lines += ["", "| threads | inference | images/s | vs RAM | test accuracy | of which search (s) |",
              "|---:|---|---:|---:|---:|---:|"]
     queries = None
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        for index in (exact_index, tree_index):
+        for index in (exact_index, tree_index) if with_tree else (exact_index,):
             for s in index.searchers:
                 s.n_threads = threads
                 if index is tree_index:
@@ -185,8 +190,10 @@ def end_to_end_section(model, table, weights, data, n_images: int
             t_ram = timed(lambda: predict(model, x), repeats=1)
             acc_ram = float(np.mean(predict(model, x) == y))
             rows = [("RAM, batched torch forward", t_ram, acc_ram, None)]
-            for name, index in (("lookup-only, exact (pruned)", exact_index),
-                                (f"lookup-only, compiled tree (checks {chosen})", tree_index)):
+            runs = [("lookup-only, exact (pruned)", exact_index)]
+            if with_tree:
+                runs.append((f"lookup-only, compiled tree (checks {chosen})", tree_index))
+            for name, index in runs:
                 out = {}
                 t = timed(lambda: out.setdefault("tr", lookup_infer(model, table, x, index=index)), repeats=1)
                 trace = out["tr"]
@@ -201,19 +208,20 @@ def end_to_end_section(model, table, weights, data, n_images: int
     return lines, queries, exact_index, tree_index
 
 
-def memory_and_first_call(table, exact: StepIndex, tree: StepIndex) -> list[str]:
+def memory_and_first_call(table, exact: StepIndex, tree: StepIndex | None) -> list[str]:
     """Index bytes vs packed table bytes; first call in a fresh process."""
     packed = sum(pack(table.keys[table.rows_of_step(t)], table.layout).words.nbytes for t in range(table.num_glimpses))
     b_exact = sum(s.index_bytes for s in exact.searchers)
-    b_tree = sum(s.index_bytes for s in tree.searchers)
+    b_tree = sum(s.index_bytes for s in tree.searchers) if tree is not None else 0
     code = ("import time; t0 = time.perf_counter(); from mbi.search import kernels; t1 = time.perf_counter(); "
             "kernels.warm_up(); t2 = time.perf_counter(); print(f'{t1 - t0:.2f} {t2 - t1:.2f}')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     t_import, t_warm = (float(v) for v in out.stdout.split())
     return ["### Index memory and first call", "",
             f"Packed table (all steps): {packed / 1e6:.2f} MB. Exact index: {b_exact / 1e6:.2f} MB "
-            f"({b_exact / packed:.2f}x). Tree index (codes, order, centroids, nodes): {b_tree / 1e6:.2f} MB "
-            f"({b_tree / packed:.2f}x).", "",
+            f"({b_exact / packed:.2f}x)."
+            + (f" Tree index (codes, order, centroids, nodes): {b_tree / 1e6:.2f} MB ({b_tree / packed:.2f}x)."
+               if tree is not None else ""), "",
             f"Fresh process (numba's on-disk cache warm): importing the kernels {t_import:.2f} s, first call of "
             f"every kernel {t_warm:.2f} s (the cache is written on the very first run after an install, which "
             "compiles for about 10-30 s)."]
@@ -225,12 +233,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--search-queries", type=int, default=2_000, help="real queries per step for section 1")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-tree", action="store_true", help="exact search only: no trees, no IVF comparison")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     model, table, data = load_model("default"), cached_table("default"), load_mnist()
     weights = tuple(json.loads((ROOT / "mbi" / "default_model" / "lookup.json").read_text())["weights"])
-    e2e, queries, exact_index, tree_index = end_to_end_section(model, table, weights, data, args.images)
+    e2e, queries, exact_index, tree_index = end_to_end_section(model, table, weights, data, args.images,
+                                                                 with_tree=not args.no_tree)
     lines = ["## Search engine", "", f"Command: `python -m benchmarks.bench_engine {' '.join(sys.argv[1:])}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, faiss "
              f"{faiss.__version__}, torch {torch.__version__}; load average {load:.1f} at start (other jobs share "
@@ -243,7 +253,7 @@ def main() -> None:
         print("\n" + "\n".join(part), flush=True)
     lines += e2e + [""] + parts[0] + [""] + parts[1] + [""]
     print("\n".join(parts[1]), flush=True)
-    ivf = ivf_section(table, queries[2][: args.search_queries], 2)
+    ivf = [] if args.no_tree else ivf_section(table, queries[2][: args.search_queries], 2)
     print("\n".join(ivf), flush=True)
     lines += ivf
     section = "\n".join(lines) + "\n"
