@@ -29,16 +29,10 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from mbi.search.distance import (
-    KeyLayout,
-    PackedKeys,
-    Weights,
-    check_weights,
-    nearest,
-    pack,
-    pair_distances,
-    thermometer,
-)
+from mbi.config import TreeConfig
+from mbi.search.distance import KeyLayout, PackedKeys, nearest, pack, pair_distances, thermometer
+from mbi.search.weights import Weights, check_weights
+from mbi.validate import check_int
 
 _ROUTING_FLOATS = 1 << 22  # centroid floats gathered per chunk of queries in the tree descent
 
@@ -59,15 +53,6 @@ class SearchResult:
     distance: np.ndarray
     comparisons: np.ndarray
     levels: np.ndarray
-
-
-def _check_int(name: str, value: int, low: int) -> int:
-    """``value`` as an int >= ``low``, or a ``ValueError``/``TypeError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 class Searcher(ABC):
@@ -105,7 +90,7 @@ class BruteForce(Searcher):
     def __init__(self, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float],
                  n_threads: int | None = None) -> None:
         super().__init__(keys, layout, weights)
-        self.n_threads = None if n_threads is None else _check_int("n_threads", n_threads, 1)
+        self.n_threads = None if n_threads is None else check_int("n_threads", n_threads, 1)
         self.packed = pack(self.keys, layout)
 
     def query(self, queries: np.ndarray) -> SearchResult:
@@ -177,13 +162,19 @@ class KMeansTree(Searcher):
                  leaf_size: int = 32, max_depth: int = 32, iterations: int = 10, checks: int = 1,
                  seed: int = 0) -> None:
         super().__init__(keys, layout, weights)
-        self.branching = _check_int("branching", branching, 2)
-        self.leaf_size = _check_int("leaf_size", leaf_size, 1)
-        self.max_depth = _check_int("max_depth", max_depth, 1)
-        self.iterations = _check_int("iterations", iterations, 1)
-        self.checks = _check_int("checks", checks, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.config = TreeConfig(branching=branching, leaf_size=leaf_size, checks=checks)
+        self.branching, self.leaf_size, self.checks = self.config.branching, self.config.leaf_size, self.config.checks
+        self.max_depth = check_int("max_depth", max_depth, 1)
+        self.iterations = check_int("iterations", iterations, 1)
+        self.seed = check_int("seed", seed, 0)
         self._build()
+
+    @classmethod
+    def of(cls, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float], tree: TreeConfig,
+           seed: int = 0) -> "KMeansTree":
+        """The tree of ``keys`` with the settings of ``tree``."""
+        return cls(keys, layout, weights, branching=tree.branching, leaf_size=tree.leaf_size, checks=tree.checks,
+                   seed=seed)
 
     def _split(self, features: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """k-means of one node's keys: ``(labels [n], centers [k, F])``."""
@@ -258,7 +249,7 @@ class KMeansTree(Searcher):
 
     def query(self, queries: np.ndarray, checks: int | None = None) -> SearchResult:
         """Nearest key found per query, scanning ``checks`` leaves (default: the tree's ``checks``)."""
-        checks = self.checks if checks is None else _check_int("checks", checks, 1)
+        checks = self.checks if checks is None else TreeConfig(self.branching, self.leaf_size, checks).checks
         queries = self.layout.check_keys(queries, "queries")
         packed = pack(queries, self.layout)
         features = weighted_features(queries, self.layout, self.weights)
@@ -370,7 +361,7 @@ def compare_with_reference(result: SearchResult, reference: SearchResult, max_di
     ``max_distance`` normalizes the errors (:meth:`KeyLayout.max_distance`); the histogram
     spans ``[0, hist_range]`` (default: ``max(0.1, largest error)``).
     """
-    bins = _check_int("bins", bins, 1)
+    bins = check_int("bins", bins, 1)
     if reference.distance.shape != result.distance.shape:
         raise ValueError(f"reference has {len(reference.distance)} queries, expected {len(result.distance)}")
     if not max_distance > 0:
