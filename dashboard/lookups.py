@@ -151,7 +151,7 @@ def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], k
 
 def ram_predictions(split: str, count: int) -> Any:
     """The chosen RAM's classes for the first ``count`` images of ``split`` (cached)."""
-    from mbi.model.train import predict
+    from mbi.model.predict import predict
 
     key = (models.current_model_key(), split, int(count))
     cache = memo("ram_pred", 8)

@@ -18,7 +18,7 @@ from mbi.inference.mixed import (class_breakdown, curve_thresholds, fallback_ste
 from mbi.model.ram import trace as ram_trace
 from mbi.search.searchers import KMeansTree
 from mbi.runs.tracecache import cached_trace, load_trace, trace_images, trace_name
-from mbi.model.train import images_to_tensor
+from mbi.model.predict import images_to_tensor
 from tests.tiny import TINY_RAM as CFG
 
 @pytest.fixture(scope="module")

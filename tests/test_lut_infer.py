@@ -11,7 +11,7 @@ from mbi.config import RAMConfig
 from mbi.inference.lookup import StepIndex, evaluate_lookup, lookup_infer, mixed_curve, mixed_predictions
 from mbi.memory.lut import build_table, distill, layout_of, load_table, record_episodes, save_table
 from mbi.model.ram import RAM
-from mbi.model.train import predict
+from mbi.model.predict import predict
 
 @pytest.fixture(scope="module")
 def images(mnist) -> np.ndarray:

@@ -18,7 +18,7 @@ from mbi.memory.decode import decode_key
 from mbi.digits import MAX_UPLOAD_BYTES, DigitError, load_digit
 from mbi.inference.lookup import lookup_infer
 from mbi.model.ram import Trace, trace
-from mbi.model.train import images_to_tensor
+from mbi.model.predict import images_to_tensor
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 

@@ -11,7 +11,7 @@ from mbi.hardware.energy import (PAPER_INFERENCE_ENERGY_J, PAPER_KEYS_PER_LEVEL,
                         PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, format_energy, inference_energy_j, match_energy)
 from mbi.model.ram import trace
 from mbi.hardware.sram import build_layout, key_parts_from_ram
-from mbi.model.train import images_to_tensor
+from mbi.model.predict import images_to_tensor
 from mbi.urlstate import Param
 from dashboard import furniture, models, urlsync
 

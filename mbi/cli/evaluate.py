@@ -13,7 +13,7 @@ from mbi.model.checkpoint import load_config, load_metrics, load_model, model_ha
 from mbi.data import load_mnist
 from mbi.store import artifacts_root, atomic_write_json, atomic_write_text
 from mbi.inference.tablesize import table_size_curve
-from mbi.model.train import accuracy
+from mbi.model.predict import accuracy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

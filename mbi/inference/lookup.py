@@ -22,7 +22,7 @@ import torch
 from mbi.memory.lut import LookupTable
 from mbi.model.ram import RAM
 from mbi.search.searchers import BruteForce, KMeansTree, Searcher, SearchReport, search_report
-from mbi.model.train import images_to_tensor, predict
+from mbi.model.predict import images_to_tensor, predict
 
 SearchKind = Literal["brute", "tree"]
 SearcherFactory = Callable[[int, np.ndarray], Searcher]

@@ -47,7 +47,7 @@ from mbi.data import load_mnist
 from mbi.search.distance import KeyLayout
 from mbi.model.ram import RAM
 from mbi.store import artifacts_root, atomic_save_npz
-from mbi.model.train import images_to_tensor
+from mbi.model.predict import images_to_tensor
 
 FORMAT_VERSION = 1
 
