@@ -151,17 +151,19 @@ class TreeConfig:
 
     A node of more than ``leaf_size`` keys is split by k-means into ``branching`` clusters; a
     query descends keeping the ``checks`` best nodes per level and scans the ``checks`` leaves it
-    reaches (1: plain descent, the paper's search).
+    reaches (1: plain descent, the paper's search). ``seed`` draws k-means' initial centres.
     """
 
     branching: int = 4
     leaf_size: int = 32
     checks: int = 1
+    seed: int = 0
 
     def __post_init__(self) -> None:
         check_int("branching", self.branching, 2)
         check_int("leaf_size", self.leaf_size, 1)
         check_int("checks", self.checks, 1)
+        check_int("seed", self.seed, 0)
 
     def to_dict(self) -> dict[str, int]:
         """Plain dict for JSON and cache keys."""

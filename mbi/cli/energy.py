@@ -44,14 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m = p.add_argument_group("measured traversal (--measured)")
     m.add_argument("--measured", action="store_true",
                    help="levels, keys per lookup and arrays per key from a real tree on the checkpoint's full table")
-    m.add_argument("--checkpoint", default="default", help="run folder or 'default'")
-    m.add_argument("--table", type=Path,
-                   help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
-    m.add_argument("--images", type=int, default=10_000, help="first N validation images to look up")
-    m.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (lookup.json, else 1,1,1)")
-    m.add_argument("--branching", type=int, default=4, help="k-means tree branching")
-    m.add_argument("--leaf-size", type=int, default=32, help="largest leaf (one 32-row array)")
-    m.add_argument("--checks", type=int, default=1, help="leaves scanned per lookup")
+    add_lookup_options(m, checkpoint_flag=True, splits=None, images=10_000)
     m.add_argument("--encoding", choices=ENCODINGS, default="thermometer",
                    help="key coding of Table I's measured row (both are printed)")
     m.add_argument("--no-exact", action="store_true", help="skip the brute-force accuracy reference")
@@ -60,32 +53,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
     """``--measured``: traversal statistics, energy per inference per encoding and Table I with the measured row."""
-    from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
-    from mbi.data import load_mnist
-    from mbi.memory.lut import cached_table, load_table
-    from mbi.hardware.nonideal import chosen_weights
+    from mbi.cli.options import checkpoint_of, image_count, images_of, table_of, tree_of, weights_of
 
-    if args.images < 1:
-        raise ValueError(f"--images must be >= 1, got {args.images}")
-    folder = resolve_checkpoint(args.checkpoint)
-    if args.weights == "chosen":
-        weights = chosen_weights(folder)
-    else:
-        try:
-            weights = tuple(float(w) for w in args.weights.split(","))
-        except ValueError as exc:
-            raise ValueError(f"--weights expects a,b,c numbers or 'chosen', got {args.weights!r}") from exc
-        if len(weights) != 3:
-            raise ValueError(f"--weights needs three numbers a,b,c, got {args.weights!r}")
-    model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
-    x, y = load_mnist().split("val")
-    x, y = x[:args.images], y[:args.images]
+    image_count(args)
+    ckpt = checkpoint_of(args)
+    weights = weights_of(args, ckpt)
+    tree = tree_of(args)
+    table = table_of(args, ckpt)
+    x, y = images_of(args)
     print(f"measuring: {len(x)} validation images, table of {len(table)} rows ({args.checkpoint}), weights "
-          f"{list(weights)}, k-means tree per step (branching {args.branching}, leaf size {args.leaf_size}, "
-          f"checks {args.checks})", flush=True)
-    stats = measure_traversal(model, table, x, y, weights, branching=args.branching, leaf_size=args.leaf_size,
-                              checks=args.checks, exact=not args.no_exact)
+          f"{list(weights)}, k-means tree per step (branching {tree.branching}, leaf size {tree.leaf_size}, "
+          f"checks {tree.checks})", flush=True)
+    stats = measure_traversal(ckpt.model, table, x, y, weights, branching=tree.branching, leaf_size=tree.leaf_size,
+                              checks=tree.checks, exact=not args.no_exact)
     print(f"{'step':>4} {'rows':>7} {'height':>6} {'levels':>7} {'centroids':>9} {'leaf keys':>9} {'compared':>8}")
     for t in range(stats.lookups):
         print(f"{t + 1:>4} {stats.rows[t]:>7} {stats.height[t]:>6} {stats.mean_levels[t]:7.2f} "
@@ -106,7 +86,7 @@ def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
               f"x {f['match_energy_j'] * 1e12:.3f} pJ")
     if args.accuracy is not None:
         accuracy, accuracy_label = args.accuracy, "given with --accuracy"
-    elif (reported := reported_accuracy(folder)) is not None:
+    elif (reported := reported_accuracy(ckpt)) is not None:
         accuracy, accuracy_label = reported
         if stats.exact_accuracy is not None:
             accuracy_label += (f"; NOTE: these trees reach {100 * stats.tree_accuracy:.2f}% on validation where "

@@ -296,12 +296,13 @@ def measure_traversal(model: Any, table: Any, images: np.ndarray, labels: np.nda
     Records what each lookup costs (levels, centroids, leaf keys) and the accuracy; ``exact``
     also runs brute-force search for the accuracy the tree gives up.
     """
+    from mbi.config import TreeConfig
     from mbi.inference.lookup import StepIndex, lookup_infer  # heavy (torch): only when measuring
 
     images, labels = np.asarray(images), np.asarray(labels)
     if len(images) == 0 or len(images) != len(labels):
         raise ValueError(f"need at least one image and one label per image, got {len(images)} and {len(labels)}")
-    index = StepIndex(table, weights, "tree", branching=branching, leaf_size=leaf_size, checks=checks, seed=seed)
+    index = StepIndex(table, weights, "tree", tree=TreeConfig(branching, leaf_size, checks, seed))
     trace = lookup_infer(model, table, images, index=index)
     rows, height, levels, centroids, leaf_keys, comparisons = [], [], [], [], [], []
     for t, tree in enumerate(index.searchers):
@@ -365,20 +366,16 @@ def reported_accuracy(checkpoint: str | Any | None = "default") -> tuple[float, 
     ``test_lookup_accuracy`` (lookups only, what the energy counts) is preferred over
     ``test_mixed_accuracy``; values <= 1 are read as fractions.
     """
-    from mbi.model.checkpoint import lookup_settings
+    from mbi.model.checkpoint import Checkpoint
 
-    info = lookup_settings(checkpoint)
-    if not info:
-        return None
-    for key, label in (("test_lookup_accuracy", "lookup-only, test split"),
-                       ("test_mixed_accuracy", "mixed MBI, test split")):
-        value = info.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            pct = 100 * float(value) if value <= 1 else float(value)
-            share = info.get("test_mixed_lookup_share", info.get("test_lookup_share"))
-            if "mixed" in label and isinstance(share, (int, float)):
-                label += f", {100 * float(share):.1f}% by lookup"
-            return pct, f"{label} (lookup.json {key})"
+    test = Checkpoint.of(checkpoint).lookup.split("test")
+    for value, label, name in ((test.lookup_accuracy, "lookup-only, test split", "test_lookup_accuracy"),
+                               (test.mixed_accuracy, "mixed MBI, test split", "test_mixed_accuracy")):
+        if value is not None:
+            pct = 100 * value if value <= 1 else value
+            if "mixed" in label and test.mixed_lookup_share is not None:
+                label += f", {100 * test.mixed_lookup_share:.1f}% by lookup"
+            return pct, f"{label} (lookup.json {name})"
     return None
 
 

@@ -17,6 +17,7 @@ level (a beam), so ``checks`` leaves are scanned: more comparisons, closer to br
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from abc import ABC, abstractmethod
@@ -162,19 +163,18 @@ class KMeansTree(Searcher):
                  leaf_size: int = 32, max_depth: int = 32, iterations: int = 10, checks: int = 1,
                  seed: int = 0) -> None:
         super().__init__(keys, layout, weights)
-        self.config = TreeConfig(branching=branching, leaf_size=leaf_size, checks=checks)
+        self.config = TreeConfig(branching=branching, leaf_size=leaf_size, checks=checks, seed=seed)
         self.branching, self.leaf_size, self.checks = self.config.branching, self.config.leaf_size, self.config.checks
+        self.seed = self.config.seed
         self.max_depth = check_int("max_depth", max_depth, 1)
         self.iterations = check_int("iterations", iterations, 1)
-        self.seed = check_int("seed", seed, 0)
         self._build()
 
     @classmethod
-    def of(cls, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float], tree: TreeConfig,
-           seed: int = 0) -> "KMeansTree":
+    def of(cls, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float], tree: TreeConfig) -> "KMeansTree":
         """The tree of ``keys`` with the settings of ``tree``."""
         return cls(keys, layout, weights, branching=tree.branching, leaf_size=tree.leaf_size, checks=tree.checks,
-                   seed=seed)
+                   seed=tree.seed)
 
     def _split(self, features: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """k-means of one node's keys: ``(labels [n], centers [k, F])``."""
@@ -249,7 +249,7 @@ class KMeansTree(Searcher):
 
     def query(self, queries: np.ndarray, checks: int | None = None) -> SearchResult:
         """Nearest key found per query, scanning ``checks`` leaves (default: the tree's ``checks``)."""
-        checks = self.checks if checks is None else TreeConfig(self.branching, self.leaf_size, checks).checks
+        checks = self.checks if checks is None else dataclasses.replace(self.config, checks=checks).checks
         queries = self.layout.check_keys(queries, "queries")
         packed = pack(queries, self.layout)
         features = weighted_features(queries, self.layout, self.weights)
@@ -354,6 +354,16 @@ class SearchReport:
         return float(self.normalized_error.max(initial=0.0))
 
 
+def error_histogram(normalized_error: np.ndarray, bins: int = 20,
+                    hist_range: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fig. 4(c): ``(counts [bins], edges [bins + 1])`` of normalized distance errors over ``[0, hist_range]``
+    (default: ``max(0.1, largest error)``)."""
+    bins = check_int("bins", bins, 1)
+    error = np.asarray(normalized_error, dtype=np.float64)
+    top = max(0.1, float(error.max(initial=0.0))) if hist_range is None else float(hist_range)
+    return np.histogram(error, bins=bins, range=(0.0, top))
+
+
 def compare_with_reference(result: SearchResult, reference: SearchResult, max_distance: float, table_rows: int,
                            bins: int = 20, hist_range: float | None = None) -> SearchReport:
     """Build a :class:`SearchReport` from a searcher's result and the brute-force result.
@@ -361,14 +371,12 @@ def compare_with_reference(result: SearchResult, reference: SearchResult, max_di
     ``max_distance`` normalizes the errors (:meth:`KeyLayout.max_distance`); the histogram
     spans ``[0, hist_range]`` (default: ``max(0.1, largest error)``).
     """
-    bins = check_int("bins", bins, 1)
     if reference.distance.shape != result.distance.shape:
         raise ValueError(f"reference has {len(reference.distance)} queries, expected {len(result.distance)}")
     if not max_distance > 0:
         raise ValueError(f"max_distance must be > 0, got {max_distance}")
     error = (result.distance - reference.distance) / max_distance
-    top = max(0.1, float(error.max(initial=0.0))) if hist_range is None else float(hist_range)
-    counts, edges = np.histogram(error, bins=bins, range=(0.0, top))
+    counts, edges = error_histogram(error, bins, hist_range)
     n = len(error)
     mean_comparisons = float(result.comparisons.mean()) if n else 0.0
     return SearchReport(
