@@ -51,8 +51,8 @@ def check_int(name: str, value: Any, lo: int | None = None, hi: int | None = Non
     return int(value)
 
 
-def check_number(name: str, value: Any, lo: float | None = None, hi: float | None = None, *,
-                 lo_open: bool = False, hi_open: bool = False, unit: str = "") -> float:
+def check_number(name: str, value: Any, lo: float | None = None, hi: float | None = None, unit: str = "", *,
+                 lo_open: bool = False, hi_open: bool = False) -> float:
     """``value`` as a finite ``float`` in the interval from ``lo`` to ``hi`` (open ends on request).
 
     ``unit`` is appended to the allowed range in the message (``"V"``, ``"mV"``, ``"nm"``).

@@ -1,5 +1,5 @@
 """The helpers behind the lookup pages: mixed MBI per class and fallbacks (mbi.inference.mixed), keys decoded for
-display (mbi.memory.decode), row budgets as table prefixes (mbi.inference.budget) and cached traces (mbi.runs.tracecache).
+display (mbi.memory.decode), row budgets as table prefixes (mbi.inference.tablesize) and cached traces (mbi.runs.tracecache).
 
 A tiny random RAM and a table of 40 training images keep these fast.
 """
@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mbi.inference.budget import budget_curve, budget_grid, cached_budget_curve, table_prefix
+from mbi.inference.tablesize import budget_curve, budget_grid, cached_budget_curve, table_prefix
 from mbi.memory.decode import central_keys, decode_key, location_counts, mean_key, node_centroid, subtree_rows
-from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer, mixed_curve
-from mbi.memory.lut import build_table, distill, layout_of, record_episodes
-from mbi.inference.mixed import (class_breakdown, curve_thresholds, fallback_steps, fallbacks, mixed_point,
+from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
+from mbi.memory.lut import build_table, distill, record_episodes
+from mbi.search.distance import key_layout
+from mbi.inference.mixed import (class_breakdown, mixed_curve, curve_thresholds, fallback_steps, fallbacks, mixed_point,
                        share_threshold)
 from mbi.model.ram import trace as ram_trace
 from mbi.search.searchers import KMeansTree
@@ -146,9 +147,9 @@ def test_prefix_equals_a_distilled_budget(model, mnist):
     images = mnist.train_x[:30]
     rec = record_episodes(model, images)
     order = np.random.default_rng(3).permutation(len(images))
-    full = build_table(rec, layout_of(model), "h", None, order)
+    full = build_table(rec, key_layout(model.cfg), "h", None, order)
     for rows in (9, 25, 50):
-        budget = build_table(rec, layout_of(model), "h", rows, order)
+        budget = build_table(rec, key_layout(model.cfg), "h", rows, order)
         cut = table_prefix(full, rows)
         for f in ("keys", "next_hidden", "next_loc", "readout", "step", "count", "source"):
             np.testing.assert_array_equal(getattr(cut, f), getattr(budget, f), err_msg=f)

@@ -6,12 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from mbi.inference.bo import normalize, run_bo, weights_of
-from mbi.config import RAMConfig
-from mbi.inference.lookup import StepIndex, evaluate_lookup, lookup_infer, mixed_curve, mixed_predictions
-from mbi.memory.lut import build_table, distill, layout_of, load_table, record_episodes, save_table
+from mbi.inference.bo import run_bo
+from mbi.config import RAMConfig, TreeConfig
+from mbi.inference.lookup import StepIndex, evaluate_lookup, lookup_infer
+from mbi.inference.mixed import mixed_curve, mixed_predictions
+from mbi.memory.lut import build_table, distill, load_table, record_episodes, save_table
 from mbi.model.ram import RAM
 from mbi.model.predict import predict
+from mbi.search.distance import key_layout
+from mbi.search.weights import from_ratios, normalize
 
 @pytest.fixture(scope="module")
 def images(mnist) -> np.ndarray:
@@ -22,7 +25,7 @@ def test_records_match_the_ram_step_by_step(model, images):
     rec = record_episodes(model, images[:5])
     with torch.no_grad():
         ep = model(torch.from_numpy(images[:5].astype(np.float32) / 255))
-    lay = layout_of(model)
+    lay = key_layout(model.cfg)
     assert rec.keys.shape == (5, 3, lay.width)
     np.testing.assert_array_equal(rec.keys[:, :, lay.loc_cols], ep.locs.numpy())
     np.testing.assert_array_equal(rec.next_hidden, ep.hiddens.numpy().astype(np.uint8))
@@ -41,11 +44,11 @@ def test_table_that_memorized_images_answers_like_the_ram(model, images):
 def test_merging_and_row_budget(model, images):
     rec = record_episodes(model, images)
     dup = type(rec)(*(np.concatenate([getattr(rec, f)] * 2) for f in ("keys", "next_hidden", "next_loc", "readout")))
-    table = build_table(dup, layout_of(model), "h")
-    full = build_table(rec, layout_of(model), "h")
+    table = build_table(dup, key_layout(model.cfg), "h")
+    full = build_table(rec, key_layout(model.cfg), "h")
     assert len(table) == len(full) and table.meta["conflicts"] == 0
     assert table.count.sum() == dup.keys.shape[0] * dup.keys.shape[1] and (table.count >= 2).all()
-    small = build_table(rec, layout_of(model), "h", rows=7)
+    small = build_table(rec, key_layout(model.cfg), "h", rows=7)
     assert len(small) == 7
     np.testing.assert_array_equal(small.keys, full.keys[:7])  # first distinct keys in replay order
 
@@ -79,7 +82,7 @@ def test_tree_with_big_leaves_equals_brute_force(model, mnist, images):
     table = distill(model, images, "h")
     x = mnist.val_x[:20]
     brute = lookup_infer(model, table, x, index=StepIndex(table, (1, 0.5, 2)))
-    tree = lookup_infer(model, table, x, index=StepIndex(table, (1, 0.5, 2), "tree", leaf_size=10_000))
+    tree = lookup_infer(model, table, x, index=StepIndex(table, (1, 0.5, 2), "tree", tree=TreeConfig(leaf_size=10_000)))
     np.testing.assert_array_equal(brute.rows, tree.rows)
     np.testing.assert_allclose(brute.distance, tree.distance)
 
@@ -108,12 +111,12 @@ def test_table_file_round_trip_and_errors(model, images, tmp_path):
 
 def test_float_ram_has_no_table():
     with pytest.raises(ValueError, match="quantized RAM"):
-        layout_of(RAM(RAMConfig(hidden_bits=None)))
+        key_layout(RAM(RAMConfig(hidden_bits=None)).cfg)
 
 
 def test_bo_weights_and_unweighted_first(model, mnist, images, tmp_path):
     assert normalize((2.0, 1.0, 1.0)) == (0.5, 0.25, 0.25)
-    assert weights_of({"b_over_a": 1.0, "c_over_a": 2.0}) == pytest.approx((0.25, 0.25, 0.5))
+    assert from_ratios(1.0, 2.0) == pytest.approx((0.25, 0.25, 0.5))
     table = distill(model, images, "h")
     res = run_bo(model, table, mnist.val_x[:20], mnist.val_y[:20], n_trials=3, storage=tmp_path / "bo.journal")
     first = res.study.trials[0]
@@ -126,11 +129,11 @@ def test_bo_weights_and_unweighted_first(model, mnist, images, tmp_path):
 def test_tree_quality_against_brute_force(model, mnist, images):
     table = distill(model, images, "h")
     exact = evaluate_lookup(model, table, mnist.val_x[:20], mnist.val_y[:20], kind="tree",
-                            tree_params={"leaf_size": 10_000})
+                            tree=TreeConfig(leaf_size=10_000))
     q = exact["tree_vs_brute_force"]
     assert q["exact_share"] == 1.0 and q["max_normalized_error"] == 0.0 and q["mean_levels"] == 0.0
     small = evaluate_lookup(model, table, mnist.val_x[:20], mnist.val_y[:20], kind="tree",
-                            tree_params={"leaf_size": 4, "branching": 2})
+                            tree=TreeConfig(leaf_size=4, branching=2))
     q = small["tree_vs_brute_force"]
     assert q["mean_levels"] > 0 and q["fewer_comparisons"] > 1 and 0 <= q["exact_share"] <= 1
     assert len(q["per_step_exact_share"]) == 3

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mbi.inference.lookup import lookup_infer
-from mbi.memory.lut import SHIFTS_1PX, TableRecipe, distill, distill_recipe, record_episodes, shift_images
+from mbi.memory.lut import distill, distill_recipe, record_episodes, shift_images
+from mbi.memory.recipe import SHIFTS_1PX, TableRecipe
 
 
 @pytest.fixture(scope="module")

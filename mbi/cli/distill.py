@@ -7,9 +7,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
-from mbi.memory.lut import READOUT_CHOICES, SHIFT_CHOICES, TableRecipe, distill_recipe, save_table, table_path
+from mbi.memory.lut import distill_recipe, save_table, table_path
+from mbi.memory.recipe import READOUT_CHOICES, SHIFT_CHOICES, TableRecipe
+from mbi.model.checkpoint import Checkpoint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,12 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Distill, save, print size and storage."""
-    folder = resolve_checkpoint(args.checkpoint)
+    ckpt = Checkpoint(args.checkpoint)
     recipe = TableRecipe(args.shifts, args.readout)
-    out = args.out or table_path(folder, args.rows, args.seed, recipe=recipe)
+    out = args.out or table_path(ckpt, args.rows, args.seed, recipe=recipe)
     bar = tqdm(total=100, desc="replaying training images", unit="%")
     mnist = load_mnist()
-    table = distill_recipe(load_model(folder), mnist.train_x, mnist.train_y, model_hash(folder), recipe,
+    table = distill_recipe(ckpt.model, mnist.train_x, mnist.train_y, ckpt.hash, recipe,
                            rows=args.rows, seed=args.seed, progress=lambda f: bar.update(round(100 * f) - bar.n))
     bar.close()
     save_table(table, out)

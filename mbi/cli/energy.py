@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mbi import plots
+from mbi.cli.options import add_lookup_options
 from mbi.hardware.energy import (COMPONENTS, PAPER_GLIMPSES, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                         PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, PAPER_SPLITS, TABLE_COLUMNS, EnergyConfig,
                         format_energy, format_table_one, inference_energy_j, match_energy, measure_traversal,

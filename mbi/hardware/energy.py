@@ -29,7 +29,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mbi.hardware.sram import ArrayLayout, SRAMConfig, check_integer, check_number
+from mbi.hardware.sram import ArrayLayout, SRAMConfig
+from mbi.validate import check_int, check_number
 
 PAPER_GLIMPSES = 5
 PAPER_LEVELS = 3.5
@@ -71,12 +72,12 @@ class EnergyConfig:
         own = "EnergyConfig"
         if not isinstance(self.sram, SRAMConfig):
             raise ValueError(f"{own}.sram must be an SRAMConfig, got {type(self.sram).__name__}")
-        check_number(own, "adc_fom_j_per_step", self.adc_fom_j_per_step, 0.0, 1e-9, "J", lo_open=True)
-        check_number(own, "row_cap_per_column_f", self.row_cap_per_column_f, 0.0, 1e-9, "F")
-        check_number(own, "precharge_overhead_cap_f", self.precharge_overhead_cap_f, 0.0, 1e-9, "F")
-        check_number(own, "logic_energy_per_op_j", self.logic_energy_per_op_j, 0.0, 1e-9, "J")
-        check_integer(own, "weight_bits", self.weight_bits, 1, 64)
-        check_integer(own, "accumulator_bits", self.accumulator_bits, 1, 128)
+        check_number(f"{own}.adc_fom_j_per_step", self.adc_fom_j_per_step, 0.0, 1e-9, "J", lo_open=True)
+        check_number(f"{own}.row_cap_per_column_f", self.row_cap_per_column_f, 0.0, 1e-9, "F")
+        check_number(f"{own}.precharge_overhead_cap_f", self.precharge_overhead_cap_f, 0.0, 1e-9, "F")
+        check_number(f"{own}.logic_energy_per_op_j", self.logic_energy_per_op_j, 0.0, 1e-9, "J")
+        check_int(f"{own}.weight_bits", self.weight_bits, 1, 64)
+        check_int(f"{own}.accumulator_bits", self.accumulator_bits, 1, 128)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -132,14 +133,14 @@ def inference_energy_j(glimpses: float = PAPER_GLIMPSES, mean_levels: float = PA
     for name, value in (("glimpses", glimpses), ("mean_levels", mean_levels),
                         ("mean_keys_per_level", mean_keys_per_level), ("splits", splits),
                         ("match_energy_j", match_energy_j)):
-        check_number("inference_energy_j", name, value, 0.0, 1e12, "")
+        check_number(f"inference_energy_j.{name}", value, 0.0, 1e12, "")
     return glimpses * mean_levels * mean_keys_per_level * splits * match_energy_j
 
 
 def project_energy_j(energy_j: float, technology_nm: float, target_nm: float = TARGET_NODE_NM) -> float:
     """The paper's optimistic node projection ``E_T * (target / T)**2`` (Table I footnote)."""
-    check_number("project_energy_j", "technology_nm", technology_nm, 0.0, 1e6, "nm", lo_open=True)
-    check_number("project_energy_j", "target_nm", target_nm, 0.0, 1e6, "nm", lo_open=True)
+    check_number("project_energy_j.technology_nm", technology_nm, 0.0, 1e6, "nm", lo_open=True)
+    check_number("project_energy_j.target_nm", target_nm, 0.0, 1e6, "nm", lo_open=True)
     return energy_j * (target_nm / technology_nm) ** 2
 
 
@@ -180,9 +181,9 @@ def table_one(mbi_accuracy_pct: float = PAPER_MBI_ACCURACY_PCT, mbi_storage_mb: 
     and how many times MBI's energy it is. MBI's accuracy, storage and energy are arguments so measured
     numbers can replace the paper's (the defaults); ``mbi_work`` labels that row and
     ``include_paper_mbi`` adds the paper's own MBI row after it (for a measured row)."""
-    check_number("table_one", "mbi_accuracy_pct", mbi_accuracy_pct, 0.0, 100.0, "%")
-    check_number("table_one", "mbi_storage_mb", mbi_storage_mb, 0.0, 1e9, "MB")
-    check_number("table_one", "mbi_energy_j", mbi_energy_j, 0.0, 1.0, "J", lo_open=True)
+    check_number("table_one.mbi_accuracy_pct", mbi_accuracy_pct, 0.0, 100.0, "%")
+    check_number("table_one.mbi_storage_mb", mbi_storage_mb, 0.0, 1e9, "MB")
+    check_number("table_one.mbi_energy_j", mbi_energy_j, 0.0, 1.0, "J", lo_open=True)
     mbi = TableRow(mbi_work, 16, "RAM", None, None, None, None, mbi_storage_mb, mbi_accuracy_pct, mbi_energy_j)
     rows = []
     for row in (mbi, *((PAPER_MBI_ROW,) if include_paper_mbi else ()), *CIM_MACROS):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
+
 Weights = tuple[float, float, float]
 """(a, b, c): the weights of the patch, hidden-state and location parts of eq. (1)."""
 
@@ -47,6 +49,17 @@ def normalize(weights: Sequence[float]) -> Weights:
     return tuple(w / total for w in values)  # type: ignore[return-value]
 
 
+def part_weights(weights: Sequence[float] | None, n_parts: int) -> np.ndarray:
+    """Weights of ``n_parts`` key parts divided by their sum (eq. (1)'s denominator), as ``float64 [n_parts]``;
+    all equal when ``weights`` is None. For the three parts of a lookup key this is :func:`normalize`; the
+    in-memory array model (:mod:`mbi.hardware.sram`) also stores keys of other part counts."""
+    w = np.ones(n_parts) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (n_parts,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"weights must be {n_parts} finite non-negative numbers with a positive sum "
+                         f"(one per key part), got {weights!r}")
+    return w / w.sum()
+
+
 def parse_weights(text: str) -> Weights:
     """``"a,b,c"`` (e.g. ``"1,0.5,2"``) as checked weights, not normalized; a clear error otherwise."""
     items = [item.strip() for item in str(text).split(",")]
@@ -75,4 +88,4 @@ def from_ratios(b_over_a: float, c_over_a: float) -> Weights:
 
 
 __all__ = ["RATIO_DIGITS", "RATIO_RANGE", "UNWEIGHTED", "Weights", "check_weights", "from_ratios", "normalize",
-           "parse_weights", "ratios_of"]
+           "parse_weights", "part_weights", "ratios_of"]
