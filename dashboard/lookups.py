@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import streamlit as st
 
-from mbi.config import RunConfig
+from mbi.config import RunConfig, TreeConfig
 
 from dashboard import furniture, models
 
@@ -106,32 +106,27 @@ def table_or_stop() -> Any:
     return table
 
 
-def tree_key(tree: dict | None) -> tuple:
-    """A hashable form of k-means tree settings."""
-    return tuple(sorted((tree or {}).items()))
-
-
-def step_index(table: Any, weights: Sequence[float], kind: str = "brute", tree: dict | None = None) -> Any:
+def step_index(table: Any, weights: Sequence[float], kind: str = "brute", tree: TreeConfig | None = None) -> Any:
     """The per-step search index of the table (built once per model, weights and search settings)."""
     from mbi.inference.lookup import StepIndex
 
-    key = (models.current_model_key(), len(table), tuple(weights), kind, tree_key(tree))
+    key = (models.current_model_key(), len(table), tuple(weights), kind, tree)
     cache = memo("index", 3)
     index = cache.get(key)
     if index is None:
         what = ("Building a k-means tree per glimpse step" if kind == "tree" else "Packing the table's keys")
         with st.spinner(f"{what} ({len(table):,} keys) ..."):
-            index = cache.put(key, StepIndex(table, weights, kind, **(tree or {})))
+            index = cache.put(key, StepIndex(table, weights, kind, tree=tree))
     return index
 
 
 def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], kind: str = "brute",
-                 tree: dict | None = None) -> Any:
+                 tree: TreeConfig | None = None) -> Any:
     """Lookup-only trace of the first ``count`` images of ``split`` (memory, then disk, then computed)."""
     from mbi.runs.tracecache import cached_trace, trace_path
 
     weights = tuple(weights)
-    key = (models.current_model_key(), len(table), split, int(count), weights, kind, tree_key(tree))
+    key = (models.current_model_key(), len(table), split, int(count), weights, kind, tree)
     cache = memo("trace", 24)
     trace = cache.get(key)
     if trace is not None:

@@ -154,8 +154,8 @@ def _lookup_column() -> None:
                                           ("query", f"row {row:,}"),
                                           title=f"Glimpse {step}: query vs matched key (distance {dist:.2f})"),
                     key="lookup_match", config={"displaylogo": False})
-    recorded = models.lookup_settings_of().get("threshold")
-    threshold = recorded if isinstance(recorded, (int, float)) and weights == session_weights.model_weights()[0] else None
+    recorded = models.lookup_settings_of().threshold
+    threshold = recorded if weights == session_weights.model_weights()[0] else None
     st.plotly_chart(plots.step_distances(lt.distance[0], threshold, "Matched distance per glimpse"
                                          + ("" if threshold is None else " (dashed: the model's mixed-MBI threshold)")),
                     key="lookup_distances", config={"displaylogo": False})

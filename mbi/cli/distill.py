@@ -10,13 +10,13 @@ from tqdm import tqdm
 from mbi.data import load_mnist
 from mbi.memory.lut import distill_recipe, save_table, table_path
 from mbi.memory.recipe import READOUT_CHOICES, SHIFT_CHOICES, TableRecipe
-from mbi.model.checkpoint import Checkpoint
+from mbi.cli.options import add_checkpoint_option, checkpoint_of
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``distill`` command."""
     p = subparsers.add_parser("distill", help="distill a quantized RAM into a lookup table")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
+    add_checkpoint_option(p)
     p.add_argument("--rows", type=int, help="row budget N (default: every training image, all steps)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random image order (default 0)")
     p.add_argument("--shifts", choices=sorted(SHIFT_CHOICES), default="none",
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Distill, save, print size and storage."""
-    ckpt = Checkpoint(args.checkpoint)
+    ckpt = checkpoint_of(args)
     recipe = TableRecipe(args.shifts, args.readout)
     out = args.out or table_path(ckpt, args.rows, args.seed, recipe=recipe)
     bar = tqdm(total=100, desc="replaying training images", unit="%")

@@ -70,11 +70,7 @@ def add_lookup_options(parser: argparse.ArgumentParser | Any, *, checkpoint_flag
     default count of ``images_flag`` (None: the whole split). ``weights``, ``tree``, ``table``: whether
     to add ``--weights``, the k-means tree flags and ``--table``.
     """
-    help_ckpt = "run folder or 'default' (the shipped model)"
-    if checkpoint_flag:
-        parser.add_argument("--checkpoint", default="default", help=help_ckpt)
-    else:
-        parser.add_argument("checkpoint", nargs="?", default="default", help=help_ckpt)
+    add_checkpoint_option(parser, flag=checkpoint_flag)
     if table:
         parser.add_argument("--table", type=Path,
                             help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
@@ -88,6 +84,15 @@ def add_lookup_options(parser: argparse.ArgumentParser | Any, *, checkpoint_flag
                             help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json, else 1,1,1)")
     if tree:
         add_tree_options(parser)
+
+
+def add_checkpoint_option(parser: argparse.ArgumentParser | Any, flag: bool = False) -> None:
+    """The checkpoint: a positional ``checkpoint`` (or ``--checkpoint`` with ``flag``), default the shipped model."""
+    help_ckpt = "run folder or 'default' (the shipped model)"
+    if flag:
+        parser.add_argument("--checkpoint", default="default", help=help_ckpt)
+    else:
+        parser.add_argument("checkpoint", nargs="?", default="default", help=help_ckpt)
 
 
 def add_tree_options(parser: argparse.ArgumentParser | Any) -> None:
