@@ -14,7 +14,7 @@ from mbi.memory.decode import central_keys, decode_key, location_counts, mean_ke
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.memory.lut import build_table, distill, record_episodes
 from mbi.search.distance import key_layout
-from mbi.inference.mixed import (class_breakdown, mixed_curve, curve_thresholds, fallback_steps, fallbacks, mixed_point,
+from mbi.inference.mixed import (class_breakdown, default_threshold, mixed_curve, curve_thresholds, fallback_steps, fallbacks, mixed_point,
                        share_threshold)
 from mbi.model.ram import trace as ram_trace
 from mbi.search.searchers import KMeansTree
@@ -79,6 +79,21 @@ def test_class_breakdown_of_an_absent_class_is_empty_not_nan():
     rows = class_breakdown(tr, np.array([1, 1, 1]), np.array([1, 1, 1]), 0.0)
     assert rows[1].mixed_accuracy == 1.0 and rows[1].lookup_share == 1.0 and rows[1].ram_part_accuracy is None
     assert rows[0].images == 0 and rows[0].mixed_accuracy is None
+
+
+def test_default_threshold_is_the_recorded_one_with_the_models_weights_else_the_papers_share():
+    # largest distances per image: 1.0, 2.25, 3.0, 9.04 -> top = ceil(9.04 to 0.1) + 0.1 = 9.2
+    d = np.array([[1.0, 0.5], [2.25, 1.0], [3.0, 3.0], [0.0, 9.04]])
+    tr = _trace(d, np.zeros(4, dtype=np.int64))
+    own = default_threshold(tr, recorded=2.21, own_weights=True)
+    assert own.top == pytest.approx(9.2) and own.threshold == pytest.approx(2.3) and "recorded" in own.reason
+    # other weights, no recorded value or one outside the slider: the smallest threshold answering 69.65%
+    # of the images by lookup: ceil(0.6965 * 4) = 3 images -> the third smallest largest distance, 3.0
+    for recorded, own_weights in ((2.21, False), (None, True), (99.0, True), (-1.0, True)):
+        other = default_threshold(tr, recorded=recorded, own_weights=own_weights)
+        assert other.threshold == pytest.approx(3.0) and "69.65%" in other.reason
+    assert default_threshold(tr, None, False, share=1.0).threshold == pytest.approx(9.1)
+    assert default_threshold(tr, None, False, share=0.0).threshold == 0.0
 
 
 def test_share_threshold_and_curve_thresholds():

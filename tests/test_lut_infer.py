@@ -16,6 +16,7 @@ from mbi.model.predict import predict
 from mbi.search.distance import key_layout
 from mbi.search.weights import from_ratios, normalize
 
+
 @pytest.fixture(scope="module")
 def images(mnist) -> np.ndarray:
     return mnist.train_x[:40]
@@ -137,3 +138,49 @@ def test_tree_quality_against_brute_force(model, mnist, images):
     q = small["tree_vs_brute_force"]
     assert q["mean_levels"] > 0 and q["fewer_comparisons"] > 1 and 0 <= q["exact_share"] <= 1
     assert len(q["per_step_exact_share"]) == 3
+
+
+def test_query_key_is_patch_then_hidden_then_location():
+    from mbi.memory.lut import query_key
+
+    key = query_key(torch.tensor([[3, 0, 2]]), np.array([[1, 0]], dtype=np.uint8), torch.tensor([[6, 5]]))
+    assert key.dtype == np.uint8 and key.tolist() == [[3, 0, 2, 1, 0, 6, 5]]
+
+
+def test_lookup_queries_are_the_keys_distillation_wrote(model, images):
+    rec = record_episodes(model, images[:6])
+    table = distill(model, images[:6], "h")
+    trace = lookup_infer(model, table, images[:6])
+    np.testing.assert_array_equal(trace.queries, rec.keys)  # one key function on both sides
+
+
+def test_one_key_layout_for_tables_and_the_sram():
+    from mbi.hardware.sram import key_parts_from_layout, key_parts_from_ram
+
+    cfg = RAMConfig(num_patches=2, patch_size=3, patch_bits=3, state_size=20, hidden_bits=1, loc_grid=9)
+    lay = key_layout(cfg)
+    assert (lay.patch_len, lay.patch_levels, lay.hidden_len, lay.hidden_levels, lay.loc_levels) == (18, 8, 20, 2, 9)
+    assert key_parts_from_ram(cfg) == key_parts_from_layout(lay)
+    with pytest.raises(ValueError, match="quantized RAM"):
+        key_parts_from_ram(RAMConfig(patch_bits=None))
+
+
+def test_study_summary_reads_the_best_trial(tmp_path):
+    import optuna
+
+    from mbi.inference.bo import summarize, trial_table
+
+    study = optuna.create_study(direction="maximize")
+    assert summarize(study.trials) is None
+    dist = {k: optuna.distributions.FloatDistribution(1e-2, 1e2, log=True) for k in ("b_over_a", "c_over_a")}
+    for value, b, c, attrs in [(0.5, 1.0, 1.0, {"unweighted": True}), (0.7, 2.0, 0.5, {}), (0.7, 4.0, 4.0, {}),
+                               (0.6, 1.0, 3.0, {})]:
+        study.add_trial(optuna.trial.create_trial(params={"b_over_a": b, "c_over_a": c}, distributions=dist,
+                                                  value=value, user_attrs=attrs))
+    found = summarize(study.trials)
+    assert found.best_number == 1  # ties: the earliest
+    assert found.best_weights == pytest.approx((1 / 3.5, 2 / 3.5, 0.5 / 3.5))
+    assert found.unweighted_accuracy == 0.5 and found.gain == pytest.approx(0.2) and found.completed == 4
+    rows = trial_table(study.trials)
+    assert [r["trial"] for r in rows] == [0, 1, 2, 3] and rows[0]["unweighted"] and not rows[1]["unweighted"]
+    assert rows[2]["a"] == pytest.approx(1 / 9) and rows[2]["b/a"] == 4.0
