@@ -65,8 +65,7 @@ def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
     print(f"measuring: {len(x)} validation images, table of {len(table)} rows ({args.checkpoint}), weights "
           f"{list(weights)}, k-means tree per step (branching {tree.branching}, leaf size {tree.leaf_size}, "
           f"checks {tree.checks})", flush=True)
-    stats = measure_traversal(ckpt.model, table, x, y, weights, branching=tree.branching, leaf_size=tree.leaf_size,
-                              checks=tree.checks, exact=not args.no_exact)
+    stats = measure_traversal(ckpt.model, table, x, y, weights, tree=tree, exact=not args.no_exact)
     print(f"{'step':>4} {'rows':>7} {'height':>6} {'levels':>7} {'centroids':>9} {'leaf keys':>9} {'compared':>8}")
     for t in range(stats.lookups):
         print(f"{t + 1:>4} {stats.rows[t]:>7} {stats.height[t]:>6} {stats.mean_levels[t]:7.2f} "

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mbi.config import TreeConfig
 from mbi.hardware.sram import ArrayLayout, SRAMConfig
 from mbi.validate import check_int, check_number
 
@@ -290,20 +291,22 @@ class TraversalStats:
 
 
 def measure_traversal(model: Any, table: Any, images: np.ndarray, labels: np.ndarray,
-                      weights: Sequence[float] = (1.0, 1.0, 1.0), *, branching: int = 4, leaf_size: int = 32,
-                      checks: int = 1, seed: int = 0, split: str = "val", exact: bool = True) -> TraversalStats:
+                      weights: Sequence[float] = (1.0, 1.0, 1.0), *, tree: TreeConfig | None = None, split: str = "val",
+                      exact: bool = True) -> TraversalStats:
     """Build a :class:`mbi.search.searchers.KMeansTree` per glimpse step of ``table`` and run lookup-only MBI on ``images``.
+
+    ``tree``: the tree settings (:class:`mbi.config.TreeConfig`; default its defaults).
 
     Records what each lookup costs (levels, centroids, leaf keys) and the accuracy; ``exact``
     also runs brute-force search for the accuracy the tree gives up.
     """
-    from mbi.config import TreeConfig
     from mbi.inference.lookup import StepIndex, lookup_infer  # heavy (torch): only when measuring
 
     images, labels = np.asarray(images), np.asarray(labels)
     if len(images) == 0 or len(images) != len(labels):
         raise ValueError(f"need at least one image and one label per image, got {len(images)} and {len(labels)}")
-    index = StepIndex(table, weights, "tree", tree=TreeConfig(branching, leaf_size, checks, seed))
+    tree = TreeConfig() if tree is None else tree
+    index = StepIndex(table, weights, "tree", tree=tree)
     trace = lookup_infer(model, table, images, index=index)
     rows, height, levels, centroids, leaf_keys, comparisons = [], [], [], [], [], []
     for t, tree in enumerate(index.searchers):
@@ -316,7 +319,7 @@ def measure_traversal(model: Any, table: Any, images: np.ndarray, labels: np.nda
         height.append(int(tree.height))
         levels.append(float(res.levels.mean()))
         comparisons.append(float(res.comparisons.mean()))
-        if checks == 1:
+        if tree.checks == 1:
             summary = tree.summary()
             size_of_row = np.empty(tree.n_rows, dtype=np.int64)
             for leaf_rows in summary.leaf_rows.values():
@@ -331,7 +334,8 @@ def measure_traversal(model: Any, table: Any, images: np.ndarray, labels: np.nda
     if exact:
         exact_trace = lookup_infer(model, table, images, index=StepIndex(table, weights, "brute"))
         exact_accuracy = float(np.mean(exact_trace.prediction == labels))
-    return TraversalStats(int(len(images)), split, tuple(float(w) for w in weights), branching, leaf_size, checks,
+    return TraversalStats(int(len(images)), split, tuple(float(w) for w in weights), tree.branching, tree.leaf_size,
+                          tree.checks,
                           tuple(rows), tuple(height), tuple(levels), tuple(centroids), tuple(leaf_keys),
                           tuple(comparisons), float(np.mean(trace.prediction == labels)), exact_accuracy)
 
