@@ -257,7 +257,7 @@ def test_our_row_without_a_recorded_traversal_uses_the_papers_averages_on_our_ke
 def test_a_recorded_traversal_round_trips_and_sets_our_row(tiny, tmp_path):
     src, model, table, _, x, y = tiny
     folder = _copy_checkpoint(src, tmp_path / "ckpt")
-    stats = measure_traversal(model, table, x, y, branching=3, leaf_size=8)
+    stats = measure_traversal(model, table, x, y, tree=TreeConfig(branching=3, leaf_size=8))
     record = TraversalRecord(model_hash(folder), stats, table.storage_bytes(), "binary")
     assert TraversalRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     record_traversal(folder, record)
