@@ -21,20 +21,23 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
-import optuna
 
-from mbi.inference.lookup import StepIndex, lookup_infer
-from mbi.memory.lut import LookupTable
-from mbi.model.ram import RAM
-from mbi.runs.studies import open_storage
 from mbi.search.weights import RATIO_RANGE, Weights, from_ratios
+
+if TYPE_CHECKING:  # optuna, torch and the search are imported by the functions that run a search, so the
+    import optuna  # trial summaries and weight helpers stay cheap for the dashboard
+
+    from mbi.memory.lut import LookupTable
+    from mbi.model.ram import RAM
 
 def lookup_accuracy(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray,
                     weights: Sequence[float]) -> float:
     """Lookup-only accuracy of ``table`` with eq. (1) weights ``weights`` (exact search)."""
+    from mbi.inference.lookup import StepIndex, lookup_infer
+
     trace = lookup_infer(model, table, images, index=StepIndex(table, weights))
     return float(np.mean(trace.prediction == np.asarray(labels)))
 
@@ -62,7 +65,9 @@ class StudySummary:
 
 def completed_trials(trials: Sequence[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
     """The completed trials (with a value) of ``trials``, in order."""
-    return [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+    from optuna.trial import TrialState
+
+    return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
 
 
 def summarize(trials: Sequence[optuna.trial.FrozenTrial]) -> StudySummary | None:
@@ -106,6 +111,10 @@ def run_bo(
     callback: Callable[[optuna.trial.FrozenTrial], None] | None = None,
 ) -> BOResult:
     """Search a, b, c maximizing validation lookup accuracy; resumes a study of the same name."""
+    import optuna
+
+    from mbi.runs.studies import open_storage
+
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     name = study_name or f"bo-{table.model_hash}-{len(table)}rows"
