@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from mbi.config import TreeConfig
 from mbi.model.checkpoint import load_model
 from mbi.data import load_mnist
 from mbi.inference.lookup import StepIndex, lookup_infer
 from mbi.memory.lut import cached_table
-from mbi.model.train import predict
+from mbi.model.predict import predict
 
 
 def main() -> None:
@@ -42,7 +43,7 @@ def main() -> None:
         tr_b = lookup_infer(model, table, x, index=brute)
         t_brute = time.perf_counter() - start
         start = time.perf_counter()
-        tree = StepIndex(table, weights, "tree", branching=4, leaf_size=32)
+        tree = StepIndex(table, weights, "tree", tree=TreeConfig(branching=4, leaf_size=32))
         t_build = time.perf_counter() - start
         start = time.perf_counter()
         tr_t = lookup_infer(model, table, x, index=tree)

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from mbi.config import RAMConfig
 from mbi.data import load_mnist
 from mbi.model.ram import RAM, Retina, grid_to_pixel
-from mbi.model.train import images_to_tensor, loss_terms
+from mbi.model.predict import images_to_tensor
+from mbi.model.train import loss_terms
 
 
 class LoopRetina(Retina):

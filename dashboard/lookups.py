@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import streamlit as st
 
-from mbi.config import RunConfig
+from mbi.config import RunConfig, TreeConfig
 from mbi.runs.jobs import limits_from_env
 from mbi.runs.memo import ByteLRU
 
@@ -118,32 +118,27 @@ def table_or_stop() -> Any:
     return table
 
 
-def tree_key(tree: dict | None) -> tuple:
-    """A hashable form of k-means tree settings."""
-    return tuple(sorted((tree or {}).items()))
-
-
-def step_index(table: Any, weights: Sequence[float], kind: str = "brute", tree: dict | None = None) -> Any:
+def step_index(table: Any, weights: Sequence[float], kind: str = "brute", tree: TreeConfig | None = None) -> Any:
     """The per-step search index of the table (built once per model, weights and search settings)."""
     from mbi.inference.lookup import StepIndex
 
-    key = (models.current_model_key(), len(table), tuple(weights), kind, tree_key(tree))
+    key = (models.current_model_key(), len(table), tuple(weights), kind, tree)
     cache = memo("index", 3)
     index = cache.get(key)
     if index is None:
         what = ("Building a k-means tree per glimpse step" if kind == "tree" else "Packing the table's keys")
         with st.spinner(f"{what} ({len(table):,} keys) ..."):
-            index = cache.put(key, StepIndex(table, weights, kind, **(tree or {})))
+            index = cache.put(key, StepIndex(table, weights, kind, tree=tree))
     return index
 
 
 def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], kind: str = "brute",
-                 tree: dict | None = None) -> Any:
+                 tree: TreeConfig | None = None) -> Any:
     """Lookup-only trace of the first ``count`` images of ``split`` (memory, then disk, then computed)."""
     from mbi.runs.tracecache import cached_trace, trace_path
 
     weights = tuple(weights)
-    key = (models.current_model_key(), len(table), split, int(count), weights, kind, tree_key(tree))
+    key = (models.current_model_key(), len(table), split, int(count), weights, kind, tree)
     cache = memo("trace", 24)
     trace = cache.get(key)
     if trace is not None:
@@ -163,7 +158,7 @@ def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], k
 
 def ram_predictions(split: str, count: int) -> Any:
     """The chosen RAM's classes for the first ``count`` images of ``split`` (cached)."""
-    from mbi.model.train import predict
+    from mbi.model.predict import predict
 
     key = (models.current_model_key(), split, int(count))
     cache = memo("ram_pred", 8)
@@ -175,12 +170,12 @@ def ram_predictions(split: str, count: int) -> Any:
 
 
 def gate_neighbours(table: Any, split: str, count: int, weights: Sequence[float], k: int, kind: str = "brute",
-                    tree: dict | None = None) -> Any:
+                    tree: TreeConfig | None = None) -> Any:
     """The exact ``k`` nearest rows per step of the trace of the first ``count`` images (memory, disk, computed)."""
     from mbi.runs.gatecache import cached_neighbours
 
     weights = tuple(weights)
-    key = (models.current_model_key(), len(table), split, int(count), weights, kind, tree_key(tree), int(k))
+    key = (models.current_model_key(), len(table), split, int(count), weights, kind, tree, int(k))
     cache = memo("gate_neighbours", 8)
     found = cache.get(key)
     if found is not None:

@@ -16,7 +16,7 @@ import streamlit as st
 
 from mbi.config import RunConfig
 from mbi.data import MNIST, load_mnist
-from mbi.model.checkpoint import load_config, load_metrics, resolve_checkpoint
+from mbi.model.checkpoint import LookupSettings, load_config, load_metrics, resolve_checkpoint
 from mbi.runs.jobs import TrainingManager, limits_from_env, list_runs
 from mbi.store import artifacts_root
 
@@ -170,23 +170,22 @@ def load_or_stop() -> tuple[RAM, RunConfig, dict, MNIST]:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _lookup_settings(path: str, stamp: float) -> dict:
-    from mbi.model.checkpoint import lookup_settings
-
-    return lookup_settings(path)
+def _lookup_settings(path: str, stamp: float) -> LookupSettings:
+    return LookupSettings.read(Path(path))
 
 
-def lookup_settings_of(name: str | None = None) -> dict:
-    """The model's recorded lookup settings (``lookup.json``: weights, threshold, accuracies), or {}."""
+def lookup_settings_of(name: str | None = None) -> LookupSettings:
+    """The model's recorded lookup settings (``lookup.json``: weights, threshold, accuracies); empty settings
+    when it has none or the file cannot be read."""
     try:
         folder = model_folder(name or current_model_name())
         stamp = (folder / "lookup.json").stat().st_mtime
     except furniture.USER_ERRORS:
-        return {}
+        return LookupSettings()
     try:
         return _lookup_settings(str(folder), stamp)
     except furniture.USER_ERRORS:
-        return {}
+        return LookupSettings()
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

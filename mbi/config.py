@@ -1,4 +1,4 @@
-"""Every knob of the RAM and of its training, validated up front.
+"""Every knob of the RAM, of its training and of the tree search, validated up front.
 
 Each field maps to a hyperparameter of the paper (Fig. 3). ``__post_init__``
 checks ranges and impossible combinations and raises a :class:`ValueError`
@@ -8,29 +8,14 @@ that names the field to change, so a bad value never reaches training.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from mbi.validate import check_choice, check_int, check_number
 
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 HIDDEN_CODES = ("binary", "onehot")
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-
-
-def _check_float(name: str, value: Any, lo: float, hi: float, lo_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value < lo or value > hi or (lo_open and value == lo):
-        left = "(" if lo_open else "["
-        raise ValueError(f"{name} must be in {left}{lo}, {hi}], got {value}")
 
 
 @dataclass(frozen=True)
@@ -68,23 +53,22 @@ class RAMConfig:
     image_size: int = IMAGE_SIZE
 
     def __post_init__(self) -> None:
-        _check_int("num_glimpses", self.num_glimpses, 1, 32)
-        _check_int("patch_size", self.patch_size, 1, self.image_size)
-        _check_int("glimpse_scale", self.glimpse_scale, 1, 8)
-        _check_int("num_patches", self.num_patches, 1, 6)
+        check_int("num_glimpses", self.num_glimpses, 1, 32)
+        check_int("patch_size", self.patch_size, 1, self.image_size)
+        check_int("glimpse_scale", self.glimpse_scale, 1, 8)
+        check_int("num_patches", self.num_patches, 1, 6)
         for name in ("glimpse_hidden", "loc_hidden", "glimpse_size", "hidden_size", "state_size"):
-            _check_int(name, getattr(self, name), 1, 4096)
-        _check_int("core_layers", self.core_layers, 0, 8)
+            check_int(name, getattr(self, name), 1, 4096)
+        check_int("core_layers", self.core_layers, 0, 8)
         for name in ("patch_bits", "hidden_bits"):
             value = getattr(self, name)
             if value is not None:
-                _check_int(name, value, 1, 8)
-        if self.hidden_code not in HIDDEN_CODES:
-            raise ValueError(f"hidden_code must be one of {HIDDEN_CODES}, got {self.hidden_code!r}")
+                check_int(name, value, 1, 8)
+        check_choice("hidden_code", self.hidden_code, HIDDEN_CODES)
         if self.hidden_code == "onehot" and self.hidden_bits != 1:
             raise ValueError(f"hidden_code='onehot' is a 1-bit code: set hidden_bits=1 (got {self.hidden_bits})")
-        _check_float("loc_std", self.loc_std, 0.0, 1.0, lo_open=True)
-        _check_int("loc_grid", self.loc_grid, 2, self.image_size)
+        check_number("loc_std", self.loc_std, 0.0, 1.0, lo_open=True)
+        check_int("loc_grid", self.loc_grid, 2, self.image_size)
         if self.core_layers == 0 and self.state_size != self.hidden_size:
             raise ValueError(
                 f"with core_layers=0 the core's output is the hidden state, so state_size must equal "
@@ -137,19 +121,19 @@ class TrainConfig:
     augment_shift: int = 0
 
     def __post_init__(self) -> None:
-        _check_int("epochs", self.epochs, 1, 10_000)
-        _check_int("batch_size", self.batch_size, 1, 65_536)
-        _check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
-        _check_float("lr_min", self.lr_min, 0.0, self.lr)
-        _check_float("weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_int("seed", self.seed, 0)
-        _check_int("num_threads", self.num_threads, 1, 256)
+        check_int("epochs", self.epochs, 1, 10_000)
+        check_int("batch_size", self.batch_size, 1, 65_536)
+        check_number("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_number("lr_min", self.lr_min, 0.0, self.lr)
+        check_number("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_int("seed", self.seed, 0)
+        check_int("num_threads", self.num_threads, 1, 256)
         for name in ("train_limit", "val_limit"):
             if getattr(self, name) is not None:
-                _check_int(name, getattr(self, name), 1)
-        _check_float("reinforce_weight", self.reinforce_weight, 0.0, 100.0)
-        _check_int("eval_every", self.eval_every, 1)
-        _check_int("augment_shift", self.augment_shift, 0, 4)
+                check_int(name, getattr(self, name), 1)
+        check_number("reinforce_weight", self.reinforce_weight, 0.0, 100.0)
+        check_int("eval_every", self.eval_every, 1)
+        check_int("augment_shift", self.augment_shift, 0, 4)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -157,6 +141,36 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Build from a dict, rejecting unknown keys with the list of valid ones."""
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TreeConfig:
+    """Settings of the hierarchical k-means tree searched per glimpse step (paper Sec. III-C).
+
+    A node of more than ``leaf_size`` keys is split by k-means into ``branching`` clusters; a
+    query descends keeping the ``checks`` best nodes per level and scans the ``checks`` leaves it
+    reaches (1: plain descent, the paper's search). ``seed`` draws k-means' initial centres.
+    """
+
+    branching: int = 4
+    leaf_size: int = 32
+    checks: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("branching", self.branching, 2)
+        check_int("leaf_size", self.leaf_size, 1)
+        check_int("checks", self.checks, 1)
+        check_int("seed", self.seed, 0)
+
+    def to_dict(self) -> dict[str, int]:
+        """Plain dict for JSON and cache keys."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TreeConfig":
         """Build from a dict, rejecting unknown keys with the list of valid ones."""
         return _from_dict(cls, data)
 

@@ -10,7 +10,8 @@ from mbi.cli import main
 from mbi.config import RAMConfig, RunConfig, TrainConfig
 import numpy as np
 
-from mbi.memory.lut import SHIFTS_1PX, TableRecipe, load_table, table_path
+from mbi.memory.lut import load_table, table_path
+from mbi.memory.recipe import SHIFTS_1PX, TableRecipe
 from mbi.model.train import train
 
 TINY = RAMConfig(num_glimpses=2, hidden_size=32, state_size=16, glimpse_hidden=32, loc_hidden=16, glimpse_size=32,

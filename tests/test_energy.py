@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mbi import plots
+from mbi.config import TreeConfig
 from mbi.model.checkpoint import model_hash
 from mbi.cli import energy as energy_cli
 from mbi.config import RAMConfig, RunConfig, TrainConfig
@@ -170,16 +171,16 @@ def tiny(tmp_path_factory, mnist):
 
 def test_measured_traversal_splits_comparisons_into_centroids_and_leaf_keys(tiny):
     _, model, table, _, x, y = tiny
-    stats = measure_traversal(model, table, x, y, (1, 1, 1), branching=3, leaf_size=8)
+    stats = measure_traversal(model, table, x, y, (1, 1, 1), tree=TreeConfig(branching=3, leaf_size=8))
     assert stats.lookups == 2 and stats.rows == tuple(len(table.rows_of_step(t)) for t in range(2))
     assert np.allclose(np.add(stats.mean_centroids, stats.mean_leaf_keys), stats.mean_comparisons)
     assert all(1 <= k <= 8 for k in stats.mean_leaf_keys) and all(lv >= 1 for lv in stats.mean_levels)
     assert all(c >= 2 * lv for c, lv in zip(stats.mean_centroids, stats.mean_levels))  # >= 2 children per level
     assert 0 <= stats.tree_accuracy <= 1 and stats.exact_accuracy is not None
-    flat = measure_traversal(model, table, x, y, (1, 1, 1), leaf_size=10_000, exact=False)
+    flat = measure_traversal(model, table, x, y, (1, 1, 1), tree=TreeConfig(leaf_size=10_000), exact=False)
     assert flat.mean_levels == (0.0, 0.0) and flat.mean_comparisons == tuple(float(r) for r in flat.rows)
     assert flat.tree_accuracy == stats.exact_accuracy and flat.exact_accuracy is None  # one leaf = brute force
-    beam = measure_traversal(model, table, x, y, (1, 1, 1), leaf_size=8, checks=2, exact=False)
+    beam = measure_traversal(model, table, x, y, (1, 1, 1), tree=TreeConfig(leaf_size=8, checks=2), exact=False)
     assert np.isnan(beam.mean_leaf_keys).all() and json.loads(json.dumps(beam.to_dict(), allow_nan=True))
     with pytest.raises(ValueError, match="one label per image"):
         measure_traversal(model, table, x, y[:2])
@@ -187,7 +188,7 @@ def test_measured_traversal_splits_comparisons_into_centroids_and_leaf_keys(tiny
 
 def test_measured_energy_is_comparisons_times_key_match(tiny):
     _, model, table, _, x, y = tiny
-    stats = measure_traversal(model, table, x, y, branching=3, leaf_size=8, exact=False)
+    stats = measure_traversal(model, table, x, y, tree=TreeConfig(branching=3, leaf_size=8), exact=False)
     for encoding in ("binary", "thermometer"):
         layout = build_layout(key_parts_from_layout(table.layout), encoding, 32)
         e = measured_inference_energy(stats, layout)
@@ -256,7 +257,7 @@ def test_our_row_without_a_recorded_traversal_uses_the_papers_averages_on_our_ke
 def test_a_recorded_traversal_round_trips_and_sets_our_row(tiny, tmp_path):
     src, model, table, _, x, y = tiny
     folder = _copy_checkpoint(src, tmp_path / "ckpt")
-    stats = measure_traversal(model, table, x, y, branching=3, leaf_size=8)
+    stats = measure_traversal(model, table, x, y, tree=TreeConfig(branching=3, leaf_size=8))
     record = TraversalRecord(model_hash(folder), stats, table.storage_bytes(), "binary")
     assert TraversalRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     record_traversal(folder, record)

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mbi.config import TreeConfig
 from mbi.search.compiled_tree import CompiledTree
 from mbi.search.distance import KeyLayout, distances_reference
 from mbi.search.engine import SEARCH_KINDS, build_searcher
@@ -99,12 +100,12 @@ def test_engine_kinds_and_errors() -> None:
     keys = np.zeros((4, layout.width), dtype=np.uint8)
     assert isinstance(build_searcher(keys, layout, (1, 1, 1)), PrunedExact)
     assert isinstance(build_searcher(keys, layout, (1, 1, 1), "scan"), CompiledBruteForce)
-    assert isinstance(build_searcher(keys, layout, (1, 1, 1), "tree", leaf_size=2), CompiledTree)
+    assert isinstance(build_searcher(keys, layout, (1, 1, 1), "tree", tree=TreeConfig(leaf_size=2)), CompiledTree)
     assert SEARCH_KINDS[0] == "brute"
     with pytest.raises(ValueError, match="search kind"):
         build_searcher(keys, layout, (1, 1, 1), "faiss")
     with pytest.raises(ValueError, match="only apply"):
-        build_searcher(keys, layout, (1, 1, 1), "brute", leaf_size=4)
+        build_searcher(keys, layout, (1, 1, 1), "brute", tree=TreeConfig(leaf_size=4))
     with pytest.raises(ValueError, match="n_threads"):
         build_searcher(keys, layout, (1, 1, 1), n_threads=0)
 
@@ -147,7 +148,7 @@ def test_pruned_search_equals_brute_force_on_real_queries(shipped_queries) -> No
 def test_tree_report_uses_an_exact_reference(shipped_queries) -> None:
     table, weights, trace = shipped_queries
     rows = table.rows_of_step(1)[::20]  # 2,500 keys: a quick tree
-    tree = build_searcher(table.keys[rows], table.layout, weights, "tree", checks=4)
+    tree = build_searcher(table.keys[rows], table.layout, weights, "tree", tree=TreeConfig(checks=4))
     queries = trace.queries[:100, 1]
     report = search_report(tree, queries)
     exact = BruteForce(table.keys[rows], table.layout, weights).query(queries)

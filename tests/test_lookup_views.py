@@ -1,5 +1,5 @@
 """The helpers behind the lookup pages: mixed MBI per class and fallbacks (mbi.inference.mixed), keys decoded for
-display (mbi.memory.decode), row budgets as table prefixes (mbi.inference.budget) and cached traces (mbi.runs.tracecache).
+display (mbi.memory.decode), row budgets as table prefixes (mbi.inference.tablesize) and cached traces (mbi.runs.tracecache).
 
 A tiny random RAM and a table of 40 training images keep these fast.
 """
@@ -9,16 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mbi.inference.budget import budget_curve, budget_grid, cached_budget_curve, table_prefix
+from mbi.inference.tablesize import budget_curve, budget_grid, cached_budget_curve, table_prefix
 from mbi.memory.decode import central_keys, decode_key, location_counts, mean_key, node_centroid, subtree_rows
-from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer, mixed_curve
-from mbi.memory.lut import build_table, distill, layout_of, record_episodes
-from mbi.inference.mixed import (class_breakdown, curve_thresholds, fallback_steps, fallbacks, mixed_point,
+from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
+from mbi.memory.lut import build_table, distill, record_episodes
+from mbi.search.distance import key_layout
+from mbi.inference.mixed import (class_breakdown, default_threshold, mixed_curve, curve_thresholds, fallback_steps, fallbacks, mixed_point,
                        share_threshold)
 from mbi.model.ram import trace as ram_trace
 from mbi.search.searchers import KMeansTree
 from mbi.runs.tracecache import cached_trace, load_trace, trace_images, trace_name
-from mbi.model.train import images_to_tensor
+from mbi.model.predict import images_to_tensor
 from tests.tiny import TINY_RAM as CFG
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,21 @@ def test_class_breakdown_of_an_absent_class_is_empty_not_nan():
     rows = class_breakdown(tr, np.array([1, 1, 1]), np.array([1, 1, 1]), 0.0)
     assert rows[1].mixed_accuracy == 1.0 and rows[1].lookup_share == 1.0 and rows[1].ram_part_accuracy is None
     assert rows[0].images == 0 and rows[0].mixed_accuracy is None
+
+
+def test_default_threshold_is_the_recorded_one_with_the_models_weights_else_the_papers_share():
+    # largest distances per image: 1.0, 2.25, 3.0, 9.04 -> top = ceil(9.04 to 0.1) + 0.1 = 9.2
+    d = np.array([[1.0, 0.5], [2.25, 1.0], [3.0, 3.0], [0.0, 9.04]])
+    tr = _trace(d, np.zeros(4, dtype=np.int64))
+    own = default_threshold(tr, recorded=2.21, own_weights=True)
+    assert own.top == pytest.approx(9.2) and own.threshold == pytest.approx(2.3) and "recorded" in own.reason
+    # other weights, no recorded value or one outside the slider: the smallest threshold answering 69.65%
+    # of the images by lookup: ceil(0.6965 * 4) = 3 images -> the third smallest largest distance, 3.0
+    for recorded, own_weights in ((2.21, False), (None, True), (99.0, True), (-1.0, True)):
+        other = default_threshold(tr, recorded=recorded, own_weights=own_weights)
+        assert other.threshold == pytest.approx(3.0) and "69.65%" in other.reason
+    assert default_threshold(tr, None, False, share=1.0).threshold == pytest.approx(9.1)
+    assert default_threshold(tr, None, False, share=0.0).threshold == 0.0
 
 
 def test_share_threshold_and_curve_thresholds():
@@ -146,9 +162,9 @@ def test_prefix_equals_a_distilled_budget(model, mnist):
     images = mnist.train_x[:30]
     rec = record_episodes(model, images)
     order = np.random.default_rng(3).permutation(len(images))
-    full = build_table(rec, layout_of(model), "h", None, order)
+    full = build_table(rec, key_layout(model.cfg), "h", None, order)
     for rows in (9, 25, 50):
-        budget = build_table(rec, layout_of(model), "h", rows, order)
+        budget = build_table(rec, key_layout(model.cfg), "h", rows, order)
         cut = table_prefix(full, rows)
         for f in ("keys", "next_hidden", "next_loc", "readout", "step", "count", "source"):
             np.testing.assert_array_equal(getattr(cut, f), getattr(budget, f), err_msg=f)

@@ -12,11 +12,12 @@ import torch
 
 from mbi import plots
 from mbi.cli import sram as sram_cli
-from mbi.config import RAMConfig, RunConfig, TrainConfig
+from mbi.config import RAMConfig, RunConfig, TrainConfig, TreeConfig
 from mbi.inference.lookup import StepIndex, lookup_infer
 from mbi.memory.lut import distill, save_table
-from mbi.hardware.nonideal import (CircuitSearch, CircuitTreeSearch, accuracy_sweep, array_levels, chosen_weights,
+from mbi.hardware.nonideal import (CircuitSearch, CircuitTreeSearch, accuracy_sweep, array_levels,
                           circuit_step_index)
+from mbi.model.checkpoint import Checkpoint
 from mbi.model.ram import RAM
 from mbi.search.searchers import BruteForce, KMeansTree
 from mbi.hardware.sram import CircuitTable, KeyPart, SRAMConfig, key_parts_from_layout
@@ -118,8 +119,8 @@ def test_without_variation_circuit_leaf_scan_follows_the_tree_exactly(table):
 @pytest.mark.parametrize("search", ["brute", "tree"])
 def test_lookup_on_an_ideal_thermometer_circuit_equals_exact_lookup(model, table, val, search):
     x, _ = val
-    tree = {"branching": 3, "leaf_size": 6} if search == "tree" else {}
-    exact_index = StepIndex(table, WEIGHTS, search, **tree)
+    tree = TreeConfig(branching=3, leaf_size=6) if search == "tree" else None
+    exact_index = StepIndex(table, WEIGHTS, search, tree=tree)
     exact = lookup_infer(model, table, x, index=exact_index)
     index = circuit_step_index(table, WEIGHTS, _circuit(table), exact_index if search == "tree" else None)
     got = lookup_infer(model, table, x, index=index)
@@ -189,7 +190,7 @@ def test_sweep_series_and_figures(model, table, val):
     ({"sigma_sweep_adc_bits": 2.5}, r"sigma_sweep_adc_bits\[0\] = 2.5"),
     ({"encodings": ["gray"]}, "encodings must be"),
     ({"search": "hash"}, "search must be 'brute' or 'tree'"),
-    ({"tree_params": {"leaf_size": 4}}, "tree_params apply only"),
+    ({"tree": TreeConfig(leaf_size=4)}, "tree settings apply only"),
 ])
 def test_bad_sweep_parameters_are_named(model, table, val, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -221,7 +222,7 @@ def test_a_circuit_of_other_keys_or_parts_is_refused(table):
 
 def test_step_index_factory_is_checked(table):
     with pytest.raises(ValueError, match="do not apply with a searcher_factory"):
-        StepIndex(table, WEIGHTS, searcher_factory=lambda t, rows: None, leaf_size=4)
+        StepIndex(table, WEIGHTS, searcher_factory=lambda t, rows: None, tree=TreeConfig(leaf_size=4))
     with pytest.raises(ValueError, match="must return a Searcher over the"):
         StepIndex(table, WEIGHTS, searcher_factory=lambda t, rows: BruteForce(table.keys[:3], table.layout, WEIGHTS))
     with pytest.raises(ValueError, match="'brute' or 'tree'"):
@@ -229,6 +230,10 @@ def test_step_index_factory_is_checked(table):
     index = StepIndex(table, WEIGHTS, "mine",
                       searcher_factory=lambda t, rows: BruteForce(table.keys[rows], table.layout, WEIGHTS))
     assert index.kind == "mine" and all(isinstance(s, BruteForce) for s in index.searchers)
+
+
+def chosen_weights(folder):
+    return Checkpoint(folder).lookup.chosen_weights
 
 
 def test_chosen_weights_come_from_lookup_json(tmp_path, model):

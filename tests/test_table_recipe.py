@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mbi.inference.lookup import lookup_infer
-from mbi.memory.lut import SHIFTS_1PX, TableRecipe, distill, distill_recipe, record_episodes, shift_images
+from mbi.memory.lut import distill, distill_recipe, record_episodes, shift_images
+from mbi.memory.recipe import SHIFTS_1PX, TableRecipe
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +76,37 @@ def test_distill_recipe_matches_distill(model, images, labels):
     b = distill(model, images, "h", shifts=SHIFTS_1PX, labels=labels)
     np.testing.assert_array_equal(a.keys, b.keys)
     np.testing.assert_array_equal(a.readout, b.readout)
+
+
+def test_one_fingerprint_per_recipe_budget_and_model(model, images, labels):
+    from mbi.inference.tablesize import table_prefix
+    from mbi.memory.lut import table_fingerprint
+
+    plain = distill(model, images, "h")
+    recipes = {r: table_fingerprint(distill_recipe(model, images, labels, "h", r))
+               for r in (TableRecipe(), TableRecipe("1px"), TableRecipe(readout="label"), TableRecipe("1px", "label"))}
+    assert len(set(recipes.values())) == 4  # two recipes never share a disk-cache entry
+    assert recipes[TableRecipe()] == table_fingerprint(plain)  # the fingerprint is deterministic
+    # a label readout of the same keys is another table, even with equal sizes
+    assert len(distill_recipe(model, images, labels, "h", TableRecipe(readout="label"))) == len(plain)
+    assert table_fingerprint(distill(model, images, "other-model")) != table_fingerprint(plain)
+    assert table_fingerprint(distill(model, images, "h", seed=1)) != table_fingerprint(plain)
+    # a budget's prefix of the full table is the table distilled with that budget: one identity
+    assert table_fingerprint(table_prefix(plain, 20)) == table_fingerprint(distill(model, images, "h", rows=20))
+    assert table_fingerprint(table_prefix(plain, 20)) != table_fingerprint(plain)
+
+
+def test_budget_and_trace_caches_use_the_fingerprint(model, images, labels, tmp_path):
+    from mbi.inference.tablesize import cached_budget_curve
+    from mbi.runs.tracecache import trace_name
+
+    plain = distill(model, images, "h")
+    labelled = distill_recipe(model, images, labels, "h", TableRecipe(readout="label"))
+    assert trace_name(plain, (1, 1, 1), "brute", None, "val:5") != trace_name(labelled, (1, 1, 1), "brute", None,
+                                                                           "val:5")
+    x, y = images[:5], labels[:5]
+    a = cached_budget_curve(model, plain, x, y, "train:5", [len(plain)], {"u": (1, 1, 1)}, root=tmp_path)
+    b = cached_budget_curve(model, labelled, x, y, "train:5", [len(plain)], {"u": (1, 1, 1)}, root=tmp_path)
+    assert len(list((tmp_path / "budgets").iterdir())) == 2  # before the fingerprint these shared one file
+    assert b[0].accuracy["u"] == float(np.mean(labels[labelled.source[
+        lookup_infer(model, labelled, x).rows[:, -1]]] == y)) and a[0].rows == b[0].rows

@@ -11,7 +11,8 @@ import torch
 from mbi.model.checkpoint import load_model, model_hash
 from mbi.cli import main
 from mbi.config import RAMConfig, RunConfig, TrainConfig
-from mbi.model.train import accuracy, train
+from mbi.model.predict import accuracy
+from mbi.model.train import train
 
 SMALL = RAMConfig(num_glimpses=3, hidden_size=64, glimpse_hidden=64, loc_hidden=32, glimpse_size=64, state_size=32)
 

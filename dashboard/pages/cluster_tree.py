@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from mbi import plots
+from mbi.config import TreeConfig
 from mbi.memory.decode import central_keys, decode_key, location_counts, mean_key, subtree_rows
 from mbi.search.engine import build_searcher
 from mbi.search.searchers import SearchResult, compare_with_reference
@@ -50,15 +51,15 @@ t = int(first["step"]) - 1
 rows_t = table.rows_of_step(t)
 keys_t = table.keys[rows_t]
 
-tree_id = (models.current_model_key(), len(table), weights, t, int(first["branching"]), int(first["leaf"]))
+settings = TreeConfig(branching=int(first["branching"]), leaf_size=int(first["leaf"]))
+tree_id = (models.current_model_key(), len(table), weights, t, settings)
 trees = lookups.memo("kmeans_tree", 4)
 tree = trees.get(tree_id)
 if tree is None:
     with st.status(f"Building the k-means tree over the {len(rows_t):,} keys of glimpse {t + 1} (branching "
                    f"{first['branching']}, leaves of at most {first['leaf']} keys) ...") as status:
         try:
-            tree = build_searcher(keys_t, table.layout, weights, "tree", branching=int(first["branching"]),
-                                  leaf_size=int(first["leaf"]))
+            tree = build_searcher(keys_t, table.layout, weights, "tree", tree=settings)
         except furniture.USER_ERRORS as exc:
             status.update(label="The tree could not be built", state="error")
             st.error(furniture.friendly(exc))

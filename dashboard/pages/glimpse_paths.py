@@ -18,7 +18,7 @@ from mbi.memory.decode import decode_key
 from mbi.digits import MAX_UPLOAD_BYTES, DigitError, load_digit
 from mbi.inference.lookup import lookup_infer
 from mbi.model.ram import Trace, trace
-from mbi.model.train import images_to_tensor
+from mbi.model.predict import images_to_tensor
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
@@ -154,8 +154,8 @@ def _lookup_column() -> None:
                                           ("query", f"row {row:,}"),
                                           title=f"Glimpse {step}: query vs matched key (distance {dist:.2f})"),
                     key="lookup_match", config={"displaylogo": False})
-    recorded = models.lookup_settings_of().get("threshold")
-    threshold = recorded if isinstance(recorded, (int, float)) and weights == session_weights.model_weights()[0] else None
+    recorded = models.lookup_settings_of().threshold
+    threshold = recorded if weights == session_weights.model_weights()[0] else None
     st.plotly_chart(plots.step_distances(lt.distance[0], threshold, "Matched distance per glimpse"
                                          + ("" if threshold is None else " (dashed: the model's mixed-MBI threshold)")),
                     key="lookup_distances", config={"displaylogo": False})

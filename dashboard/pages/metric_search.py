@@ -14,10 +14,11 @@ import pandas as pd
 import streamlit as st
 from optuna.visualization import plot_contour, plot_optimization_history, plot_slice
 
-from mbi.inference.bo import RATIO_RANGE, run_bo, weights_of
+from mbi.inference.bo import completed_trials, run_bo, summarize, trial_table
 from mbi.runs.jobs import limits_from_env
 from mbi.store import artifacts_root
 from mbi.runs.studies import open_storage
+from mbi.search.weights import RATIO_RANGE, from_ratios
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
@@ -69,14 +70,8 @@ def _load() -> optuna.Study | None:
         return None
 
 
-def _complete(study: optuna.Study | None) -> list[optuna.trial.FrozenTrial]:
-    if study is None:
-        return []
-    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-
-
 study = _load()
-done = _complete(study)
+done = [] if study is None else completed_trials(study.trials)
 remaining = max(0, trials - len(done))
 st.caption(f"Study `{study_name}` (Optuna journal `$MBI_HOME/bo/app.journal`): {len(done)} completed trials. "
            f"Each trial looks up {count:,} "
@@ -118,7 +113,7 @@ if run:
                           expanded=False)
             st.rerun()  # redraw the page from the finished study
     study = _load()
-    done = _complete(study)
+    done = [] if study is None else completed_trials(study.trials)
 
 if not done:
     st.info("No trials yet for these settings: press the button to start the search (a few seconds per trial).",
@@ -126,13 +121,13 @@ if not done:
     urlsync.sync_url(PAGE, PARAMS, messages)
     st.stop()
 
-best = max(done, key=lambda t: (t.value, -t.number))
-best_w = weights_of(best.params)
-unweighted = next((t.value for t in done if t.user_attrs.get("unweighted")), None)
+found = summarize(done)
+best_w = found.best_weights
 m = st.columns(4)
-m[0].metric("Best validation accuracy", f"{100 * best.value:.2f}%", help=f"trial {best.number}")
-m[1].metric("Unweighted (trial 0)", "-" if unweighted is None else f"{100 * unweighted:.2f}%")
-m[2].metric("Gain", "-" if unweighted is None else f"{100 * (best.value - unweighted):+.2f} points",
+m[0].metric("Best validation accuracy", f"{100 * found.best_accuracy:.2f}%", help=f"trial {found.best_number}")
+m[1].metric("Unweighted (trial 0)",
+            "-" if found.unweighted_accuracy is None else f"{100 * found.unweighted_accuracy:.2f}%")
+m[2].metric("Gain", "-" if found.gain is None else f"{100 * found.gain:+.2f} points",
             help="Validation noise with a few hundred images is about a point: judge gains against it")
 m[3].metric("Best weights", session_weights.weights_text(best_w).split("= ")[1], help="a : b : c, with a = 1")
 
@@ -159,20 +154,15 @@ for tab, (name, builder) in zip(tabs, figures):
 st.caption("a is fixed to 1: eq. (1) divides by a + b + c, so only the ratios b/a and c/a matter "
            f"(searched on a log scale in [{RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g}]).")
 
-rows = []
-for t in done:
-    a, b, c_ = weights_of(t.params)
-    rows.append({"trial": t.number, "b/a": t.params["b_over_a"], "c/a": t.params["c_over_a"], "a": a, "b": b, "c": c_,
-                 "accuracy (val)": t.value, "unweighted": bool(t.user_attrs.get("unweighted", False))})
-frame = pd.DataFrame(rows)
+frame = pd.DataFrame(trial_table(done))
 furniture.table(frame, key="bo_table", max_rows=30)
 furniture.csv_download(frame, "mbi-metric-search", key="dl_bo")
 
 
 
 def _apply_hand() -> None:
-    ratios = {"b_over_a": st.session_state["hand_wb"], "c_over_a": st.session_state["hand_wc"]}
-    session_weights.set_weights(weights_of(ratios), "set by hand on the metric search page")
+    weights = from_ratios(st.session_state["hand_wb"], st.session_state["hand_wc"])
+    session_weights.set_weights(weights, "set by hand on the metric search page")
 
 
 with st.expander("Set the weights by hand"):

@@ -6,7 +6,6 @@ kept in memory and on disk); the threshold slider, the class filter and the exam
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 
 import numpy as np
@@ -15,17 +14,16 @@ import streamlit as st
 
 from mbi import plots
 from mbi.memory.decode import decode_key
+from mbi.config import TreeConfig
 from mbi.inference.gate import GATES, LearnedGate, accuracy_at_share, gate_curve
-from mbi.inference.lookup import mixed_curve
+from mbi.inference.mixed import (class_breakdown, curve_thresholds, default_threshold, fallback_steps, fallbacks,
+                                 mixed_curve, mixed_point)
 from mbi.runs.gatecache import gate_scores
-from mbi.inference.mixed import class_breakdown, curve_thresholds, fallback_steps, fallbacks, mixed_point, share_threshold
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
 PAGE = "mixed"
 IMAGE_CHOICES = (100, 300, 1000, 2000, 10000)
-TREE = {"branching": 4, "leaf_size": 32}
-PAPER_SHARE = 0.6965
 GALLERY = 12
 NAMES = {"images", "search", "checks", "thr", "cls", "gate", "share"}
 
@@ -47,21 +45,16 @@ BASE = [
 ]
 first = urlsync.peek(PAGE, BASE, NAMES)
 count = int(first["images"])
-tree = dict(TREE, checks=int(first["checks"])) if first["search"] == "tree" else None
+tree = TreeConfig(checks=int(first["checks"])) if first["search"] == "tree" else None
 trace = lookups.lookup_trace(table, "test", count, weights, first["search"], tree)
 ram_pred = lookups.ram_predictions("test", count)
 labels = data.test_y[:count]
 
-top = math.ceil(float(trace.max_distance.max()) * 10) / 10 + 0.1
-recorded = models.lookup_settings_of().get("threshold")
 own = weights == session_weights.model_weights()[0]
-if own and isinstance(recorded, (int, float)) and 0 <= recorded <= top:
-    default_thr, default_why = math.ceil(recorded * 10) / 10, "the threshold recorded with the model (lookup.json)"
-else:
-    default_thr = math.ceil(share_threshold(trace, PAPER_SHARE) * 10) / 10
-    default_why = f"the smallest that answers {100 * PAPER_SHARE:.2f}% by lookup, the paper's share"
+opening = default_threshold(trace, models.lookup_settings_of().threshold, own_weights=own)
+top = opening.top
 PARAMS = BASE + [
-    Param("thr", min(default_thr, top), "float", lo=0.0, hi=top, step=0.1, label="threshold"),
+    Param("thr", opening.threshold, "float", lo=0.0, hi=top, step=0.1, label="threshold"),
     Param("cls", "all", "choice", choices=("all",) + tuple(range(10)), label="class"),
     Param("gate", "learned", "choice", choices=GATES, label="gate"),
     Param("share", 90, "int", lo=50, hi=100, label="share by lookup (%)"),
@@ -80,7 +73,7 @@ if first["search"] == "tree":
     c[2].slider("Tree checks (leaves scanned)", 1, 64, key=K("checks"))
 thr = st.slider("Distance threshold", 0.0, top, key=K("thr"), step=0.1, format="%.1f",
                 help=f"An image is answered by lookups when every step's match is at most this far (eq. (1)). "
-                     f"Opens at {default_why}.")
+                     f"Opens at {opening.reason}.")
 
 point = mixed_point(trace, ram_pred, labels, thr)
 m = st.columns(6)
@@ -95,7 +88,7 @@ m[4].metric("Lookup part", "-" if point.lookup_accuracy is None else f"{100 * po
             help="Accuracy on the images the lookups answered")
 m[5].metric("RAM part", "-" if point.ram_accuracy is None else f"{100 * point.ram_accuracy:.2f}%",
             help="Accuracy on the images that fell back to the RAM")
-search_text = "exact search" if tree is None else f"k-means tree, {tree['checks']} checks"
+search_text = "exact search" if tree is None else f"k-means tree, {tree.checks} checks"
 st.caption(f"{count:,} test images; weights {session_weights.weights_text(weights)} ({session_weights.weights_source()}); "
            f"{search_text}: "
            f"{trace.comparisons.mean():,.0f} key comparisons per lookup on average.")
@@ -105,7 +98,7 @@ furniture.plot(plots.mixed_mbi_marked(curve, asdict(point)), key="mixed_curve", 
 furniture.csv_download(pd.DataFrame(curve), "mbi-mixed-curve", key="dl_curve", label="Download the curve (CSV)")
 
 st.subheader("Which gate: the largest distance, or a gate that predicts lookup errors")
-gate_entry = models.lookup_settings_of().get("gate")
+gate_entry = models.lookup_settings_of().gate
 if not isinstance(gate_entry, dict):
     st.info("This model has no learned gate. Fit one on validation digits with "
             "`python -m mbi gate CHECKPOINT --fit --record`.", icon=":material/info:")

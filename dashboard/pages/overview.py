@@ -16,6 +16,7 @@ from mbi.hardware.energy import (PAPER_INFERENCE_ENERGY_J, PAPER_KEYS_PER_LEVEL,
                                  PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, format_energy, match_energy,
                                  our_table_row)
 from mbi.hardware.sram import build_layout, key_parts_from_ram
+from mbi.memory.recipe import TableRecipe
 from mbi.urlstate import Param
 from dashboard import furniture, models, urlsync
 
@@ -73,11 +74,11 @@ def _test_or_val(metrics: dict) -> str:
     return f"{_pct(val)} (validation)" if isinstance(val, (int, float)) and val >= 0 else "not recorded"
 
 
-def _table_contents(recipe: dict) -> str:
-    """One line on what the table memorizes (``lookup.json``'s ``"table"`` entry; absent = the paper's)."""
+def _table_contents(recipe: TableRecipe) -> str:
+    """One line on what the table memorizes (the recipe in ``lookup.json``; absent = the paper's)."""
     episodes = ("every training digit's episode, also shifted by one pixel in 4 directions"
-                if recipe.get("shifts") == "1px" else "every training digit's episode")
-    readout = "the training label" if recipe.get("readout") == "label" else "the RAM's own class readout"
+                if recipe.shifts == "1px" else "every training digit's episode")
+    readout = "the training label" if recipe.readout == "label" else "the RAM's own class readout"
     return f"{episodes}; class stored: {readout}"
 
 
@@ -91,9 +92,9 @@ match_j = match_energy()["total"]
 n_params = (int(example["parameters"]) if example
             else sum(p.numel() for p in models.load_or_stop()[0].parameters()))
 recorded = models.lookup_settings_of()
-lookup_acc = recorded.get("test_lookup_accuracy")
-mixed_acc = recorded.get("test_mixed_accuracy")
-mixed_share = recorded.get("test_mixed_lookup_share")
+lookup_acc = recorded.split("test").lookup_accuracy
+mixed_acc = recorded.split("test").mixed_accuracy
+mixed_share = recorded.split("test").mixed_lookup_share
 not_yet = "not yet recorded (python -m mbi lookup --split test --record)"
 rows = [
     ("RAM test accuracy, quantized", _test_or_val(metrics), "96.00% (authors' code, 1-bit hidden, 2-bit patch)"),
@@ -103,9 +104,10 @@ rows = [
     ("Mixed MBI accuracy", f"{_pct(mixed_acc)} with {_pct(mixed_share)} by lookup" if mixed_acc is not None
      else not_yet,
      f"{PAPER_MBI_ACCURACY_PCT}% at 69.65% lookup share (Table I)"),
-    ("Table storage", f"{recorded['table_mb']:.2f} MB packed, {recorded['table_rows']:,} rows"
-     if "table_mb" in recorded else not_yet, f"{PAPER_MBI_STORAGE_MB} MB (Table I)"),
-    ("Table contents", _table_contents(recorded.get("table", {})),
+    ("Table storage", f"{recorded.table_mb:.2f} MB packed, {recorded.table_rows:,} rows"
+     if recorded.table_mb is not None and recorded.table_rows is not None else not_yet,
+     f"{PAPER_MBI_STORAGE_MB} MB (Table I)"),
+    ("Table contents", _table_contents(recorded.table),
      "every training digit's episode, the RAM's own class readout"),
     ("RAM weights", f"{n_params:,} parameters ({4 * n_params / 1e6:.2f} MB as float32)", "-"),
     ("Key length", f"{layout.n_columns} SRAM columns on {layout.n_arrays} arrays of 32 ({ours.encoding} coding)",

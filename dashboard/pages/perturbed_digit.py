@@ -93,7 +93,7 @@ with left:
                                        title=f"Test image #{index} ({what})"), key="parting_paths",
                    download_name="mbi-parting-paths")
 with right:
-    recorded = models.lookup_settings_of().get("threshold")
+    recorded = models.lookup_settings_of().threshold
     threshold = recorded if isinstance(recorded, (int, float)) and weights == session_weights.model_weights()[0] else None
     furniture.plot(plots.step_distances(lt.distance[0], threshold, "Lookup: matched distance per glimpse"
                                         + ("" if threshold is None else " (dashed: mixed-MBI threshold)")),

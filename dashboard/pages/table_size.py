@@ -1,6 +1,6 @@
 """Table size (Fig. 4(a)): how lookup accuracy and storage grow with the table's row budget.
 
-A budget's table is the first N rows of the full table (``mbi.inference.budget``), so no distilling is needed. The
+A budget's table is the first N rows of the full table (``mbi.inference.tablesize``), so no distilling is needed. The
 curve (every budget of the grid, unweighted and with the session's weights) is computed once per model,
 weights and image count, kept in memory and on disk; the budget slider only moves the marked point.
 """
@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from mbi import plots
-from mbi.inference.budget import budget_grid, cached_budget_curve
+from mbi.inference.tablesize import budget_grid, cached_budget_curve
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 

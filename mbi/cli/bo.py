@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from mbi.cli.options import add_lookup_options, checkpoint_of, images_of, table_of
 from mbi.inference.bo import run_bo
-from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
-from mbi.data import load_mnist
-from mbi.memory.lut import cached_table, load_table
 from mbi.store import artifacts_root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bo`` command."""
     p = subparsers.add_parser("bo", help="Optuna (GP) search of the distance weights a, b, c on validation data")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
-    p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
+    add_lookup_options(p, splits=None, images=2000, images_flag="--val-images", weights=False, tree=False)
     p.add_argument("--trials", type=int, default=30, help="total trials in the study (resumes up to this)")
-    p.add_argument("--val-images", type=int, default=2000, help="validation images per evaluation")
     p.add_argument("--storage", help="RDB URL or journal path (default ARTIFACTS/bo/bo.journal)")
     p.add_argument("--study", help="study name (default bo-MODELHASH-ROWSrows)")
     p.add_argument("--seed", type=int, default=0)
@@ -27,17 +22,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or resume) the study and print the best weights."""
-    folder = resolve_checkpoint(args.checkpoint)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
-    x, y = load_mnist().split("val")
-    x, y = x[: args.val_images], y[: args.val_images]
+    ckpt = checkpoint_of(args)
+    table = table_of(args, ckpt)
+    x, y = images_of(args)
 
     def show(trial) -> None:
         w = trial.user_attrs.get("weights", [])
         print(f"trial {trial.number:3d}: a,b,c = {', '.join(f'{v:.3f}' for v in w)} -> "
               f"validation lookup accuracy {100 * (trial.value or 0):.2f}%")
 
-    res = run_bo(load_model(folder), table, x, y, args.trials, args.storage, args.study, args.seed,
+    res = run_bo(ckpt.model, table, x, y, args.trials, args.storage, args.study, args.seed,
                  default_journal=artifacts_root() / "bo" / "bo.journal", callback=show)
     a, b, c = res.best_weights
     print(f"best a,b,c = {a:.4f},{b:.4f},{c:.4f}: {100 * res.best_accuracy:.2f}% on {len(y)} validation images"

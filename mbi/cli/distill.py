@@ -7,15 +7,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
-from mbi.memory.lut import READOUT_CHOICES, SHIFT_CHOICES, TableRecipe, distill_recipe, save_table, table_path
+from mbi.memory.lut import distill_recipe, save_table, table_path
+from mbi.memory.recipe import READOUT_CHOICES, SHIFT_CHOICES, TableRecipe
+from mbi.cli.options import add_checkpoint_option, checkpoint_of
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``distill`` command."""
     p = subparsers.add_parser("distill", help="distill a quantized RAM into a lookup table")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
+    add_checkpoint_option(p)
     p.add_argument("--rows", type=int, help="row budget N (default: every training image, all steps)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random image order (default 0)")
     p.add_argument("--shifts", choices=sorted(SHIFT_CHOICES), default="none",
@@ -30,12 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Distill, save, print size and storage."""
-    folder = resolve_checkpoint(args.checkpoint)
+    ckpt = checkpoint_of(args)
     recipe = TableRecipe(args.shifts, args.readout)
-    out = args.out or table_path(folder, args.rows, args.seed, recipe=recipe)
+    out = args.out or table_path(ckpt, args.rows, args.seed, recipe=recipe)
     bar = tqdm(total=100, desc="replaying training images", unit="%")
     mnist = load_mnist()
-    table = distill_recipe(load_model(folder), mnist.train_x, mnist.train_y, model_hash(folder), recipe,
+    table = distill_recipe(ckpt.model, mnist.train_x, mnist.train_y, ckpt.hash, recipe,
                            rows=args.rows, seed=args.seed, progress=lambda f: bar.update(round(100 * f) - bar.n))
     bar.close()
     save_table(table, out)

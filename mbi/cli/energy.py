@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mbi import plots
+from mbi.cli.options import add_lookup_options
 from mbi.hardware.energy import (COMPONENTS, PAPER_GLIMPSES, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                         PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, PAPER_SPLITS, TABLE_COLUMNS, EnergyConfig,
                         TraversalRecord, format_energy, format_table_one, inference_energy_j, match_energy,
@@ -52,14 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m = p.add_argument_group("measured traversal (--measured)")
     m.add_argument("--measured", action="store_true",
                    help="levels, keys per lookup and arrays per key from a real tree on the checkpoint's full table")
-    m.add_argument("--checkpoint", default="default", help="run folder or 'default'")
-    m.add_argument("--table", type=Path,
-                   help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
-    m.add_argument("--images", type=int, default=10_000, help="first N validation images to look up")
-    m.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (lookup.json, else 1,1,1)")
-    m.add_argument("--branching", type=int, default=4, help="k-means tree branching")
-    m.add_argument("--leaf-size", type=int, default=32, help="largest leaf (one 32-row array)")
-    m.add_argument("--checks", type=int, default=1, help="leaves scanned per lookup")
+    add_lookup_options(m, checkpoint_flag=True, splits=None, images=10_000)
     m.add_argument("--encoding", choices=ENCODINGS, default="thermometer",
                    help="key coding of Table I's measured row (both are printed)")
     m.add_argument("--no-exact", action="store_true", help="skip the brute-force accuracy reference")
@@ -71,32 +65,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
     """``--measured``: traversal statistics, energy per inference per encoding and Table I with the measured row."""
-    from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
-    from mbi.data import load_mnist
-    from mbi.memory.lut import cached_table, load_table
-    from mbi.hardware.nonideal import chosen_weights
+    from mbi.cli.options import checkpoint_of, image_count, images_of, table_of, tree_of, weights_of
 
-    if args.images < 1:
-        raise ValueError(f"--images must be >= 1, got {args.images}")
-    folder = resolve_checkpoint(args.checkpoint)
-    if args.weights == "chosen":
-        weights = chosen_weights(folder)
-    else:
-        try:
-            weights = tuple(float(w) for w in args.weights.split(","))
-        except ValueError as exc:
-            raise ValueError(f"--weights expects a,b,c numbers or 'chosen', got {args.weights!r}") from exc
-        if len(weights) != 3:
-            raise ValueError(f"--weights needs three numbers a,b,c, got {args.weights!r}")
-    model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
-    x, y = load_mnist().split("val")
-    x, y = x[:args.images], y[:args.images]
+    image_count(args)
+    ckpt = checkpoint_of(args)
+    weights = weights_of(args, ckpt)
+    tree = tree_of(args)
+    table = table_of(args, ckpt)
+    x, y = images_of(args)
     print(f"measuring: {len(x)} validation images, table of {len(table)} rows ({args.checkpoint}), weights "
-          f"{list(weights)}, k-means tree per step (branching {args.branching}, leaf size {args.leaf_size}, "
-          f"checks {args.checks})", flush=True)
-    stats = measure_traversal(model, table, x, y, weights, branching=args.branching, leaf_size=args.leaf_size,
-                              checks=args.checks, exact=not args.no_exact)
+          f"{list(weights)}, k-means tree per step (branching {tree.branching}, leaf size {tree.leaf_size}, "
+          f"checks {tree.checks})", flush=True)
+    stats = measure_traversal(ckpt.model, table, x, y, weights, tree=tree, exact=not args.no_exact)
     print(f"{'step':>4} {'rows':>7} {'height':>6} {'levels':>7} {'centroids':>9} {'leaf keys':>9} {'compared':>8}")
     for t in range(stats.lookups):
         print(f"{t + 1:>4} {stats.rows[t]:>7} {stats.height[t]:>6} {stats.mean_levels[t]:7.2f} "
@@ -116,15 +96,15 @@ def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
               f"{f['mean_levels']:.2f} levels x {f['mean_keys_per_level']:.2f} keys per level x {f['splits']} splits "
               f"x {f['match_energy_j'] * 1e12:.3f} pJ")
     storage = table.storage_bytes()
-    record = TraversalRecord(model_hash(folder), stats, storage, args.encoding)
-    ours = our_table_row(folder, config=config, record=record, encoding=args.encoding,
+    record = TraversalRecord(ckpt.hash, stats, storage, args.encoding)
+    ours = our_table_row(ckpt, config=config, record=record, encoding=args.encoding,
                          accuracy=None if args.accuracy is None else (args.accuracy, "given with --accuracy"),
                          storage_mb=None if args.storage_mb is None else (args.storage_mb, "given with --storage-mb"))
     rows = ours.table_rows()
     print(f"\n{_describe(ours)} (other works projected to 16 nm as E_T x (16 nm / T)^2):")
     print(format_table_one(rows, args.format), end="")
     if args.record:
-        print(f"recorded the traversal in {record_traversal(folder, record)}")
+        print(f"recorded the traversal in {record_traversal(ckpt.folder, record)}")
     if args.out:
         atomic_write_json(args.out / "traversal.json", {
             **record.to_dict(), "checkpoint": str(args.checkpoint), "energy": energies, "config": config.to_dict(),

@@ -9,17 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from mbi.model.checkpoint import load_config, load_metrics, load_model, model_hash, resolve_checkpoint
+from mbi.cli.options import add_checkpoint_option, checkpoint_of
 from mbi.data import load_mnist
+from mbi.model.checkpoint import Checkpoint
 from mbi.store import artifacts_root, atomic_write_json, atomic_write_text
 from mbi.inference.tablesize import table_size_curve
-from mbi.model.train import accuracy
+from mbi.model.predict import accuracy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` command."""
     p = subparsers.add_parser("evaluate", help="accuracy of a checkpoint on a split (deterministic pass)")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default' (shipped model)")
+    add_checkpoint_option(p)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--lut-sizes", help="Fig. 4(a): comma-separated row budgets ('all' = whole training split); "
@@ -34,18 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def evaluate_checkpoint(checkpoint: str, split: str = "test") -> dict:
+def evaluate_checkpoint(checkpoint: str | Checkpoint, split: str = "test") -> dict:
     """Deterministic accuracy (location = policy mean) with and without the quantizers."""
-    model = load_model(checkpoint)
+    ckpt = Checkpoint.of(checkpoint)
+    model = ckpt.model
     x, y = load_mnist().split(split)
     quantized = accuracy(model, x, y)
     with model.quantizers_bypassed():
         bypassed = accuracy(model, x, y)
-    cfg = load_config(checkpoint)
+    ram = ckpt.config.ram
     return {
-        "checkpoint": str(resolve_checkpoint(checkpoint)), "split": split, "images": int(len(y)),
+        "checkpoint": str(ckpt.folder), "split": split, "images": int(len(y)),
         "accuracy_quantized": quantized, "accuracy_quantizers_bypassed": bypassed,
-        "patch_bits": cfg.ram.patch_bits, "hidden_bits": cfg.ram.hidden_bits,
+        "patch_bits": ram.patch_bits, "hidden_bits": ram.hidden_bits,
     }
 
 
@@ -65,11 +67,11 @@ def parse_sizes(text: str) -> list[int | None]:
 
 def run_lut_sizes(args: argparse.Namespace) -> int:
     """Fig. 4(a): unweighted vs BO-weighted lookup accuracy per table size."""
-    folder = resolve_checkpoint(args.checkpoint)
+    ckpt = checkpoint_of(args)
     data = load_mnist()
     val = (data.val_x[: args.val_images], data.val_y[: args.val_images])
     train_x = data.train_x[: args.train_images] if args.train_images else data.train_x
-    points = table_size_curve(load_model(folder), model_hash(folder), train_x, val, data.split(args.split),
+    points = table_size_curve(ckpt.model, ckpt.hash, train_x, val, data.split(args.split),
                               parse_sizes(args.lut_sizes), args.bo_trials, storage=args.storage,
                               default_journal=artifacts_root() / "bo" / "bo.journal", progress=print)
     table = pd.DataFrame([p.to_dict() for p in points])
@@ -84,13 +86,13 @@ def run(args: argparse.Namespace) -> int:
     """Print the evaluation."""
     if args.lut_sizes:
         return run_lut_sizes(args)
-    res = evaluate_checkpoint(args.checkpoint, args.split)
+    ckpt = checkpoint_of(args)
+    res = evaluate_checkpoint(ckpt, args.split)
     if args.record:
-        folder = resolve_checkpoint(args.checkpoint)
-        metrics = load_metrics(folder)
+        metrics = dict(ckpt.metrics)
         metrics[f"{args.split}_acc"] = res["accuracy_quantized"]
         metrics[f"{args.split}_acc_quantizers_bypassed"] = res["accuracy_quantizers_bypassed"]
-        atomic_write_json(folder / "metrics.json", metrics)
+        atomic_write_json(ckpt.folder / "metrics.json", metrics)
     if args.json:
         print(json.dumps(res, indent=2))
     else:

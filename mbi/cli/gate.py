@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,10 @@ from mbi.data import load_mnist
 from mbi.inference.gate import (DEFAULT_K, GATES, LearnedGate, accuracy_at_share, error_auc, feature_names,
                                 gate_curve, gate_features, gated_predictions, out_of_fold_scores, wrong_answers)
 from mbi.memory.lut import cached_table, load_table
-from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
+from mbi.model.checkpoint import LookupSettings, load_model, lookup_settings, model_hash, resolve_checkpoint
 from mbi.model.train import predict
 from mbi.runs.gatecache import cached_neighbours
 from mbi.runs.tracecache import cached_trace
-from mbi.store import atomic_write_json
 
 SHARES = (0.8, 0.9)
 
@@ -106,10 +106,8 @@ def run(args: argparse.Namespace) -> int:
            "gates": {g: _gate_report(scores[g], wrong, trace.prediction, ram_pred, y, thresholds.get(g))
                      for g in GATES}}
     if args.record:
-        out = dict(settings)
-        out["gate"] = gate.to_dict()
-        out["gate_thresholds"] = thresholds
-        atomic_write_json(folder / "lookup.json", out)
+        recorded = LookupSettings.read(folder)
+        replace(recorded, gate=gate.to_dict(), gate_thresholds=thresholds).write(folder)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-from pathlib import Path
 
-from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
-from mbi.data import load_mnist
-from mbi.inference.lookup import MixedPoint, choose_threshold, evaluate_lookup
+from mbi.cli.options import add_lookup_options, checkpoint_of, images_of, table_of, tree_of, weights_of
+from mbi.inference.lookup import evaluate_lookup
+from mbi.inference.mixed import MixedPoint, choose_threshold
+from mbi.model.checkpoint import THRESHOLD_RULE, LookupSettings, SplitRecord
 from mbi.inference.robustness import parse_perturbation
-from mbi.memory.lut import cached_table, load_table
-from mbi.store import atomic_write_json
 
 
 def parse_floats(text: str) -> list[float]:
@@ -25,19 +24,11 @@ def parse_floats(text: str) -> list[float]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``lookup`` command."""
     p = subparsers.add_parser("lookup", help="lookup-only and mixed MBI accuracy of a table on a split")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
-    p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
-    p.add_argument("--split", choices=("val", "test"), default="val")
-    p.add_argument("--images", type=int, help="use only the first N images of the split")
+    add_lookup_options(p)
     p.add_argument("--perturb", default="clean",
                    help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
                         "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
-    p.add_argument("--weights", default="chosen",
-                   help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json, else 1,1,1)")
     p.add_argument("--search", choices=("brute", "tree"), default="brute")
-    p.add_argument("--branching", type=int, default=4)
-    p.add_argument("--leaf-size", type=int, default=32)
-    p.add_argument("--checks", type=int, default=1)
     p.add_argument("--thresholds", default="",
                    help="mixed-MBI thresholds: comma-separated numbers, 'auto' (quantiles of the matched distances) "
                         "or 'chosen' (the checkpoint's lookup.json)")
@@ -53,27 +44,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print."""
-    folder = resolve_checkpoint(args.checkpoint)
-    model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
-    settings = lookup_settings(folder)
-    weights = settings.get("weights", [1.0, 1.0, 1.0]) if args.weights == "chosen" else parse_floats(args.weights)
-    if len(weights) != 3:
-        raise ValueError(f"--weights needs three numbers a,b,c, got {weights}")
-    x, y = load_mnist().split(args.split)
-    if args.images:
-        x, y = x[: args.images], y[: args.images]
-    x = parse_perturbation(args.perturb).apply(x)
-    tree = {"branching": args.branching, "leaf_size": args.leaf_size, "checks": args.checks}
+    ckpt = checkpoint_of(args)
+    settings = ckpt.lookup
+    weights = weights_of(args, ckpt)
+    tree = tree_of(args) if args.search == "tree" else None
     if args.thresholds in ("auto", "chosen"):
-        if args.thresholds == "chosen" and "threshold" not in settings:
-            raise ValueError(f"{folder}/lookup.json has no chosen threshold; choose one on validation with "
+        if args.thresholds == "chosen" and settings.threshold is None:
+            raise ValueError(f"{ckpt.folder}/lookup.json has no chosen threshold; choose one on validation with "
                              "`lookup --split val --thresholds auto --min-accuracy A --record`")
-        thresholds = "auto" if args.thresholds == "auto" else [float(settings["threshold"])]
+        thresholds = "auto" if args.thresholds == "auto" else [settings.threshold]
     else:
         thresholds = parse_floats(args.thresholds)
-    res = evaluate_lookup(model, table, x, y, weights, args.search, thresholds,
-                          tree if args.search == "tree" else None)
+    table = table_of(args, ckpt)
+    x, y = images_of(args)
+    x = parse_perturbation(args.perturb).apply(x)
+    res = evaluate_lookup(ckpt.model, table, x, y, weights, args.search, thresholds, tree)
     chosen = None
     if args.min_accuracy is not None:
         if args.split != "val":
@@ -81,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
         chosen = choose_threshold([MixedPoint(**p) for p in res["mixed"]], args.min_accuracy)
         res["chosen"] = None if chosen is None else vars(chosen)
     if args.record:
-        record_settings(folder, settings, weights, args.split, res, chosen)
+        ckpt.save_lookup(recorded_settings(settings, weights, args.split, res, chosen))
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"{res['images']} {args.split} images, table of {res['table_rows']} rows, weights {weights}, "
+    print(f"{res['images']} {args.split} images, table of {res['table_rows']} rows, weights {list(weights)}, "
           f"{args.search} search ({res['comparisons_per_query']:.0f} comparisons per query)")
     print(f"  RAM (quantized)      {100 * res['ram_accuracy']:.2f}%  ({res['images'] / res['ram_seconds']:,.0f} "
           f"images/s batched forward, {res['threads']} threads)")
@@ -108,22 +93,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def record_settings(folder: Path, settings: dict, weights: list[float], split: str, res: dict,
-                    chosen: MixedPoint | None) -> None:
-    """Update ``lookup.json``: weights; the threshold chosen on validation; measured accuracies per split."""
-    out = dict(settings)
-    out["weights"] = [float(w) for w in weights]
-    if chosen is not None:
-        out["threshold"] = chosen.threshold
-        out["threshold_rule"] = "largest lookup share with validation mixed accuracy >= min_accuracy"
-    out[f"{split}_ram_accuracy"] = res["ram_accuracy"]
-    out[f"{split}_lookup_accuracy"] = res["lookup_accuracy"]
-    out[f"{split}_images"] = res["images"]
-    out["table_rows"] = res["table_rows"]
-    out["table_mb"] = res["table_mb"]
-    if "threshold" in out:
-        match = [p for p in res["mixed"] if p["threshold"] == out["threshold"]]
-        if match:
-            out[f"{split}_mixed_accuracy"] = match[0]["accuracy"]
-            out[f"{split}_mixed_lookup_share"] = match[0]["lookup_share"]
-    atomic_write_json(folder / "lookup.json", out)
+def recorded_settings(settings: LookupSettings, weights: tuple[float, float, float], split: str, res: dict,
+                      chosen: MixedPoint | None) -> LookupSettings:
+    """``settings`` updated with an evaluation: the weights; the threshold chosen on validation; the
+    accuracies measured on ``split`` (with the mixed point at the recorded threshold, if the curve has it)."""
+    threshold, rule = (chosen.threshold, THRESHOLD_RULE) if chosen is not None else (settings.threshold,
+                                                                                     settings.threshold_rule)
+    match = [p for p in res["mixed"] if threshold is not None and p["threshold"] == threshold]
+    record = SplitRecord(images=res["images"], ram_accuracy=res["ram_accuracy"],
+                         lookup_accuracy=res["lookup_accuracy"],
+                         mixed_accuracy=match[0]["accuracy"] if match else settings.split(split).mixed_accuracy,
+                         mixed_lookup_share=(match[0]["lookup_share"] if match
+                                             else settings.split(split).mixed_lookup_share))
+    return dataclasses.replace(settings, weights=tuple(float(w) for w in weights), threshold=threshold,
+                               threshold_rule=rule, table_rows=res["table_rows"], table_mb=res["table_mb"],
+                               splits={**settings.splits, split: record})

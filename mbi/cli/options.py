@@ -1,14 +1,22 @@
-"""Command-line options generated from the config dataclasses, so every knob has a flag."""
+"""Command-line options shared by the commands: the config dataclasses' flags (every knob has one) and
+the lookup commands' checkpoint, table, images, weights and tree options with their loaders."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mbi.config import RAMConfig, RunConfig, TrainConfig
+import numpy as np
+
+from mbi.config import RAMConfig, RunConfig, TrainConfig, TreeConfig
+from mbi.model.checkpoint import Checkpoint
+from mbi.search.weights import Weights, parse_weights
 from mbi.store import read_json
+
+if TYPE_CHECKING:
+    from mbi.memory.lut import LookupTable
 
 
 def _parse_optional_int(text: str) -> int | None:
@@ -45,3 +53,92 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         elif key.startswith("TrainConfig."):
             train[key.split(".", 1)[1]] = value
     return RunConfig.from_dict({"ram": ram, "train": train})
+
+
+# ----------------------------------------------------------------------------- lookup inputs
+# The options every lookup command shares (checkpoint, table, images, weights, tree) and their loaders.
+
+
+def add_lookup_options(parser: argparse.ArgumentParser | Any, *, checkpoint_flag: bool = False,
+                       splits: tuple[str, ...] | None = ("val", "test"), images: int | None = None,
+                       images_flag: str = "--images", weights: bool = True, tree: bool = True,
+                       table: bool = True) -> None:
+    """Add the shared lookup options to ``parser`` (or an argument group of it).
+
+    ``checkpoint_flag``: ``--checkpoint`` instead of a positional ``checkpoint``. ``splits``: the
+    ``--split`` choices (the first is the default; None: validation only, no flag). ``images``: the
+    default count of ``images_flag`` (None: the whole split). ``weights``, ``tree``, ``table``: whether
+    to add ``--weights``, the k-means tree flags and ``--table``.
+    """
+    add_checkpoint_option(parser, flag=checkpoint_flag)
+    if table:
+        parser.add_argument("--table", type=Path,
+                            help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
+    if splits is not None:
+        parser.add_argument("--split", choices=splits, default=splits[0], help="images to classify")
+    parser.add_argument(images_flag, dest="images", type=int, default=images,
+                        help="use the first N images of the split" + ("" if images is None else f" (default {images})"))
+    parser.set_defaults(images_flag=images_flag)
+    if weights:
+        parser.add_argument("--weights", default="chosen",
+                            help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json, else 1,1,1)")
+    if tree:
+        add_tree_options(parser)
+
+
+def add_checkpoint_option(parser: argparse.ArgumentParser | Any, flag: bool = False) -> None:
+    """The checkpoint: a positional ``checkpoint`` (or ``--checkpoint`` with ``flag``), default the shipped model."""
+    help_ckpt = "run folder or 'default' (the shipped model)"
+    if flag:
+        parser.add_argument("--checkpoint", default="default", help=help_ckpt)
+    else:
+        parser.add_argument("checkpoint", nargs="?", default="default", help=help_ckpt)
+
+
+def add_tree_options(parser: argparse.ArgumentParser | Any) -> None:
+    """``--branching``, ``--leaf-size`` and ``--checks`` of the k-means tree (defaults: :class:`TreeConfig`'s)."""
+    defaults = TreeConfig()
+    parser.add_argument("--branching", type=int, default=defaults.branching, help="k-means tree branching")
+    parser.add_argument("--leaf-size", type=int, default=defaults.leaf_size, help="largest leaf (keys)")
+    parser.add_argument("--checks", type=int, default=defaults.checks, help="leaves scanned per lookup")
+
+
+def checkpoint_of(args: argparse.Namespace) -> Checkpoint:
+    """The checkpoint named by ``args.checkpoint``."""
+    return Checkpoint(args.checkpoint)
+
+
+def table_of(args: argparse.Namespace, checkpoint: Checkpoint) -> LookupTable:
+    """``--table`` (refused unless distilled from ``checkpoint``), else the checkpoint's full table."""
+    return checkpoint.table(getattr(args, "table", None))
+
+
+def weights_of(args: argparse.Namespace, checkpoint: Checkpoint) -> Weights:
+    """``--weights``: 'chosen' (the checkpoint's lookup settings, else 1,1,1) or a,b,c."""
+    if args.weights == "chosen":
+        return checkpoint.lookup.chosen_weights
+    try:
+        return parse_weights(args.weights)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--weights: {exc} (or 'chosen')") from exc
+
+
+def tree_of(args: argparse.Namespace) -> TreeConfig:
+    """The k-means tree settings of ``--branching``, ``--leaf-size`` and ``--checks``."""
+    return TreeConfig(branching=args.branching, leaf_size=args.leaf_size, checks=args.checks)
+
+
+def image_count(args: argparse.Namespace) -> int | None:
+    """The image count option, checked (None: the whole split)."""
+    if args.images is not None and args.images < 1:
+        raise ValueError(f"{args.images_flag} must be >= 1, got {args.images}")
+    return args.images
+
+
+def images_of(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of ``--split`` (validation without that flag), cut to the image count option."""
+    from mbi.data import load_mnist
+
+    count = image_count(args)
+    x, y = load_mnist().split(getattr(args, "split", "val"))
+    return (x, y) if count is None else (x[:count], y[:count])

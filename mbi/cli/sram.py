@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from mbi import plots
+from mbi.cli.options import (add_lookup_options, add_tree_options, checkpoint_of, image_count, images_of, table_of,
+                             tree_of, weights_of)
 from mbi.hardware.nonideal import DEFAULT_ADC_BITS, DEFAULT_SIGMAS_MV, PAPER_ADC_BITS, PAPER_SIGMA_MV, NonidealSweep
 from mbi.hardware.energy import encoding_costs, EnergyConfig, format_energy
 from mbi.hardware.sram import (ENCODINGS, LevelStats, SRAMConfig, build_layout, compare_with_eq1, element_distance_table,
@@ -53,12 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a = p.add_argument_group("lookup accuracy on the array model (--accuracy)")
     a.add_argument("--accuracy", action="store_true",
                    help="lookup-only accuracy vs sigma_VTH and ADC bits with the search on the array model")
-    a.add_argument("--checkpoint", default="default", help="run folder or 'default' (its full table is used)")
-    a.add_argument("--table", type=Path,
-                   help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
-    a.add_argument("--split", choices=("val", "test"), default="val", help="images to classify")
-    a.add_argument("--images", type=int, default=500, help="first N images of the split")
-    a.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (lookup.json, else 1,1,1)")
+    add_lookup_options(a, checkpoint_flag=True, images=500, tree=False)
     a.add_argument("--sigmas", nargs="+", default=None, metavar="MV",
                    help="sigma_VTH values to sweep (mV; default 0 20 40 60 80 100)")
     a.add_argument("--sigma-sweep-adc-bits", type=int, default=PAPER_ADC_BITS,
@@ -69,9 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--no-ideal", action="store_true", help="skip the variation-free, ADC-free point per encoding")
     a.add_argument("--search", choices=("brute", "tree"), default="brute",
                    help="brute: every step row on the circuit; tree: digital k-means routing, leaf on the circuit")
-    a.add_argument("--branching", type=int, default=4)
-    a.add_argument("--leaf-size", type=int, default=32)
-    a.add_argument("--checks", type=int, default=1)
+    add_tree_options(a)
     p.set_defaults(func=run)
 
 
@@ -180,29 +175,18 @@ def print_sweep(sweep: NonidealSweep) -> None:
 
 def run_accuracy(args: argparse.Namespace) -> int:
     """``--accuracy``: lookup accuracy of the checkpoint's table with the search on the array model."""
-    from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
-    from mbi.data import load_mnist
-    from mbi.memory.lut import cached_table, load_table
-    from mbi.hardware.nonideal import accuracy_sweep, chosen_weights
+    from mbi.hardware.nonideal import accuracy_sweep
 
     sigmas = _numbers(args.sigmas, DEFAULT_SIGMAS_MV, float, "--sigmas")
     bits = _numbers(args.adc_bits, DEFAULT_ADC_BITS, int, "--adc-bits")
     adc_sigmas = _numbers(args.adc_sweep_sigmas, (PAPER_SIGMA_MV,), float, "--adc-sweep-sigmas")
-    if args.images < 1:
-        raise ValueError(f"--images must be >= 1, got {args.images}")
-    folder = resolve_checkpoint(args.checkpoint)
-    if args.weights == "chosen":
-        weights = chosen_weights(folder)
-    else:
-        weights = tuple(_numbers([args.weights], (), float, "--weights"))
-        if len(weights) != 3:
-            raise ValueError(f"--weights needs three numbers a,b,c, got {args.weights!r}")
+    image_count(args)
+    ckpt = checkpoint_of(args)
+    weights = weights_of(args, ckpt)
+    tree = tree_of(args) if args.search == "tree" else None
     config = replace(SRAMConfig(), rows=args.rows, cols=args.cols, discharge_time_s=args.discharge_ns * 1e-9)
-    model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
-    x, y = load_mnist().split(args.split)
-    x, y = x[:args.images], y[:args.images]
-    tree = {"branching": args.branching, "leaf_size": args.leaf_size, "checks": args.checks}
+    table = table_of(args, ckpt)
+    x, y = images_of(args)
     print(f"{len(x)} {args.split} images, table of {len(table)} rows ({args.checkpoint}), weights {list(weights)}, "
           f"{args.search} search on the array model ({config.rows}x{config.cols}, discharge "
           f"{config.discharge_time_s * 1e9:g} ns, seed {args.seed})", flush=True)
@@ -216,10 +200,10 @@ def run_accuracy(args: argparse.Namespace) -> int:
         if args.out:  # saved as they arrive; the full sweep replaces it at the end
             atomic_write_json(args.out / "nonideal.json", {**sweep_args, "partial": True, "points": done_points})
 
-    sweep = accuracy_sweep(model, table, x, y, weights=weights, encodings=args.encodings, sigmas_mv=sigmas,
+    sweep = accuracy_sweep(ckpt.model, table, x, y, weights=weights, encodings=args.encodings, sigmas_mv=sigmas,
                            adc_bits=bits, sigma_sweep_adc_bits=args.sigma_sweep_adc_bits,
                            adc_sweep_sigmas_mv=adc_sigmas, include_ideal=not args.no_ideal, search=args.search,
-                           tree_params=tree if args.search == "tree" else None, config=config, seed=args.seed,
+                           tree=tree, config=config, seed=args.seed,
                            progress=progress)
     print_sweep(sweep)
     if args.out:

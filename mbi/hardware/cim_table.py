@@ -12,7 +12,7 @@ import io
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from mbi.hardware.sram import check_number
+from mbi.validate import check_number
 
 PAPER_INFERENCE_ENERGY_J = 13.16e-9
 PAPER_MBI_ACCURACY_PCT = 93.04
@@ -22,8 +22,8 @@ TARGET_NODE_NM = 16.0
 
 def project_energy_j(energy_j: float, technology_nm: float, target_nm: float = TARGET_NODE_NM) -> float:
     """The paper's optimistic node projection ``E_T * (target / T)**2`` (Table I footnote)."""
-    check_number("project_energy_j", "technology_nm", technology_nm, 0.0, 1e6, "nm", lo_open=True)
-    check_number("project_energy_j", "target_nm", target_nm, 0.0, 1e6, "nm", lo_open=True)
+    check_number("project_energy_j.technology_nm", technology_nm, 0.0, 1e6, "nm", lo_open=True)
+    check_number("project_energy_j.target_nm", target_nm, 0.0, 1e6, "nm", lo_open=True)
     return energy_j * (target_nm / technology_nm) ** 2
 
 
@@ -66,10 +66,10 @@ def table_one(mbi_accuracy_pct: float | None = PAPER_MBI_ACCURACY_PCT,
     numbers can replace the paper's (the defaults; None = not measured, shown as '-'); ``mbi_work``
     labels that row and ``include_paper_mbi`` adds the paper's own MBI row after it (for a measured row)."""
     if mbi_accuracy_pct is not None:
-        check_number("table_one", "mbi_accuracy_pct", mbi_accuracy_pct, 0.0, 100.0, "%")
+        check_number("table_one.mbi_accuracy_pct", mbi_accuracy_pct, 0.0, 100.0, "%")
     if mbi_storage_mb is not None:
-        check_number("table_one", "mbi_storage_mb", mbi_storage_mb, 0.0, 1e9, "MB")
-    check_number("table_one", "mbi_energy_j", mbi_energy_j, 0.0, 1.0, "J", lo_open=True)
+        check_number("table_one.mbi_storage_mb", mbi_storage_mb, 0.0, 1e9, "MB")
+    check_number("table_one.mbi_energy_j", mbi_energy_j, 0.0, 1.0, "J", lo_open=True)
     mbi = TableRow(mbi_work, 16, "RAM", None, None, None, None, mbi_storage_mb, mbi_accuracy_pct, mbi_energy_j)
     rows = []
     for row in (mbi, *((PAPER_MBI_ROW,) if include_paper_mbi else ()), *CIM_MACROS):

@@ -31,10 +31,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mbi.config import TreeConfig
 from mbi.hardware.cim_table import (CIM_MACROS, PAPER_INFERENCE_ENERGY_J, PAPER_MBI_ACCURACY_PCT,  # noqa: F401
                                     PAPER_MBI_ROW, PAPER_MBI_STORAGE_MB, TABLE_COLUMNS, TARGET_NODE_NM, TableRow,
                                     format_energy, format_table_one, project_energy_j, table_cells, table_one)
-from mbi.hardware.sram import ArrayLayout, SRAMConfig, check_integer, check_number
+from mbi.hardware.sram import ArrayLayout, SRAMConfig
+from mbi.validate import check_int, check_number
 
 PAPER_GLIMPSES = 5
 PAPER_LEVELS = 3.5
@@ -72,12 +74,12 @@ class EnergyConfig:
         own = "EnergyConfig"
         if not isinstance(self.sram, SRAMConfig):
             raise ValueError(f"{own}.sram must be an SRAMConfig, got {type(self.sram).__name__}")
-        check_number(own, "adc_fom_j_per_step", self.adc_fom_j_per_step, 0.0, 1e-9, "J", lo_open=True)
-        check_number(own, "row_cap_per_column_f", self.row_cap_per_column_f, 0.0, 1e-9, "F")
-        check_number(own, "precharge_overhead_cap_f", self.precharge_overhead_cap_f, 0.0, 1e-9, "F")
-        check_number(own, "logic_energy_per_op_j", self.logic_energy_per_op_j, 0.0, 1e-9, "J")
-        check_integer(own, "weight_bits", self.weight_bits, 1, 64)
-        check_integer(own, "accumulator_bits", self.accumulator_bits, 1, 128)
+        check_number(f"{own}.adc_fom_j_per_step", self.adc_fom_j_per_step, 0.0, 1e-9, "J", lo_open=True)
+        check_number(f"{own}.row_cap_per_column_f", self.row_cap_per_column_f, 0.0, 1e-9, "F")
+        check_number(f"{own}.precharge_overhead_cap_f", self.precharge_overhead_cap_f, 0.0, 1e-9, "F")
+        check_number(f"{own}.logic_energy_per_op_j", self.logic_energy_per_op_j, 0.0, 1e-9, "J")
+        check_int(f"{own}.weight_bits", self.weight_bits, 1, 64)
+        check_int(f"{own}.accumulator_bits", self.accumulator_bits, 1, 128)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -133,7 +135,7 @@ def inference_energy_j(glimpses: float = PAPER_GLIMPSES, mean_levels: float = PA
     for name, value in (("glimpses", glimpses), ("mean_levels", mean_levels),
                         ("mean_keys_per_level", mean_keys_per_level), ("splits", splits),
                         ("match_energy_j", match_energy_j)):
-        check_number("inference_energy_j", name, value, 0.0, 1e12, "")
+        check_number(f"inference_energy_j.{name}", value, 0.0, 1e12, "")
     return glimpses * mean_levels * mean_keys_per_level * splits * match_energy_j
 
 
@@ -197,9 +199,11 @@ class TraversalStats:
 
 
 def measure_traversal(model: Any, table: Any, images: np.ndarray, labels: np.ndarray,
-                      weights: Sequence[float] = (1.0, 1.0, 1.0), *, branching: int = 4, leaf_size: int = 32,
-                      checks: int = 1, seed: int = 0, split: str = "val", exact: bool = True) -> TraversalStats:
+                      weights: Sequence[float] = (1.0, 1.0, 1.0), *, tree: TreeConfig | None = None, split: str = "val",
+                      exact: bool = True) -> TraversalStats:
     """Build a :class:`mbi.search.searchers.KMeansTree` per glimpse step of ``table`` and run lookup-only MBI on ``images``.
+
+    ``tree``: the tree settings (:class:`mbi.config.TreeConfig`; default its defaults).
 
     Records what each lookup costs (levels, centroids, leaf keys) and the accuracy; ``exact``
     also runs brute-force search for the accuracy the tree gives up.
@@ -209,7 +213,8 @@ def measure_traversal(model: Any, table: Any, images: np.ndarray, labels: np.nda
     images, labels = np.asarray(images), np.asarray(labels)
     if len(images) == 0 or len(images) != len(labels):
         raise ValueError(f"need at least one image and one label per image, got {len(images)} and {len(labels)}")
-    index = StepIndex(table, weights, "tree", branching=branching, leaf_size=leaf_size, checks=checks, seed=seed)
+    tree = TreeConfig() if tree is None else tree
+    index = StepIndex(table, weights, "tree", tree=tree)
     trace = lookup_infer(model, table, images, index=index)
     rows, height, levels, centroids, leaf_keys, comparisons = [], [], [], [], [], []
     for t, tree in enumerate(index.searchers):
@@ -222,7 +227,7 @@ def measure_traversal(model: Any, table: Any, images: np.ndarray, labels: np.nda
         height.append(int(tree.height))
         levels.append(float(res.levels.mean()))
         comparisons.append(float(res.comparisons.mean()))
-        if checks == 1:
+        if tree.checks == 1:
             summary = tree.summary()
             size_of_row = np.empty(tree.n_rows, dtype=np.int64)
             for leaf_rows in summary.leaf_rows.values():
@@ -237,7 +242,8 @@ def measure_traversal(model: Any, table: Any, images: np.ndarray, labels: np.nda
     if exact:
         exact_trace = lookup_infer(model, table, images, index=StepIndex(table, weights, "brute"))
         exact_accuracy = float(np.mean(exact_trace.prediction == labels))
-    return TraversalStats(int(len(images)), split, tuple(float(w) for w in weights), branching, leaf_size, checks,
+    return TraversalStats(int(len(images)), split, tuple(float(w) for w in weights), tree.branching, tree.leaf_size,
+                          tree.checks,
                           tuple(rows), tuple(height), tuple(levels), tuple(centroids), tuple(leaf_keys),
                           tuple(comparisons), float(np.mean(trace.prediction == labels)), exact_accuracy)
 
@@ -273,20 +279,16 @@ def reported_accuracy(checkpoint: str | Any | None = "default") -> tuple[float, 
     ``test_lookup_accuracy`` (lookups only, what the energy counts) is preferred over
     ``test_mixed_accuracy``; values <= 1 are read as fractions.
     """
-    from mbi.model.checkpoint import lookup_settings
+    from mbi.model.checkpoint import Checkpoint
 
-    info = lookup_settings(checkpoint)
-    if not info:
-        return None
-    for key, label in (("test_lookup_accuracy", "lookup-only, test split"),
-                       ("test_mixed_accuracy", "mixed MBI, test split")):
-        value = info.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            pct = 100 * float(value) if value <= 1 else float(value)
-            share = info.get("test_mixed_lookup_share", info.get("test_lookup_share"))
-            if "mixed" in label and isinstance(share, (int, float)):
-                label += f", {100 * float(share):.1f}% by lookup"
-            return pct, f"{label} (lookup.json {key})"
+    test = Checkpoint.of(checkpoint).lookup.split("test")
+    for value, label, name in ((test.lookup_accuracy, "lookup-only, test split", "test_lookup_accuracy"),
+                               (test.mixed_accuracy, "mixed MBI, test split", "test_mixed_accuracy")):
+        if value is not None:
+            pct = 100 * value if value <= 1 else value
+            if "mixed" in label and test.mixed_lookup_share is not None:
+                label += f", {100 * test.mixed_lookup_share:.1f}% by lookup"
+            return pct, f"{label} (lookup.json {name})"
     return None
 
 
@@ -421,13 +423,14 @@ def our_table_row(checkpoint: str | Any | None = "default", *, config: EnergyCon
     ``lookup.json``'s ``table_mb`` (binary keys). Reads only small files: no MNIST, no table.
     """
     from mbi.hardware.sram import build_layout, key_parts_from_ram
-    from mbi.model.checkpoint import load_config, lookup_settings, resolve_checkpoint
+    from mbi.model.checkpoint import Checkpoint
 
     config = config or EnergyConfig()
-    folder = resolve_checkpoint(checkpoint)
+    ckpt = Checkpoint.of(checkpoint)
+    folder = ckpt.folder
     record = record if record is not None else recorded_traversal(folder)
     encoding = encoding or (record.encoding if record is not None else DEFAULT_ENCODING)
-    ram = load_config(folder).ram
+    ram = ckpt.config.ram
     layout = build_layout(key_parts_from_ram(ram), encoding, config.sram.cols)
     if record is not None:
         stats = record.stats
@@ -450,7 +453,7 @@ def our_table_row(checkpoint: str | Any | None = "default", *, config: EnergyCon
                 "`python -m mbi energy --measured --record` measures the real traversal")
         work = f"MBI (ours, paper's traversal averages, {encoding})"
     if accuracy is None:
-        reported = reported_accuracy(folder)
+        reported = reported_accuracy(ckpt)
         if reported is not None:
             accuracy = reported
             if record is not None and record.stats.exact_accuracy is not None:
@@ -462,12 +465,12 @@ def our_table_row(checkpoint: str | Any | None = "default", *, config: EnergyCon
             accuracy = (100 * s.tree_accuracy, f"lookup-only, {'VALIDATION' if s.split == 'val' else s.split} "
                         f"split ({s.images} images), this tree; no lookup.json yet")
     if storage_mb is None:
-        table_mb = lookup_settings(folder).get("table_mb")
+        table_mb = ckpt.lookup.table_mb
         if record is not None:
             b = record.storage_bytes
             storage_mb = (b[f"total_{encoding}"] / 1e6, f"{b['rows']:,} rows, {encoding} keys + values, "
                           "1 MB = 1e6 bytes, tree centroids not counted")
-        elif isinstance(table_mb, (int, float)):
+        elif table_mb is not None:
             storage_mb = (float(table_mb), "binary keys + values (lookup.json table_mb)")
     acc, acc_label = accuracy if accuracy is not None else (None, "not recorded: `python -m mbi lookup --split "
                                                                   "test --record`")

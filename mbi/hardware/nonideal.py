@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from mbi.config import TreeConfig
 from mbi.search.distance import KeyLayout, combine
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.memory.lut import LookupTable
@@ -42,18 +42,6 @@ PAPER_SIGMA_MV = 60.0
 PAPER_ADC_BITS = 5
 _CHUNK_QUERIES = 512  # queries per block in the brute-force scan (bounds the [parts, Q, rows] buffer)
 _CHUNK_ROWS = 4096
-
-
-def chosen_weights(checkpoint: str | Path | None = "default") -> tuple[float, float, float]:
-    """The checkpoint's eq. (1) weights from its ``lookup.json`` ("weights"), else (1, 1, 1)."""
-    from mbi.model.checkpoint import lookup_settings
-
-    weights = lookup_settings(checkpoint).get("weights")
-    if weights is None:
-        return (1.0, 1.0, 1.0)
-    if not isinstance(weights, list) or len(weights) != 3:
-        raise ValueError(f"lookup.json of {checkpoint}: 'weights' must hold three numbers a, b, c, got {weights!r}")
-    return tuple(float(w) for w in weights)  # type: ignore[return-value]
 
 
 def _check_circuit(circuit: CircuitTable, layout: KeyLayout, keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -213,7 +201,7 @@ class NonidealSweep:
 
     images: int
     search: str
-    tree_params: dict[str, int]
+    tree: dict[str, int]  # TreeConfig.to_dict() of search='tree', else {}
     weights: tuple[float, float, float]
     seed: int
     config: dict[str, Any]
@@ -285,7 +273,7 @@ def compare_traces(table: LookupTable, trace: LookupTrace, exact_trace: LookupTr
 
 def _check_sweep(images: np.ndarray, labels: np.ndarray, encodings: Sequence[str], sigmas_mv: Sequence[float],
                  adc_bits: Sequence[int], sigma_sweep_adc_bits: int, adc_sweep_sigmas_mv: Sequence[float],
-                 search: str, tree_params: dict[str, int] | None) -> None:
+                 search: str, tree: TreeConfig | None) -> None:
     """Every argument of :func:`accuracy_sweep` checked, with errors that name the argument."""
     if len(images) == 0 or len(images) != len(labels):
         raise ValueError(f"need at least one image and one label per image, got {len(images)} images and "
@@ -303,8 +291,8 @@ def _check_sweep(images: np.ndarray, labels: np.ndarray, encodings: Sequence[str
                                  "in [1, 16] bits")
     if search not in ("brute", "tree"):
         raise ValueError(f"search must be 'brute' or 'tree', got {search!r}")
-    if tree_params and search != "tree":
-        raise ValueError("tree_params apply only to search='tree'")
+    if tree is not None and search != "tree":
+        raise ValueError("tree settings apply only to search='tree'")
 
 
 def accuracy_sweep(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, *,
@@ -312,7 +300,7 @@ def accuracy_sweep(model: RAM, table: LookupTable, images: np.ndarray, labels: n
                    sigmas_mv: Sequence[float] = DEFAULT_SIGMAS_MV, adc_bits: Sequence[int] = DEFAULT_ADC_BITS,
                    sigma_sweep_adc_bits: int = PAPER_ADC_BITS,
                    adc_sweep_sigmas_mv: Sequence[float] = (PAPER_SIGMA_MV,), include_ideal: bool = True,
-                   search: str = "brute", tree_params: dict[str, int] | None = None,
+                   search: str = "brute", tree: TreeConfig | None = None,
                    config: SRAMConfig | None = None, seed: int = 0,
                    progress: Callable[[NonidealPoint, int, int], None] | None = None) -> NonidealSweep:
     """Lookup-only accuracy of ``table`` on ``images`` with the search on the array model.
@@ -322,19 +310,19 @@ def accuracy_sweep(model: RAM, table: LookupTable, images: np.ndarray, labels: n
     neither variation nor ADC, which isolates the encoding. One chip per (encoding, sigma): its
     cells' V_TH are drawn from ``seed`` once and read through every ADC resolution. ``search``
     "brute" scans each step's rows on the circuit; "tree" routes digitally through a k-means tree
-    (``tree_params``) and scans the leaf on the circuit. Other electrical parameters (e.g. the
+    (``tree``, default :class:`mbi.config.TreeConfig`) and scans the leaf on the circuit. Other electrical parameters (e.g. the
     discharge window) come from ``config``. ``progress(point, done, total)`` follows each point.
     """
     images, labels = np.asarray(images), np.asarray(labels)
     sigmas_mv, adc_bits = [float(s) for s in sigmas_mv], [int(b) for b in adc_bits]
     adc_sweep_sigmas_mv = [float(s) for s in adc_sweep_sigmas_mv]
     _check_sweep(images, labels, encodings, sigmas_mv, adc_bits, sigma_sweep_adc_bits, adc_sweep_sigmas_mv,
-                 search, tree_params)
+                 search, tree)
     if table.num_glimpses != model.cfg.num_glimpses:
         raise ValueError(f"table has {table.num_glimpses} glimpse steps but the model takes {model.cfg.num_glimpses}")
     base = config or SRAMConfig()
     weights = tuple(float(w) for w in weights)
-    exact_index = StepIndex(table, weights, search, **(tree_params or {}))
+    exact_index = StepIndex(table, weights, search, tree=tree)
     exact = lookup_infer(model, table, images, index=exact_index)
     wanted: dict[float, list[int | None]] = {}
     for s in sigmas_mv:
@@ -344,7 +332,7 @@ def accuracy_sweep(model: RAM, table: LookupTable, images: np.ndarray, labels: n
     if include_ideal:
         wanted.setdefault(0.0, []).append(None)
     settings = {s: list(dict.fromkeys(b)) for s, b in sorted(wanted.items())}
-    sweep = NonidealSweep(int(len(images)), search, dict(tree_params or {}), weights, seed, base.to_dict(),
+    sweep = NonidealSweep(int(len(images)), search, {} if exact_index.tree is None else exact_index.tree.to_dict(), weights, seed, base.to_dict(),
                           float(np.mean(exact.prediction == labels)), sigmas_mv, adc_bits, int(sigma_sweep_adc_bits),
                           adc_sweep_sigmas_mv, {e: array_levels(e, table.layout, base.cols) for e in encodings})
     total = len(encodings) * sum(len(b) for b in settings.values())
@@ -370,5 +358,5 @@ def accuracy_sweep(model: RAM, table: LookupTable, images: np.ndarray, labels: n
 
 __all__ = [
     "DEFAULT_ADC_BITS", "DEFAULT_SIGMAS_MV", "CircuitSearch", "CircuitTreeSearch", "NonidealPoint", "NonidealSweep",
-    "accuracy_sweep", "array_levels", "chosen_weights", "circuit_step_index", "compare_traces",
+    "accuracy_sweep", "array_levels", "circuit_step_index", "compare_traces",
 ]

@@ -1,8 +1,9 @@
 """Bayesian optimization of the distance weights a, b, c of eq. (1) (paper Sec. III-B).
 
 Eq. (1) divides by (a + b + c), so only the ratios matter: a trial fixes
-a = 1 and searches b/a and c/a on a log scale in [1e-2, 1e2]; reported weights
-are normalized to a + b + c = 1. The objective is lookup-only accuracy on
+a = 1 and searches b/a and c/a on a log scale in :data:`mbi.search.weights.RATIO_RANGE`
+([1e-2, 1e2]); reported weights are normalized to a + b + c = 1
+(:func:`mbi.search.weights.from_ratios`). The objective is lookup-only accuracy on
 *validation* images (the test split is never used), with exact brute-force
 search. The first trial is always the unweighted metric (1, 1, 1), so the
 study shows what weighting gains.
@@ -20,34 +21,20 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from mbi.search.weights import RATIO_RANGE, Weights, from_ratios
+
 if TYPE_CHECKING:  # optuna, torch and the search are imported by the functions that run a search, so the
-    import optuna  # weight helpers (RATIO_RANGE, weights_of) stay cheap for the dashboard's sidebar
+    import optuna  # trial summaries and weight helpers stay cheap for the dashboard
 
     from mbi.memory.lut import LookupTable
     from mbi.model.ram import RAM
 
-RATIO_RANGE = (1e-2, 1e2)
-
-
-def normalize(weights: tuple[float, float, float]) -> tuple[float, float, float]:
-    """Scale (a, b, c) to sum to one (eq. (1) is invariant to a common factor)."""
-    total = float(sum(weights))
-    if total <= 0:
-        raise ValueError(f"weights must have a positive sum, got {weights}")
-    return tuple(float(w) / total for w in weights)  # type: ignore[return-value]
-
-
-def weights_of(params: dict[str, float]) -> tuple[float, float, float]:
-    """Normalized (a, b, c) of a trial's parameters ``b_over_a`` and ``c_over_a``."""
-    return normalize((1.0, float(params["b_over_a"]), float(params["c_over_a"])))
-
-
 def lookup_accuracy(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray,
-                    weights: tuple[float, float, float]) -> float:
+                    weights: Sequence[float]) -> float:
     """Lookup-only accuracy of ``table`` with eq. (1) weights ``weights`` (exact search)."""
     from mbi.inference.lookup import StepIndex, lookup_infer
 
@@ -55,11 +42,63 @@ def lookup_accuracy(model: RAM, table: LookupTable, images: np.ndarray, labels: 
     return float(np.mean(trace.prediction == np.asarray(labels)))
 
 
+def trial_weights(trial: optuna.trial.FrozenTrial) -> Weights:
+    """Normalized (a, b, c) of a trial's parameters ``b_over_a`` and ``c_over_a``."""
+    return from_ratios(trial.params["b_over_a"], trial.params["c_over_a"])
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """What a metric search found so far: its best completed trial and the unweighted one."""
+
+    completed: int
+    best_number: int
+    best_weights: Weights
+    best_accuracy: float
+    unweighted_accuracy: float | None  # the first trial (a = b = c), when it completed
+
+    @property
+    def gain(self) -> float | None:
+        """Best minus unweighted validation accuracy (None without the unweighted trial)."""
+        return None if self.unweighted_accuracy is None else self.best_accuracy - self.unweighted_accuracy
+
+
+def completed_trials(trials: Sequence[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The completed trials (with a value) of ``trials``, in order."""
+    from optuna.trial import TrialState
+
+    return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+
+
+def summarize(trials: Sequence[optuna.trial.FrozenTrial]) -> StudySummary | None:
+    """The best of ``trials`` (completed ones; ties: the earliest) and the unweighted trial's accuracy.
+
+    None when no trial completed.
+    """
+    done = completed_trials(trials)
+    if not done:
+        return None
+    best = max(done, key=lambda t: (t.value, -t.number))
+    unweighted = next((t.value for t in done if t.user_attrs.get("unweighted")), None)
+    return StudySummary(len(done), best.number, trial_weights(best), float(best.value),
+                        None if unweighted is None else float(unweighted))
+
+
+def trial_table(trials: Sequence[optuna.trial.FrozenTrial]) -> list[dict]:
+    """One row per completed trial: number, b/a, c/a, normalized a, b, c, validation accuracy, unweighted."""
+    rows = []
+    for t in completed_trials(trials):
+        a, b, c = trial_weights(t)
+        rows.append({"trial": t.number, "b/a": t.params["b_over_a"], "c/a": t.params["c_over_a"], "a": a, "b": b,
+                     "c": c, "accuracy (val)": t.value, "unweighted": bool(t.user_attrs.get("unweighted", False))})
+    return rows
+
+
 @dataclass
 class BOResult:
     """Outcome of a metric search."""
 
-    best_weights: tuple[float, float, float]
+    best_weights: Weights
     best_accuracy: float
     unweighted_accuracy: float | None
     study: optuna.Study
@@ -91,15 +130,15 @@ def run_bo(
     def objective(trial: optuna.Trial) -> float:
         params = {"b_over_a": trial.suggest_float("b_over_a", *RATIO_RANGE, log=True),
                   "c_over_a": trial.suggest_float("c_over_a", *RATIO_RANGE, log=True)}
-        weights = weights_of(params)
+        weights = from_ratios(params["b_over_a"], params["c_over_a"])
         trial.set_user_attr("weights", list(weights))
         return lookup_accuracy(model, table, val_images, val_labels, weights)
 
-    done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
-    remaining = max(0, n_trials - done)
+    remaining = max(0, n_trials - len(completed_trials(study.trials)))
     callbacks = [lambda st, tr: callback(tr)] if callback else None
     if remaining:
         study.optimize(objective, n_trials=remaining, callbacks=callbacks)
-    best = study.best_trial
-    unweighted = [t.value for t in study.trials if t.user_attrs.get("unweighted") and t.value is not None]
-    return BOResult(weights_of(best.params), float(best.value), unweighted[0] if unweighted else None, study)
+    summary = summarize(study.trials)
+    if summary is None:
+        raise ValueError(f"no trial of study {name!r} completed; see the errors above and run it again")
+    return BOResult(summary.best_weights, summary.best_accuracy, summary.unweighted_accuracy, study)

@@ -7,8 +7,8 @@ as in the paper); the query (patch, current hidden state, location) is matched
 to the nearest key of that glimpse step's rows; the matched row's value gives
 the next hidden state and location; the class is the last matched row's readout.
 
-Mixed MBI (Fig. 5): an image is answered by lookups when every step's matched
-distance is <= ``threshold``; otherwise the RAM itself answers it.
+Mixed MBI (Fig. 5, :mod:`mbi.inference.mixed`): an image is answered by lookups when every step's
+matched distance is <= ``threshold``; otherwise the RAM itself answers it.
 """
 
 from __future__ import annotations
@@ -20,11 +20,14 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from mbi.memory.lut import LookupTable
+from mbi.config import TreeConfig
+from mbi.inference.mixed import mixed_curve, threshold_candidates
+from mbi.memory.lut import LookupTable, query_key
+from mbi.model.predict import images_to_tensor, predict
 from mbi.model.ram import RAM
 from mbi.search.engine import build_searcher, exact_reference
-from mbi.search.searchers import Searcher, SearchReport, search_report
-from mbi.model.train import images_to_tensor, predict
+from mbi.search.searchers import Searcher, SearchReport, error_histogram, search_report
+from mbi.search.weights import UNWEIGHTED, check_weights
 
 SearchKind = Literal["brute", "tree"]
 SearcherFactory = Callable[[int, np.ndarray], Searcher]
@@ -34,29 +37,32 @@ SearcherFactory = Callable[[int, np.ndarray], Searcher]
 class StepIndex:
     """One searcher per glimpse step over that step's rows; answers with global row numbers.
 
-    ``kind`` picks the digital search of :func:`mbi.search.engine.build_searcher` ("brute": exact,
-    or "tree", with ``tree_params`` for :class:`mbi.search.searchers.KMeansTree`);
-    ``n_threads`` threads share each batch of queries (default: all usable cores). ``searcher_factory`` replaces both: it is called once per
-    step with the step number and the step's global row indices and must return a
+    ``kind`` picks the digital search of :func:`mbi.search.engine.build_searcher` ("brute": exact, or
+    "tree": the compiled k-means tree with the settings ``tree``, default :class:`mbi.config.TreeConfig`);
+    ``n_threads`` threads share each batch of queries (default: all usable cores). ``searcher_factory``
+    replaces both: it is called once per step with the step number and the step's global row indices and
+    must return a
     :class:`mbi.search.searchers.Searcher` over ``table.keys[rows]`` whose answers index into ``rows``
     (e.g. a search on the in-memory array model, :mod:`mbi.hardware.nonideal`); ``kind`` then only
     labels the index.
     """
 
-    def __init__(self, table: LookupTable, weights: Sequence[float] = (1.0, 1.0, 1.0), kind: SearchKind | str = "brute",
-                 searcher_factory: SearcherFactory | None = None, n_threads: int | None = None,
-                 **tree_params: int) -> None:
+    def __init__(self, table: LookupTable, weights: Sequence[float] = UNWEIGHTED, kind: SearchKind | str = "brute",
+                 searcher_factory: SearcherFactory | None = None, tree: TreeConfig | None = None,
+                 n_threads: int | None = None) -> None:
         if searcher_factory is None and kind not in ("brute", "tree"):
             raise ValueError(f"search kind must be 'brute' or 'tree', got {kind!r}")
-        if searcher_factory is not None and tree_params:
-            raise ValueError(f"tree parameters {sorted(tree_params)} do not apply with a searcher_factory, "
-                             "which builds its own searchers")
+        if searcher_factory is not None and tree is not None:
+            raise ValueError("tree settings do not apply with a searcher_factory, which builds its own searchers")
         if searcher_factory is not None and not callable(searcher_factory):
             raise TypeError(f"searcher_factory must be callable (step, rows) -> Searcher, "
                             f"got {type(searcher_factory).__name__}")
+        if tree is not None and not isinstance(tree, TreeConfig):
+            raise TypeError(f"tree must be a TreeConfig, got {type(tree).__name__}")
         self.table = table
-        self.weights = tuple(float(w) for w in weights)
+        self.weights = check_weights(weights)
         self.kind = kind
+        self.tree = (tree or TreeConfig()) if kind == "tree" and searcher_factory is None else None
         self.rows: list[np.ndarray] = []
         self.searchers: list[Searcher | None] = []
         for t in range(table.num_glimpses):
@@ -73,7 +79,7 @@ class StepIndex:
                 self.searchers.append(searcher)
             else:
                 self.searchers.append(build_searcher(table.keys[rows], table.layout, self.weights, str(kind),
-                                                     n_threads=n_threads, **tree_params))
+                                                     n_threads=n_threads, tree=self.tree))
 
     def query(self, t: int, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest row (global index), its distance and the comparisons made, for step ``t``."""
@@ -108,7 +114,7 @@ class LookupTrace:
 
 @torch.no_grad()
 def lookup_infer(model: RAM, table: LookupTable, images: np.ndarray, index: StepIndex | None = None,
-                 weights: Sequence[float] = (1.0, 1.0, 1.0), batch_size: int = 2000) -> LookupTrace:
+                 weights: Sequence[float] = UNWEIGHTED, batch_size: int = 2000) -> LookupTrace:
     """Classify ``images`` (uint8 [B, 28, 28]) by table lookups only; the model serves as the retina."""
     index = index or StepIndex(table, weights)
     if table.num_glimpses != model.cfg.num_glimpses:
@@ -127,7 +133,7 @@ def _lookup_batch(model: RAM, table: LookupTable, index: StepIndex, images: np.n
     out = {k: [] for k in ("locs", "rows", "distance", "comparisons", "readouts", "queries")}
     for t in range(steps):
         rho = model.retina.quantizer.codes(model.retina(x, torch.from_numpy(loc.astype(np.int64))))
-        query = np.concatenate([rho.numpy().astype(np.uint8), hidden, loc], axis=1)
+        query = query_key(rho, hidden, loc)
         rows, dist, comps = index.query(t, query)
         out["locs"].append(loc)
         out["queries"].append(query)
@@ -141,50 +147,10 @@ def _lookup_batch(model: RAM, table: LookupTable, index: StepIndex, images: np.n
                                                             "readouts", "queries")))
 
 
-@dataclass
-class MixedPoint:
-    """Mixed MBI at one threshold."""
-
-    threshold: float
-    accuracy: float
-    lookup_share: float  # share of images answered by lookups only
-    lookup_accuracy: float | None  # accuracy on the images answered by lookup (None if none)
-    ram_accuracy: float | None  # accuracy on the images the RAM answered (None if none)
-
-
-def mixed_predictions(trace: LookupTrace, ram_pred: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Mixed-MBI classes and the mask of images answered by lookup at ``threshold``."""
-    by_lookup = trace.max_distance <= threshold
-    return np.where(by_lookup, trace.prediction, ram_pred), by_lookup
-
-
-def mixed_curve(trace: LookupTrace, ram_pred: np.ndarray, labels: np.ndarray,
-                thresholds: Sequence[float]) -> list[MixedPoint]:
-    """Accuracy and lookup share of mixed MBI for each threshold (Fig. 5)."""
-    labels = np.asarray(labels)
-    points = []
-    for thr in thresholds:
-        pred, mask = mixed_predictions(trace, ram_pred, float(thr))
-        correct = pred == labels
-        points.append(MixedPoint(
-            float(thr), float(correct.mean()), float(mask.mean()),
-            float(correct[mask].mean()) if mask.any() else None,
-            float(correct[~mask].mean()) if (~mask).any() else None,
-        ))
-    return points
-
-
-def mixed_infer(model: RAM, table: LookupTable, images: np.ndarray, threshold: float,
-                index: StepIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Mixed MBI on ``images``: (classes, answered-by-lookup mask)."""
-    trace = lookup_infer(model, table, images, index=index)
-    return mixed_predictions(trace, predict(model, images), threshold)
-
-
 def evaluate_lookup(
     model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray,
-    weights: Sequence[float] = (1.0, 1.0, 1.0), kind: SearchKind = "brute",
-    thresholds: Sequence[float] | str = (), tree_params: dict[str, int] | None = None,
+    weights: Sequence[float] = UNWEIGHTED, kind: SearchKind = "brute",
+    thresholds: Sequence[float] | str = (), tree: TreeConfig | None = None,
     extra_thresholds: Sequence[float] = (),
 ) -> dict:
     """Lookup-only and mixed MBI on one split: accuracies, lookup share, comparisons per query.
@@ -197,7 +163,7 @@ def evaluate_lookup(
     added to the curve (e.g. a threshold chosen earlier, to read its exact point).
     """
     threads = torch.get_num_threads()  # the RAM's forward and the lookups run on the same threads
-    index = StepIndex(table, weights, kind, n_threads=threads, **(tree_params or {}))
+    index = StepIndex(table, weights, kind, tree=tree, n_threads=threads)
     start = time.perf_counter()
     trace = lookup_infer(model, table, images, index=index)
     lookup_seconds = time.perf_counter() - start
@@ -244,11 +210,13 @@ def tree_quality(index: StepIndex, trace: LookupTrace, reports: Sequence[SearchR
     Per glimpse step, every query of ``trace`` is searched again exhaustively over the same rows
     (or pass ``reports`` from :func:`tree_reports` to reuse that search);
     reported: share of queries whose distance equals brute force, mean levels and comparisons,
-    the reduction in comparisons, and the largest normalized distance error (Fig. 4(c)).
+    the reduction in comparisons, the largest normalized distance error and the histogram of the
+    normalized errors over all steps (Fig. 4(c), :func:`mbi.search.searchers.error_histogram`).
     """
     reports = tree_reports(index, trace) if reports is None else reports
     n = sum(r.n_queries for r in reports)
     errors = np.concatenate([r.normalized_error for r in reports])
+    counts, edges = error_histogram(errors)
     comparisons = sum(r.mean_comparisons * r.n_queries for r in reports) / n
     rows = sum(r.table_rows * r.n_queries for r in reports) / n
     return {
@@ -259,15 +227,6 @@ def tree_quality(index: StepIndex, trace: LookupTrace, reports: Sequence[SearchR
         "fewer_comparisons": float(rows / comparisons),
         "max_normalized_error": float(errors.max(initial=0.0)),
         "per_step_exact_share": [r.exact_share for r in reports],
+        "hist_counts": counts.tolist(),
+        "hist_edges": edges.tolist(),
     }
-
-
-def threshold_candidates(trace: LookupTrace, count: int = 60) -> list[float]:
-    """Distinct thresholds worth trying: quantiles of the per-image largest matched distance."""
-    return sorted({float(v) for v in np.quantile(trace.max_distance, np.linspace(0, 1, count))})
-
-
-def choose_threshold(points: Sequence[MixedPoint], min_accuracy: float) -> MixedPoint | None:
-    """The point with the largest lookup share whose accuracy is at least ``min_accuracy`` (None if none)."""
-    ok = [p for p in points if p.accuracy >= min_accuracy]
-    return max(ok, key=lambda p: (p.lookup_share, -p.threshold)) if ok else None

@@ -1,11 +1,14 @@
-"""Mixed MBI, looked at closely: one threshold's numbers, per class, and why images fell back.
+"""Mixed MBI (paper Fig. 5): the threshold rule, its curve, its choice, and why images fell back.
 
-Mixed MBI (paper Fig. 5, :func:`mbi.inference.lookup.mixed_predictions`) answers an image by
-lookups when every glimpse step's matched distance is <= the threshold, else by
-the RAM. Given a :class:`mbi.inference.lookup.LookupTrace` (computed once), everything here
-is cheap array work, so a dashboard slider can move the threshold freely:
+Mixed MBI answers an image by lookups when every glimpse step's matched distance is <= the
+threshold, else by the RAM (:func:`mixed_predictions`). Given a
+:class:`mbi.inference.lookup.LookupTrace` (computed once), everything here is cheap array work,
+so a dashboard slider can move the threshold freely:
 
-* :func:`mixed_point`: accuracy and lookup share at one threshold;
+* :func:`mixed_curve`: accuracy and lookup share per threshold; :func:`mixed_point`: at one;
+* :func:`threshold_candidates`: quantiles of the per-image largest distance;
+* :func:`choose_threshold`: the largest lookup share reaching an accuracy (on validation);
+* :func:`default_threshold`: where a threshold control opens (the recorded one, else the paper's share);
 * :func:`curve_thresholds`: the thresholds where the curve can change (0, the
   quantiles of the per-image largest distance, the largest distance);
 * :func:`share_threshold`: the smallest threshold answering a given share by lookup;
@@ -17,13 +20,90 @@ is cheap array work, so a dashboard slider can move the threshold freely:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mbi.inference.lookup import LookupTrace, MixedPoint, mixed_curve, mixed_predictions, threshold_candidates
+if TYPE_CHECKING:  # the trace type only; mbi.inference.lookup imports this module
+    from mbi.inference.lookup import LookupTrace
 
 NUM_CLASSES = 10
+PAPER_LOOKUP_SHARE = 0.6965
+"""Share of test images the paper's mixed MBI answers by lookup (Table I, 93.04% accuracy)."""
+
+
+@dataclass
+class MixedPoint:
+    """Mixed MBI at one threshold."""
+
+    threshold: float
+    accuracy: float
+    lookup_share: float  # share of images answered by lookups only
+    lookup_accuracy: float | None  # accuracy on the images answered by lookup (None if none)
+    ram_accuracy: float | None  # accuracy on the images the RAM answered (None if none)
+
+
+def mixed_predictions(trace: LookupTrace, ram_pred: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mixed-MBI classes and the mask of images answered by lookup at ``threshold``."""
+    by_lookup = trace.max_distance <= threshold
+    return np.where(by_lookup, trace.prediction, ram_pred), by_lookup
+
+
+def mixed_curve(trace: LookupTrace, ram_pred: np.ndarray, labels: np.ndarray,
+                thresholds: Sequence[float]) -> list[MixedPoint]:
+    """Accuracy and lookup share of mixed MBI for each threshold (Fig. 5)."""
+    labels = np.asarray(labels)
+    points = []
+    for thr in thresholds:
+        pred, mask = mixed_predictions(trace, ram_pred, float(thr))
+        correct = pred == labels
+        points.append(MixedPoint(
+            float(thr), float(correct.mean()), float(mask.mean()),
+            float(correct[mask].mean()) if mask.any() else None,
+            float(correct[~mask].mean()) if (~mask).any() else None,
+        ))
+    return points
+
+
+def threshold_candidates(trace: LookupTrace, count: int = 60) -> list[float]:
+    """Distinct thresholds worth trying: quantiles of the per-image largest matched distance."""
+    return sorted({float(v) for v in np.quantile(trace.max_distance, np.linspace(0, 1, count))})
+
+
+def choose_threshold(points: Sequence[MixedPoint], min_accuracy: float) -> MixedPoint | None:
+    """The point with the largest lookup share whose accuracy is at least ``min_accuracy`` (None if none)."""
+    ok = [p for p in points if p.accuracy >= min_accuracy]
+    return max(ok, key=lambda p: (p.lookup_share, -p.threshold)) if ok else None
+
+
+@dataclass(frozen=True)
+class DefaultThreshold:
+    """Where a threshold control opens, its upper end, and why (a short phrase)."""
+
+    threshold: float
+    top: float
+    reason: str
+
+
+def default_threshold(trace: LookupTrace, recorded: float | None, own_weights: bool,
+                      share: float = PAPER_LOOKUP_SHARE, decimals: int = 1) -> DefaultThreshold:
+    """The opening threshold for ``trace``, rounded up to ``decimals``, within ``[0, top]``.
+
+    ``top`` is the trace's largest matched distance rounded up, plus one step. The ``recorded``
+    threshold (``lookup.json``) is used when the trace was searched with the weights it was chosen
+    for (``own_weights``) and it lies in ``[0, top]``; otherwise the smallest threshold answering
+    ``share`` of the images by lookup (the paper's share by default).
+    """
+    scale = 10 ** decimals
+    top = math.ceil(float(trace.max_distance.max(initial=0.0)) * scale) / scale + 1 / scale
+    if own_weights and recorded is not None and 0 <= recorded <= top:
+        value, reason = math.ceil(recorded * scale) / scale, "the threshold recorded with the model (lookup.json)"
+    else:
+        value = math.ceil(share_threshold(trace, share) * scale) / scale
+        reason = f"the smallest that answers {100 * share:.2f}% by lookup, the paper's share"
+    return DefaultThreshold(min(value, top), top, reason)
 
 
 def _check(trace: LookupTrace, ram_pred: np.ndarray, labels: np.ndarray | None = None) -> None:
@@ -138,5 +218,6 @@ def fallback_steps(trace: LookupTrace, threshold: float) -> np.ndarray:
     return np.bincount(fb.step, minlength=trace.distance.shape[1]).astype(np.int64)
 
 
-__all__ = ["ClassRow", "Fallbacks", "class_breakdown", "curve_thresholds", "fallback_steps", "fallbacks",
-           "mixed_point", "share_threshold"]
+__all__ = ["PAPER_LOOKUP_SHARE", "ClassRow", "DefaultThreshold", "Fallbacks", "MixedPoint", "choose_threshold",
+           "class_breakdown", "curve_thresholds", "default_threshold", "fallback_steps", "fallbacks", "mixed_curve",
+           "mixed_point", "mixed_predictions", "share_threshold", "threshold_candidates"]

@@ -1,24 +1,137 @@
 """Lookup accuracy versus table size, unweighted and with BO-chosen weights (paper Fig. 4(a)).
 
-For each row budget N the table is built from the same replay of the training
-split (first N distinct keys in a seeded random image order, see
-:mod:`mbi.memory.lut`); the weights a, b, c are searched on validation images with
-:func:`mbi.inference.bo.run_bo`; both the unweighted and the weighted metric are then
-scored on ``eval`` images (the test split when reporting). Nothing about the
-eval images feeds any choice.
+*A budget's table is a prefix of the full table.* :func:`mbi.memory.lut.build_table` keeps rows
+in the order their (step, key) first occurs while the training images are replayed in a seeded
+order, and a budget of ``N`` rows keeps the first ``N`` of them. So the table distilled with a
+budget of ``N`` rows equals the first ``N`` rows of the full table of the same seed (same keys,
+values, steps, sources and hit counts; tested against ``build_table``): :func:`table_prefix` cuts it
+without distilling again.
+
+:func:`budget_curve` scores lookup-only accuracy of several budgets for named weightings on the
+same images, with each budget's storage; :func:`cached_budget_curve` keeps that curve on disk (the
+dashboard's Table size page). :func:`table_size_curve` is the paper's experiment (``python -m mbi
+evaluate --lut-sizes``): per budget the weights a, b, c are searched on validation images with
+:func:`mbi.inference.bo.run_bo`, then the unweighted and the BO-weighted metric are scored with
+:func:`budget_curve` on ``evaluation`` images (the test split when reporting). Nothing about the
+evaluation images feeds any choice.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from mbi.inference.bo import lookup_accuracy, run_bo
-from mbi.memory.lut import build_table, layout_of, record_episodes
+from mbi.inference.bo import run_bo
+from mbi.inference.lookup import StepIndex, lookup_infer
+from mbi.memory.lut import LookupTable, build_table, record_episodes, table_fingerprint
 from mbi.model.ram import RAM
+from mbi.search.distance import key_layout
+from mbi.search.weights import UNWEIGHTED, Weights
+from mbi.store import artifacts_root, atomic_write_json, read_json
+
+
+def table_prefix(table: LookupTable, rows: int) -> LookupTable:
+    """The first ``rows`` rows of ``table``: the table a budget of ``rows`` rows would have distilled."""
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)):
+        raise TypeError(f"rows must be an int, got {type(rows).__name__}")
+    if rows < table.num_glimpses:
+        raise ValueError(f"rows must be at least {table.num_glimpses} (one per glimpse step), got {rows}")
+    if rows >= len(table):
+        return table
+    meta = dict(table.meta, rows_budget=int(rows), prefix_of=len(table))
+    cut = {f.name: getattr(table, f.name)[:rows] for f in dataclasses.fields(table)
+           if isinstance(getattr(table, f.name), np.ndarray)}
+    out = dataclasses.replace(table, **cut, meta=meta)
+    missing = [t + 1 for t in range(table.num_glimpses) if not np.any(out.step == t)]
+    if missing:
+        raise ValueError(f"a budget of {rows} rows has no rows for glimpse steps {missing}; use a larger budget")
+    return out
+
+
+def budget_grid(total_rows: int, smallest: int = 1000, per_decade: Sequence[int] = (1, 3)) -> list[int]:
+    """Budgets from ``smallest`` up to the whole table: 1, 3, 10, 30, ... thousand rows, then ``total_rows``."""
+    if total_rows < 1:
+        raise ValueError(f"total_rows must be positive, got {total_rows}")
+    out, decade = [], 1
+    while decade <= total_rows:
+        out += [m * decade for m in per_decade if smallest <= m * decade < total_rows]
+        decade *= 10
+    return sorted(set(out)) + [int(total_rows)]
+
+
+@dataclass(frozen=True)
+class BudgetPoint:
+    """Lookup-only accuracy of one row budget, for each named weighting."""
+
+    rows: int
+    storage_bytes: int  # bit-packed binary keys + values (LookupTable.storage_bytes()["total_binary"])
+    storage_thermometer_bytes: int  # thermometer-coded keys + values (what the search array stores)
+    accuracy: dict[str, float]
+
+    def to_dict(self) -> dict:
+        """Flat dict for a CSV row: ``accuracy_<name>`` per weighting."""
+        out = {"rows": self.rows, "storage_bytes": self.storage_bytes,
+               "storage_thermometer_bytes": self.storage_thermometer_bytes}
+        out.update({f"accuracy_{k}": v for k, v in self.accuracy.items()})
+        return out
+
+
+def budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, budgets: Sequence[int],
+                 weightings: Mapping[str, Sequence[float]],
+                 progress: Callable[[float, str], None] | None = None) -> list[BudgetPoint]:
+    """Lookup-only accuracy on ``images`` of each budget's prefix table, for each named weighting (exact search).
+
+    ``progress(fraction, message)`` is called after each (budget, weighting); work is
+    counted in rows searched, so the fraction tracks time.
+    """
+    labels = np.asarray(labels)
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if not weightings:
+        raise ValueError("give at least one weighting")
+    budgets = sorted({min(int(b), len(table)) for b in budgets})
+    total = float(sum(budgets) * len(weightings))
+    done = 0.0
+    points = []
+    for rows in budgets:
+        part = table_prefix(table, rows)
+        storage = part.storage_bytes()
+        acc = {}
+        for name, weights in weightings.items():
+            trace = lookup_infer(model, part, images, index=StepIndex(part, weights))
+            acc[name] = float(np.mean(trace.prediction == labels))
+            done += rows
+            if progress:
+                progress(done / total, f"{rows:,} rows, {name}: {100 * acc[name]:.2f}%")
+        points.append(BudgetPoint(len(part), storage["total_binary"], storage["total_thermometer"], acc))
+    return points
+
+
+def cached_budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, images_id: str,
+                        budgets: Sequence[int], weightings: Mapping[str, Sequence[float]],
+                        progress: Callable[[float, str], None] | None = None,
+                        root: Path | None = None) -> list[BudgetPoint]:
+    """:func:`budget_curve`, kept as JSON in ``$MBI_HOME/budgets/`` under a digest of all it depends on."""
+    settings = {"format": 2, "table": table_fingerprint(table), "images": images_id, "budgets": sorted({min(int(b), len(table)) for b in budgets}),
+                "weightings": {k: [round(float(w), 12) for w in v] for k, v in sorted(weightings.items())}}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    path = (root or artifacts_root()) / "budgets" / f"{table.model_hash}-{digest}.json"
+    if path.is_file():
+        try:
+            saved = read_json(path)
+            return [BudgetPoint(int(p["rows"]), int(p["storage_bytes"]), int(p["storage_thermometer_bytes"]),
+                                {k: float(v) for k, v in p["accuracy"].items()}) for p in saved["points"]]
+        except (ValueError, KeyError, TypeError, OSError):
+            pass  # damaged: compute again
+    points = budget_curve(model, table, images, labels, budgets, weightings, progress)
+    atomic_write_json(path, {"settings": settings, "points": [dataclasses.asdict(p) for p in points]})
+    return points
 
 
 @dataclass
@@ -30,7 +143,7 @@ class SizePoint:
     storage_bytes: int
     unweighted_accuracy: float
     weighted_accuracy: float
-    weights: tuple[float, float, float]
+    weights: Weights
     val_unweighted: float | None
     val_weighted: float
 
@@ -45,20 +158,24 @@ def table_size_curve(
     seed: int = 0, storage: str | Path | None = None, default_journal: str | Path = "artifacts/bo/bo.journal",
     progress: Callable[[str], None] | None = None,
 ) -> list[SizePoint]:
-    """Unweighted vs BO-weighted lookup accuracy for each row budget in ``sizes`` (None = whole split)."""
+    """Unweighted vs BO-weighted lookup accuracy for each row budget in ``sizes`` (None = whole split).
+
+    The training images are replayed once; each budget's table is a prefix of the full table.
+    """
     order = np.random.default_rng(seed).permutation(len(train_x))
-    records = record_episodes(model, train_x)
+    full = build_table(record_episodes(model, train_x), key_layout(model.cfg), model_hash, None, order,
+                       meta={"rows_budget": None, "seed": seed, "train_images": int(len(train_x))})
     points = []
     for budget in sizes:
-        table = build_table(records, layout_of(model), model_hash, budget, order,
-                            meta={"rows_budget": budget, "seed": seed, "train_images": int(len(train_x))})
+        table = full if budget is None else table_prefix(full, int(budget))
         bo = run_bo(model, table, val[0], val[1], n_trials=bo_trials, storage=storage, seed=seed,
                     study_name=f"bo-{model_hash}-{budget or 'all'}-seed{seed}-val{len(val[1])}",
                     default_journal=default_journal)
+        (scored,) = budget_curve(model, table, evaluation[0], evaluation[1], [len(table)],
+                                 {"unweighted": UNWEIGHTED, "weighted": bo.best_weights})
         point = SizePoint(
-            rows_budget=budget, rows=len(table), storage_bytes=table.storage_bytes()["total_binary"],
-            unweighted_accuracy=lookup_accuracy(model, table, evaluation[0], evaluation[1], (1.0, 1.0, 1.0)),
-            weighted_accuracy=lookup_accuracy(model, table, evaluation[0], evaluation[1], bo.best_weights),
+            rows_budget=budget, rows=len(table), storage_bytes=scored.storage_bytes,
+            unweighted_accuracy=scored.accuracy["unweighted"], weighted_accuracy=scored.accuracy["weighted"],
             weights=bo.best_weights, val_unweighted=bo.unweighted_accuracy, val_weighted=bo.best_accuracy,
         )
         points.append(point)
@@ -66,3 +183,7 @@ def table_size_curve(
             progress(f"{point.rows} rows: unweighted {100 * point.unweighted_accuracy:.2f}%, "
                      f"BO-weighted {100 * point.weighted_accuracy:.2f}%")
     return points
+
+
+__all__ = ["BudgetPoint", "SizePoint", "budget_curve", "budget_grid", "cached_budget_curve", "table_prefix",
+           "table_size_curve"]

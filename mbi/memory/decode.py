@@ -20,7 +20,8 @@ import numpy as np
 from typing import Sequence
 
 from mbi.config import RAMConfig
-from mbi.search.distance import KeyLayout, check_weights
+from mbi.search.distance import KeyLayout
+from mbi.search.weights import check_weights
 from mbi.search.searchers import TreeSummary
 
 

@@ -43,26 +43,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
-from mbi.search.distance import KeyLayout
+from mbi.memory.recipe import SHIFT_CHOICES, TableRecipe
+from mbi.model.checkpoint import Checkpoint
+from mbi.model.predict import images_to_tensor
 from mbi.model.ram import RAM
 from mbi.arraycache import mapped_arrays
+from mbi.search.distance import KeyLayout, key_layout
 from mbi.store import artifacts_root, atomic_save_npz
-from mbi.model.train import images_to_tensor
 
 FORMAT_VERSION = 1
-
-
-def layout_of(model: RAM) -> KeyLayout:
-    """The key layout of a quantized RAM (it needs integer patch and hidden levels)."""
-    cfg = model.cfg
-    if cfg.patch_bits is None or cfg.hidden_bits is None:
-        raise ValueError(
-            "lookup tables need a quantized RAM: patch_bits and hidden_bits must be integers, "
-            f"got patch_bits={cfg.patch_bits}, hidden_bits={cfg.hidden_bits}"
-        )
-    return KeyLayout(cfg.patch_vector_len, 2**cfg.patch_bits, cfg.state_size, 2**cfg.hidden_bits, cfg.loc_grid)
 
 
 @dataclass
@@ -73,6 +63,18 @@ class StepRecords:
     next_hidden: np.ndarray  # uint8 [B, T, S]
     next_loc: np.ndarray  # uint8 [B, T, 2]
     readout: np.ndarray  # uint8 [B, T]
+
+
+def query_key(patch: np.ndarray | torch.Tensor, hidden: np.ndarray | torch.Tensor,
+              loc: np.ndarray | torch.Tensor) -> np.ndarray:
+    """The key ``[patch | h_{t-1} | l_{t-1}]`` of one glimpse step for a batch, as ``uint8 [B, D]``.
+
+    ``patch``: quantized patch levels ``[B, P]``; ``hidden``: hidden-state levels ``[B, S]``; ``loc``:
+    grid location ``[B, 2]``. The one place a key is assembled: distillation writes these keys and
+    lookup inference queries with them.
+    """
+    parts = [p.numpy() if isinstance(p, torch.Tensor) else np.asarray(p) for p in (patch, hidden, loc)]
+    return np.concatenate([p.astype(np.uint8, copy=False) for p in parts], axis=1)
 
 
 @torch.no_grad()
@@ -88,17 +90,17 @@ def record_episodes(model: RAM, images: np.ndarray, batch_size: int = 2000) -> S
         bk, bh, bl, br = [], [], [], []
         for _ in range(cfg.num_glimpses):
             out = model.step(x, h, loc)
-            bk.append(torch.cat([retina_q.codes(out.rho), core_q.codes(h), loc], dim=1))
+            bk.append(query_key(retina_q.codes(out.rho), core_q.codes(h), loc))
             bh.append(core_q.codes(out.h))
             bl.append(out.loc)
             br.append(model.classifier(out.h).argmax(1))
             h, loc = out.h, out.loc
-        keys.append(torch.stack(bk, 1))
+        keys.append(np.stack(bk, 1))
         hid.append(torch.stack(bh, 1))
         locs.append(torch.stack(bl, 1))
         reads.append(torch.stack(br, 1))
     cat = lambda xs: torch.cat(xs).numpy().astype(np.uint8)  # noqa: E731 - tiny local helper
-    return StepRecords(cat(keys), cat(hid), cat(locs), cat(reads))
+    return StepRecords(np.concatenate(keys), cat(hid), cat(locs), cat(reads))
 
 
 @dataclass
@@ -203,10 +205,6 @@ def build_table(
     )
 
 
-SHIFTS_1PX: tuple[tuple[int, int], ...] = ((1, 0), (-1, 0), (0, 1), (0, -1))
-"""The four one-pixel translations (down, up, right, left) of ``distill(shifts=...)``."""
-
-
 def shift_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """``images`` ([B, H, W]) translated by ``dy`` rows and ``dx`` columns, zero fill."""
     _, h, w = images.shape
@@ -261,7 +259,7 @@ def distill(
         local_order = order
     meta = {"rows_budget": rows, "seed": seed, "train_images": int(len(images)),
             "shifts": [list(s) for s in shifts], "readout": "label" if labels is not None else "ram"}
-    table = build_table(recs, layout_of(model), model_hash, rows, local_order, meta=meta)
+    table = build_table(recs, key_layout(model.cfg), model_hash, rows, local_order, meta=meta)
     if records is None:
         table.source = order[table.source % len(order)].astype(np.int32)
         table.meta["images"] = int(len(np.unique(table.source)))
@@ -331,37 +329,6 @@ def load_table(path: str | Path, expected_model_hash: str | None = None, mapped:
     return table
 
 
-SHIFT_CHOICES = {"none": (), "1px": SHIFTS_1PX}
-READOUT_CHOICES = ("ram", "label")
-
-
-@dataclass(frozen=True)
-class TableRecipe:
-    """How a table is distilled beyond its row budget: extra shifted replays and what the readout stores.
-
-    ``TableRecipe()`` is the paper's table (unshifted replays, the RAM's readout).
-    """
-
-    shifts: str = "none"  # "none" or "1px" (see SHIFT_CHOICES)
-    readout: str = "ram"  # "ram" or "label"
-
-    def __post_init__(self) -> None:
-        if self.shifts not in SHIFT_CHOICES:
-            raise ValueError(f"table shifts must be one of {sorted(SHIFT_CHOICES)}, got {self.shifts!r}")
-        if self.readout not in READOUT_CHOICES:
-            raise ValueError(f"table readout must be one of {list(READOUT_CHOICES)}, got {self.readout!r}")
-
-    @classmethod
-    def of(cls, checkpoint: str | Path | None) -> "TableRecipe":
-        """The recipe a checkpoint's lookups use: ``lookup.json``'s ``"table"`` entry, else the paper's."""
-        return cls(**lookup_settings(checkpoint).get("table", {}))
-
-    @property
-    def suffix(self) -> str:
-        """File-name tag of the recipe ('' for the paper's table)."""
-        return ("" if self.shifts == "none" else f"-shift{self.shifts}") + ("" if self.readout == "ram" else "-label")
-
-
 def distill_recipe(model: RAM, images: np.ndarray, labels: np.ndarray, model_hash: str, recipe: TableRecipe,
                    rows: int | None = None, seed: int = 0,
                    progress: Callable[[float], None] | None = None) -> LookupTable:
@@ -370,32 +337,48 @@ def distill_recipe(model: RAM, images: np.ndarray, labels: np.ndarray, model_has
                    shifts=SHIFT_CHOICES[recipe.shifts], labels=labels if recipe.readout == "label" else None)
 
 
-def table_path(checkpoint: str | Path | None, rows: int | None = None, seed: int = 0,
+def table_fingerprint(table: LookupTable) -> str:
+    """Identity of a table for disk caches (16 hex digits): its model, size and how it was distilled.
+
+    Covers the model hash, the number of rows and the distillation settings in ``meta`` (row budget,
+    seed, training images, shifts, readout), so two recipes or budgets never share a cache entry while
+    a budget's prefix of the full table (:func:`mbi.inference.tablesize.table_prefix`) and the table
+    distilled with that budget, which are equal, do.
+    """
+    meta = table.meta
+    settings = {"model": table.model_hash, "rows": len(table), "rows_budget": meta.get("rows_budget"),
+                "seed": meta.get("seed"), "train_images": meta.get("train_images"),
+                "shifts": [list(s) for s in meta.get("shifts", [])], "readout": meta.get("readout", "ram")}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def table_path(checkpoint: "str | Path | None | Checkpoint", rows: int | None = None, seed: int = 0,
                root: Path | None = None, recipe: TableRecipe = TableRecipe()) -> Path:
     """Where the disk cache keeps the table of a checkpoint, row budget, seed and recipe."""
     budget = "all" if rows is None else str(rows)
-    return (root or artifacts_root()) / "tables" / f"{model_hash(checkpoint)}-{budget}-seed{seed}{recipe.suffix}.npz"
+    digest = Checkpoint.of(checkpoint).hash
+    return (root or artifacts_root()) / "tables" / f"{digest}-{budget}-seed{seed}{recipe.suffix}.npz"
 
 
-def cached_table(checkpoint: str | Path | None = None, rows: int | None = None, seed: int = 0,
+def cached_table(checkpoint: "str | Path | None | Checkpoint" = None, rows: int | None = None, seed: int = 0,
                  progress: Callable[[float], None] | None = None,
                  recipe: TableRecipe | None = None) -> LookupTable:
     """The table of ``checkpoint`` distilled on the training split: from the disk cache, else distilled and saved.
 
-    ``recipe`` defaults to the checkpoint's own (:meth:`TableRecipe.of`). The shipped default
-    model ships the full table of its recipe beside its weights (``table.npz``).
+    ``recipe`` defaults to the checkpoint's own (its :class:`mbi.model.checkpoint.LookupSettings`). The
+    shipped default model ships the full table of its recipe beside its weights (``table.npz``).
     """
-    folder = resolve_checkpoint(checkpoint)
-    digest = model_hash(folder)
-    recipe = TableRecipe.of(folder) if recipe is None else recipe
-    shipped = folder / "table.npz"
-    if rows is None and seed == 0 and recipe == TableRecipe.of(folder) and shipped.is_file():
-        return load_table(shipped, digest, mapped=True)
-    path = table_path(folder, rows, seed, recipe=recipe)
+    ckpt = Checkpoint.of(checkpoint)
+    own = ckpt.lookup.table
+    recipe = own if recipe is None else recipe
+    shipped = ckpt.folder / "table.npz"
+    if rows is None and seed == 0 and recipe == own and shipped.is_file():
+        return load_table(shipped, ckpt.hash, mapped=True)
+    path = table_path(ckpt, rows, seed, recipe=recipe)
     if path.is_file():
-        return load_table(path, digest, mapped=True)
+        return load_table(path, ckpt.hash, mapped=True)
     mnist = load_mnist()
-    table = distill_recipe(load_model(folder), mnist.train_x, mnist.train_y, digest, recipe, rows=rows, seed=seed,
+    table = distill_recipe(ckpt.model, mnist.train_x, mnist.train_y, ckpt.hash, recipe, rows=rows, seed=seed,
                            progress=progress)
     save_table(table, path)
     return table

@@ -1,26 +1,37 @@
-"""Checkpoint folders: writing them atomically and loading them safely.
+"""Checkpoint folders: writing them atomically, loading them safely, and what they record.
 
 Weights are plain state dicts read with ``torch.load(..., weights_only=True)``
-(no arbitrary pickle); configuration and metrics are JSON beside them. A
+(no arbitrary pickle); configuration, metrics and lookup settings are JSON beside them. A
 corrupt or mismatched folder raises :class:`ValueError` with what to do.
+
+:class:`Checkpoint` is a folder with everything read once (config, model, hash, metrics, lookup
+settings, table); :class:`LookupSettings` is ``lookup.json`` typed, read and written only here.
 torch is imported only by the functions that touch weights, so reading a
 folder's configuration, metrics or lookup settings stays cheap.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import math
+import numbers
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from mbi.config import RunConfig
+from mbi.memory.recipe import TableRecipe
+from mbi.search.weights import UNWEIGHTED, Weights, check_weights
 from mbi.store import DEFAULT_MODEL_DIR, atomic_write_bytes, atomic_write_json, read_json
-
 
 if TYPE_CHECKING:
     import torch
 
+    from mbi.memory.lut import LookupTable
     from mbi.model.ram import RAM
 
 
@@ -125,8 +136,216 @@ def load_metrics(path: str | Path | None = None) -> dict:
     return read_json(p) if p.is_file() else {}
 
 
+LOOKUP_FILE = "lookup.json"
+SPLITS = ("val", "test")
+"""Splits whose lookup accuracies ``lookup.json`` records."""
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """Accuracies measured with a checkpoint's lookup settings on one split (any may be unrecorded).
+
+    Accuracies are fractions in [0, 1] as the CLI records them; hand-written files may hold percent.
+    """
+
+    images: int | None = None
+    ram_accuracy: float | None = None
+    lookup_accuracy: float | None = None
+    mixed_accuracy: float | None = None
+    mixed_lookup_share: float | None = None
+
+
+_SPLIT_FIELDS = tuple(f.name for f in dataclasses.fields(SplitRecord))
+_SPLIT_KEY = re.compile(rf"^({'|'.join(SPLITS)})_({'|'.join(_SPLIT_FIELDS)})$")
+THRESHOLD_RULE = "largest lookup share with validation mixed accuracy >= min_accuracy"
+"""How ``python -m mbi lookup --min-accuracy A --record`` chooses the threshold it records."""
+
+
+def _number(where: str, name: str, value: Any, integer: bool = False) -> float | int:
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+        raise ValueError(f"{where}: '{name}' must be {'an integer' if integer else 'a finite number'}, "
+                         f"got {value!r}; fix or delete the file")
+    return int(value) if integer else float(value)
+
+
+@dataclass(frozen=True)
+class LookupSettings:
+    """A checkpoint's ``lookup.json``: how its lookups are run and what they measured.
+
+    Attributes:
+        weights: eq. (1) weights (a, b, c) chosen for the table (None: not chosen, lookups use 1, 1, 1).
+        threshold: mixed-MBI threshold chosen on validation, and ``threshold_rule``, how.
+        table: the recipe the checkpoint's table is distilled with (:class:`TableRecipe`).
+        table_rows, table_mb: size of the table the accuracies were measured on.
+        splits: accuracies per split ("val", "test") measured with these settings.
+        gate: the learned mixed-MBI gate as plain JSON numbers (parsed by
+            :class:`mbi.inference.gate.LearnedGate`), and ``gate_thresholds``: per gate ("distance",
+            "learned"), the threshold chosen on validation for each share answered by lookup ("0.8", ...).
+
+    On disk the layout is flat (``"val_lookup_accuracy"``, ``"test_mixed_lookup_share"``, ...), as
+    :meth:`to_json` writes and :meth:`from_json` reads; nothing else reads or writes ``lookup.json``.
+    """
+
+    weights: Weights | None = None
+    threshold: float | None = None
+    threshold_rule: str | None = None
+    table: TableRecipe = TableRecipe()
+    table_rows: int | None = None
+    table_mb: float | None = None
+    splits: Mapping[str, SplitRecord] = field(default_factory=dict)
+    gate: Mapping[str, Any] | None = None
+    gate_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    @property
+    def chosen_weights(self) -> Weights:
+        """The weights lookups use: the chosen ones, else unweighted (1, 1, 1)."""
+        return UNWEIGHTED if self.weights is None else self.weights
+
+    def split(self, name: str) -> SplitRecord:
+        """What was measured on split ``name`` (an empty record when nothing was)."""
+        return self.splits.get(name, SplitRecord())
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = LOOKUP_FILE) -> "LookupSettings":
+        """Parse ``lookup.json``'s content; a ValueError naming ``where`` and the bad entry otherwise."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} must hold a JSON object, got {type(data).__name__}; fix or delete the file")
+        known = {"weights", "threshold", "threshold_rule", "table", "table_rows", "table_mb", "gate", "gate_thresholds"}
+        unknown = sorted(k for k in data if k not in known and not _SPLIT_KEY.match(k))
+        if unknown:
+            raise ValueError(f"{where}: unknown entr{'y' if len(unknown) == 1 else 'ies'} {unknown}; valid: "
+                             f"{sorted(known)} and <split>_<field> for split in {list(SPLITS)}, field in "
+                             f"{list(_SPLIT_FIELDS)}")
+        weights = data.get("weights")
+        if weights is not None:
+            if not isinstance(weights, list) or len(weights) != 3:
+                raise ValueError(f"{where}: 'weights' must hold three numbers a, b, c, got {weights!r}")
+            try:
+                weights = check_weights([_number(where, "weights", w) for w in weights])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}: 'weights' {weights!r} are not eq. (1) weights ({exc})") from exc
+        rule = data.get("threshold_rule")
+        if rule is not None and not isinstance(rule, str):
+            raise ValueError(f"{where}: 'threshold_rule' must be text, got {rule!r}")
+        try:
+            table = TableRecipe.from_dict(data.get("table", {}))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: 'table' {data.get('table')!r} is not a table recipe ({exc})") from exc
+        splits: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            m = _SPLIT_KEY.match(key)
+            if m:
+                splits.setdefault(m.group(1), {})[m.group(2)] = _number(where, key, value, m.group(2) == "images")
+        gate = data.get("gate")
+        if gate is not None and not isinstance(gate, dict):
+            raise ValueError(f"{where}: 'gate' must be a JSON object (a fitted gate), got {gate!r}")
+        gate_thresholds = data.get("gate_thresholds", {})
+        if not isinstance(gate_thresholds, dict) or not all(
+                isinstance(v, dict) and all(isinstance(s, str) for s in v) for v in gate_thresholds.values()):
+            raise ValueError(f"{where}: 'gate_thresholds' must map each gate to {{share: threshold}}, "
+                             f"got {gate_thresholds!r}")
+        gate_thresholds = {str(g): {s: _number(where, f"gate_thresholds.{g}.{s}", t) for s, t in v.items()}
+                           for g, v in gate_thresholds.items()}
+        opt = lambda name, integer=False: (None if data.get(name) is None  # noqa: E731 - tiny local helper
+                                           else _number(where, name, data[name], integer))
+        return cls(weights=weights, threshold=opt("threshold"), threshold_rule=rule, table=table,
+                   table_rows=opt("table_rows", True), table_mb=opt("table_mb"),
+                   splits={k: SplitRecord(**v) for k, v in sorted(splits.items())},
+                   gate=gate, gate_thresholds=gate_thresholds)
+
+    def to_json(self) -> dict[str, Any]:
+        """The flat ``lookup.json`` layout (unrecorded entries and the paper's table recipe left out)."""
+        out: dict[str, Any] = {}
+        if self.weights is not None:
+            out["weights"] = [float(w) for w in self.weights]
+        for name in ("threshold", "threshold_rule", "table_rows", "table_mb"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.table != TableRecipe():
+            out["table"] = self.table.to_dict()
+        if self.gate is not None:
+            out["gate"] = dict(self.gate)
+        if self.gate_thresholds:
+            out["gate_thresholds"] = {g: dict(v) for g, v in self.gate_thresholds.items()}
+        for split, record in sorted(self.splits.items()):
+            for name in _SPLIT_FIELDS:
+                if getattr(record, name) is not None:
+                    out[f"{split}_{name}"] = getattr(record, name)
+        return dict(sorted(out.items()))
+
+    @classmethod
+    def read(cls, folder: Path) -> "LookupSettings":
+        """``folder/lookup.json`` (empty settings when the file is absent)."""
+        path = Path(folder) / LOOKUP_FILE
+        return cls.from_json(read_json(path), str(path)) if path.is_file() else cls()
+
+    def write(self, folder: Path) -> Path:
+        """Write ``folder/lookup.json`` atomically."""
+        return atomic_write_json(Path(folder) / LOOKUP_FILE, self.to_json())
+
+
 def lookup_settings(path: str | Path | None = None) -> dict:
-    """``lookup.json`` of a checkpoint folder: chosen distance weights, mixed-MBI threshold and the
-    accuracies measured with them (written by ``python -m mbi lookup --record``); {} when absent."""
-    p = resolve_checkpoint(path) / "lookup.json"
-    return read_json(p) if p.is_file() else {}
+    """``lookup.json`` of a checkpoint folder as checked plain JSON ({} when absent), for display."""
+    return LookupSettings.read(resolve_checkpoint(path)).to_json()
+
+
+class Checkpoint:
+    """A checkpoint folder and what it holds, each read at most once.
+
+    ``Checkpoint(None)`` or ``Checkpoint("default")`` is the shipped default model. The model, its hash,
+    config, metrics and lookup settings load on first use; :meth:`table` gives its lookup table.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.folder = resolve_checkpoint(path)
+        self.name = "default" if path is None else str(path)
+
+    @classmethod
+    def of(cls, checkpoint: "str | Path | None | Checkpoint") -> "Checkpoint":
+        """``checkpoint`` itself when it is one, else the checkpoint of that folder."""
+        return checkpoint if isinstance(checkpoint, Checkpoint) else cls(checkpoint)
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({str(self.folder)!r})"
+
+    @cached_property
+    def config(self) -> RunConfig:
+        """The run configuration (``config.json``)."""
+        return load_config(self.folder)
+
+    @cached_property
+    def model(self) -> RAM:
+        """The RAM in eval mode (loaded on first use)."""
+        return load_model(self.folder)
+
+    @cached_property
+    def hash(self) -> str:
+        """:func:`model_hash` of the folder: the identity its tables refer to."""
+        return model_hash(self.folder)
+
+    @cached_property
+    def metrics(self) -> dict:
+        """``metrics.json`` ({} when absent)."""
+        return load_metrics(self.folder)
+
+    @cached_property
+    def lookup(self) -> LookupSettings:
+        """The lookup settings (``lookup.json``; empty when absent)."""
+        return LookupSettings.read(self.folder)
+
+    def save_lookup(self, settings: LookupSettings) -> None:
+        """Record ``settings`` as this checkpoint's ``lookup.json``."""
+        settings.write(self.folder)
+        self.__dict__["lookup"] = settings
+
+    def table(self, path: str | Path | None = None, rows: int | None = None, seed: int = 0,
+              progress: Callable[[float], None] | None = None) -> "LookupTable":
+        """The lookup table: the file ``path`` (refused unless distilled from this model), else the
+        full table of the checkpoint's recipe (shipped, cached or distilled now; see
+        :func:`mbi.memory.lut.cached_table`), or its ``rows``/``seed`` budget."""
+        from mbi.memory.lut import cached_table, load_table
+
+        if path is not None:
+            return load_table(path, self.hash)
+        return cached_table(self, rows=rows, seed=seed, progress=progress)

@@ -35,7 +35,7 @@ def glimpse_gallery(model: RAM, images: np.ndarray, labels: np.ndarray, first: i
     ``centres`` [n][T][2] pixel (row, col) and ``predictions`` [n].
     """
     from mbi.model.ram import trace
-    from mbi.model.train import images_to_tensor
+    from mbi.model.predict import images_to_tensor
 
     tr = trace(model, images_to_tensor(np.asarray(images)))
     return {"first": int(first), "images": np.asarray(images, dtype=np.uint8).tolist(),

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from mbi.model.checkpoint import load_model, save_checkpoint_files
 from mbi.config import RunConfig
-from mbi.data import MNIST, load_mnist, to_float
+from mbi.data import MNIST, load_mnist
+from mbi.model.predict import accuracy, images_to_tensor
 from mbi.model.ram import RAM
 from mbi.store import read_json
 
@@ -50,25 +50,6 @@ class TrainEvent:
     val_acc: float | None = None
     best_val_acc: float | None = None
     elapsed_s: float = 0.0
-
-
-def images_to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 images (n, 28, 28) to a float tensor in [0, 1]."""
-    return torch.from_numpy(to_float(images))
-
-
-@torch.no_grad()
-def predict(model: RAM, images: np.ndarray | torch.Tensor, batch_size: int = 2000) -> np.ndarray:
-    """Deterministic class predictions (location = policy mean), as the lookup table sees the model."""
-    model.eval()
-    x = images if isinstance(images, torch.Tensor) else images_to_tensor(images)
-    out = [model(x[i: i + batch_size]).logits.argmax(1) for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
-
-
-def accuracy(model: RAM, images: np.ndarray | torch.Tensor, labels: np.ndarray) -> float:
-    """Share of correct deterministic predictions."""
-    return float(np.mean(predict(model, images) == np.asarray(labels)))
 
 
 def _shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:

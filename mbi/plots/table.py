@@ -29,7 +29,7 @@ def budget_accuracy(points: Sequence[dict], current_rows: int | None = None,
                     title: str = "Lookup accuracy vs table size (Fig. 4(a))") -> go.Figure:
     """Lookup-only accuracy (%) per table size, one line per weighting, the current budget marked.
 
-    ``points`` are ``mbi.inference.budget.BudgetPoint.to_dict()`` rows (``rows`` and ``accuracy_<name>``
+    ``points`` are ``mbi.inference.tablesize.BudgetPoint.to_dict()`` rows (``rows`` and ``accuracy_<name>``
     columns); ``paper_rows`` = the authors' unweighted and BO-weighted full-table accuracies (%).
     """
     names = [k[len("accuracy_"):] for k in (points[0] if points else {}) if k.startswith("accuracy_")]

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from mbi.config import TreeConfig
 from mbi.inference.gate import LearnedGate, Neighbours, gate_features, step_neighbours
 from mbi.inference.lookup import LookupTrace
 from mbi.memory.lut import LookupTable
@@ -20,7 +21,7 @@ from mbi.runs.tracecache import trace_path
 from mbi.store import atomic_save_npz
 
 
-def neighbours_path(table: LookupTable, weights: Sequence[float], kind: str, tree: dict | None, images: str, k: int,
+def neighbours_path(table: LookupTable, weights: Sequence[float], kind: str, tree: TreeConfig | None, images: str, k: int,
                     root: Path | None = None) -> Path:
     """Where :func:`cached_neighbours` keeps the neighbours of the trace with these settings."""
     path = trace_path(table, weights, kind, tree, images, root)
@@ -28,7 +29,7 @@ def neighbours_path(table: LookupTable, weights: Sequence[float], kind: str, tre
 
 
 def cached_neighbours(table: LookupTable, weights: Sequence[float], trace: LookupTrace, images: str, k: int,
-                      kind: str = "brute", tree: dict | None = None, progress: Callable[[float], None] | None = None,
+                      kind: str = "brute", tree: TreeConfig | None = None, progress: Callable[[float], None] | None = None,
                       root: Path | None = None) -> Neighbours:
     """:func:`step_neighbours` of ``trace``'s queries (``images`` names them, as for the trace), from disk or computed."""
     path = neighbours_path(table, weights, kind, tree, images, k, root)

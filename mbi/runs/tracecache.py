@@ -6,7 +6,7 @@ seconds on 2 cores), while everything a dashboard slider moves afterwards
 (threshold, class, example) is cheap array work on the trace. :func:`trace_images`
 runs :func:`mbi.inference.lookup.lookup_infer` in chunks and reports progress;
 :func:`cached_trace` also keeps the result in ``$MBI_HOME/traces/`` under a name
-made of everything it depends on (model hash, table size, weights, search
+made of everything it depends on (the table's fingerprint, weights, search
 settings, images), so a restarted server does not search again.
 :func:`table_ready` says whether a checkpoint's table loads without distilling.
 """
@@ -20,20 +20,22 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mbi.model.checkpoint import resolve_checkpoint
+from mbi.config import TreeConfig
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
-from mbi.memory.lut import LookupTable, TableRecipe, table_path
+from mbi.memory.lut import LookupTable, table_fingerprint, table_path
+from mbi.model.checkpoint import Checkpoint
 from mbi.model.ram import RAM
+from mbi.search.weights import UNWEIGHTED
 from mbi.store import artifacts_root, atomic_save_npz
 
 FIELDS = ("locs", "rows", "distance", "comparisons", "readouts", "queries")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
-def table_ready(checkpoint: str | Path | None) -> bool:
+def table_ready(checkpoint: str | Path | None | Checkpoint) -> bool:
     """True when :func:`mbi.memory.lut.cached_table` of the full table loads from a file (no distilling)."""
-    folder = resolve_checkpoint(checkpoint)
-    return (folder / "table.npz").is_file() or table_path(folder, recipe=TableRecipe.of(folder)).is_file()
+    ckpt = Checkpoint.of(checkpoint)
+    return (ckpt.folder / "table.npz").is_file() or table_path(ckpt, recipe=ckpt.lookup.table).is_file()
 
 
 def trace_images(model: RAM, table: LookupTable, images: np.ndarray, index: StepIndex,
@@ -51,18 +53,18 @@ def trace_images(model: RAM, table: LookupTable, images: np.ndarray, index: Step
     return LookupTrace(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS))
 
 
-def trace_name(table: LookupTable, weights: Sequence[float], kind: str, tree: dict | None, images: str) -> str:
+def trace_name(table: LookupTable, weights: Sequence[float], kind: str, tree: TreeConfig | None, images: str) -> str:
     """File name of a cached trace: readable prefix plus a digest of every setting it depends on."""
-    settings = {"format": FORMAT_VERSION, "model": table.model_hash, "rows": len(table),
-                "table_meta": {k: table.meta.get(k) for k in ("rows_budget", "seed", "train_images", "shifts", "readout")},
+    tree = (tree or TreeConfig()) if kind == "tree" else None  # what StepIndex searches with
+    settings = {"format": FORMAT_VERSION, "table": table_fingerprint(table),
                 "weights": [round(float(w), 12) for w in weights], "kind": kind,
-                "tree": dict(sorted((tree or {}).items())), "images": images}
+                "tree": None if tree is None else tree.to_dict(), "images": images}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in images)[:40]
     return f"{table.model_hash}-{kind}-{safe}-{digest}.npz"
 
 
-def trace_path(table: LookupTable, weights: Sequence[float], kind: str, tree: dict | None, images: str,
+def trace_path(table: LookupTable, weights: Sequence[float], kind: str, tree: TreeConfig | None, images: str,
                root: Path | None = None) -> Path:
     """Where :func:`cached_trace` keeps this trace (``$MBI_HOME/traces/`` unless ``root``)."""
     return (root or artifacts_root()) / "traces" / trace_name(table, weights, kind, tree, images)
@@ -87,7 +89,7 @@ def load_trace(path: str | Path) -> LookupTrace:
 
 
 def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: str,
-                 weights: Sequence[float] = (1.0, 1.0, 1.0), kind: str = "brute", tree: dict | None = None,
+                 weights: Sequence[float] = UNWEIGHTED, kind: str = "brute", tree: TreeConfig | None = None,
                  index: StepIndex | None = None, progress: Callable[[float], None] | None = None,
                  root: Path | None = None) -> LookupTrace:
     """The lookup trace of ``images`` (named ``images_id``, e.g. ``"test:500"``), from disk or computed and saved.
@@ -106,7 +108,7 @@ def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: 
         except ValueError:
             pass
     if index is None:
-        index = StepIndex(table, weights, kind, **(tree or {}))
+        index = StepIndex(table, weights, kind, tree=tree)
     trace = trace_images(model, table, images, index, progress)
     save_trace(trace, path)
     return trace

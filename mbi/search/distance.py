@@ -31,17 +31,20 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+from mbi.search.weights import Weights, check_weights
+
+if TYPE_CHECKING:
+    from mbi.config import RAMConfig
 
 PARTS = ("patch", "hidden", "location")
 """Names of the three key parts, in column order."""
 
 MAX_PART_BITS = 65535
 """Largest thermometer width of one part (the popcount sums a part in 16-bit lanes)."""
-
-Weights = tuple[float, float, float]
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -174,22 +177,18 @@ class KeyLayout:
         return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
-def check_weights(weights: Sequence[float]) -> Weights:
-    """Validate eq. (1) weights ``(a, b, c)``: three finite, non-negative numbers, not all zero."""
-    try:
-        values = tuple(float(w) for w in weights)
-    except TypeError as exc:
-        raise TypeError(f"weights must be three numbers (a, b, c), got {weights!r}") from exc
-    if len(values) != 3:
-        raise ValueError(f"weights must be three numbers (a, b, c) for patch, hidden, location; got {len(values)}")
-    for name, value in zip("abc", values):
-        if not math.isfinite(value):
-            raise ValueError(f"weight {name} must be finite, got {value}")
-        if value < 0:
-            raise ValueError(f"weight {name} must be >= 0, got {value}")
-    if sum(values) == 0:
-        raise ValueError("weights a, b, c must not all be zero (eq. (1) divides by a + b + c)")
-    return values  # type: ignore[return-value]
+def key_layout(ram: "RAMConfig") -> KeyLayout:
+    """The key layout of a quantized RAM: the one place keys are derived from a :class:`mbi.config.RAMConfig`.
+
+    Patch: ``num_patches * patch_size**2`` elements of ``2**patch_bits`` levels; hidden: ``state_size``
+    elements of ``2**hidden_bits`` levels; location: 2 indices on the ``loc_grid`` grid.
+    """
+    if ram.patch_bits is None or ram.hidden_bits is None:
+        raise ValueError(
+            "lookup tables need a quantized RAM: patch_bits and hidden_bits must be integers, "
+            f"got patch_bits={ram.patch_bits}, hidden_bits={ram.hidden_bits}"
+        )
+    return KeyLayout(ram.patch_vector_len, 2**ram.patch_bits, ram.state_size, 2**ram.hidden_bits, ram.loc_grid)
 
 
 def combine(

@@ -9,8 +9,8 @@ implementation of each kind is used everywhere:
 * ``"scan"``: exact by a compiled full scan (:class:`mbi.search.exact.CompiledBruteForce`),
   for measurements that want every row compared;
 * ``"tree"``: the k-means tree of Sec. III-C, searched compiled
-  (:class:`mbi.search.compiled_tree.CompiledTree`); ``tree_params`` are those of
-  :class:`mbi.search.searchers.KMeansTree` (branching, leaf_size, checks, seed, ...).
+  (:class:`mbi.search.compiled_tree.CompiledTree`) with the settings of
+  a :class:`mbi.config.TreeConfig` (branching, leaf_size, checks, seed).
 
 The numpy classes in :mod:`mbi.search.searchers` (``BruteForce``, ``KMeansTree.query``) are the
 references the tests compare these with.
@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mbi.config import TreeConfig
 from mbi.search.compiled_tree import CompiledTree
 from mbi.search.distance import KeyLayout
 from mbi.search.exact import CompiledBruteForce, PrunedExact
@@ -32,18 +33,18 @@ SEARCH_KINDS = ("brute", "scan", "tree")
 
 
 def build_searcher(keys: np.ndarray, layout: KeyLayout, weights: Sequence[float], kind: str = "brute",
-                   n_threads: int | None = None, **tree_params: int) -> Searcher:
+                   n_threads: int | None = None, tree: TreeConfig | None = None) -> Searcher:
     """A searcher of ``kind`` over ``keys`` (``uint8 [N, D]``) under eq. (1) with ``weights``.
 
     ``n_threads``: threads that share a batch of queries (default: all usable cores).
-    ``tree_params`` only apply to ``kind="tree"``.
+    ``tree``: the k-means tree's settings (default :class:`mbi.config.TreeConfig`), only for ``kind="tree"``.
     """
     if kind not in SEARCH_KINDS:
         raise ValueError(f"search kind must be one of {', '.join(SEARCH_KINDS)}; got {kind!r}")
-    if kind != "tree" and tree_params:
-        raise ValueError(f"tree parameters {sorted(tree_params)} only apply to the 'tree' search, not {kind!r}")
+    if kind != "tree" and tree is not None:
+        raise ValueError(f"tree settings only apply to the 'tree' search, not {kind!r}")
     if kind == "tree":
-        return CompiledTree(keys, layout, weights, n_threads=n_threads, **tree_params)
+        return CompiledTree.of(keys, layout, weights, tree or TreeConfig(), n_threads=n_threads)
     if kind == "scan":
         return CompiledBruteForce(keys, layout, weights, n_threads=n_threads)
     return PrunedExact(keys, layout, weights, n_threads=n_threads)

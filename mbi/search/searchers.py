@@ -17,28 +17,23 @@ level (a beam), so ``checks`` leaves are scanned: more comparisons, closer to br
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from mbi.search.distance import (
-    KeyLayout,
-    PackedKeys,
-    Weights,
-    check_weights,
-    nearest,
-    pack,
-    pair_distances,
-    thermometer,
-)
+from mbi.config import TreeConfig
+from mbi.search.distance import KeyLayout, PackedKeys, nearest, pack, pair_distances, thermometer
+from mbi.search.weights import Weights, check_weights
+from mbi.validate import check_int
 
 _ROUTING_FLOATS = 1 << 22  # centroid floats gathered per chunk of queries in the tree descent
 
@@ -77,15 +72,6 @@ def sequential_sum(x: np.ndarray) -> np.ndarray:
     return np.cumsum(x, axis=1)[:, -1]
 
 
-def _check_int(name: str, value: int, low: int) -> int:
-    """``value`` as an int >= ``low``, or a ``ValueError``/``TypeError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
 class Searcher(ABC):
     """Common interface of the searchers: a validated table, its layout and eq. (1) weights."""
 
@@ -121,7 +107,7 @@ class BruteForce(Searcher):
     def __init__(self, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float],
                  n_threads: int | None = None) -> None:
         super().__init__(keys, layout, weights)
-        self.n_threads = None if n_threads is None else _check_int("n_threads", n_threads, 1)
+        self.n_threads = None if n_threads is None else check_int("n_threads", n_threads, 1)
         self.packed = pack(self.keys, layout)
 
     def query(self, queries: np.ndarray) -> SearchResult:
@@ -194,13 +180,19 @@ class KMeansTree(Searcher):
                  leaf_size: int = 32, max_depth: int = 32, iterations: int = 10, checks: int = 1,
                  seed: int = 0) -> None:
         super().__init__(keys, layout, weights)
-        self.branching = _check_int("branching", branching, 2)
-        self.leaf_size = _check_int("leaf_size", leaf_size, 1)
-        self.max_depth = _check_int("max_depth", max_depth, 1)
-        self.iterations = _check_int("iterations", iterations, 1)
-        self.checks = _check_int("checks", checks, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.config = TreeConfig(branching=branching, leaf_size=leaf_size, checks=checks, seed=seed)
+        self.branching, self.leaf_size, self.checks = self.config.branching, self.config.leaf_size, self.config.checks
+        self.seed = self.config.seed
+        self.max_depth = check_int("max_depth", max_depth, 1)
+        self.iterations = check_int("iterations", iterations, 1)
         self._build()
+
+    @classmethod
+    def of(cls, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float], tree: TreeConfig,
+           **kwargs: Any) -> "KMeansTree":
+        """The tree of ``keys`` with the settings of ``tree`` (``kwargs``: a subclass's own, e.g. ``n_threads``)."""
+        return cls(keys, layout, weights, branching=tree.branching, leaf_size=tree.leaf_size, checks=tree.checks,
+                   seed=tree.seed, **kwargs)
 
     def _split(self, features: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """k-means of one node's keys: ``(labels [n], centers [k, F])``."""
@@ -275,7 +267,7 @@ class KMeansTree(Searcher):
 
     def query(self, queries: np.ndarray, checks: int | None = None) -> SearchResult:
         """Nearest key found per query, scanning ``checks`` leaves (default: the tree's ``checks``)."""
-        checks = self.checks if checks is None else _check_int("checks", checks, 1)
+        checks = self.checks if checks is None else dataclasses.replace(self.config, checks=checks).checks
         queries = self.layout.check_keys(queries, "queries")
         packed = pack(queries, self.layout)
         features = weighted_features(queries, self.layout, self.weights)
@@ -380,6 +372,16 @@ class SearchReport:
         return float(self.normalized_error.max(initial=0.0))
 
 
+def error_histogram(normalized_error: np.ndarray, bins: int = 20,
+                    hist_range: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fig. 4(c): ``(counts [bins], edges [bins + 1])`` of normalized distance errors over ``[0, hist_range]``
+    (default: ``max(0.1, largest error)``)."""
+    bins = check_int("bins", bins, 1)
+    error = np.asarray(normalized_error, dtype=np.float64)
+    top = max(0.1, float(error.max(initial=0.0))) if hist_range is None else float(hist_range)
+    return np.histogram(error, bins=bins, range=(0.0, top))
+
+
 def compare_with_reference(result: SearchResult, reference: SearchResult, max_distance: float, table_rows: int,
                            bins: int = 20, hist_range: float | None = None) -> SearchReport:
     """Build a :class:`SearchReport` from a searcher's result and the brute-force result.
@@ -387,14 +389,12 @@ def compare_with_reference(result: SearchResult, reference: SearchResult, max_di
     ``max_distance`` normalizes the errors (:meth:`KeyLayout.max_distance`); the histogram
     spans ``[0, hist_range]`` (default: ``max(0.1, largest error)``).
     """
-    bins = _check_int("bins", bins, 1)
     if reference.distance.shape != result.distance.shape:
         raise ValueError(f"reference has {len(reference.distance)} queries, expected {len(result.distance)}")
     if not max_distance > 0:
         raise ValueError(f"max_distance must be > 0, got {max_distance}")
     error = (result.distance - reference.distance) / max_distance
-    top = max(0.1, float(error.max(initial=0.0))) if hist_range is None else float(hist_range)
-    counts, edges = np.histogram(error, bins=bins, range=(0.0, top))
+    counts, edges = error_histogram(error, bins, hist_range)
     n = len(error)
     mean_comparisons = float(result.comparisons.mean()) if n else 0.0
     return SearchReport(
@@ -452,7 +452,8 @@ def tradeoff_curve(keys: np.ndarray, layout: KeyLayout, weights: Sequence[float]
         reference = build_searcher(keys, layout, weights).query(queries)
     points = []
     for leaf_size in leaf_sizes:
-        tree = build_searcher(keys, layout, weights, "tree", branching=branching, leaf_size=leaf_size, seed=seed)
+        tree = build_searcher(keys, layout, weights, "tree",
+                              tree=TreeConfig(branching=branching, leaf_size=leaf_size, seed=seed))
         for c in checks:
             report = compare_with_reference(tree.query(queries, checks=c), reference,
                                             layout.max_distance(weights), tree.n_rows)

@@ -33,6 +33,7 @@ from mbi.hardware.sram.device import SRAMConfig, _sample_vth, cell_drop_v, nomin
 from mbi.hardware.sram.encoding import (Encoding, KeyPart, build_layout, element_column_weights,
                                         element_distance_table)
 from mbi.hardware.sram.levels import _level_index, adc_level_values
+from mbi.search.weights import part_weights
 
 _VTH_BLOCK_ROWS = 1024
 """Table rows per random stream: a row's cells get the same V_TH whatever subset is queried."""
@@ -44,15 +45,6 @@ _VTH_BLOCK_ROWS = 1024
 def _block_rng(seed: int, block: int) -> np.random.Generator:
     """Random stream of one block of table rows (fixed per seed and block, independent of chunking)."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
-
-
-def _normalized_weights(weights: Sequence[float] | None, n_parts: int) -> np.ndarray:
-    """Part weights divided by their sum (eq. 1's denominator); all ones when ``weights`` is None."""
-    w = np.ones(n_parts) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != (n_parts,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"weights must be {n_parts} finite non-negative numbers with a positive sum "
-                         f"(one per key part), got {weights!r}")
-    return w / w.sum()
 
 
 class CircuitTable:
@@ -76,7 +68,7 @@ class CircuitTable:
         self.use_adc = use_adc
         self.seed = seed
         self.layout = build_layout(parts, encoding, self.config.cols)
-        self.part_weight = _normalized_weights(weights, len(self.layout.parts))
+        self.part_weight = part_weights(weights, len(self.layout.parts))
         bits = self.layout.encode(keys, "keys")
         self.n_rows = bits.shape[0]
         self._packed_bits = np.packbits(bits, axis=1)  # what each row stores, to check :meth:`holds`
@@ -269,7 +261,7 @@ def ideal_distances(keys: np.ndarray, queries: np.ndarray, parts: Sequence[KeyPa
     layout = build_layout(parts, encoding, 1)
     kb = layout.encode(keys, "keys").astype(np.float64)
     qb = layout.encode(queries, "queries").astype(np.float64)
-    part_weight = _normalized_weights(weights, len(layout.parts))
+    part_weight = part_weights(weights, len(layout.parts))
     out = np.zeros((qb.shape[0], kb.shape[0]))
     start = 0
     for p, part in enumerate(layout.parts):

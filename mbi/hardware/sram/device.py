@@ -17,34 +17,17 @@ drawn once (per seed) and stays with its cell, whatever query is applied.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from mbi.validate import check_int, check_number
+
 THERMAL_VOLTAGE_V = 0.02585
 """kT/q at 300 K."""
 I_ON_REFERENCE_LENGTH_NM = 16.0
 """Channel length at which ``SRAMConfig.i_on_a_per_um`` is quoted (the 16 nm node)."""
-
-
-def check_number(owner: str, name: str, value: Any, lo: float, hi: float, unit: str,
-                  lo_open: bool = False, hi_open: bool = False) -> None:
-    """Raise a ValueError naming the parameter, its value and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{owner}.{name} must be a finite number, got {value!r}")
-    if value < lo or value > hi or (lo_open and value == lo) or (hi_open and value == hi):
-        left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-        raise ValueError(f"{owner}.{name} = {value!r} is out of range: allowed {left}{lo:g}, {hi:g}{right} {unit}")
-
-
-def check_integer(owner: str, name: str, value: Any, lo: int, hi: int) -> None:
-    """Raise a ValueError unless ``value`` is an int in [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{owner}.{name} must be an integer, got {value!r}")
-    if value < lo or value > hi:
-        raise ValueError(f"{owner}.{name} = {value} is out of range: allowed [{lo}, {hi}]")
 
 
 @dataclass(frozen=True)
@@ -90,21 +73,21 @@ class SRAMConfig:
 
     def __post_init__(self) -> None:
         own = "SRAMConfig"
-        check_number(own, "vdd_v", self.vdd_v, 0.0, 2.0, "V", lo_open=True)
-        check_number(own, "v_p_max_v", self.v_p_max_v, 0.0, self.vdd_v, "V (0 < V_P,max <= vdd_v)", lo_open=True)
-        check_number(own, "bitline_cap_per_cell_f", self.bitline_cap_per_cell_f, 0.0, 1e-12, "F", lo_open=True)
-        check_number(own, "discharge_time_s", self.discharge_time_s, 0.0, 1e-6, "s", lo_open=True)
-        check_number(own, "vth_nominal_v", self.vth_nominal_v, 0.0, self.vdd_v, "V (below vdd_v)",
+        check_number(f"{own}.vdd_v", self.vdd_v, 0.0, 2.0, "V", lo_open=True)
+        check_number(f"{own}.v_p_max_v", self.v_p_max_v, 0.0, self.vdd_v, "V (0 < V_P,max <= vdd_v)", lo_open=True)
+        check_number(f"{own}.bitline_cap_per_cell_f", self.bitline_cap_per_cell_f, 0.0, 1e-12, "F", lo_open=True)
+        check_number(f"{own}.discharge_time_s", self.discharge_time_s, 0.0, 1e-6, "s", lo_open=True)
+        check_number(f"{own}.vth_nominal_v", self.vth_nominal_v, 0.0, self.vdd_v, "V (below vdd_v)",
                       lo_open=True, hi_open=True)
-        check_number(own, "width_nm", self.width_nm, 1.0, 10_000.0, "nm")
-        check_number(own, "length_nm", self.length_nm, 1.0, 10_000.0, "nm")
-        check_number(own, "i_on_a_per_um", self.i_on_a_per_um, 0.0, 1e-2, "A/um", lo_open=True)
-        check_number(own, "alpha", self.alpha, 1.0, 2.0, "")
-        check_number(own, "slope_factor", self.slope_factor, 1.0, 3.0, "")
-        check_number(own, "sigma_vth_v", self.sigma_vth_v, 0.0, 0.3, "V")
-        check_integer(own, "rows", self.rows, 1, 4096)
-        check_integer(own, "cols", self.cols, 1, 4096)
-        check_integer(own, "adc_bits", self.adc_bits, 1, 16)
+        check_number(f"{own}.width_nm", self.width_nm, 1.0, 10_000.0, "nm")
+        check_number(f"{own}.length_nm", self.length_nm, 1.0, 10_000.0, "nm")
+        check_number(f"{own}.i_on_a_per_um", self.i_on_a_per_um, 0.0, 1e-2, "A/um", lo_open=True)
+        check_number(f"{own}.alpha", self.alpha, 1.0, 2.0, "")
+        check_number(f"{own}.slope_factor", self.slope_factor, 1.0, 3.0, "")
+        check_number(f"{own}.sigma_vth_v", self.sigma_vth_v, 0.0, 0.3, "V")
+        check_int(f"{own}.rows", self.rows, 1, 4096)
+        check_int(f"{own}.cols", self.cols, 1, 4096)
+        check_int(f"{own}.adc_bits", self.adc_bits, 1, 16)
 
     @property
     def bitline_cap_f(self) -> float:

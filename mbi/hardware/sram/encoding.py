@@ -14,8 +14,8 @@ from typing import Literal, Sequence
 import numpy as np
 
 from mbi.config import RAMConfig
-from mbi.hardware.sram.device import check_integer
-from mbi.search.distance import KeyLayout
+from mbi.search.distance import KeyLayout, key_layout
+from mbi.validate import check_int
 
 Encoding = Literal["binary", "thermometer"]
 ENCODINGS: tuple[str, ...] = ("binary", "thermometer")
@@ -71,8 +71,8 @@ class KeyPart:
     levels: int
 
     def __post_init__(self) -> None:
-        check_integer(f"KeyPart({self.name!r})", "count", self.count, 1, 1_000_000)
-        check_integer(f"KeyPart({self.name!r})", "levels", self.levels, 2, 1 << 16)
+        check_int(f"KeyPart({self.name!r}).count", self.count, 1, 1_000_000)
+        check_int(f"KeyPart({self.name!r}).levels", self.levels, 2, 1 << 16)
 
 
 def key_parts_from_layout(layout: KeyLayout) -> tuple[KeyPart, KeyPart, KeyPart]:
@@ -88,12 +88,7 @@ def key_parts_from_ram(ram: RAMConfig | None = None) -> tuple[KeyPart, KeyPart, 
     Patch: ``num_patches * patch_size**2`` elements of ``2**patch_bits`` levels; hidden: ``state_size``
     elements of ``2**hidden_bits`` levels; location: 2 grid indices in ``[0, loc_grid)``.
     """
-    ram = ram or RAMConfig()
-    if ram.patch_bits is None or ram.hidden_bits is None:
-        raise ValueError("the SRAM stores quantized keys: patch_bits and hidden_bits must be integers, not None")
-    return (KeyPart("patch", ram.patch_vector_len, 2**ram.patch_bits),
-            KeyPart("hidden", ram.state_size, 2**ram.hidden_bits),
-            KeyPart("location", 2, ram.loc_grid))
+    return key_parts_from_layout(key_layout(ram or RAMConfig()))
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,7 +146,7 @@ class ArrayLayout:
 def build_layout(parts: Sequence[KeyPart], encoding: Encoding = "binary", array_cols: int = 32) -> ArrayLayout:
     """Lay a key of ``parts`` out on arrays ``array_cols`` wide (errors if an array is wider than the key)."""
     _check_encoding(encoding)
-    check_integer("layout", "array_cols", array_cols, 1, 4096)
+    check_int("layout.array_cols", array_cols, 1, 4096)
     parts = tuple(parts)
     if not parts:
         raise ValueError("a key needs at least one part")

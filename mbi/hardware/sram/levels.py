@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from mbi.hardware.sram.device import SRAMConfig, _sample_vth, cell_drop_v, check_integer, nominal_discharge_v
+from mbi.hardware.sram.device import SRAMConfig, _sample_vth, cell_drop_v, nominal_discharge_v
+from mbi.validate import check_int
 from mbi.hardware.sram.encoding import Encoding, _check_encoding, element_column_weights
 
 PAPER_MIN_GAP_V = 0.028
@@ -196,7 +197,7 @@ def monte_carlo_trials(config: SRAMConfig, element_bits: int, encoding: Encoding
     One instance costs ``rows x cols x levels`` evaluations, ``levels`` being the distance levels of an
     array filled with ``element_bits``-bit elements in ``encoding`` (:func:`characterization_weights`).
     """
-    check_integer("monte_carlo_trials", "lo", lo, 1, hi)
+    check_int("monte_carlo_trials.lo", lo, 1, hi)
     levels = int(characterization_weights(config.cols, element_bits, encoding).sum()) + 1
     return max(lo, min(hi, int(budget / (config.rows * config.cols * levels))))
 
@@ -212,8 +213,8 @@ def level_statistics(config: SRAMConfig | None = None, *, element_bits: int = 1,
     """
     config = config or SRAMConfig()
     _check_encoding(encoding)
-    check_integer("level_statistics", "element_bits", element_bits, 1, 8)
-    check_integer("level_statistics", "trials", trials, 1, 1_000_000)
+    check_int("level_statistics.element_bits", element_bits, 1, 8)
+    check_int("level_statistics.trials", trials, 1, 1_000_000)
     weights = characterization_weights(config.cols, element_bits, encoding)
     used = weights > 0
     element_max = element_column_weights(2**element_bits, encoding).max()

@@ -48,19 +48,14 @@ class ItemContext:
         return self._cache[key]
 
     @property
-    def folder(self) -> Path:
-        from mbi.model.checkpoint import resolve_checkpoint
-        return resolve_checkpoint(self.cfg["checkpoint"])
+    def checkpoint(self):
+        """The profile's :class:`mbi.model.checkpoint.Checkpoint` (model, hash and lookup settings, loaded once)."""
+        from mbi.model.checkpoint import Checkpoint
+        return self._get("checkpoint", lambda: Checkpoint(self.cfg["checkpoint"]))
 
     @property
     def model(self):
-        from mbi.model.checkpoint import load_model
-        return self._get("model", lambda: load_model(self.folder))
-
-    @property
-    def model_hash(self) -> str:
-        from mbi.model.checkpoint import model_hash
-        return self._get("hash", lambda: model_hash(self.folder))
+        return self.checkpoint.model
 
     @property
     def mnist(self):
@@ -80,24 +75,28 @@ class ItemContext:
     @property
     def table(self):
         """The full table of the checkpoint (shipped/cached), or one distilled from the first N training images."""
-        from mbi.memory.lut import cached_table, distill
+        from mbi.memory.lut import distill
 
         def make():
             if self.cfg["table_train_images"] is None:
-                return cached_table(self.folder)
-            return distill(self.model, self.train_x, self.model_hash, seed=self.cfg["seed"])
+                return self.checkpoint.table()
+            return distill(self.model, self.train_x, self.checkpoint.hash, seed=self.cfg["seed"])
         return self._get("table", make)
 
     @property
     def ram(self) -> dict[str, Any]:
         """The checkpoint's RAM configuration (``config.json``), recorded with results the report describes."""
-        from mbi.model.checkpoint import load_config
-        return self._get("ram", lambda: load_config(self.folder).ram.to_dict())
+        return self.checkpoint.config.ram.to_dict()
 
     @property
     def weights(self) -> tuple[float, float, float]:
-        from mbi.hardware.nonideal import chosen_weights
-        return tuple(float(w) for w in chosen_weights(self.folder))
+        return self.checkpoint.lookup.chosen_weights
+
+    @property
+    def tree(self):
+        """The profile's k-means tree settings (:class:`mbi.config.TreeConfig`)."""
+        from mbi.config import TreeConfig
+        return TreeConfig.from_dict(self.cfg["tree"])
 
 
 def run_sweep_item(ctx: ItemContext, trial: optuna.Trial, figure: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +126,7 @@ def run_tablesize_item(ctx: ItemContext, trial: optuna.Trial, size: int | None, 
     """One point of Fig. 4(a): :func:`mbi.inference.tablesize.table_size_curve` for one row budget (test split)."""
     from mbi.inference.tablesize import table_size_curve
 
-    (point,) = table_size_curve(ctx.model, ctx.model_hash, ctx.train_x, ctx.split("val"), ctx.split("test"),
+    (point,) = table_size_curve(ctx.model, ctx.checkpoint.hash, ctx.train_x, ctx.split("val"), ctx.split("test"),
                                 [size], bo_trials=ctx.cfg["bo_trials"], seed=ctx.cfg["seed"], storage=storage_url,
                                 default_journal=ctx.out / "bo.journal")
     return point.to_dict()
@@ -135,38 +134,33 @@ def run_tablesize_item(ctx: ItemContext, trial: optuna.Trial, size: int | None, 
 
 def run_tree_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
     """Fig. 4(c): k-means tree vs brute force on the queries a tree lookup issues on test images."""
-    from mbi.inference.lookup import StepIndex, lookup_infer, tree_quality, tree_reports
+    from mbi.inference.lookup import StepIndex, lookup_infer, tree_quality
 
     x, y = ctx.split("test")
-    index = StepIndex(ctx.table, ctx.weights, "tree", **ctx.cfg["tree"])
+    index = StepIndex(ctx.table, ctx.weights, "tree", tree=ctx.tree)
     heartbeat(trial)
     trace = lookup_infer(ctx.model, ctx.table, x, index=index)
     heartbeat(trial)
-    reports = tree_reports(index, trace)
-    quality = tree_quality(index, trace, reports)
-    errors = np.concatenate([r.normalized_error for r in reports])
-    counts, edges = np.histogram(errors, bins=20, range=(0.0, max(0.1, float(errors.max(initial=0.0)))))
+    quality = tree_quality(index, trace)
     return {**quality, "images": int(len(y)), "table_rows": int(len(ctx.table)), "tree": ctx.cfg["tree"],
-            "tree_lookup_accuracy": float(np.mean(trace.prediction == y)),
-            "hist_counts": counts.tolist(), "hist_edges": edges.tolist()}
+            "tree_lookup_accuracy": float(np.mean(trace.prediction == y))}
 
 
 def run_mixed_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
     """Fig. 5: ``evaluate_lookup`` on test images (as ``python -m mbi lookup --split test --thresholds auto``)."""
     from mbi.inference.lookup import evaluate_lookup
-
-    from mbi.model.checkpoint import lookup_settings
+    from mbi.model.checkpoint import LookupSettings
 
     x, y = ctx.split("test")
-    settings = lookup_settings(ctx.folder) if ctx.cfg["table_train_images"] is None else {}
-    chosen = settings.get("threshold")
+    settings = ctx.checkpoint.lookup if ctx.cfg["table_train_images"] is None else LookupSettings()
+    chosen = settings.threshold
     res = evaluate_lookup(ctx.model, ctx.table, x, y, ctx.weights, "brute", "auto",
                           extra_thresholds=() if chosen is None else (float(chosen),))
     if chosen is not None:
         (point,) = [p for p in res["mixed"] if p["threshold"] == float(chosen)]
         res["at_chosen_threshold"] = {"chosen_threshold": float(chosen), **point,
-                                      "threshold_rule": settings.get("threshold_rule"),
-                                      "val_mixed_accuracy": settings.get("val_mixed_accuracy")}
+                                      "threshold_rule": settings.threshold_rule,
+                                      "val_mixed_accuracy": settings.split("val").mixed_accuracy}
     res["ram"] = ctx.ram
     return res
 
@@ -194,7 +188,7 @@ def run_energy_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
 
     config = EnergyConfig()
     parts = match_energy(config)
-    ours = our_table_row(ctx.folder, config=config)
+    ours = our_table_row(ctx.checkpoint, config=config)
     return {"match_energy_j": {k: parts[k] for k in (*COMPONENTS, "total")},
             "inference_energy_j": inference_energy_j(match_energy_j=PAPER_MATCH_ENERGY_J),
             "table_one": table_one(mbi_work="MBI (paper)"), "ours": ours.to_dict(),
