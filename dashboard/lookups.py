@@ -160,3 +160,13 @@ def ram_predictions(split: str, count: int) -> Any:
         model, _, _ = models.current_model()
         pred = cache.put(key, predict(model, models.mnist().split(split)[0][: int(count)]))
     return pred
+
+
+def recorded_threshold(weights: Sequence[float]) -> float | None:
+    """The model's mixed-MBI threshold (``lookup.json``) when ``weights`` are the ones it was chosen with, else None."""
+    from dashboard import session_weights
+
+    recorded = models.lookup_settings_of().get("threshold")
+    if isinstance(recorded, (int, float)) and tuple(weights) == tuple(session_weights.model_weights()[0]):
+        return float(recorded)
+    return None

@@ -192,6 +192,14 @@ def drawing_to_mnist(rgba: np.ndarray, steps: list[str] | None = None) -> np.nda
     return to_mnist(gray, steps)
 
 
+def load_drawing(data: bytes) -> Digit:
+    """A drawing canvas's PNG (what the browser sends) checked like an upload, then :func:`drawing_to_mnist`."""
+    img = _open(data)
+    steps: list[str] = []
+    image = drawing_to_mnist(np.asarray(img.convert("RGBA")), steps)
+    return Digit(image=image, original_size=img.size, steps=steps)
+
+
 def encode_png(image: np.ndarray) -> bytes:
     """A uint8 grayscale array as PNG bytes (for downloads and tests)."""
     buffer = io.BytesIO()
@@ -200,4 +208,4 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 __all__ = ["DIGIT_BOX", "Digit", "DigitError", "FORMATS", "MAX_PIXELS", "MAX_UPLOAD_BYTES", "MIN_SIDE",
-           "drawing_to_mnist", "encode_png", "load_digit", "to_mnist"]
+           "drawing_to_mnist", "encode_png", "load_digit", "load_drawing", "to_mnist"]

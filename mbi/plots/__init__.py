@@ -13,9 +13,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-PAPER_COLOR = "#9e9e9e"
-OURS_COLOR = "#1f77b4"
-ACCENT_COLOR = "#d62728"
+from mbi.plots.palette import ACCENT_COLOR, COLORWAY, GOOD_COLOR, HIGHLIGHT_COLOR, OURS_COLOR, PAPER_COLOR
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
@@ -27,6 +25,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
         margin=dict(l=60, r=20, t=80, b=50),
         paper_bgcolor="rgba(0,0,0,0)",
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        colorway=COLORWAY,
     )
     return fig
 
@@ -407,7 +406,7 @@ def class_probabilities(probs: Sequence[float], label: int | None = None,
     colors = [ACCENT_COLOR if label is not None and i == label else OURS_COLOR for i in range(len(p))]
     fig = go.Figure(go.Bar(x=[str(i) for i in range(len(p))], y=p, marker_color=colors,
                            hovertemplate="class %{x}: %{y:.1f}%<extra></extra>"))
-    _layout(fig, title, "class (red = true label)" if label is not None else "class", "probability (%)")
+    _layout(fig, title, "class (highlighted bar = true label)" if label is not None else "class", "probability (%)")
     fig.update_yaxes(range=[0, 100])
     return fig
 
@@ -497,7 +496,7 @@ def sum_line_gap_zoom(level: int, upper_v: np.ndarray, lower_v: np.ndarray, thre
     """Histograms (log counts) of two neighbouring levels' sum-line voltages, where they come closest.
 
     ``upper_v`` holds the samples (V) of distance ``level`` (higher voltage), ``lower_v`` those of
-    ``level + 1``; the eye between them (or their overlap, in red) is shaded and the ADC decision
+    ``level + 1``; the eye between them (or their overlap, in the accent colour) is shaded and the ADC decision
     threshold (V), when given, is drawn. Rare slow cells show up as long tails on a log axis.
     """
     up, lo = 1e3 * np.asarray(upper_v, dtype=float), 1e3 * np.asarray(lower_v, dtype=float)
@@ -510,7 +509,7 @@ def sum_line_gap_zoom(level: int, upper_v: np.ndarray, lower_v: np.ndarray, thre
                              hovertemplate=f"{name}<br>%{{x:.2f}} mV: %{{y}} samples<extra></extra>"))
     gap = up.min() - lo.max()
     fig.add_vrect(x0=min(up.min(), lo.max()), x1=max(up.min(), lo.max()), line_width=0, opacity=0.25,
-                  fillcolor="#2ca02c" if gap >= 0 else ACCENT_COLOR)
+                  fillcolor=GOOD_COLOR if gap >= 0 else ACCENT_COLOR)
     if threshold_v is not None:
         fig.add_vline(x=1e3 * threshold_v, line=dict(color=ACCENT_COLOR, dash="dash"),
                       annotation_text="ADC threshold")
@@ -742,7 +741,7 @@ def key_tree(parent: Sequence[int], size: Sequence[int], depth: Sequence[int], i
         node = int(parent[node]) if node < len(parent) else -1
     colors = [ACCENT_COLOR if is_leaf[i] else OURS_COLOR for i in keep]
     widths = [3 if int(i) == selected else (1.5 if int(i) in path else 0.5) for i in keep]
-    lines = ["#ffbf00" if int(i) in path else "white" for i in keep]
+    lines = [HIGHLIGHT_COLOR if int(i) in path else "white" for i in keep]
     trace_cls = {"icicle": go.Icicle, "sunburst": go.Sunburst, "treemap": go.Treemap}[kind]
     extra = {"tiling": dict(orientation="v")} if kind == "icicle" else {}
     fig = go.Figure(trace_cls(
@@ -784,3 +783,6 @@ def location_map(counts: np.ndarray, image: np.ndarray | None = None, image_size
     fig.update_yaxes(range=[-0.5, image_size - 0.5], scaleanchor="x")
     fig.update_layout(height=380)
     return fig
+
+
+from mbi.plots.teaching import two_paths  # noqa: E402 - the teaching figures build on the helpers above
