@@ -9,6 +9,7 @@ by ``mbi.digits.load_drawing`` (centred and scaled as MNIST is).
 from __future__ import annotations
 
 import time
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ import streamlit as st
 
 from mbi import plots
 from mbi.digits import DigitError, encode_png, load_drawing
+from mbi.inference.lookup import LookupTrace
 from mbi.inference.paths import PathComparison
 
 from dashboard import furniture
@@ -157,3 +159,71 @@ def verdict(comparison: PathComparison, step: int, key: str) -> None:
         "distance": [s.distance for s in c.steps], "training image": [s.training_image for s in c.steps],
     }).head(int(step))
     furniture.table(frame, key=f"{key}.steps", title=f"Both paths, glimpses 1 to {int(step)}")
+
+
+# --------------------------------------------------------------------------- both paths on one digit
+
+
+def lookup_path(model: Any, table: Any, image: np.ndarray, weights: Sequence[float]) -> LookupTrace:
+    """The lookup-only trace of one 28x28 digit (memoized per model, table, weights and pixels)."""
+    import hashlib
+
+    from mbi.inference.lookup import lookup_infer
+
+    from dashboard import lookups, models
+
+    key = (models.current_model_key(), len(table), tuple(weights), hashlib.sha1(image.tobytes()).hexdigest())
+    memo = lookups.memo("glimpse_lookup", 64)
+    found = memo.get(key)
+    if found is None:
+        found = memo.put(key, lookup_infer(model, table, image[None], index=lookups.step_index(table, weights)))
+    return found
+
+
+def draw_and_compare(key: str) -> None:
+    """The Overview's guided path: draw, then both paths over the digit with reset / step / play and the verdict."""
+    from mbi.inference.paths import compare_paths
+    from mbi.memory.decode import decode_key
+    from mbi.model.ram import trace
+    from mbi.model.train import images_to_tensor
+
+    from dashboard import lookups, models, session_weights
+
+    image = canvas_digit(f"{key}.canvas")
+    if image is None:
+        return
+    model, cfg, _ = models.current_model()
+    ram = cfg.ram
+    table = lookups.lookup_table()
+    if table is None:
+        return
+    weights = session_weights.current_weights()
+    try:
+        lt = lookup_path(model, table, image, weights)
+    except furniture.USER_ERRORS as exc:
+        st.error(f"The lookup could not run: {furniture.friendly(exc)}")
+        return
+    tr = trace(model, images_to_tensor(image[None]))
+    comparison = compare_paths(tr, lt, table.source, lookups.recorded_threshold(weights))
+    step_key = f"{key}.draw_step"
+    st.session_state.setdefault(step_key, 1)
+    step_controls(step_key, ram.num_glimpses, f"{key}.play")
+    step = int(st.session_state[step_key])
+    lookup_centres = np.array([decode_key(lt.queries[0, s], ram).centre_px for s in range(ram.num_glimpses)])
+    scales = [ram.glimpse_scale**k for k in range(ram.num_patches)]
+    c = st.columns([2, 3])
+    with c[0]:
+        st.plotly_chart(plots.two_paths(image, tr.centres[0], lookup_centres, step, ram.patch_size, scales,
+                                        comparison.first_cell_split, title="Both paths on your drawing"),
+                        key=f"{key}.two_paths", config={"displaylogo": False})
+    with c[1]:
+        s = comparison.steps[step - 1]
+        st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: matched table row **{s.row:,}** at distance "
+                    f"**{s.distance:.2f}**, first met on training image #{s.training_image}.")
+        st.plotly_chart(plots.digit_gallery([models.mnist().train_x[s.training_image]],
+                                            [f"training image #{s.training_image}"], cols=1,
+                                            title=f"Where row {s.row:,} comes from"),
+                        key=f"{key}.source", config={"displaylogo": False})
+    verdict(comparison, step, f"{key}.verdict")
+    st.page_link("dashboard/pages/glimpse_paths.py", label="Every detail of each glimpse: Glimpse paths",
+                 icon=":material/visibility:", query_params={"source": "draw"})

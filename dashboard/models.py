@@ -134,6 +134,12 @@ def current_model() -> tuple[RAM, RunConfig, dict]:
             _metrics(str(folder), _metrics_stamp(folder)))
 
 
+def current_config() -> RunConfig:
+    """The chosen model's run configuration only (its ``config.json``; the weights are not loaded)."""
+    folder = model_folder(current_model_name())
+    return RunConfig.from_dict(_run_config(str(folder), _stamp(folder)))
+
+
 def set_model(choice: str) -> None:
     """Make ``choice`` the sidebar's model (used after training a run)."""
     st.session_state[MODEL_KEY] = choice

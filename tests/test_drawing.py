@@ -109,3 +109,24 @@ def test_any_rectangle_is_centred_and_fitted(top, left, h, w):
     bh, bw = _ink_box(image, level=0)
     assert max(bh, bw) <= DIGIT_BOX + 1  # Lanczos may spill one faint pixel
     assert abs(r - 13.5) <= 1.0 and abs(c - 13.5) <= 1.0
+
+
+def test_the_canvas_png_is_checked_like_an_upload_then_converted():
+    from mbi.digits import encode_png, load_drawing
+
+    drawing = _canvas()
+    drawing[60:220, 130:160] = (0, 0, 0, 255)
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(drawing, mode="RGBA").save(buffer, format="PNG")
+    digit = load_drawing(buffer.getvalue())
+    np.testing.assert_array_equal(digit.image, drawing_to_mnist(drawing))
+    assert digit.original_size == (CANVAS, CANVAS) and digit.steps
+    with pytest.raises(DigitError, match="empty"):
+        load_drawing(b"")
+    with pytest.raises(DigitError, match="not an image"):
+        load_drawing(b"GIF89a not really")
+    assert encode_png(digit.image)  # the preprocessed digit can be offered as a download

@@ -8,8 +8,6 @@ both, and a verdict says where the paths part and whether mixed MBI would answer
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -17,7 +15,7 @@ import streamlit as st
 from mbi import plots
 from mbi.memory.decode import decode_key
 from mbi.digits import MAX_UPLOAD_BYTES, DigitError, load_digit
-from mbi.inference.lookup import LookupTrace, lookup_infer
+from mbi.inference.lookup import LookupTrace
 from mbi.inference.paths import compare_paths
 from mbi.model.ram import Trace, trace
 from mbi.model.train import images_to_tensor
@@ -137,15 +135,11 @@ def _lookup_column() -> tuple[object, LookupTrace] | None:
     if table is None:
         return None
     weights = session_weights.current_weights()
-    key = (models.current_model_key(), len(table), weights, hashlib.sha1(image.tobytes()).hexdigest())
-    lt = lookups.memo("glimpse_lookup", 64).get(key)
-    if lt is None:
-        try:
-            lt = lookup_infer(model, table, image[None], index=lookups.step_index(table, weights))
-        except furniture.USER_ERRORS as exc:
-            st.error(f"The lookup could not run: {furniture.friendly(exc)}")
-            return None
-        lookups.memo("glimpse_lookup", 64).put(key, lt)
+    try:
+        lt = drawing.lookup_path(model, table, image, weights)
+    except furniture.USER_ERRORS as exc:
+        st.error(f"The lookup could not run: {furniture.friendly(exc)}")
+        return None
     keys = [decode_key(lt.queries[0, s], ram) for s in range(ram.num_glimpses)]
     centres = np.array([k.centre_px for k in keys], dtype=int)
     furniture.plot(plots.glimpse_animation(image, centres, ram.patch_size, scales, lt.readouts[0],
