@@ -18,7 +18,7 @@ def two_paths(image: np.ndarray, ram_centres: np.ndarray, lookup_centres: np.nda
 
     ``ram_centres`` and ``lookup_centres`` are ``[T, 2]`` pixel centres (row, col); the RAM's path is
     solid with circles, the lookup's dashed with diamonds (told apart by shape as well as colour), and
-    the squares of glimpse ``step`` are those the RAM reads. ``split`` (1-based, or None) is the first
+    the squares (in the RAM's colour) are what the RAM reads at glimpse ``step``. ``split`` (1-based, or None) is the first
     step where the two read different cells; it is ringed and named in the legend.
     """
     img = np.asarray(image, dtype=float)
@@ -42,7 +42,9 @@ def two_paths(image: np.ndarray, ram_centres: np.ndarray, lookup_centres: np.nda
                                      marker=dict(size=24, symbol="circle-open", color=ACCENT_COLOR,
                                                  line=dict(width=3))))
     _layout(fig, f"{title} (glimpse {upto} of {len(ram_centres)})", "column (px)", "row (px, flipped)")
-    fig.update_layout(shapes=_glimpse_shapes(h, np.asarray(ram_centres)[upto - 1], patch_size, scales), height=460,
+    squares = [dict(shape, line=dict(shape["line"], color=OURS_COLOR))  # the RAM's squares, in the RAM's colour
+               for shape in _glimpse_shapes(h, np.asarray(ram_centres)[upto - 1], patch_size, scales)]
+    fig.update_layout(shapes=squares, height=460,
                       legend=dict(orientation="h", yanchor="top", y=-0.15, x=0), margin=dict(l=60, r=20, t=60, b=90))
     fig.update_xaxes(range=[-0.5, img.shape[1] - 0.5], constrain="domain")
     fig.update_yaxes(range=[-0.5, h - 0.5], scaleanchor="x", constrain="domain")
