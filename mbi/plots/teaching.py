@@ -7,7 +7,8 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from mbi.plots import _glimpse_shapes, _layout
+from mbi.plots.common import apply_layout
+from mbi.plots.glimpses import _glimpse_shapes
 from mbi.plots.palette import ACCENT_COLOR, LOOKUP_COLOR, OURS_COLOR
 
 
@@ -41,7 +42,7 @@ def two_paths(image: np.ndarray, ram_centres: np.ndarray, lookup_centres: np.nda
                                      name=f"paths part at glimpse {split}", hoverinfo="skip",
                                      marker=dict(size=24, symbol="circle-open", color=ACCENT_COLOR,
                                                  line=dict(width=3))))
-    _layout(fig, f"{title} (glimpse {upto} of {len(ram_centres)})", "column (px)", "row (px, flipped)")
+    apply_layout(fig, f"{title} (glimpse {upto} of {len(ram_centres)})", "column (px)", "row (px, flipped)")
     squares = [dict(shape, line=dict(shape["line"], color=OURS_COLOR))  # the RAM's squares, in the RAM's colour
                for shape in _glimpse_shapes(h, np.asarray(ram_centres)[upto - 1], patch_size, scales)]
     fig.update_layout(shapes=squares, height=460,
