@@ -125,8 +125,8 @@ def _cell(cell: tuple[int, int]) -> str:
     return f"({cell[0]}, {cell[1]})"
 
 
-def verdict(comparison: PathComparison, step: int, key: str) -> None:
-    """The three answers (RAM, lookups, mixed MBI), where the paths part, and the steps so far as a table."""
+def verdict(comparison: PathComparison) -> None:
+    """The three answers (RAM, lookups, mixed MBI) and, in words, where the paths part and why."""
     c = comparison
     cols = st.columns(3)
     cols[0].metric("The RAM says", c.ram_prediction, help="The RAM's class after its last glimpse")
@@ -152,6 +152,11 @@ def verdict(comparison: PathComparison, step: int, key: str) -> None:
         where += (" Every match is within the threshold, so mixed MBI answers by lookup." if c.by_lookup else
                   f" Glimpse **{c.first_over}**'s match is farther than {c.threshold:.2f}, so mixed MBI asks the RAM.")
     st.markdown(where)
+
+
+def steps_table(comparison: PathComparison, step: int, key: str) -> None:
+    """Both paths glimpse by glimpse up to ``step``: cells, classes, matched row, distance, training image."""
+    c = comparison
     frame = pd.DataFrame({
         "glimpse": [s.step for s in c.steps], "RAM cell": [_cell(s.ram_cell) for s in c.steps],
         "lookup cell": [_cell(s.lookup_cell) for s in c.steps], "RAM class": [s.ram_class for s in c.steps],
@@ -224,6 +229,7 @@ def draw_and_compare(key: str) -> None:
                                             [f"training image #{s.training_image}"], cols=1,
                                             title=f"Where row {s.row:,} comes from"),
                         key=f"{key}.source", config={"displaylogo": False})
-    verdict(comparison, step, f"{key}.verdict")
+    verdict(comparison)
+    steps_table(comparison, step, f"{key}.verdict")
     st.page_link("dashboard/pages/glimpse_paths.py", label="Every detail of each glimpse: Glimpse paths",
                  icon=":material/visibility:", query_params={"source": "draw"})

@@ -192,7 +192,8 @@ if looked_up is not None:
                                         comparison.first_cell_split, title=f"Both paths on {name}"),
                         key="two_paths", config={"displaylogo": False})
     with c[1]:
-        drawing.verdict(comparison, int(step), "glimpse_verdict")
+        drawing.verdict(comparison)
+    drawing.steps_table(comparison, int(step), "glimpse_verdict")
 
 st.subheader(f"The RAM says {prediction}{verdict}")
 steps = pd.DataFrame({
