@@ -21,7 +21,7 @@ from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
 PAGE = "mixed"
-IMAGE_CHOICES = (100, 300, 1000, 2000)
+IMAGE_CHOICES = (100, 300, 1000, 2000, 10000)
 TREE = {"branching": 4, "leaf_size": 32}
 PAPER_SHARE = 0.6965
 GALLERY = 12
@@ -39,7 +39,7 @@ model, cfg, metrics, data = models.load_or_stop()
 table = lookups.table_or_stop()
 weights = session_weights.current_weights()
 BASE = [
-    Param("images", 300, "choice", choices=IMAGE_CHOICES, label="test images"),
+    Param("images", 10000, "choice", choices=IMAGE_CHOICES, label="test images"),
     Param("search", "brute", "choice", choices=("brute", "tree"), label="search"),
     Param("checks", 16, "int", lo=1, hi=64, label="tree checks"),
 ]

@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "bo", "sram", "energy", "reproduce", "worker")
+COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "bo", "sram", "energy", "reproduce", "worker", "example")
 
 
 def build_parser() -> argparse.ArgumentParser:

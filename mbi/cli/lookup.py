@@ -82,9 +82,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{res['images']} {args.split} images, table of {res['table_rows']} rows, weights {weights}, "
           f"{args.search} search ({res['comparisons_per_query']:.0f} comparisons per query)")
-    print(f"  RAM (quantized)      {100 * res['ram_accuracy']:.2f}%")
+    print(f"  RAM (quantized)      {100 * res['ram_accuracy']:.2f}%  ({res['images'] / res['ram_seconds']:,.0f} "
+          f"images/s batched forward, {res['threads']} threads)")
     print(f"  lookup-only MBI      {100 * res['lookup_accuracy']:.2f}%  (agrees with RAM on "
-          f"{100 * res['lookup_agrees_with_ram']:.2f}%)")
+          f"{100 * res['lookup_agrees_with_ram']:.2f}%; {res['images'] / res['lookup_seconds']:,.0f} images/s, "
+          f"{res['ram_seconds'] / res['lookup_seconds']:.2f}x the RAM)")
     if "tree_vs_brute_force" in res:
         q = res["tree_vs_brute_force"]
         print(f"  tree vs brute force on the same queries: {100 * q['exact_share']:.2f}% at the brute-force "
