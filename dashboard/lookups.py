@@ -187,3 +187,13 @@ def gate_neighbours(table: Any, split: str, count: int, weights: Sequence[float]
                                                                       f"{100 * f:.0f}%"))
     bar.empty()
     return cache.put(key, found)
+
+
+def recorded_threshold(weights: Sequence[float]) -> float | None:
+    """The model's mixed-MBI threshold (``lookup.json``) when ``weights`` are the ones it was chosen with, else None."""
+    from dashboard import session_weights
+
+    recorded = models.lookup_settings_of().threshold
+    if isinstance(recorded, (int, float)) and tuple(weights) == tuple(session_weights.model_weights()[0]):
+        return float(recorded)
+    return None

@@ -169,6 +169,37 @@ def load_digit(data: bytes) -> Digit:
     return Digit(image=image, original_size=img.size, steps=steps)
 
 
+def drawing_to_mnist(rgba: np.ndarray, steps: list[str] | None = None) -> np.ndarray:
+    """A canvas drawing (``uint8 [H, W, 4]`` RGBA, or ``[H, W, 3]`` RGB) to a 28x28 MNIST-like digit.
+
+    On a transparent canvas the ink is the opacity (strokes of any colour); on an opaque one it is
+    the luminance (a light background is inverted by :func:`to_mnist`). :func:`to_mnist` then crops
+    to the ink, fits it in 20x20 and centres it by centre of mass, as MNIST does.
+    Raises :class:`DigitError` when nothing was drawn.
+    """
+    arr = np.asarray(rgba)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or min(arr.shape[:2]) < 1:
+        raise DigitError(f"expected an RGB or RGBA drawing [H, W, 3 or 4], got shape {arr.shape}")
+    steps = [] if steps is None else steps
+    if arr.shape[2] == 4 and np.median(_border(arr[..., 3].astype(np.float64))) < 128:
+        gray = arr[..., 3].astype(np.float64)
+        steps.append(f"{arr.shape[1]}x{arr.shape[0]} px drawing: the strokes' opacity is the ink")
+    else:
+        gray = arr[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as Pillow's "L"
+        steps.append(f"{arr.shape[1]}x{arr.shape[0]} px drawing: its brightness is the ink")
+    if float(gray.max()) - float(gray.min()) < MIN_CONTRAST:
+        raise DigitError("the canvas is empty: draw one digit with the mouse or a finger")
+    return to_mnist(gray, steps)
+
+
+def load_drawing(data: bytes) -> Digit:
+    """A drawing canvas's PNG (what the browser sends) checked like an upload, then :func:`drawing_to_mnist`."""
+    img = _open(data)
+    steps: list[str] = []
+    image = drawing_to_mnist(np.asarray(img.convert("RGBA")), steps)
+    return Digit(image=image, original_size=img.size, steps=steps)
+
+
 def encode_png(image: np.ndarray) -> bytes:
     """A uint8 grayscale array as PNG bytes (for downloads and tests)."""
     buffer = io.BytesIO()
@@ -177,4 +208,4 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 __all__ = ["DIGIT_BOX", "Digit", "DigitError", "FORMATS", "MAX_PIXELS", "MAX_UPLOAD_BYTES", "MIN_SIDE",
-           "encode_png", "load_digit", "to_mnist"]
+           "drawing_to_mnist", "encode_png", "load_digit", "load_drawing", "to_mnist"]

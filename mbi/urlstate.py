@@ -73,6 +73,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def text_of(value: Any) -> str:
+    """How ``value`` is written in a link (what :func:`parse_value` reads back), e.g. for a hand-made link."""
+    return _text(value)
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}"
 
@@ -195,4 +200,4 @@ def names(params: Iterable[Param]) -> set[str]:
     return {p.name for p in params}
 
 
-__all__ = ["MAX_RAW_LENGTH", "Param", "check", "encode", "names", "parse", "parse_value"]
+__all__ = ["MAX_RAW_LENGTH", "Param", "check", "encode", "names", "parse", "parse_value", "text_of"]

@@ -6,7 +6,9 @@ absent. Screenshots go to ``test-artifacts/`` (git-ignored) for a human to look 
 
 The server runs on a free port with its own artifacts folder and the shipped default model
 (``MBI_TEST_DEFAULT_MODEL=FOLDER`` points it at another checkpoint, as in ``test_app_pages.py``).
-Plotly draws after the page loads, so every check waits for ``.main-svg`` first. Waits are generous
+Plotly draws after the page loads, so every check waits for ``.main-svg`` first. Every page is also opened
+in a phone-width window (390x844) and must not scroll sideways (Plotly clips its own SVG, so only page
+elements count). Waits are generous
 (:data:`WAIT_MS`) so a busy 2-core machine only makes the tests slower, not red.
 """
 
@@ -411,3 +413,113 @@ def test_mixed_page_is_readable_in_the_dark_theme(server, browser, warm):
     color = pg.evaluate("() => getComputedStyle(document.querySelector('.gtitle')).fill")
     context.close()
     assert color and sum(int(x) for x in color[color.index("(") + 1: color.index(")")].split(",")[:3]) > 450
+
+
+# --------------------------------------------------------------------------- teaching: draw a digit, phone width
+
+
+def _draw_a_seven(pg) -> None:
+    """A '7' drawn with the mouse on the canvas (Fabric.js listens on its upper canvas)."""
+    canvas = pg.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    points = [(0.25, 0.2), (0.5, 0.2), (0.75, 0.2), (0.65, 0.45), (0.55, 0.65), (0.45, 0.85)]
+    pg.mouse.move(x0 + points[0][0] * w, y0 + points[0][1] * h)
+    pg.mouse.down()
+    for fx, fy in points[1:]:
+        pg.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
+    pg.mouse.up()
+
+
+def test_draw_a_digit_step_both_paths_and_match_mbi(server, page):
+    _lookup_ready()
+    from PIL import Image
+
+    from dashboard.session_weights import as_session_weights
+    from mbi.inference.lookup import lookup_infer
+    from mbi.memory.lut import cached_table
+    from mbi.model.checkpoint import load_model, lookup_settings
+    from mbi.model.train import predict
+
+    page.goto(server["url"] + "/glimpses?source=draw")
+    page.locator("canvas.upper-canvas").first.wait_for()
+    _settled(page)
+    _draw_a_seven(page)
+    _wait_title(page, "what the RAM gets (28x28)")
+    _wait_title(page, "RAM on your drawing")
+    _wait_title(page, "Lookup on your drawing")
+    _wait_title(page, "Both paths on your drawing (glimpse 1 of")
+    _settled(page)
+    steps = int(page.evaluate("() => [...document.querySelectorAll('.gtitle')].map(e => e.textContent)"
+                              ".find(t => t.startsWith('Both paths on your drawing')).match(/of (\\d+)/)[1]"))
+    for k in range(2, steps + 1):
+        page.get_by_role("button", name="Step", exact=True).click()
+        _wait_title(page, f"Both paths on your drawing (glimpse {k} of {steps})")
+        _settled(page)
+    assert page.get_by_role("button", name="Step", exact=True).is_disabled()
+    _wait_title(page, f"Both paths, glimpses 1 to {steps}")
+    _no_exception(page)
+    _shot(page, "drawing")
+    ram_says, lookups_say = _metric_text(page, "The RAM says"), _metric_text(page, "The lookups say")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the 28x28 digit (PNG)").click()
+    pixels = np.asarray(Image.open(download.value.path()))
+    assert pixels.shape == (28, 28) and pixels.max() > 0
+    standin = os.environ.get("MBI_TEST_DEFAULT_MODEL") or "default"
+    model = load_model(standin)
+    assert ram_says == str(int(predict(model, pixels[None])[0]))
+    weights = as_session_weights(lookup_settings(standin).get("weights", (1.0, 1.0, 1.0)))
+    looked_up = lookup_infer(model, cached_table(standin), pixels[None], weights=weights)
+    assert lookups_say == str(int(looked_up.prediction[0]))
+
+
+NARROW = {"width": 390, "height": 844}
+"""A phone's window (CSS px)."""
+PHONE_PAGES = {"overview": "/", "ram": "/ram", "glimpses": "/glimpses", "hardware": "/hardware",
+               "table": "/table?images=100", "weights": "/weights?images=100", "tree": "/tree?images=100",
+               "mixed": "/mixed?images=100"}
+LOOKUP_PAGES = {"table", "weights", "tree", "mixed"}
+
+_OVERFLOW_JS = """() => {
+    const main = document.querySelector('[data-testid="stMain"]') || document.documentElement;
+    const clipped = e => {  // hidden, or inside a box that clips it within the window
+        for (let a = e; a && a !== main; a = a.parentElement) {
+            const st = getComputedStyle(a);
+            if (st.visibility === 'hidden' || st.opacity === '0') return true;
+            if (a !== e && ['hidden', 'clip'].includes(st.overflowX)
+                && a.getBoundingClientRect().right <= window.innerWidth + 1) return true;
+        }
+        return false;
+    };
+    const wide = [...main.querySelectorAll('*')].filter(e => {
+        const r = e.getBoundingClientRect();
+        return r.width > 0 && r.right > window.innerWidth + 1 && getComputedStyle(e).position !== 'fixed'
+            && !e.closest('[data-testid="stSidebar"]') && !e.closest('svg') && !clipped(e);
+    }).map(e => [e.getAttribute('data-testid') || e.tagName, e.getAttribute('aria-label') || e.className,
+                 Math.round(e.getBoundingClientRect().right)].join(' '));
+    return {scroll: main.scrollWidth - main.clientWidth, doc: document.documentElement.scrollWidth - window.innerWidth,
+            wide: wide.slice(0, 5)};
+}"""
+
+
+@pytest.mark.parametrize("name", list(PHONE_PAGES))
+def test_every_page_reads_on_a_phone(server, browser, warm, name):
+    if name in LOOKUP_PAGES:
+        _lookup_ready()
+    context = browser.new_context(viewport=NARROW, is_mobile=True, has_touch=True)
+    pg = context.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    pg.goto(server["url"] + PHONE_PAGES[name])
+    pg.wait_for_selector("h1")
+    if name not in ("ram", "weights"):  # these two draw figures only once something was trained or searched
+        _ready(pg)
+    _settled(pg)
+    pg.wait_for_timeout(500)  # let Plotly fit the narrow window
+    _no_exception(pg)
+    overflow = pg.evaluate(_OVERFLOW_JS)
+    _shot(pg, f"phone-{name}")
+    context.close()
+    assert overflow["scroll"] <= 1 and overflow["doc"] <= 1, overflow
+    assert not overflow["wide"], overflow

@@ -1,13 +1,12 @@
-"""Glimpse paths: follow the RAM glimpse by glimpse on a test digit or an uploaded one.
+"""Glimpse paths: follow the RAM glimpse by glimpse on a test digit, an uploaded one or one drawn here.
 
 The page is laid out as two paths side by side: the RAM's (what the network computes) and the
 lookup's (what MBI retrieves from the table: at each step the matched row, its distance and where
-that row came from), with the session's distance weights and exact search.
+that row came from), with the session's distance weights and exact search; reset / step / play move
+both, and a verdict says where the paths part and whether mixed MBI would answer by lookup.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 import pandas as pd
@@ -16,20 +15,22 @@ import streamlit as st
 from mbi import plots
 from mbi.memory.decode import decode_key
 from mbi.digits import MAX_UPLOAD_BYTES, DigitError, load_digit
-from mbi.inference.lookup import lookup_infer
+from mbi.inference.lookup import LookupTrace
+from mbi.inference.paths import compare_paths
 from mbi.model.ram import Trace, trace
 from mbi.model.predict import images_to_tensor
 from mbi.urlstate import Param
-from dashboard import furniture, lookups, models, session_weights, urlsync
+from dashboard import drawing, furniture, lookups, models, session_weights, urlsync
 
 PAGE = "glimpses"
-SOURCES = {"test": "Test image", "upload": "Your digit (PNG/JPEG upload)"}
+SOURCES = {"test": "Test image", "draw": "Draw a digit", "upload": "Your digit (PNG/JPEG upload)"}
 
 furniture.intro(
     "Glimpse paths",
     "The RAM never sees the whole digit: at each step it reads a few small patches around one location, "
     "coarsely quantized, updates its hidden state and decides where to look next. "
-    "Step through the glimpses of a test digit, or upload your own, to see exactly what the network reads.",
+    "Step through the glimpses of a test digit, draw your own or upload one, to see exactly what the network "
+    "reads and where the table's answers part from it.",
     "Fig. 2 (the RAM's glimpses, the keys of the lookup table)",
 )
 
@@ -68,6 +69,8 @@ if source == "test":
                               help="Index into the 10,000-image test split")
     c[1].button("Random", on_click=_random_image, icon=":material/casino:", key="random_image")
     image, label, name = data.test_x[int(index)], int(data.test_y[int(index)]), f"test image #{int(index)}"
+elif source == "draw":
+    image, name = drawing.canvas_digit("glimpse_canvas"), "your drawing"
 else:
     upload = st.file_uploader("A digit: PNG or JPEG, at most 2 MiB", type=["png", "jpg", "jpeg"], key="digit_upload",
                               help="Any photo or drawing of one digit; it is converted like MNIST (grayscale, "
@@ -98,8 +101,11 @@ if image is None:
 tr = _trace(*models.current_model_key(), image)
 scales = [ram.glimpse_scale**k for k in range(ram.num_patches)]
 widths = [ram.patch_size * s for s in scales]
-step = st.slider("Glimpse step", 1, ram.num_glimpses, key=K("step"),
-                 help="Which glimpse to inspect below; the animation plays all of them")
+c = st.columns([3, 2])
+with c[1]:
+    drawing.step_controls(K("step"), ram.num_glimpses, "glimpse_play")
+step = c[0].slider("Glimpse step", 1, ram.num_glimpses, key=K("step"),
+                   help="Which glimpse to inspect below (Step and Play move it)")
 t = int(step) - 1
 prediction = int(tr.prediction[0])
 verdict = "" if label is None else (" (correct)" if prediction == label else f" (wrong: the label is {label})")
@@ -120,23 +126,20 @@ def _ram_column() -> None:
                     key="ram_patches", config={"displaylogo": False})
 
 
-def _lookup_column() -> None:
+def _lookup_column() -> tuple[object, LookupTrace] | None:
+    """The lookup's path; returns (table, lookup trace) for the verdict, or None when there is no table."""
     st.subheader("Lookup path")
     st.caption("MBI replaces each step by a table lookup: the nearest stored key (patch, previous hidden state, "
                "location) gives the next hidden state, location and class.")
     table = lookups.lookup_table()
     if table is None:
-        return
+        return None
     weights = session_weights.current_weights()
-    key = (models.current_model_key(), len(table), weights, hashlib.sha1(image.tobytes()).hexdigest())
-    lt = lookups.memo("glimpse_lookup", 64).get(key)
-    if lt is None:
-        try:
-            lt = lookup_infer(model, table, image[None], index=lookups.step_index(table, weights))
-        except furniture.USER_ERRORS as exc:
-            st.error(f"The lookup could not run: {furniture.friendly(exc)}")
-            return
-        lookups.memo("glimpse_lookup", 64).put(key, lt)
+    try:
+        lt = drawing.lookup_path(model, table, image, weights)
+    except furniture.USER_ERRORS as exc:
+        st.error(f"The lookup could not run: {furniture.friendly(exc)}")
+        return None
     keys = [decode_key(lt.queries[0, s], ram) for s in range(ram.num_glimpses)]
     centres = np.array([k.centre_px for k in keys], dtype=int)
     furniture.plot(plots.glimpse_animation(image, centres, ram.patch_size, scales, lt.readouts[0],
@@ -154,17 +157,13 @@ def _lookup_column() -> None:
                                           ("query", f"row {row:,}"),
                                           title=f"Glimpse {step}: query vs matched key (distance {dist:.2f})"),
                     key="lookup_match", config={"displaylogo": False})
-    recorded = models.lookup_settings_of().threshold
-    threshold = recorded if weights == session_weights.model_weights()[0] else None
+    threshold = lookups.recorded_threshold(weights)
     st.plotly_chart(plots.step_distances(lt.distance[0], threshold, "Matched distance per glimpse"
                                          + ("" if threshold is None else " (dashed: the model's mixed-MBI threshold)")),
                     key="lookup_distances", config={"displaylogo": False})
     st.plotly_chart(plots.digit_gallery([data.train_x[source]], [f"training image #{source}"], [matched.centre_px],
                                         cols=1, title=f"Where row {row:,} comes from"),
                     key="lookup_source", config={"displaylogo": False})
-    answer = int(lt.prediction[0])
-    agree = "agrees with the RAM" if answer == prediction else f"the RAM says {prediction}"
-    st.metric("The lookups say", answer, help=f"The last matched row's class; {agree}")
     frame = pd.DataFrame({
         "step": np.arange(1, ram.num_glimpses + 1), "grid row": lt.locs[0, :, 0], "grid col": lt.locs[0, :, 1],
         "matched row": lt.rows[0], "distance": lt.distance[0], "training image": table.source[lt.rows[0]],
@@ -173,13 +172,28 @@ def _lookup_column() -> None:
     furniture.csv_download(frame, "mbi-lookup-steps", key="dl_lookup_steps", label="Download the lookup steps (CSV)")
     st.caption(f"Exact search over the step's {len(table.rows_of_step(t)):,} keys, weights "
                f"{session_weights.weights_text(weights)} ({session_weights.weights_source()}).")
+    return table, lt
 
 
 left, right = st.columns(2)
 with left:
     _ram_column()
 with right:
-    _lookup_column()
+    looked_up = _lookup_column()
+
+if looked_up is not None:
+    table, lt = looked_up
+    comparison = compare_paths(tr, lt, table.source, lookups.recorded_threshold(session_weights.current_weights()))
+    st.subheader("Where the two paths part")
+    c = st.columns([2, 3])
+    lookup_centres = np.array([decode_key(lt.queries[0, s], ram).centre_px for s in range(ram.num_glimpses)])
+    with c[0]:
+        st.plotly_chart(plots.two_paths(image, tr.centres[0], lookup_centres, int(step), ram.patch_size, scales,
+                                        comparison.first_cell_split, title=f"Both paths on {name}"),
+                        key="two_paths", config={"displaylogo": False})
+    with c[1]:
+        drawing.verdict(comparison)
+    drawing.steps_table(comparison, int(step), "glimpse_verdict")
 
 st.subheader(f"The RAM says {prediction}{verdict}")
 steps = pd.DataFrame({

@@ -1,8 +1,9 @@
-"""Overview: the pipeline at a glance, the chosen model's headline numbers beside the paper's, a guided tour.
+"""Overview: the pipeline at a glance, the chosen model's headline numbers beside the paper's, a guided tour
+with a 3-minute class demo (links that open each page's view) and a canvas to draw a digit on.
 
 The first view draws from small recorded facts (config, metrics, lookup settings and the model's
 precomputed ``example.json``), so it needs neither torch nor MNIST; they load only when the
-visitor asks for other digits than the example's (or the model has no example).
+visitor asks for other digits than the example's (or the model has no example), or turns the canvas on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from mbi.hardware.energy import (PAPER_INFERENCE_ENERGY_J, PAPER_KEYS_PER_LEVEL,
 from mbi.hardware.sram import build_layout, key_parts_from_ram
 from mbi.memory.recipe import TableRecipe
 from mbi.urlstate import Param
-from dashboard import furniture, models, urlsync
+from dashboard import demo, drawing, furniture, models, urlsync
 
 PAGE = "overview"
 GALLERY = 4
@@ -146,6 +147,13 @@ st.page_link("dashboard/pages/glimpse_paths.py", label="2. Glimpse paths: follow
 st.page_link("dashboard/pages/sram_energy.py", label="3. SRAM and energy (Fig. 6, Table I): how variation blurs the "
              "in-memory distances, and what one inference costs.", icon=":material/memory:")
 st.caption("Table size, metric search, cluster tree and mixed MBI pages follow once the lookup table is distilled.")
+
+st.markdown("**A 3-minute class demo**: five links, each opening a page on the view to talk about.")
+demo.render()
+
+if st.toggle("Draw a digit and watch the network and the table part ways", key="overview_draw",
+             help="A canvas; your digit goes through the RAM and through the lookup table, glimpse by glimpse"):
+    drawing.draw_and_compare("overview")
 
 # --------------------------------------------------------------------------- glimpse gallery
 

@@ -1,4 +1,9 @@
-"""RAM hyperparameters (Fig. 3): every knob, live training in the background, run comparison, sweep results."""
+"""RAM hyperparameters (Fig. 3): every knob, live training in the background, run comparison, sweep results.
+
+The training form starts from the configuration of the model chosen in the sidebar (clamped to this
+server's limits), and "Train a smaller copy of this model" trains that architecture briefly, within the
+hosted limits (``mbi.runs.jobs.smaller_copy``), in one click.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import streamlit as st
 
 from mbi import plots
 from mbi.config import RAMConfig, RunConfig, TrainConfig
-from mbi.runs.jobs import BusyError, Job, Limits, limits_from_env, list_runs
+from mbi.runs.jobs import WIDTH_FIELDS, BusyError, Job, Limits, limits_from_env, list_runs, smaller_copy
 from mbi.store import SPECS_DIR, artifacts_root
 from mbi.runs.sweep import SweepSpec, default_storage, open_study, results_table
 from mbi.urlstate import Param
@@ -47,7 +52,13 @@ try:
 except ValueError as exc:
     st.error(furniture.friendly(exc))
     st.stop()
-base = RAMConfig()
+try:
+    selected: RunConfig = models.current_config()
+except furniture.USER_ERRORS as exc:
+    st.warning(f"The chosen model's configuration could not be read ({furniture.friendly(exc)}); the form starts "
+               "from the package defaults.")
+    selected = RunConfig()
+base, base_train = selected.ram, selected.train
 
 
 def _counts(options: tuple[int, ...], cap: int) -> tuple[int, ...]:
@@ -61,38 +72,57 @@ widths = tuple(w for w in WIDTHS if w <= limits.max_hidden)
 
 
 def _width_default(value: int) -> int:
-    return value if value in widths else widths[-1]
+    return value if value in widths else max([w for w in widths if w <= value] or widths[:1])
+
+
+def _choice_default(value: object, choices: tuple, fallback: object) -> object:
+    return value if value in choices else fallback
+
+
+def _int_default(value: int, lo: int, hi: int) -> int:
+    return int(min(max(value, lo), hi))
 
 
 PARAMS = [
     Param("view", "train", "choice", choices=tuple(VIEWS), label="view"),
     Param("sweep", "fig3a", "choice", choices=tuple(SWEEPS), label="sweep"),
-    Param("num_glimpses", base.num_glimpses, "int", lo=1, hi=16, label="glimpses"),
-    Param("patch_size", base.patch_size, "int", lo=1, hi=12, label="patch size"),
-    Param("glimpse_scale", base.glimpse_scale, "int", lo=1, hi=4, label="glimpse scale"),
-    Param("num_patches", base.num_patches, "int", lo=1, hi=5, label="patches per glimpse"),
+    Param("num_glimpses", _int_default(base.num_glimpses, 1, 16), "int", lo=1, hi=16, label="glimpses"),
+    Param("patch_size", _int_default(base.patch_size, 1, 12), "int", lo=1, hi=12, label="patch size"),
+    Param("glimpse_scale", _int_default(base.glimpse_scale, 1, 4), "int", lo=1, hi=4, label="glimpse scale"),
+    Param("num_patches", _int_default(base.num_patches, 1, 5), "int", lo=1, hi=5, label="patches per glimpse"),
     Param("hidden_size", _width_default(base.hidden_size), "choice", choices=widths, label="hidden size"),
-    Param("core_layers", base.core_layers, "int", lo=0, hi=4, label="extra core layers"),
+    Param("core_layers", _int_default(base.core_layers, 0, 4), "int", lo=0, hi=4, label="extra core layers"),
     Param("state_size", _width_default(base.state_size), "choice", choices=widths, label="hidden-state width"),
     Param("glimpse_hidden", _width_default(base.glimpse_hidden), "choice", choices=widths, label="glimpse hidden"),
     Param("loc_hidden", _width_default(base.loc_hidden), "choice", choices=widths, label="location hidden"),
     Param("glimpse_size", _width_default(base.glimpse_size), "choice", choices=widths, label="glimpse feature"),
-    Param("patch_bits", base.patch_bits, "choice", choices=BITS, label="patch bits"),
-    Param("hidden_bits", base.hidden_bits, "choice", choices=BITS, label="hidden bits"),
-    Param("loc_std", base.loc_std, "float", lo=0.02, hi=0.5, step=0.01, label="location noise"),
-    Param("loc_grid", base.loc_grid, "int", lo=2, hi=28, label="location grid"),
-    Param("epochs", min(2, limits.max_epochs), "int", lo=1, hi=limits.max_epochs, label="epochs"),
-    Param("train_images", min(5000, train_counts[-1]) if 5000 in train_counts else train_counts[-1], "choice",
-          choices=train_counts, label="training images"),
-    Param("val_images", 2000 if 2000 in val_counts else val_counts[-1], "choice", choices=val_counts,
-          label="validation images"),
-    Param("batch_size", 128, "choice", choices=(32, 64, 128, 256), label="batch size"),
-    Param("lr", 1e-3, "choice", choices=LRS, label="learning rate"),
-    Param("seed", 0, "int", lo=0, hi=9999, label="seed"),
-    Param("augment_shift", 0, "int", lo=0, hi=4, label="shift augmentation"),
+    Param("patch_bits", _choice_default(base.patch_bits, BITS, 2), "choice", choices=BITS, label="patch bits"),
+    Param("hidden_bits", _choice_default(base.hidden_bits, BITS, 1), "choice", choices=BITS, label="hidden bits"),
+    Param("loc_std", round(min(max(base.loc_std, 0.02), 0.5), 2), "float", lo=0.02, hi=0.5, step=0.01,
+          label="location noise"),
+    Param("loc_grid", _int_default(base.loc_grid, 2, 28), "int", lo=2, hi=28, label="location grid"),
+    Param("epochs", _int_default(base_train.epochs, 1, limits.max_epochs), "int", lo=1, hi=limits.max_epochs,
+          label="epochs"),
+    Param("train_images", max([c for c in train_counts if c <= (base_train.train_limit or 50_000)] or train_counts[:1]),
+          "choice", choices=train_counts, label="training images"),
+    Param("val_images", max([c for c in val_counts if c <= (base_train.val_limit or 10_000)] or val_counts[:1]),
+          "choice", choices=val_counts, label="validation images"),
+    Param("batch_size", _choice_default(base_train.batch_size, (32, 64, 128, 256), 128), "choice",
+          choices=(32, 64, 128, 256), label="batch size"),
+    Param("lr", _choice_default(base_train.lr, LRS, 1e-3), "choice", choices=LRS, label="learning rate"),
+    Param("seed", _int_default(base_train.seed, 0, 9999), "int", lo=0, hi=9999, label="seed"),
+    Param("augment_shift", _int_default(base_train.augment_shift, 0, 4), "int", lo=0, hi=4,
+          label="shift augmentation"),
 ]
-messages = urlsync.url_settings(PAGE, PARAMS)
+FORM = [p for p in PARAMS if p.name not in ("view", "sweep")]
 K = lambda name: urlsync.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys
+if st.session_state.get("_ram_form_model") != models.current_model_key():
+    # another model was chosen: the form starts again from its configuration
+    for p in FORM:
+        st.session_state.pop(K(p.name), None)
+        st.session_state.pop(f"_keep.{K(p.name)}", None)
+    st.session_state["_ram_form_model"] = models.current_model_key()
+messages = urlsync.url_settings(PAGE, PARAMS)
 
 view = st.segmented_control("Show", list(VIEWS), format_func=VIEWS.get, key=K("view"), required=True)
 
@@ -161,6 +191,11 @@ def _knobs() -> RunConfig | None:
     return cfg
 
 
+def _widest(cfg: RunConfig) -> int:
+    """The widest layer of ``cfg``."""
+    return max(getattr(cfg.ram, n) for n in WIDTH_FIELDS)
+
+
 def _live(job_id: str) -> None:
     """Progress, curves and the stop button of one job (rerun every second while it trains)."""
     job: Job | None = manager.get(job_id)
@@ -199,20 +234,53 @@ def _live(job_id: str) -> None:
     st.session_state["_live_was_active"] = view.active
 
 
+def _form_values(cfg: RunConfig) -> dict[str, object]:
+    """The form's widget values that describe ``cfg`` (widths snapped to the offered ones)."""
+    r, t = cfg.ram, cfg.train
+    values: dict[str, object] = {n: getattr(r, n) for n in ("num_glimpses", "patch_size", "glimpse_scale",
+                                                           "num_patches", "core_layers", "patch_bits", "hidden_bits",
+                                                           "loc_std", "loc_grid")}
+    values.update({n: _width_default(getattr(r, n)) for n in WIDTH_FIELDS})
+    values.update(epochs=t.epochs, train_images=t.train_limit or 50_000, val_images=t.val_limit or 10_000,
+                  batch_size=t.batch_size, lr=t.lr, seed=t.seed, augment_shift=t.augment_shift)
+    return values
+
+
+def _train_smaller_copy() -> None:
+    """Set the form to a short training of the chosen model's architecture and ask for it to start."""
+    for name, value in _form_values(smaller_copy(selected, limits)).items():
+        st.session_state[K(name)] = value
+    st.session_state["run_name"] = "smaller copy"
+    st.session_state["_start_copy"] = True
+
+
 def _train_view() -> None:
     cfg = _knobs()
     active = manager.active()
     mine = st.session_state.get("train_job")
+    try:
+        copy = smaller_copy(selected, limits)
+    except ValueError:
+        copy = None
+    if copy is not None:
+        st.button("Train a smaller copy of this model", key="train_copy", on_click=_train_smaller_copy,
+                  disabled=active is not None, icon=":material/content_copy:",
+                  help=f"The chosen model's {copy.ram.num_glimpses} glimpses of {copy.ram.num_patches} x "
+                       f"{copy.ram.patch_size}x{copy.ram.patch_size} px, widths up to {_widest(copy)}, "
+                       f"{copy.train.epochs} epochs on {copy.train.train_limit:,} images: within the hosted limits")
     c = st.columns([2, 1])
-    name = c[0].text_input("Run name", value="my run", max_chars=40, key="run_name")
+    st.session_state.setdefault("run_name", "my run")
+    name = c[0].text_input("Run name", max_chars=40, key="run_name")
     busy = active is not None and active.id != mine
     if busy:
         v = active.view()
         st.info(f"Another visitor's run ('{v.name}') is training on this server ({100 * v.progress:.0f}% done). "
                 "One run trains at a time; start yours when it finishes.")
     own_active = active is not None and active.id == mine
+    start_copy = bool(st.session_state.pop("_start_copy", False))
     if c[1].button("Start training", type="primary", disabled=cfg is None or active is not None,
-                   icon=":material/play_arrow:", key="start_training"):
+                   icon=":material/play_arrow:", key="start_training") or (start_copy and cfg is not None
+                                                                            and active is None):
         try:
             job = manager.start(cfg, name=name, owner=st.session_state.setdefault("_owner", uuid.uuid4().hex))
         except (BusyError, ValueError) as exc:

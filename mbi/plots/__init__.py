@@ -4,8 +4,9 @@ These are pure functions used by the dashboard pages, the CLI and the ``reproduc
 They never compute the science themselves; they draw what the ``mbi`` modules return. Axes carry
 units, and the default template stays readable on light and dark backgrounds. One module per
 figure family, in the order of the pipeline: :mod:`.training` (Fig. 3), :mod:`.glimpses`,
-:mod:`.table` (Fig. 4(a), keys), :mod:`.search` (Fig. 4(b), 4(c)), :mod:`.mixed` (Fig. 5), :mod:`.robustness` (perturbed digits, gates),
-:mod:`.hardware` (Fig. 6); :mod:`.common` holds the colours and shared layout. Every builder is
+:mod:`.table` (Fig. 4(a), keys), :mod:`.search` (Fig. 4(b), 4(c)), :mod:`.mixed` (Fig. 5),
+:mod:`.robustness` (perturbed digits, gates), :mod:`.hardware` (Fig. 6), :mod:`.teaching` (the drawing
+view); :mod:`.palette` owns the colours, :mod:`.common` the shared layout. Every builder is
 importable as ``mbi.plots.NAME``.
 """
 
@@ -19,6 +20,7 @@ from mbi.plots.robustness import gate_curves, parting_paths, robustness_bars
 from mbi.plots.search import distance_error_histogram, key_tree, search_tradeoff
 from mbi.plots.table import (budget_accuracy, budget_storage, decoded_keys, location_map, query_and_match,
                              step_distances, table_size_curve)
+from mbi.plots.teaching import two_paths
 from mbi.plots.training import live_training, runs_comparison, sweep_grid_lines, sweep_one_at_a_time
 
 __all__ = [
@@ -29,5 +31,5 @@ __all__ = [
     "mixed_mbi_curve", "mixed_mbi_marked", "parting_paths", "pipeline_diagram", "query_and_match", "robustness_bars",
     "runs_comparison",
     "search_tradeoff", "step_distances", "sum_line_distributions", "sum_line_gap_zoom", "sweep_grid_lines",
-    "sweep_one_at_a_time", "table_figure", "table_size_curve",
+    "sweep_one_at_a_time", "table_figure", "table_size_curve", "two_paths",
 ]

@@ -1,4 +1,4 @@
-"""Shared look of every figure: colours, the common layout, tables and the pipeline diagram."""
+"""Shared look of every figure: colours (from :mod:`.palette`), the common layout, tables and the pipeline diagram."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
-PAPER_COLOR = "#9e9e9e"
-OURS_COLOR = "#1f77b4"
-ACCENT_COLOR = "#d62728"
+from mbi.plots.palette import ACCENT_COLOR, COLORWAY, OURS_COLOR, PAPER_COLOR  # the colours' one owner
 
 
 def apply_layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
@@ -20,6 +18,7 @@ def apply_layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
         margin=dict(l=60, r=20, t=80, b=50),
         paper_bgcolor="rgba(0,0,0,0)",
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        colorway=COLORWAY,
     )
     return fig
 

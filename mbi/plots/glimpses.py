@@ -170,8 +170,8 @@ def glimpse_patches(patches: np.ndarray, widths_px: Sequence[int], bits: int | N
                                  texttemplate="%{text}" if patches.shape[1] <= 8 else None,
                                  colorbar=dict(title="intensity (0-1)"),
                                  hovertemplate="level %{text}<extra></extra>"), row=1, col=i + 1)
-        fig.update_xaxes(showticklabels=False, constrain="domain", row=1, col=i + 1)
-        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
+        fig.update_xaxes(visible=False, constrain="domain", row=1, col=i + 1)  # the subplot titles name each patch
+        fig.update_yaxes(visible=False, scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
     q = "float (no quantizer)" if bits is None else f"{bits}-bit, {levels + 1} levels"
     fig.update_layout(title=f"{title} ({q})", margin=dict(l=20, r=20, t=80, b=40), paper_bgcolor="rgba(0,0,0,0)",
                       height=300)
@@ -187,6 +187,6 @@ def class_probabilities(probs: Sequence[float], label: int | None = None,
     colors = [ACCENT_COLOR if label is not None and i == label else OURS_COLOR for i in range(len(p))]
     fig = go.Figure(go.Bar(x=[str(i) for i in range(len(p))], y=p, marker_color=colors,
                            hovertemplate="class %{x}: %{y:.1f}%<extra></extra>"))
-    apply_layout(fig, title, "class (red = true label)" if label is not None else "class", "probability (%)")
+    apply_layout(fig, title, "class (highlighted bar = true label)" if label is not None else "class", "probability (%)")
     fig.update_yaxes(range=[0, 100])
     return fig

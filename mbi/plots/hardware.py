@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mbi.plots.common import ACCENT_COLOR, OURS_COLOR, PAPER_COLOR, apply_layout
+from mbi.plots.palette import GOOD_COLOR
 
 
 def sum_line_distributions(levels: Sequence[int], voltages_v: np.ndarray, min_gap_v: float, gap_level: int,
@@ -40,7 +41,7 @@ def sum_line_gap_zoom(level: int, upper_v: np.ndarray, lower_v: np.ndarray, thre
     """Histograms (log counts) of two neighbouring levels' sum-line voltages, where they come closest.
 
     ``upper_v`` holds the samples (V) of distance ``level`` (higher voltage), ``lower_v`` those of
-    ``level + 1``; the eye between them (or their overlap, in red) is shaded and the ADC decision
+    ``level + 1``; the eye between them (or their overlap, in the accent colour) is shaded and the ADC decision
     threshold (V), when given, is drawn. Rare slow cells show up as long tails on a log axis.
     """
     up, lo = 1e3 * np.asarray(upper_v, dtype=float), 1e3 * np.asarray(lower_v, dtype=float)
@@ -53,7 +54,7 @@ def sum_line_gap_zoom(level: int, upper_v: np.ndarray, lower_v: np.ndarray, thre
                              hovertemplate=f"{name}<br>%{{x:.2f}} mV: %{{y}} samples<extra></extra>"))
     gap = up.min() - lo.max()
     fig.add_vrect(x0=min(up.min(), lo.max()), x1=max(up.min(), lo.max()), line_width=0, opacity=0.25,
-                  fillcolor="#2ca02c" if gap >= 0 else ACCENT_COLOR)
+                  fillcolor=GOOD_COLOR if gap >= 0 else ACCENT_COLOR)
     if threshold_v is not None:
         fig.add_vline(x=1e3 * threshold_v, line=dict(color=ACCENT_COLOR, dash="dash"),
                       annotation_text="ADC threshold")

@@ -9,8 +9,9 @@ import plotly.graph_objects as go
 
 from mbi.plots.common import ACCENT_COLOR, OURS_COLOR, PAPER_COLOR, apply_layout, percent
 from mbi.plots.glimpses import digit_image
+from mbi.plots.palette import GOOD_COLOR as MIXED_COLOR
 
-MIXED_COLOR = "#2ca02c"
+
 
 
 def robustness_bars(rows: Sequence[dict], groups: Sequence[dict] | None = None,

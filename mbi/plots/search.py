@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mbi.plots.common import ACCENT_COLOR, OURS_COLOR, PAPER_COLOR, apply_layout
+from mbi.plots.palette import HIGHLIGHT_COLOR
 
 
 def key_tree(parent: Sequence[int], size: Sequence[int], depth: Sequence[int], is_leaf: Sequence[bool],
@@ -30,7 +31,7 @@ def key_tree(parent: Sequence[int], size: Sequence[int], depth: Sequence[int], i
         node = int(parent[node]) if node < len(parent) else -1
     colors = [ACCENT_COLOR if is_leaf[i] else OURS_COLOR for i in keep]
     widths = [3 if int(i) == selected else (1.5 if int(i) in path else 0.5) for i in keep]
-    lines = ["#ffbf00" if int(i) in path else "white" for i in keep]
+    lines = [HIGHLIGHT_COLOR if int(i) in path else "white" for i in keep]
     trace_cls = {"icicle": go.Icicle, "sunburst": go.Sunburst, "treemap": go.Treemap}[kind]
     extra = {"tiling": dict(orientation="v")} if kind == "icicle" else {}
     fig = go.Figure(trace_cls(

@@ -78,7 +78,7 @@ class Limits:
             used = total if limit is None else limit
             if used > cap:
                 raise ValueError(f"{what} images are limited to {cap:,}{where}, got {used:,}")
-        for name in ("hidden_size", "glimpse_hidden", "loc_hidden", "glimpse_size", "state_size"):
+        for name in WIDTH_FIELDS:
             if getattr(r, name) > self.max_hidden:
                 raise ValueError(f"{name} is limited to {self.max_hidden}{where}, got {getattr(r, name)}")
 
@@ -114,6 +114,30 @@ def limits_from_env(env: dict[str, str] | None = None) -> Limits:
         max_runs=_env_int(env, "MBI_MAX_RUNS", base.max_runs) if env.get("MBI_MAX_RUNS") else base.max_runs,
         cache_mb=_env_int(env, "MBI_CACHE_MB", base.cache_mb),
     )
+
+
+WIDTH_FIELDS = ("hidden_size", "glimpse_hidden", "loc_hidden", "glimpse_size", "state_size")
+"""The RAM's layer widths (what :attr:`Limits.max_hidden` caps)."""
+
+
+def smaller_copy(cfg: RunConfig, limits: Limits) -> RunConfig:
+    """``cfg``'s architecture, trained briefly: within ``limits`` and :data:`HOSTED_LIMITS`, whichever is tighter.
+
+    Glimpses, patches, bits and grid are kept; widths are capped at the hosted width, and training is at
+    most the hosted epochs on the hosted numbers of training and validation images (one thread), so a
+    classroom copy trains in minutes on a shared server.
+    """
+    def tight(name: str) -> int:
+        return min(getattr(limits, name), getattr(HOSTED_LIMITS, name))
+
+    ram = dataclasses.replace(cfg.ram, **{n: min(getattr(cfg.ram, n), tight("max_hidden")) for n in WIDTH_FIELDS})
+    t = cfg.train
+    train = dataclasses.replace(t, epochs=min(t.epochs, tight("max_epochs")), num_threads=1,
+                                train_limit=min(t.train_limit or 50_000, tight("max_train_images")),
+                                val_limit=min(t.val_limit or 10_000, tight("max_val_images")))
+    copy = RunConfig(ram, train)
+    limits.check(copy)
+    return copy
 
 
 def _now() -> str:
@@ -401,4 +425,4 @@ def list_runs(root: Path | None = None, include_sweeps: bool = False) -> list[Ru
 
 
 __all__ = ["ACTIVE_STATES", "APP_RUNS", "BusyError", "HOSTED_LIMITS", "Job", "JobView", "Limits", "RunInfo",
-           "TrainingManager", "limits_from_env", "list_runs", "read_run"]
+           "TrainingManager", "WIDTH_FIELDS", "limits_from_env", "list_runs", "read_run", "smaller_copy"]
