@@ -12,8 +12,6 @@ from mbi.plots.glimpses import digit_image
 from mbi.plots.palette import GOOD_COLOR as MIXED_COLOR
 
 
-
-
 def robustness_bars(rows: Sequence[dict], groups: Sequence[dict] | None = None,
                     title: str = "RAM, lookup-only and mixed MBI on perturbed digits") -> go.Figure:
     """Accuracy of the three ways of answering per perturbation, and the share mixed MBI answers by lookup.
