@@ -12,7 +12,8 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "bo", "sram", "energy", "reproduce", "worker")
+COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "bo", "sram", "energy", "reproduce", "worker",
+                   "scaling")
 
 
 def build_parser() -> argparse.ArgumentParser:
