@@ -35,7 +35,8 @@ def pages() -> dict[str, list[st.Page]]:
             _page("cluster_tree.py", "Cluster tree", "account_tree", "tree"),
             _page("mixed_mbi.py", "Mixed MBI", "call_split", "mixed"),
         ],
-        "Hardware": [_page("sram_energy.py", "SRAM and energy", "memory", "hardware")],
+        "Hardware": [_page("sram_energy.py", "SRAM and energy", "memory", "hardware"),
+                     _page("model_size.py", "Model size", "stacked_line_chart", "size")],
     }
 
 

@@ -16,18 +16,10 @@ from mbi.model.train import evaluations_without_improvement, train
 from mbi.plots.scaling import model_size_figure
 from mbi.runs import scaling
 from mbi.runs.scaling import ScalingSpec, collect, key_bits, open_family, run_family, summary, write_results
+from mbi.runs.reproduce.profiles import TINY_FAMILY
 from mbi.store import SPECS_DIR
 
-TINY_BASE = {"num_glimpses": 2, "patch_size": 4, "num_patches": 2, "state_size": 8, "loc_grid": 7,
-             "hidden_size": 16, "glimpse_hidden": 8, "loc_hidden": 8, "glimpse_size": 16}
-TINY_FAMILY = {
-    "name": "tiny",
-    "base": {"ram": TINY_BASE, "train": {"epochs": 1, "train_limit": 64, "batch_size": 32, "num_threads": 1}},
-    "members": [{"hidden_size": 8, "core_layers": 0}, {"hidden_size": 32, "core_layers": 2}],
-    "evaluation": {"table_train_images": 64, "val_images": 24, "test_images": 24, "bo_trials": 2, "bo_images": 24,
-                   "traversal_images": 24, "timing_images": 8, "single_images": 2,
-                   "tree": {"branching": 2, "leaf_size": 8, "checks": 1}},
-}
+TINY_BASE = TINY_FAMILY["base"]["ram"]
 
 
 def test_macs_match_a_hand_count():
@@ -168,4 +160,24 @@ def test_cli_report_only_writes_results_and_figure(family, tmp_path, monkeypatch
     spec_file.write_text(json.dumps(TINY_FAMILY))
     assert main(["scaling", "--spec", str(spec_file), "--report-only"]) == 0
     out = capsys.readouterr().out
-    assert "h32-x2" in out and (root / "scaling" / "tiny" / "figure.html").is_file()
+    assert "h32-x2" in out and (root / "scaling" / TINY_FAMILY["name"] / "figure.html").is_file()
+
+
+def test_model_size_page_rings_the_picked_member_and_makes_it_the_model(family, monkeypatch):
+    from tests.apptools import ok, open_page, spec
+
+    fam, root, study = family
+    monkeypatch.setenv("MBI_HOME", str(root))
+    rows = collect(fam, study)
+    write_results(fam, rows, root)
+    at = open_page("dashboard/pages/model_size.py")
+    ok(at)
+    fig = spec(at, "Model size")
+    assert [t["y"] for t in fig["data"] if t.get("name") == "RAM MACs"][0] == [r["macs_per_image"] for r in rows]
+    at.selectbox(key="size_member").select(rows[0]["member"]).run()
+    ok(at)
+    ringed = [t for t in spec(at, "Model size")["data"] if t.get("hoverinfo") == "skip" and t.get("mode") == "markers"]
+    assert ringed and all(t["x"][0] == rows[0]["macs_per_image"] for t in ringed)
+    at.button(key="size_use").click().run()
+    ok(at)
+    assert at.session_state["model"] == f"scaling/{fam.name}/{rows[0]['member']}"

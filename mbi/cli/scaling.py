@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mbi.runs.scaling import ScalingSpec, collect, open_family, run_family, write_results
+from mbi.runs.scaling import ScalingSpec, collect, markdown_table, open_family, run_family, write_results
 from mbi.store import SPECS_DIR, artifacts_root, atomic_write_text
 
 
@@ -60,12 +60,8 @@ def run(args: argparse.Namespace) -> int:
                 proc.join()
     rows = collect(spec, open_family(spec, args.storage, root))
     print(f"{len(rows)} of {len(spec.members)} member(s) of {spec.name} finished")
-    for r in rows:
-        print(f"  {r['member']:>10}  {r['macs_per_image']:>11,} MACs  {r['parameters']:>10,} params  "
-              f"RAM {100 * r['ram_accuracy']:.2f}%  lookup {100 * r['lookup_accuracy']:.2f}%  "
-              f"mixed {100 * r['mixed_accuracy']:.2f}% ({100 * r['mixed_lookup_share']:.1f}% by lookup)  "
-              f"RAM {1e3 * r['ram_batched_s']:.3f} ms vs lookup {1e3 * r['lookup_batched_s']:.3f} ms per image  "
-              f"{r['cim_energy_j'] * 1e9:.2f} nJ vs {r['mbi_energy_j'] * 1e9:.2f} nJ")
+    if rows:
+        print(markdown_table(rows), end="")
     path = write_results(spec, rows, root)
     figure = model_size_figure(rows, summary(rows))
     html = atomic_write_text(path.with_name("figure.html"), figure.to_html(include_plotlyjs=True, full_html=True))

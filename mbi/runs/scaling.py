@@ -410,3 +410,46 @@ def read_results(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or "summary" not in data:
         raise ValueError(f"{path} is not a model-size family's results; run `python -m mbi scaling` to write it")
     return data
+
+
+def find_results(root: Path) -> list[Path]:
+    """Every family's ``results.json`` under ``ROOT/scaling/`` (name order)."""
+    return sorted((Path(root) / "scaling").glob(f"*/{RESULTS_FILE}"))
+
+
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("member", "Member"), ("parameters", "Parameters"), ("macs_per_image", "MACs/image"), ("epochs", "Epochs"),
+    ("ram", "RAM test"), ("lookup", "Lookup-only"), ("mixed", "Mixed (by lookup)"), ("rows", "Table rows"),
+    ("mb", "Table MB"), ("key_bits", "Key bits"), ("comparisons", "Comparisons/lookup (tree, brute)"),
+    ("ram_rate", "RAM img/s (batch, single)"), ("lookup_rate", "Lookup img/s (batch, single)"),
+    ("energy", "Energy/inference (CIM, MBI)"),
+)
+"""Columns of the per-member table (key, header) that the CLI, RESULTS.md and the dashboard show."""
+
+
+def table_cells(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The per-member table as display strings keyed by :data:`TABLE_COLUMNS`."""
+    from mbi.hardware.cim_table import format_energy
+
+    out = []
+    for r in rows:
+        stop = "" if not r["stopped_early"] else " (early stop)"
+        out.append({
+            "member": r["member"], "parameters": f"{r['parameters']:,}", "macs_per_image": f"{r['macs_per_image']:,}",
+            "epochs": f"{r['epochs_trained']}{stop}", "ram": f"{100 * r['ram_accuracy']:.2f}%",
+            "lookup": f"{100 * r['lookup_accuracy']:.2f}%",
+            "mixed": f"{100 * r['mixed_accuracy']:.2f}% ({100 * r['mixed_lookup_share']:.1f}%)",
+            "rows": f"{r['table_rows']:,}", "mb": f"{r['table_bytes_binary'] / 1e6:.2f}", "key_bits": str(r["key_bits"]),
+            "comparisons": f"{r['tree_comparisons_per_lookup']:.0f}, {r['brute_comparisons_per_lookup']:.0f}",
+            "ram_rate": f"{1 / r['ram_batched_s']:,.0f}, {1 / r['ram_single_s']:,.0f}",
+            "lookup_rate": f"{1 / r['lookup_batched_s']:,.0f}, {1 / r['lookup_single_s']:,.0f} ({r['fastest_search']})",
+            "energy": f"{format_energy(r['cim_energy_j'])}, {format_energy(r['mbi_energy_j'])}",
+        })
+    return out
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The per-member table in Markdown (what the CLI prints and RESULTS.md shows)."""
+    lines = ["| " + " | ".join(h for _, h in TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
+    lines += ["| " + " | ".join(cells[k] for k, _ in TABLE_COLUMNS) + " |" for cells in table_cells(rows)]
+    return "\n".join(lines) + "\n"
