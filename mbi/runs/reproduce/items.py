@@ -28,7 +28,9 @@ def work_items(cfg: dict[str, Any]) -> list[dict[str, Any]]:
         for params in sweep_spec(cfg, figure).items():
             items.append({"kind": "sweep", "figure": figure, "params": json.dumps(params, sort_keys=True)})
     items += [{"kind": "tablesize", "size": -1 if s is None else int(s)} for s in cfg["sizes"]]
-    items += [{"kind": k} for k in ("tree", "mixed", "sram", "energy", "scaling")]
+    items += [{"kind": k} for k in ("tree", "mixed", "sram", "energy")]
+    if cfg.get("scaling"):
+        items.append({"kind": "scaling"})
     return items
 
 

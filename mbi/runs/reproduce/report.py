@@ -121,7 +121,8 @@ def figure_sections(results: dict[str, Any], cfg: dict[str, Any]) -> list[dict[s
     fig = None
     if family and family["rows"]:
         fig = plots.model_size_figure(family["rows"], family["summary"])
-    add("scaling", "Model size: lookup cost vs network size", fig, scaling_text(family), scaling_why(family))
+    add("scaling", "Model size: lookup cost vs network size", fig, scaling_text(family),
+        scaling_why(family, bool(cfg.get("scaling"))))
     return s
 
 
@@ -141,10 +142,12 @@ def scaling_text(family: dict[str, Any] | None) -> str:
             f"less energy than the network on {rows[-1]['cim_macro']}; test accuracy RAM/lookup/mixed: {accs}")
 
 
-def scaling_why(family: dict[str, Any] | None) -> str:
+def scaling_why(family: dict[str, Any] | None, cfg_has_family: bool = True) -> str:
     """How long the family trained and what the energies assume."""
     if not family or not family["rows"]:
-        return "The paper states the claim without measuring it; measured here once the family finishes."
+        return ("The paper states the claim without measuring it; measured here once the family finishes"
+                + ("" if cfg_has_family else " (not part of this profile: `python -m mbi scaling` or the full profile)")
+                + ".")
     t = family["training"]
     images = "the whole training split" if t["train_limit"] is None else f"{t['train_limit']:,} training images"
     stop = "" if t.get("patience") is None else f", early stopping after {t['patience']} evaluations without gain"
