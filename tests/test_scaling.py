@@ -110,7 +110,9 @@ def test_tiny_family_produces_every_number_and_the_figure(family):
             assert 0.0 <= r[name] <= 1.0
         assert r["test_images"] == 24 and r["epochs_trained"] == 1
         assert 1 <= r["tree_comparisons_per_lookup"] <= r["brute_comparisons_per_lookup"] <= r["table_rows"]
-        assert r["fastest_search"] in ("brute", "tree")
+        assert r["fastest_search"] in ("brute", "tree") and r["fastest_single_search"] in ("brute", "tree")
+        assert r["lookup_single_s"] == min(v["single_s"] for v in r["lookup_s"].values())
+        assert r["lookup_batched_s"] == min(v["batched_s"] for v in r["lookup_s"].values())
         for name in ("ram_batched_s", "ram_single_s", "lookup_batched_s", "lookup_single_s", "mbi_energy_j",
                      "cim_energy_j"):
             assert r[name] > 0
