@@ -213,7 +213,7 @@ def run_scaling_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
     spec = scaling_spec(ctx.cfg)
     root = ctx.out if ctx.cfg["scaling"]["root"] == "out" else artifacts_root()
     heartbeat(trial)
-    study = run_family(spec, None, root)
+    study = run_family(spec, None, root, progress=lambda _message: heartbeat(trial))  # alive while members train
     rows = collect(spec, study)
     write_results(spec, rows, root)
     return {"name": spec.name, "rows": rows, "summary": summary(rows), "members": spec.member_names(),
