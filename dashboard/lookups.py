@@ -11,41 +11,48 @@ from typing import Any, Sequence
 import streamlit as st
 
 from mbi.config import RunConfig
+from mbi.runs.jobs import limits_from_env
+from mbi.runs.memo import ByteLRU
 
 from dashboard import furniture, models
 
 
 class _Memo:
-    """A small thread-safe least-recently-used dict (one per process, shared by all sessions)."""
+    """One kind of result (``name``, at most ``size`` entries) in the server's byte-bounded memo.
 
-    def __init__(self, size: int) -> None:
-        import collections
-        import threading
+    All memos share one :class:`mbi.runs.memo.ByteLRU` of ``MBI_CACHE_MB`` (hosted: 200 MB); when
+    keeping a result drops older ones, or a result is too large to keep, the page says so.
+    """
 
-        self.size = size
-        self.items: "collections.OrderedDict[Any, Any]" = collections.OrderedDict()
-        self.lock = threading.Lock()
+    def __init__(self, name: str, size: int, store: ByteLRU) -> None:
+        self.name, self.size, self.store = name, size, store
 
     def get(self, key: Any) -> Any:
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        return None
+        return self.store.get(self.name, key)
 
     def put(self, key: Any, value: Any) -> Any:
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+        dropped = self.store.put(self.name, key, value, entries=self.size)
+        freed = [d for d in dropped if not d.refused]
+        if any(d.refused for d in dropped):
+            st.caption(f"This result ({dropped[0].nbytes / 1e6:.0f} MB) is larger than the server's memory for "
+                       f"results (MBI_CACHE_MB={self.store.max_bytes // 1_000_000}), so it is not kept: it is "
+                       "recomputed (or read from disk) next time.")
+        elif sum(d.nbytes for d in freed) >= 1_000_000:  # small results come and go without a note
+            st.caption(f"To make room, the server dropped {len(freed)} older result{'s' if len(freed) != 1 else ''} "
+                       f"({sum(d.nbytes for d in freed) / 1e6:.1f} MB) from memory (MBI_CACHE_MB="
+                       f"{self.store.max_bytes // 1_000_000}); they are recomputed or read from disk when asked "
+                       "for again.")
         return value
 
 
 @st.cache_resource
+def _store(max_bytes: int) -> ByteLRU:
+    return ByteLRU(max_bytes)
+
+
 def memo(name: str, size: int) -> _Memo:
-    """The process-wide memo ``name`` (pages keep their own expensive results here)."""
-    return _Memo(size)
+    """The process-wide memo ``name`` (pages keep their own expensive results here), at most ``size`` entries."""
+    return _Memo(name, size, _store(limits_from_env().cache_mb * 1_000_000))
 
 
 def quantized(cfg: RunConfig) -> bool:
@@ -53,11 +60,17 @@ def quantized(cfg: RunConfig) -> bool:
     return cfg.ram.patch_bits is not None and cfg.ram.hidden_bits is not None
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the lookup table ...")
 def _table(choice: str, stamp: float) -> Any:
+    """The full table of a model choice, kept in the byte-bounded memo (two at most)."""
     from mbi.memory.lut import cached_table
 
-    return cached_table(choice if choice == models.DEFAULT_MODEL else str(models.model_folder(choice)))
+    cache = memo("tables", 2)
+    table = cache.get((choice, stamp))
+    if table is None:
+        with st.spinner("Loading the lookup table ..."):
+            table = cached_table(choice if choice == models.DEFAULT_MODEL else str(models.model_folder(choice)))
+        cache.put((choice, stamp), table)
+    return table
 
 
 def lookup_table() -> Any:
@@ -67,7 +80,7 @@ def lookup_table() -> Any:
 
     name, stamp = models.current_model_key()
     try:
-        _, cfg, _ = models.current_model()
+        cfg = models.current_config()
     except furniture.USER_ERRORS as exc:
         st.error(furniture.friendly(exc))
         return None
@@ -76,7 +89,7 @@ def lookup_table() -> Any:
                 "train one with patch and hidden-state bits to use lookups.", icon=":material/info:")
         return None
     target = name if name == models.DEFAULT_MODEL else str(models.model_folder(name))
-    if not table_ready(target) and memo("tables", 4).get((name, stamp)) is None:
+    if not table_ready(target) and memo("tables", 2).get((name, stamp)) is None:
         st.info("Not yet distilled: this model has no lookup table yet. Distilling replays the 50,000 training "
                 "images through the RAM and stores every glimpse step (about a minute on 2 cores).",
                 icon=":material/hourglass_empty:")
@@ -94,7 +107,6 @@ def lookup_table() -> Any:
     except furniture.USER_ERRORS as exc:
         st.error(f"The lookup table could not be loaded: {furniture.friendly(exc)}")
         return None
-    memo("tables", 4).put((name, stamp), True)
     return table
 
 

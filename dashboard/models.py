@@ -1,20 +1,27 @@
 """The model every page shows: cached loads (model, MNIST, metrics, lookup settings), the sidebar's
 choice of model, and the server's training manager.
+
+Only the small recorded facts (configuration, metrics, lookup settings) are read at import and by
+the sidebar; torch (the model) and MNIST are imported and loaded when a page asks for them
+(:func:`current_model`, :func:`mnist`), so a first view that needs neither starts fast.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from mbi.config import RunConfig
 from mbi.data import MNIST, load_mnist
-from mbi.model.checkpoint import load_config, load_metrics, load_model, resolve_checkpoint
-from mbi.model.ram import RAM
+from mbi.model.checkpoint import load_config, load_metrics, resolve_checkpoint
 from mbi.runs.jobs import TrainingManager, limits_from_env, list_runs
 from mbi.store import artifacts_root
+
+if TYPE_CHECKING:
+    from mbi.model.ram import RAM
 
 from dashboard import furniture
 
@@ -42,6 +49,8 @@ def _stamp(folder: Path) -> float:
 
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=4)
 def _model(path: str, stamp: float) -> RAM:
+    from mbi.model.checkpoint import load_model  # imports torch: only pages that run the model get here
+
     return load_model(path)
 
 
@@ -68,7 +77,7 @@ def _manager(root: str, env_key: str) -> TrainingManager:
 
 
 LIMIT_VARIABLES = ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN",
-                   "MBI_MAX_RUNS")
+                   "MBI_MAX_RUNS", "MBI_CACHE_MB")
 
 
 def training_manager() -> TrainingManager:
@@ -136,12 +145,22 @@ def current_model_key() -> tuple[str, float]:
     return name, _stamp(model_folder(name))
 
 
+def current_config() -> RunConfig:
+    """The chosen model's run configuration (``config.json``; cached, no torch)."""
+    folder = model_folder(current_model_name())
+    return RunConfig.from_dict(_run_config(str(folder), _stamp(folder)))
+
+
+def current_metrics() -> dict:
+    """The chosen model's recorded metrics (``metrics.json``; cached, no torch)."""
+    folder = model_folder(current_model_name())
+    return _metrics(str(folder), _metrics_stamp(folder))
+
+
 def current_model() -> tuple[RAM, RunConfig, dict]:
     """The chosen model, its run configuration and its metrics (cached; reloaded when the file changes)."""
     folder = model_folder(current_model_name())
-    stamp = _stamp(folder)
-    return (_model(str(folder), stamp), RunConfig.from_dict(_run_config(str(folder), stamp)),
-            _metrics(str(folder), _metrics_stamp(folder)))
+    return _model(str(folder), _stamp(folder)), current_config(), current_metrics()
 
 
 def set_model(choice: str) -> None:
@@ -178,3 +197,20 @@ def lookup_settings_of(name: str | None = None) -> dict:
         return _lookup_settings(str(folder), stamp)
     except furniture.USER_ERRORS:
         return {}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _example(path: str, stamp: tuple[float, float]) -> dict | None:
+    from mbi.model.gallery import read_example
+
+    return read_example(path)
+
+
+def current_example() -> dict | None:
+    """The chosen model's precomputed first view (``example.json``: parameters, test size, a few digits), or None."""
+    folder = model_folder(current_model_name())
+    try:
+        stamp = ((folder / "example.json").stat().st_mtime, _stamp(folder))
+    except OSError:
+        return None
+    return _example(str(folder), stamp)

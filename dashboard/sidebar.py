@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mbi.model.checkpoint import check_weights_file
+
 from dashboard import furniture, models, session_weights
 
 
@@ -35,7 +37,8 @@ def sidebar() -> None:
 
 def _model_summary() -> None:
     try:
-        _, cfg, metrics = models.current_model()
+        cfg, metrics = models.current_config(), models.current_metrics()
+        check_weights_file(models.model_folder(models.current_model_name()))
     except furniture.USER_ERRORS as exc:
         st.error(furniture.friendly(exc))
         return
@@ -54,7 +57,7 @@ def _model_summary() -> None:
 def _weights_sidebar() -> None:
     """Sidebar indicator of the session's distance weights, with a way back to the model's own."""
     try:
-        _, cfg, _ = models.current_model()
+        cfg = models.current_config()
     except furniture.USER_ERRORS:
         return
     if cfg.ram.patch_bits is None or cfg.ram.hidden_bits is None:

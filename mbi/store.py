@@ -12,8 +12,9 @@ import io
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
@@ -29,14 +30,16 @@ def artifacts_root() -> Path:
     return Path(os.environ.get("MBI_HOME", "artifacts")).resolve()
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+@contextmanager
+def _atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A binary file handle whose content replaces ``path`` only when the block ends without error
+    (temp file in the same folder, fsync, rename)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
@@ -45,7 +48,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return target
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    with _atomic_file(path) as handle:
+        handle.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
@@ -67,6 +76,19 @@ def atomic_save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **plain)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def atomic_save_npy(path: str | os.PathLike[str], array: np.ndarray) -> Path:
+    """Save one plain array as an uncompressed ``.npy`` atomically (streamed, so it can be memory-mapped later).
+
+    Object arrays are refused (they would need pickle).
+    """
+    plain = np.asarray(array)
+    if plain.dtype.hasobject:
+        raise ValueError("the array holds Python objects, which would need pickle; store a plain array")
+    with _atomic_file(path) as handle:
+        np.lib.format.write_array(handle, plain, allow_pickle=False)
+    return Path(path)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -202,3 +202,12 @@ def test_lookup_pages_explain_a_broken_model_or_table(tmp_path, monkeypatch, bro
         at.run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert any("could not be loaded" in e.value for e in at.error), (page, [e.value for e in at.error])
+
+
+def test_page_says_when_a_result_is_too_large_to_keep(monkeypatch):
+    """With MBI_CACHE_MB=1 the search index (~10 MB) cannot be kept in memory, and the page says so."""
+    monkeypatch.setenv("MBI_CACHE_MB", "1")
+    at = _open("mixed", SMALL)
+    _ok(at)
+    assert any("not kept" in c.value and "MBI_CACHE_MB=1" in c.value for c in at.caption), \
+        [c.value for c in at.caption]

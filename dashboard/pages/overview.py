@@ -1,4 +1,9 @@
-"""Overview: the pipeline at a glance, the chosen model's headline numbers beside the paper's, a guided tour."""
+"""Overview: the pipeline at a glance, the chosen model's headline numbers beside the paper's, a guided tour.
+
+The first view draws from small recorded facts (config, metrics, lookup settings and the model's
+precomputed ``example.json``), so it needs neither torch nor MNIST; they load only when the
+visitor asks for other digits than the example's (or the model has no example).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,7 @@ from mbi import plots
 from mbi.hardware.energy import (PAPER_INFERENCE_ENERGY_J, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                                  PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, format_energy, match_energy,
                                  our_table_row)
-from mbi.model.ram import trace
 from mbi.hardware.sram import build_layout, key_parts_from_ram
-from mbi.model.train import images_to_tensor
 from mbi.urlstate import Param
 from dashboard import furniture, models, urlsync
 
@@ -28,9 +31,15 @@ furniture.intro(
     "Fig. 2 (the pipeline) and Table I (headline numbers)",
 )
 
-model, cfg, metrics, data = models.load_or_stop()
+try:
+    cfg, metrics = models.current_config(), models.current_metrics()
+except furniture.USER_ERRORS as exc:
+    st.error(f"The model could not be loaded: {furniture.friendly(exc)}")
+    st.stop()
 ram = cfg.ram
-PARAMS = [Param("first", 0, "int", lo=0, hi=len(data.test_y) - GALLERY, label="first test image")]
+example = models.current_example()
+test_size = int(example["test_size"]) if example else len(models.load_or_stop()[3].test_y)
+PARAMS = [Param("first", 0, "int", lo=0, hi=test_size - GALLERY, label="first test image")]
 messages = urlsync.url_settings(PAGE, PARAMS)
 
 
@@ -79,7 +88,8 @@ except furniture.USER_ERRORS as exc:
     st.stop()
 layout = build_layout(key_parts_from_ram(ram), ours.encoding, 32)
 match_j = match_energy()["total"]
-n_params = sum(p.numel() for p in model.parameters())
+n_params = (int(example["parameters"]) if example
+            else sum(p.numel() for p in models.load_or_stop()[0].parameters()))
 recorded = models.lookup_settings_of()
 lookup_acc = recorded.get("test_lookup_accuracy")
 mixed_acc = recorded.get("test_mixed_accuracy")
@@ -138,16 +148,23 @@ st.caption("Table size, metric search, cluster tree and mixed MBI pages follow o
 # --------------------------------------------------------------------------- glimpse gallery
 
 st.subheader("Where the model looks")
-start = st.number_input("First test image", min_value=0, max_value=len(data.test_y) - GALLERY, step=GALLERY,
+start = st.number_input("First test image", min_value=0, max_value=test_size - GALLERY, step=GALLERY,
                         key=urlsync.wkey(PAGE, "first"), help="Index into the 10,000-image test split")
 values = urlsync.sync_url(PAGE, PARAMS, messages)
-idx = np.arange(int(start), int(start) + GALLERY)
-tr = trace(model, images_to_tensor(data.test_x[idx]))
+gallery = example["gallery"] if example else None
+if gallery is None or gallery["first"] != int(start) or len(gallery["labels"]) < GALLERY:
+    from mbi.model.gallery import glimpse_gallery
+
+    model, _, _, data = models.load_or_stop()
+    idx = np.arange(int(start), int(start) + GALLERY)
+    with st.spinner("Running the RAM on these digits ..."):
+        gallery = glimpse_gallery(model, data.test_x[idx], data.test_y[idx], int(start))
 scales = [ram.glimpse_scale**k for k in range(ram.num_patches)]
-for col, i, b in zip(st.columns(GALLERY), idx, range(GALLERY)):
-    verdict = "correct" if tr.prediction[b] == data.test_y[i] else "wrong"
-    fig = plots.glimpse_path(data.test_x[i], tr.centres[b], ram.patch_size, scales,
-                             title=f"#{i}: label {data.test_y[i]}, RAM says {tr.prediction[b]} ({verdict})")
+for b, col in enumerate(st.columns(GALLERY)):
+    i, label, said = int(start) + b, gallery["labels"][b], gallery["predictions"][b]
+    verdict = "correct" if said == label else "wrong"
+    fig = plots.glimpse_path(np.asarray(gallery["images"][b], dtype=np.uint8), np.asarray(gallery["centres"][b]),
+                             ram.patch_size, scales, title=f"#{i}: label {label}, RAM says {said} ({verdict})")
     fig.update_yaxes(constrain="domain")
     with col:
         st.plotly_chart(fig, key=f"gallery{b}", config={"displaylogo": False})

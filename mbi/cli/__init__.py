@@ -13,7 +13,7 @@ import importlib
 import sys
 
 COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "bo", "sram", "energy", "reproduce", "worker",
-                   "scaling")
+                   "example", "scaling")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,15 +20,15 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import optuna
 
-from mbi.inference.lookup import StepIndex, lookup_infer
-from mbi.memory.lut import LookupTable
-from mbi.model.ram import RAM
-from mbi.runs.studies import open_storage
+if TYPE_CHECKING:  # optuna, torch and the search are imported by the functions that run a search, so the
+    import optuna  # weight helpers (RATIO_RANGE, weights_of) stay cheap for the dashboard's sidebar
+
+    from mbi.memory.lut import LookupTable
+    from mbi.model.ram import RAM
 
 RATIO_RANGE = (1e-2, 1e2)
 
@@ -49,6 +49,8 @@ def weights_of(params: dict[str, float]) -> tuple[float, float, float]:
 def lookup_accuracy(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray,
                     weights: tuple[float, float, float]) -> float:
     """Lookup-only accuracy of ``table`` with eq. (1) weights ``weights`` (exact search)."""
+    from mbi.inference.lookup import StepIndex, lookup_infer
+
     trace = lookup_infer(model, table, images, index=StepIndex(table, weights))
     return float(np.mean(trace.prediction == np.asarray(labels)))
 
@@ -70,6 +72,10 @@ def run_bo(
     callback: Callable[[optuna.trial.FrozenTrial], None] | None = None,
 ) -> BOResult:
     """Search a, b, c maximizing validation lookup accuracy; resumes a study of the same name."""
+    import optuna
+
+    from mbi.runs.studies import open_storage
+
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     name = study_name or f"bo-{table.model_hash}-{len(table)}rows"

@@ -33,6 +33,7 @@ distilled from; :func:`load_table` refuses a table of another model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolv
 from mbi.data import load_mnist
 from mbi.search.distance import KeyLayout
 from mbi.model.ram import RAM
+from mbi.arraycache import mapped_arrays
 from mbi.store import artifacts_root, atomic_save_npz
 from mbi.model.train import images_to_tensor
 
@@ -282,15 +284,33 @@ def save_table(table: LookupTable, path: str | Path) -> Path:
     )
 
 
-def load_table(path: str | Path, expected_model_hash: str | None = None) -> LookupTable:
-    """Read a table written by :func:`save_table`; refuse a corrupt file or one of another model."""
+TABLE_FIELDS = ("keys", "next_hidden", "next_loc", "readout", "step", "count", "source")
+
+
+def _decoded_table(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a table file (decompressed), with its JSON header as a plain string array."""
+    with np.load(path, allow_pickle=False) as npz:
+        return {"header": npz["header"], **{k: npz[k] for k in TABLE_FIELDS}}
+
+
+def load_table(path: str | Path, expected_model_hash: str | None = None, mapped: bool = False) -> LookupTable:
+    """Read a table written by :func:`save_table`; refuse a corrupt file or one of another model.
+
+    ``mapped``: decompress the file once into a verified copy under ``$MBI_HOME/tables/mapped/`` and
+    memory-map it (:mod:`mbi.arraycache`), so processes and sessions share one copy of its pages.
+    """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no lookup table at {p}; create one with `python -m mbi distill CHECKPOINT`")
     try:
-        with np.load(p, allow_pickle=False) as npz:
-            header = json.loads(str(npz["header"]))
-            arrays = {k: npz[k] for k in ("keys", "next_hidden", "next_loc", "readout", "step", "count", "source")}
+        if mapped:
+            where = hashlib.sha256(str(p.resolve()).encode()).hexdigest()[:8]
+            folder = artifacts_root() / "tables" / "mapped" / f"{p.stem}-{where}"
+            decoded = mapped_arrays(folder, [p], lambda: _decoded_table(p), tag="table-v1")
+        else:
+            decoded = _decoded_table(p)
+        header = json.loads(str(decoded["header"].item()))
+        arrays = {k: decoded[k] for k in TABLE_FIELDS}
         layout = KeyLayout(*header["layout"])
         table = LookupTable(**arrays, layout=layout, num_glimpses=int(header["num_glimpses"]),
                             model_hash=str(header["model_hash"]), meta=dict(header.get("meta", {})))
@@ -370,10 +390,10 @@ def cached_table(checkpoint: str | Path | None = None, rows: int | None = None, 
     recipe = TableRecipe.of(folder) if recipe is None else recipe
     shipped = folder / "table.npz"
     if rows is None and seed == 0 and recipe == TableRecipe.of(folder) and shipped.is_file():
-        return load_table(shipped, digest)
+        return load_table(shipped, digest, mapped=True)
     path = table_path(folder, rows, seed, recipe=recipe)
     if path.is_file():
-        return load_table(path, digest)
+        return load_table(path, digest, mapped=True)
     mnist = load_mnist()
     table = distill_recipe(load_model(folder), mnist.train_x, mnist.train_y, digest, recipe, rows=rows, seed=seed,
                            progress=progress)

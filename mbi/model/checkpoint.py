@@ -3,6 +3,8 @@
 Weights are plain state dicts read with ``torch.load(..., weights_only=True)``
 (no arbitrary pickle); configuration and metrics are JSON beside them. A
 corrupt or mismatched folder raises :class:`ValueError` with what to do.
+torch is imported only by the functions that touch weights, so reading a
+folder's configuration, metrics or lookup settings stays cheap.
 """
 
 from __future__ import annotations
@@ -10,16 +12,21 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from mbi.config import RunConfig
-from mbi.model.ram import RAM
 from mbi.store import DEFAULT_MODEL_DIR, atomic_write_bytes, atomic_write_json, read_json
 
 
+if TYPE_CHECKING:
+    import torch
+
+    from mbi.model.ram import RAM
+
+
 def _tensor_bytes(obj: Any) -> bytes:
+    import torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()
@@ -33,6 +40,8 @@ def save_checkpoint_files(
 
     ``metrics.json`` is written last, so it never describes an epoch whose weights are missing.
     """
+    import torch
+
     atomic_write_json(out / "config.json", cfg.to_dict())
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": torch.tensor(epoch)}
     atomic_write_bytes(out / "last.pt", _tensor_bytes(state))
@@ -67,6 +76,10 @@ def load_config(path: str | Path | None) -> RunConfig:
 
 def load_model(path: str | Path | None = None) -> RAM:
     """Rebuild the RAM of a checkpoint folder in eval mode (default: the shipped model)."""
+    import torch
+
+    from mbi.model.ram import RAM
+
     folder = resolve_checkpoint(path)
     cfg = load_config(folder)
     model = RAM(cfg.ram)
@@ -79,6 +92,22 @@ def load_model(path: str | Path | None = None) -> RAM:
             f"{str(exc)[:200]}); the file is damaged or belongs to another configuration: retrain or restore it"
         ) from exc
     return model.eval()
+
+
+def check_weights_file(path: str | Path | None = None) -> None:
+    """A cheap check, without torch, that a checkpoint's ``model.pt`` is a complete torch archive (a zip
+    holding ``data.pkl``); raises ValueError saying what to do. :func:`load_model` checks the rest."""
+    import zipfile
+
+    weights = resolve_checkpoint(path) / "model.pt"
+    try:
+        with zipfile.ZipFile(weights) as archive:
+            complete = any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        complete = False
+    if not complete:
+        raise ValueError(f"{weights} is not a complete torch weights file; the file is damaged: retrain or "
+                         "restore it")
 
 
 def model_hash(path: str | Path | None = None) -> str:

@@ -33,12 +33,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Callable, Iterator, Literal
 
 from mbi.config import RunConfig
 from mbi.data import MNIST, load_mnist
 from mbi.store import artifacts_root, atomic_write_json, read_json
-from mbi.model.train import TrainEvent, train
+
+if TYPE_CHECKING:  # training (torch) is imported when a run starts, so listing runs stays cheap
+    from mbi.model.train import TrainEvent
 
 State = Literal["starting", "running", "stopping", "stopped", "done", "failed"]
 ACTIVE_STATES = ("starting", "running", "stopping")
@@ -54,7 +56,8 @@ class BusyError(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps on what a dashboard visitor may train (checked before a run starts)."""
+    """Caps on what a dashboard visitor may train (checked before a run starts) and on the memory the server
+    keeps results in (``cache_mb``: the dashboard's memo of tables, search indexes and traces)."""
 
     max_epochs: int = 100
     max_train_images: int = 50_000
@@ -62,6 +65,7 @@ class Limits:
     max_hidden: int = 1024
     hosted: bool = False
     max_runs: int | None = None  # app-trained run folders kept on disk (oldest removed first); None = all
+    cache_mb: int = 400  # MB of computed results kept in memory per server process (least recently used dropped)
 
     def check(self, cfg: RunConfig) -> None:
         """Raise ValueError naming the first setting over a limit."""
@@ -80,7 +84,7 @@ class Limits:
 
 
 HOSTED_LIMITS = Limits(max_epochs=3, max_train_images=5_000, max_val_images=2_000, max_hidden=256, hosted=True,
-                       max_runs=20)
+                       max_runs=20, cache_mb=200)
 
 
 def _env_int(env: dict[str, str], name: str, default: int) -> int:
@@ -108,6 +112,7 @@ def limits_from_env(env: dict[str, str] | None = None) -> Limits:
         max_val_images=_env_int(env, "MBI_MAX_VAL_IMAGES", base.max_val_images),
         max_hidden=_env_int(env, "MBI_MAX_HIDDEN", base.max_hidden),
         max_runs=_env_int(env, "MBI_MAX_RUNS", base.max_runs) if env.get("MBI_MAX_RUNS") else base.max_runs,
+        cache_mb=_env_int(env, "MBI_CACHE_MB", base.cache_mb),
     )
 
 
@@ -331,6 +336,8 @@ class TrainingManager:
             self._jobs[job.id] = job
             self._active = job
         log_every = self.log_every or self.auto_log_every(cfg)
+
+        from mbi.model.train import train
 
         def events() -> Iterator[TrainEvent]:
             return train(cfg, run_dir, data=self.data_loader(), resume=False, log_every=log_every)

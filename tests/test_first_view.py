@@ -1,0 +1,61 @@
+"""The Overview's first view: drawn from small recorded facts (no torch, no MNIST), and the shipped
+precomputed example (``mbi/default_model/example.json``) equal to a fresh computation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mbi.model import gallery
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FIRST_VIEW = """
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=24 * 3600.0).run()
+assert not at.exception, [e.value for e in at.exception]
+assert not at.error, [e.value for e in at.error]
+titles = [el.proto.spec for el in at.get("plotly_chart")]
+from mbi import data
+print("figures", len(titles), "torch", "torch" in sys.modules, "decoded", data.load_mnist.cache_info().currsize,
+      "optuna", "optuna" in sys.modules, "sklearn", "sklearn" in sys.modules)
+"""
+
+
+def test_shipped_example_equals_a_fresh_computation(mnist):
+    shipped = gallery.read_example("default")
+    assert shipped is not None, "mbi/default_model/example.json is missing or stale: run `python -m mbi example`"
+    fresh = json.loads(json.dumps(gallery.compute_example("default", mnist)))
+    assert shipped == fresh
+    assert shipped["gallery"]["images"] == mnist.test_x[:gallery.GALLERY_SIZE].tolist()
+
+
+def test_example_of_other_weights_is_not_used(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(ROOT / "mbi" / "default_model", folder)
+    assert gallery.read_example(folder) is not None
+    weights = bytearray((folder / "model.pt").read_bytes())
+    weights[-1] ^= 1
+    (folder / "model.pt").write_bytes(bytes(weights))
+    assert gallery.read_example(folder) is None
+    (folder / "example.json").write_text("{broken")
+    assert gallery.read_example(folder) is None
+
+
+def test_overview_first_view_imports_no_torch_and_decodes_no_mnist(tmp_path):
+    """In a fresh process: the whole first Overview run, with its figures, and neither torch nor MNIST loaded."""
+    env = {**os.environ, "MBI_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", FIRST_VIEW], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = out.stdout.strip().splitlines()[-1].split()
+    facts = dict(zip(line[::2], line[1::2]))
+    assert int(facts["figures"]) >= 5  # pipeline, headline table, the 4 digits of the gallery
+    assert facts["torch"] == "False" and facts["decoded"] == "0"
+    assert facts["optuna"] == "False" and facts["sklearn"] == "False"
+    assert not (tmp_path / "data").exists()  # nothing decoded, so no uint8 copy yet
