@@ -34,6 +34,7 @@ def pages() -> dict[str, list[st.Page]]:
             _page("metric_search.py", "Metric search", "tune", "weights"),
             _page("cluster_tree.py", "Cluster tree", "account_tree", "tree"),
             _page("mixed_mbi.py", "Mixed MBI", "call_split", "mixed"),
+            _page("perturbed_digit.py", "Perturbed digit", "open_with", "perturbed"),
         ],
         "Hardware": [_page("sram_energy.py", "SRAM and energy", "memory", "hardware"),
                      _page("model_size.py", "Model size", "stacked_line_chart", "size")],

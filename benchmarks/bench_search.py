@@ -216,11 +216,11 @@ def main() -> None:
         print(f"wrote {args.output}")
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the ``## Search`` section of ``path``, leaving other sections alone."""
+def write_section(path: Path, section: str, heading: str = "## Search") -> None:
+    """Replace (or append) the ``heading`` section of ``path``, leaving other sections alone."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == "## Search"), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
     if start is None:
         new = text.rstrip("\n") + "\n\n" + section
     else:

@@ -172,3 +172,23 @@ def ram_predictions(split: str, count: int) -> Any:
         model, _, _ = models.current_model()
         pred = cache.put(key, predict(model, models.mnist().split(split)[0][: int(count)]))
     return pred
+
+
+def gate_neighbours(table: Any, split: str, count: int, weights: Sequence[float], k: int, kind: str = "brute",
+                    tree: dict | None = None) -> Any:
+    """The exact ``k`` nearest rows per step of the trace of the first ``count`` images (memory, disk, computed)."""
+    from mbi.runs.gatecache import cached_neighbours
+
+    weights = tuple(weights)
+    key = (models.current_model_key(), len(table), split, int(count), weights, kind, tree_key(tree), int(k))
+    cache = memo("gate_neighbours", 8)
+    found = cache.get(key)
+    if found is not None:
+        return found
+    trace = lookup_trace(table, split, count, weights, kind, tree)
+    bar = st.progress(0.0, text=f"Finding the {k} nearest rows of every glimpse for the learned gate ...")
+    found = cached_neighbours(table, weights, trace, f"{split}:{count}", int(k), kind, tree,
+                              progress=lambda f: bar.progress(f, text=f"Finding the {k} nearest rows ... "
+                                                                      f"{100 * f:.0f}%"))
+    bar.empty()
+    return cache.put(key, found)

@@ -36,6 +36,7 @@ def test_distill_then_lookup(checkpoint, tmp_path, capsys, monkeypatch):
     res = json.loads(capsys.readouterr().out)
     assert res["images"] == 40 and res["table_rows"] == 300 and res["mixed"][1]["lookup_share"] == 1.0
     assert res["mixed"][1]["accuracy"] == pytest.approx(res["lookup_accuracy"])
+    assert res["lookup_seconds"] > 0 and res["ram_seconds"] > 0 and res["threads"] >= 1
 
 
 def test_lookup_errors_are_one_line(checkpoint, tmp_path, capsys):

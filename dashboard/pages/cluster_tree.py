@@ -14,12 +14,13 @@ import streamlit as st
 
 from mbi import plots
 from mbi.memory.decode import central_keys, decode_key, location_counts, mean_key, subtree_rows
-from mbi.search.searchers import KMeansTree, SearchResult, compare_with_reference
+from mbi.search.engine import build_searcher
+from mbi.search.searchers import SearchResult, compare_with_reference
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
 PAGE = "tree"
-IMAGE_CHOICES = (100, 300, 1000)
+IMAGE_CHOICES = (100, 300, 1000, 10000)
 LEAF_CHOICES = (8, 16, 32, 64, 128, 256)
 CHECK_CHOICES = (1, 2, 4, 8, 16, 32)
 VIEWS = {"icicle": "Icicle", "sunburst": "Sunburst", "treemap": "Treemap"}
@@ -56,8 +57,8 @@ if tree is None:
     with st.status(f"Building the k-means tree over the {len(rows_t):,} keys of glimpse {t + 1} (branching "
                    f"{first['branching']}, leaves of at most {first['leaf']} keys) ...") as status:
         try:
-            tree = KMeansTree(keys_t, table.layout, weights, branching=int(first["branching"]),
-                              leaf_size=int(first["leaf"]))
+            tree = build_searcher(keys_t, table.layout, weights, "tree", branching=int(first["branching"]),
+                                  leaf_size=int(first["leaf"]))
         except furniture.USER_ERRORS as exc:
             status.update(label="The tree could not be built", state="error")
             st.error(furniture.friendly(exc))
@@ -71,7 +72,7 @@ PARAMS = BASE + [
     Param("view", "icicle", "choice", choices=tuple(VIEWS), label="view"),
     Param("depth", 4, "int", lo=1, hi=12, label="levels shown"),
     Param("node", 0, "int", lo=0, hi=tree.n_nodes - 1, label="node"),
-    Param("images", 300, "choice", choices=IMAGE_CHOICES, label="test images"),
+    Param("images", 10000, "choice", choices=IMAGE_CHOICES, label="test images"),
 ]
 messages = urlsync.url_settings(PAGE, PARAMS)
 K = lambda name: urlsync.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys
@@ -143,7 +144,7 @@ def _search_quality() -> None:
     checks = int(q[0].select_slider("Checks (leaves scanned)", CHECK_CHOICES, key=K("checks"),
                                     help="Beam width of the descent: more leaves scanned, closer to brute force"))
     count = int(q[1].segmented_control("Test images (queries)", IMAGE_CHOICES, key=K("images"),
-                                       format_func=lambda n: f"{n:,}") or 300)
+                                       format_func=lambda n: f"{n:,}") or 10000)
     trace = lookups.lookup_trace(table, "test", count, weights, "brute")
     queries = trace.queries[:, t]
     reference = SearchResult(trace.rows[:, t], trace.distance[:, t], trace.comparisons[:, t],

@@ -15,17 +15,19 @@ import streamlit as st
 
 from mbi import plots
 from mbi.memory.decode import decode_key
+from mbi.inference.gate import GATES, LearnedGate, accuracy_at_share, gate_curve
 from mbi.inference.lookup import mixed_curve
+from mbi.runs.gatecache import gate_scores
 from mbi.inference.mixed import class_breakdown, curve_thresholds, fallback_steps, fallbacks, mixed_point, share_threshold
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
 PAGE = "mixed"
-IMAGE_CHOICES = (100, 300, 1000, 2000)
+IMAGE_CHOICES = (100, 300, 1000, 2000, 10000)
 TREE = {"branching": 4, "leaf_size": 32}
 PAPER_SHARE = 0.6965
 GALLERY = 12
-NAMES = {"images", "search", "checks", "thr", "cls"}
+NAMES = {"images", "search", "checks", "thr", "cls", "gate", "share"}
 
 furniture.intro(
     "Mixed MBI",
@@ -39,7 +41,7 @@ model, cfg, metrics, data = models.load_or_stop()
 table = lookups.table_or_stop()
 weights = session_weights.current_weights()
 BASE = [
-    Param("images", 300, "choice", choices=IMAGE_CHOICES, label="test images"),
+    Param("images", 10000, "choice", choices=IMAGE_CHOICES, label="test images"),
     Param("search", "brute", "choice", choices=("brute", "tree"), label="search"),
     Param("checks", 16, "int", lo=1, hi=64, label="tree checks"),
 ]
@@ -61,6 +63,8 @@ else:
 PARAMS = BASE + [
     Param("thr", min(default_thr, top), "float", lo=0.0, hi=top, step=0.1, label="threshold"),
     Param("cls", "all", "choice", choices=("all",) + tuple(range(10)), label="class"),
+    Param("gate", "learned", "choice", choices=GATES, label="gate"),
+    Param("share", 90, "int", lo=50, hi=100, label="share by lookup (%)"),
 ]
 messages = urlsync.url_settings(PAGE, PARAMS)
 K = lambda name: urlsync.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys
@@ -99,6 +103,46 @@ st.caption(f"{count:,} test images; weights {session_weights.weights_text(weight
 curve = [asdict(p) for p in mixed_curve(trace, ram_pred, labels, curve_thresholds(trace))]
 furniture.plot(plots.mixed_mbi_marked(curve, asdict(point)), key="mixed_curve", download_name="mbi-mixed-curve")
 furniture.csv_download(pd.DataFrame(curve), "mbi-mixed-curve", key="dl_curve", label="Download the curve (CSV)")
+
+st.subheader("Which gate: the largest distance, or a gate that predicts lookup errors")
+gate_entry = models.lookup_settings_of().get("gate")
+if not isinstance(gate_entry, dict):
+    st.info("This model has no learned gate. Fit one on validation digits with "
+            "`python -m mbi gate CHECKPOINT --fit --record`.", icon=":material/info:")
+elif not own:
+    st.info("The learned gate was fitted with the model's own distance weights: pick them in the sidebar to compare "
+            "the gates.", icon=":material/info:")
+else:
+    try:
+        learned = LearnedGate.from_dict(gate_entry)
+    except ValueError as exc:
+        st.error(furniture.friendly(exc))
+        learned = None
+    if learned is not None:
+        nb = lookups.gate_neighbours(table, "test", count, weights, learned.k, first["search"], tree)
+        scores = {"distance": trace.max_distance, "learned": gate_scores("learned", trace, nb, table, data.train_y,
+                                                                        learned)}
+        curves = {g: gate_curve(scores[g], trace.prediction, ram_pred, labels) for g in GATES}
+        g = st.columns([2, 3])
+        gate = g[0].radio("Gate", GATES, key=K("gate"), horizontal=True,
+                          format_func={"distance": "largest matched distance (paper)",
+                                       "learned": "learned (predicts wrong lookups)"}.get,
+                          help="The learned gate scores each image's chance of a wrong lookup answer from every "
+                               f"glimpse's distance, the margin to the second-best row and how many of the {learned.k} "
+                               f"nearest rows agree; fitted on validation digits ({learned.fitted_on})")
+        share = g[1].slider("Share answered by lookup (%)", 50, 100, key=K("share"),
+                            help="Both gates answer this share by lookup: the images they trust most")
+        marks = {name: asdict(accuracy_at_share(curves[name], share / 100)) for name in GATES}
+        gm = st.columns(3)
+        gm[0].metric(f"Mixed accuracy, {gate} gate", f"{100 * marks[gate]['accuracy']:.2f}%",
+                     help=f"with {100 * marks[gate]['lookup_share']:.1f}% by lookup")
+        other = "distance" if gate == "learned" else "learned"
+        gm[1].metric(f"Mixed accuracy, {other} gate", f"{100 * marks[other]['accuracy']:.2f}%",
+                     help=f"with {100 * marks[other]['lookup_share']:.1f}% by lookup")
+        gm[2].metric("RAM accuracy", f"{100 * float(np.mean(ram_pred == labels)):.2f}%")
+        furniture.plot(plots.gate_curves({name: [asdict(p) for p in curves[name]] for name in GATES},
+                                         {gate: marks[gate]}, float(np.mean(ram_pred == labels))),
+                       key="gate_curves", download_name="mbi-gate-curves")
 
 left, right = st.columns([3, 2])
 breakdown = pd.DataFrame([asdict(r) for r in class_breakdown(trace, ram_pred, labels, thr)])

@@ -16,7 +16,7 @@ from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
 PAGE = "table"
-IMAGE_CHOICES = (100, 200, 500, 1000)
+IMAGE_CHOICES = (100, 200, 500, 1000, 10000)
 UNWEIGHTED = "unweighted"
 
 furniture.intro(
@@ -32,7 +32,7 @@ table = lookups.table_or_stop()
 budgets = budget_grid(len(table))
 PARAMS = [
     Param("rows", budgets[-1], "choice", choices=tuple(budgets), label="row budget"),
-    Param("images", 200, "choice", choices=IMAGE_CHOICES, label="test images"),
+    Param("images", 10000, "choice", choices=IMAGE_CHOICES, label="test images"),
 ]
 messages = urlsync.url_settings(PAGE, PARAMS)
 K = lambda name: urlsync.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys

@@ -12,8 +12,8 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "bo", "sram", "energy", "reproduce", "worker",
-                   "example", "scaling")
+COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "gate", "robustness", "bo", "sram", "energy", "reproduce",
+                   "worker", "example", "scaling")
 
 
 def build_parser() -> argparse.ArgumentParser:

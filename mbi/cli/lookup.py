@@ -9,6 +9,7 @@ from pathlib import Path
 from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
 from mbi.data import load_mnist
 from mbi.inference.lookup import MixedPoint, choose_threshold, evaluate_lookup
+from mbi.inference.robustness import parse_perturbation
 from mbi.memory.lut import cached_table, load_table
 from mbi.store import atomic_write_json
 
@@ -28,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--images", type=int, help="use only the first N images of the split")
+    p.add_argument("--perturb", default="clean",
+                   help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
+                        "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
     p.add_argument("--weights", default="chosen",
                    help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json, else 1,1,1)")
     p.add_argument("--search", choices=("brute", "tree"), default="brute")
@@ -59,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     x, y = load_mnist().split(args.split)
     if args.images:
         x, y = x[: args.images], y[: args.images]
+    x = parse_perturbation(args.perturb).apply(x)
     tree = {"branching": args.branching, "leaf_size": args.leaf_size, "checks": args.checks}
     if args.thresholds in ("auto", "chosen"):
         if args.thresholds == "chosen" and "threshold" not in settings:
@@ -82,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{res['images']} {args.split} images, table of {res['table_rows']} rows, weights {weights}, "
           f"{args.search} search ({res['comparisons_per_query']:.0f} comparisons per query)")
-    print(f"  RAM (quantized)      {100 * res['ram_accuracy']:.2f}%")
+    print(f"  RAM (quantized)      {100 * res['ram_accuracy']:.2f}%  ({res['images'] / res['ram_seconds']:,.0f} "
+          f"images/s batched forward, {res['threads']} threads)")
     print(f"  lookup-only MBI      {100 * res['lookup_accuracy']:.2f}%  (agrees with RAM on "
-          f"{100 * res['lookup_agrees_with_ram']:.2f}%)")
+          f"{100 * res['lookup_agrees_with_ram']:.2f}%; {res['images'] / res['lookup_seconds']:,.0f} images/s, "
+          f"{res['ram_seconds'] / res['lookup_seconds']:.2f}x the RAM)")
     if "tree_vs_brute_force" in res:
         q = res["tree_vs_brute_force"]
         print(f"  tree vs brute force on the same queries: {100 * q['exact_share']:.2f}% at the brute-force "

@@ -13,6 +13,7 @@ distance is <= ``threshold``; otherwise the RAM itself answers it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable, Literal, Sequence
 
@@ -21,7 +22,8 @@ import torch
 
 from mbi.memory.lut import LookupTable
 from mbi.model.ram import RAM
-from mbi.search.searchers import BruteForce, KMeansTree, Searcher, SearchReport, search_report
+from mbi.search.engine import build_searcher, exact_reference
+from mbi.search.searchers import Searcher, SearchReport, search_report
 from mbi.model.train import images_to_tensor, predict
 
 SearchKind = Literal["brute", "tree"]
@@ -32,8 +34,9 @@ SearcherFactory = Callable[[int, np.ndarray], Searcher]
 class StepIndex:
     """One searcher per glimpse step over that step's rows; answers with global row numbers.
 
-    ``kind`` picks the exact digital search ("brute" or "tree", with ``tree_params`` for
-    :class:`mbi.search.searchers.KMeansTree`). ``searcher_factory`` replaces both: it is called once per
+    ``kind`` picks the digital search of :func:`mbi.search.engine.build_searcher` ("brute": exact,
+    or "tree", with ``tree_params`` for :class:`mbi.search.searchers.KMeansTree`);
+    ``n_threads`` threads share each batch of queries (default: all usable cores). ``searcher_factory`` replaces both: it is called once per
     step with the step number and the step's global row indices and must return a
     :class:`mbi.search.searchers.Searcher` over ``table.keys[rows]`` whose answers index into ``rows``
     (e.g. a search on the in-memory array model, :mod:`mbi.hardware.nonideal`); ``kind`` then only
@@ -41,7 +44,8 @@ class StepIndex:
     """
 
     def __init__(self, table: LookupTable, weights: Sequence[float] = (1.0, 1.0, 1.0), kind: SearchKind | str = "brute",
-                 searcher_factory: SearcherFactory | None = None, **tree_params: int) -> None:
+                 searcher_factory: SearcherFactory | None = None, n_threads: int | None = None,
+                 **tree_params: int) -> None:
         if searcher_factory is None and kind not in ("brute", "tree"):
             raise ValueError(f"search kind must be 'brute' or 'tree', got {kind!r}")
         if searcher_factory is not None and tree_params:
@@ -67,10 +71,9 @@ class StepIndex:
                                      f"{t + 1}, got {type(searcher).__name__}"
                                      + (f" over {searcher.n_rows} rows" if isinstance(searcher, Searcher) else ""))
                 self.searchers.append(searcher)
-            elif kind == "brute":
-                self.searchers.append(BruteForce(table.keys[rows], table.layout, self.weights))
             else:
-                self.searchers.append(KMeansTree(table.keys[rows], table.layout, self.weights, **tree_params))
+                self.searchers.append(build_searcher(table.keys[rows], table.layout, self.weights, str(kind),
+                                                     n_threads=n_threads, **tree_params))
 
     def query(self, t: int, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest row (global index), its distance and the comparisons made, for step ``t``."""
@@ -186,19 +189,31 @@ def evaluate_lookup(
 ) -> dict:
     """Lookup-only and mixed MBI on one split: accuracies, lookup share, comparisons per query.
 
+    Also the wall seconds of the lookups (``lookup_seconds``, index built beforehand) and of the
+    RAM's batched forward on the same images (``ram_seconds``), both on ``threads`` threads
+    (torch's thread count).
+
     ``thresholds="auto"`` tries :func:`threshold_candidates` of this trace; ``extra_thresholds`` are
     added to the curve (e.g. a threshold chosen earlier, to read its exact point).
     """
-    index = StepIndex(table, weights, kind, **(tree_params or {}))
+    threads = torch.get_num_threads()  # the RAM's forward and the lookups run on the same threads
+    index = StepIndex(table, weights, kind, n_threads=threads, **(tree_params or {}))
+    start = time.perf_counter()
     trace = lookup_infer(model, table, images, index=index)
+    lookup_seconds = time.perf_counter() - start
     if isinstance(thresholds, str):
         if thresholds != "auto":
             raise ValueError(f"thresholds must be numbers or 'auto', got {thresholds!r}")
         thresholds = threshold_candidates(trace)
     thresholds = sorted(set(float(t) for t in thresholds) | set(float(t) for t in extra_thresholds))
+    start = time.perf_counter()
     ram_pred = predict(model, images)
+    ram_seconds = time.perf_counter() - start
     labels = np.asarray(labels)
     return {
+        "lookup_seconds": lookup_seconds,
+        "ram_seconds": ram_seconds,
+        "threads": threads,
         "images": int(len(labels)),
         "weights": [float(w) for w in weights],
         "search": kind,
@@ -215,7 +230,12 @@ def evaluate_lookup(
 
 def tree_reports(index: StepIndex, trace: LookupTrace) -> list[SearchReport]:
     """Per glimpse step, the tree's answers to ``trace``'s queries against an exhaustive search of the same rows."""
-    return [search_report(index.searchers[t], trace.queries[:, t]) for t in range(trace.queries.shape[1])]
+    reports = []
+    for t in range(trace.queries.shape[1]):
+        searcher = index.searchers[t]
+        reference = exact_reference(searcher).query(trace.queries[:, t])
+        reports.append(search_report(searcher, trace.queries[:, t], reference=reference))
+    return reports
 
 
 def tree_quality(index: StepIndex, trace: LookupTrace, reports: Sequence[SearchReport] | None = None) -> dict:

@@ -53,12 +53,28 @@ class SearchResult:
         comparisons: ``int64 [Q]`` key-distance computations: keys scanned plus, for the
             tree, centroids compared on the way down.
         levels: ``int64 [Q]`` tree levels the query descended (0 for a flat scan).
+        rows_read: ``int64 [Q]`` keys whose distance an exact search that skips rows
+            (:class:`mbi.search.exact.PrunedExact`) really computed; None for the others. Its
+            ``comparisons`` stay those of the exhaustive search it equals (every key, as the
+            in-memory array compares them), so costs and the energy model do not change meaning.
     """
 
     index: np.ndarray
     distance: np.ndarray
     comparisons: np.ndarray
     levels: np.ndarray
+    rows_read: np.ndarray | None = None
+
+
+def sequential_sum(x: np.ndarray) -> np.ndarray:
+    """Row sums of a float64 array ``[n, F]`` added left to right (``np.cumsum``'s order).
+
+    The tree's routing scores use this fixed order so that the compiled descent
+    (:mod:`mbi.search.compiled_tree`) reproduces them bit for bit.
+    """
+    if x.shape[1] == 0:
+        return np.zeros(len(x))
+    return np.cumsum(x, axis=1)[:, -1]
 
 
 def _check_int(name: str, value: int, low: int) -> int:
@@ -163,7 +179,8 @@ class KMeansTree(Searcher):
     in every part of non-zero weight) becomes a leaf whatever its size.
 
     Routing: at each level the query goes to the child whose centroid is nearest in squared
-    Euclidean distance in the same feature space. That is the rule k-means assigned the keys
+    Euclidean distance in the same feature space (``|q|^2 + |c|^2 - 2 q.c`` in float64, each
+    sum added left to right, :func:`sequential_sum`). That is the rule k-means assigned the keys
     with, so a table key descends to its own leaf; and for a binary query it equals the mean
     eq. (1) distance from the query to the cluster's keys minus the cluster's spread.
 
@@ -231,7 +248,7 @@ class KMeansTree(Searcher):
         self._n_children = np.array(n_children, dtype=np.int64)
         self._is_leaf = self._n_children == 0
         self._centroids = np.asarray(centroids, dtype=np.float32)
-        self._centroid_norms = (self._centroids.astype(np.float64) ** 2).sum(axis=1)
+        self._centroid_norms = sequential_sum(self._centroids.astype(np.float64) ** 2)
         # Leaves' rows laid out contiguously (ascending inside a leaf) in a reordered packed table.
         leaves = sorted(leaf_rows)
         self._order = np.concatenate([leaf_rows[n] for n in leaves])
@@ -285,7 +302,7 @@ class KMeansTree(Searcher):
         score[:, 0] = 0.0
         compared = np.zeros(nq, dtype=np.int64)
         levels = np.zeros(nq, dtype=np.int64)
-        query_norms = (features.astype(np.float64) ** 2).sum(axis=1)
+        query_norms = sequential_sum(features.astype(np.float64) ** 2)
         while True:
             valid = beam >= 0
             internal = valid & ~self._is_leaf[beam]
@@ -299,7 +316,7 @@ class KMeansTree(Searcher):
             kid_ok = kid_ok.reshape(nq, -1)
             q_of, slot = np.nonzero(kid_ok)  # only real children: leaves and padding cost nothing
             nodes = kids[q_of, slot]
-            dots = np.einsum("pf,pf->p", self._centroids[nodes], features[q_of])
+            dots = sequential_sum(self._centroids[nodes].astype(np.float64) * features[q_of].astype(np.float64))
             kid_score = np.full(kid_ok.shape, np.inf)
             kid_score[q_of, slot] = query_norms[q_of] + self._centroid_norms[nodes] - 2.0 * dots
             compared += kid_ok.sum(axis=1)
@@ -401,7 +418,9 @@ def search_report(searcher: Searcher, queries: np.ndarray, reference: SearchResu
     """
     result = searcher.query(queries)
     if reference is None:
-        reference = BruteForce(searcher.keys, searcher.layout, searcher.weights).query(queries)
+        from mbi.search.engine import exact_reference  # the engine builds on this module
+
+        reference = exact_reference(searcher).query(queries)
     return compare_with_reference(result, reference, searcher.layout.max_distance(searcher.weights),
                                   searcher.n_rows, bins, hist_range)
 
@@ -424,13 +443,16 @@ def tradeoff_curve(keys: np.ndarray, layout: KeyLayout, weights: Sequence[float]
                    ) -> list[TradeoffPoint]:
     """Comparisons vs exactness of :class:`KMeansTree` for every ``leaf_size`` x ``checks``.
 
-    One tree is built per leaf size; brute force runs once (or pass ``reference``).
+    One tree is built per leaf size (the engine's compiled tree); the exact search runs once
+    (or pass ``reference``).
     """
+    from mbi.search.engine import build_searcher  # the engine builds on this module
+
     if reference is None:
-        reference = BruteForce(keys, layout, weights).query(queries)
+        reference = build_searcher(keys, layout, weights).query(queries)
     points = []
     for leaf_size in leaf_sizes:
-        tree = KMeansTree(keys, layout, weights, branching=branching, leaf_size=leaf_size, seed=seed)
+        tree = build_searcher(keys, layout, weights, "tree", branching=branching, leaf_size=leaf_size, seed=seed)
         for c in checks:
             report = compare_with_reference(tree.query(queries, checks=c), reference,
                                             layout.max_distance(weights), tree.n_rows)

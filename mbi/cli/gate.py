@@ -1,0 +1,130 @@
+"""``python -m mbi gate [CHECKPOINT]``: fit the learned mixed-MBI gate on validation, compare it with the distance gate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mbi.cli.lookup import parse_floats
+from mbi.data import load_mnist
+from mbi.inference.gate import (DEFAULT_K, GATES, LearnedGate, accuracy_at_share, error_auc, feature_names,
+                                gate_curve, gate_features, gated_predictions, out_of_fold_scores, wrong_answers)
+from mbi.memory.lut import cached_table, load_table
+from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
+from mbi.model.train import predict
+from mbi.runs.gatecache import cached_neighbours
+from mbi.runs.tracecache import cached_trace
+from mbi.store import atomic_write_json
+
+SHARES = (0.8, 0.9)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``gate`` command."""
+    p = subparsers.add_parser("gate", help="fit the learned mixed-MBI gate on validation; compare gates on a split")
+    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
+    p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
+    p.add_argument("--split", choices=("val", "test"), default="val")
+    p.add_argument("--images", type=int, help="use only the first N images of the split")
+    p.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json)")
+    p.add_argument("--k", type=int, default=DEFAULT_K, help=f"neighbours per step the gate looks at (default {DEFAULT_K})")
+    p.add_argument("--fit", action="store_true",
+                   help="fit the learned gate on this split (validation only) and the thresholds that answer "
+                        "80%% and 90%% of its images by lookup, for both gates")
+    p.add_argument("--record", action="store_true", help="with --fit: store the gate and thresholds in lookup.json")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _gate_report(score: np.ndarray, wrong: np.ndarray, lookup_pred: np.ndarray, ram_pred: np.ndarray,
+                 labels: np.ndarray, thresholds: dict[str, float] | None) -> dict:
+    """AUC, the curve, and mixed MBI at each share: at the recorded threshold and at the share on these images."""
+    curve = gate_curve(score, lookup_pred, ram_pred, labels)
+    at = []
+    for share in SHARES:
+        here = accuracy_at_share(curve, share)
+        row = {"share": share, "threshold_here": here.threshold, "accuracy_here": here.accuracy,
+               "lookup_share_here": here.lookup_share}
+        if thresholds and f"{share:g}" in thresholds:
+            pred, mask = gated_predictions(score, lookup_pred, ram_pred, thresholds[f"{share:g}"])
+            row.update(threshold=thresholds[f"{share:g}"], accuracy=float(np.mean(pred == labels)),
+                       lookup_share=float(mask.mean()))
+        at.append(row)
+    return {"auc": error_auc(score, wrong), "at_share": at, "curve": [vars(p) for p in curve]}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compute the trace and neighbours (cached), fit or load the gate, report both gates."""
+    folder = resolve_checkpoint(args.checkpoint)
+    if args.fit and args.split != "val":
+        raise ValueError("fit the gate on validation data only: use --split val with --fit")
+    if args.record and not args.fit:
+        raise ValueError("--record stores a fitted gate: use it with --fit")
+    model = load_model(folder)
+    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
+    settings = lookup_settings(folder)
+    weights = settings.get("weights", [1.0, 1.0, 1.0]) if args.weights == "chosen" else parse_floats(args.weights)
+    if len(weights) != 3:
+        raise ValueError(f"--weights needs three numbers a,b,c, got {weights}")
+    mnist = load_mnist()
+    x, y = mnist.split(args.split)
+    if args.images:
+        x, y = x[: args.images], y[: args.images]
+    images_id = f"{args.split}:{len(x)}"
+    trace = cached_trace(model, table, x, images_id, weights)
+    neighbours = cached_neighbours(table, weights, trace, images_id, args.k)
+    features = gate_features(trace, neighbours, table, mnist.train_y)
+    wrong = wrong_answers(trace, y)
+    ram_pred = predict(model, x)
+    names = feature_names(table.num_glimpses)
+    if args.fit:
+        gate = LearnedGate.fit(features, wrong, names, args.k, fitted_on=images_id)
+        learned_score = out_of_fold_scores(features, wrong, names, args.k)
+        thresholds = {
+            "distance": {f"{s:g}": accuracy_at_share(gate_curve(trace.max_distance, trace.prediction, ram_pred, y),
+                                                     s).threshold for s in SHARES},
+            "learned": {f"{s:g}": accuracy_at_share(gate_curve(gate.score(features), trace.prediction, ram_pred, y),
+                                                    s).threshold for s in SHARES},
+        }
+    else:
+        if "gate" not in settings:
+            raise ValueError(f"{folder}/lookup.json has no learned gate; fit one on validation with "
+                             "`python -m mbi gate CHECKPOINT --fit --record`")
+        gate = LearnedGate.from_dict(settings["gate"])
+        if gate.k != args.k or list(gate.features) != names:
+            raise ValueError(f"the recorded gate looks at k={gate.k} neighbours and features {list(gate.features)}; "
+                             f"run with --k {gate.k}, or fit it again with --fit --record")
+        learned_score = gate.score(features)
+        thresholds = settings.get("gate_thresholds", {})
+    scores = {"distance": trace.max_distance.astype(np.float64), "learned": learned_score}
+    res = {"images": int(len(y)), "split": args.split, "k": args.k, "weights": [float(w) for w in weights],
+           "ram_accuracy": float(np.mean(ram_pred == y)), "lookup_accuracy": float(np.mean(~wrong)),
+           "learned_scores": "out-of-fold (5 folds of this split)" if args.fit else f"fitted on {gate.fitted_on}",
+           "gates": {g: _gate_report(scores[g], wrong, trace.prediction, ram_pred, y, thresholds.get(g))
+                     for g in GATES}}
+    if args.record:
+        out = dict(settings)
+        out["gate"] = gate.to_dict()
+        out["gate_thresholds"] = thresholds
+        atomic_write_json(folder / "lookup.json", out)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{res['images']} {args.split} images: RAM {100 * res['ram_accuracy']:.2f}%, lookup-only "
+          f"{100 * res['lookup_accuracy']:.2f}%; learned gate scores {res['learned_scores']}")
+    for g in GATES:
+        r = res["gates"][g]
+        print(f"  {g:8s} gate: ROC AUC for 'the lookup answer is wrong' {r['auc']:.4f}")
+        for row in r["at_share"]:
+            line = (f"    {100 * row['share']:.0f}% by lookup on these images: {100 * row['accuracy_here']:.2f}% mixed "
+                    f"(threshold {row['threshold_here']:.4g})")
+            if "threshold" in row:
+                line += (f"; at the validation threshold {row['threshold']:.4g}: {100 * row['accuracy']:.2f}% with "
+                         f"{100 * row['lookup_share']:.1f}% by lookup")
+            print(line)
+    if args.record:
+        print(f"  recorded the gate and its thresholds in {folder / 'lookup.json'}")
+    return 0

@@ -1,0 +1,297 @@
+"""A gate for mixed MBI that predicts when a lookup answer is wrong.
+
+Mixed MBI (paper Fig. 5) answers an image by lookups when its largest matched distance is under a
+threshold (the *distance gate*, :attr:`mbi.inference.lookup.LookupTrace.max_distance`). Distance
+says how far the query is from the memory, not whether the memory's answer is right: a shifted
+digit can land close to a row of another class, and a noisy digit far from rows of its own.
+The *learned gate* here looks at more of each step's neighbourhood in the table:
+
+* the matched distance of every step;
+* the margin between the second-best and the best distance of every step (a near tie means the
+  trajectory could as well have gone elsewhere);
+* the share of the ``k`` nearest rows of every step that come from training digits of the class the
+  lookup finally answers (:attr:`LookupTable.source` and the training labels), and the share of the
+  last step's ``k`` nearest rows whose readout is that class;
+
+and combines them with a logistic regression fitted on validation images (target: the lookup-only
+answer is wrong). Its score is the predicted probability of a wrong answer; mixed MBI answers by
+lookup when the score is at most a threshold. :class:`LearnedGate` is stored as plain numbers
+(:meth:`LearnedGate.to_dict`, JSON in the checkpoint's ``lookup.json``), never pickled.
+
+:func:`step_neighbours` is the exact ``k``-nearest search of each step that the features need
+(nearest first, ties to the lowest row as in :mod:`mbi.search.searchers`); :func:`gate_curve`
+and :func:`error_auc` compare any two gates on the same images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from mbi.inference.lookup import LookupTrace
+from mbi.memory.lut import LookupTable
+from mbi.search.distance import check_weights, pack, packed_distances
+
+GATES = ("distance", "learned")
+"""The gates mixed MBI can use: the paper's largest matched distance, or :class:`LearnedGate`."""
+
+DEFAULT_K = 8
+"""Neighbours per step the learned gate's features look at."""
+
+_QUERY_CHUNK = 64  # queries per block of the k-nearest search ([64, N] float64 distances at a time)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The ``k`` nearest table rows of every step's query, nearest first (ties: lowest row).
+
+    Attributes:
+        rows: ``int64 [B, T, k]`` global table rows.
+        distance: ``float64 [B, T, k]`` their eq. (1) distances (non-decreasing along the last axis).
+    """
+
+    rows: np.ndarray
+    distance: np.ndarray
+
+    @property
+    def k(self) -> int:
+        """Neighbours per step."""
+        return self.rows.shape[2]
+
+
+def _k_smallest(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``dist`` ``[Q, N]``, the ``k`` smallest columns by (distance, column): ``(cols, dists)``."""
+    q, n = dist.shape
+    if k >= n:
+        order = np.lexsort((np.broadcast_to(np.arange(n), dist.shape), dist), axis=1)
+        return order, np.take_along_axis(dist, order, axis=1)
+    kth = np.partition(dist, k - 1, axis=1)[:, k - 1: k]
+    cols = np.empty((q, k), dtype=np.int64)
+    for i in range(q):
+        cand = np.flatnonzero(dist[i] <= kth[i, 0])  # ascending columns, so a stable sort keeps ties lowest first
+        cols[i] = cand[np.argsort(dist[i, cand], kind="stable")[:k]]
+    return cols, np.take_along_axis(dist, cols, axis=1)
+
+
+def step_neighbours(table: LookupTable, weights: Sequence[float], queries: np.ndarray, k: int = DEFAULT_K,
+                    progress: Callable[[float], None] | None = None) -> Neighbours:
+    """Exact ``k`` nearest rows of step ``t``'s rows for ``queries[:, t]`` (``[B, T, D]``, a trace's queries).
+
+    A step with fewer than ``k`` rows repeats its farthest row. ``progress(fraction)`` after each step.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise ValueError(f"k must be an integer >= 2 (the gate needs a second-best distance), got {k!r}")
+    queries = np.asarray(queries)
+    if queries.ndim != 3 or queries.shape[1] != table.num_glimpses:
+        raise ValueError(f"queries must be [images, {table.num_glimpses} steps, key], got {queries.shape}")
+    weights = check_weights(weights)
+    b, steps, _ = queries.shape
+    rows = np.empty((b, steps, k), dtype=np.int64)
+    dist = np.empty((b, steps, k), dtype=np.float64)
+    for t in range(steps):
+        step_rows = table.rows_of_step(t)
+        if len(step_rows) == 0:
+            raise ValueError(f"the table has no rows for glimpse step {t + 1}; distill more rows")
+        packed = pack(table.keys[step_rows], table.layout)
+        q_packed = pack(table.layout.check_keys(queries[:, t], "queries"), table.layout)
+        for s in range(0, b, _QUERY_CHUNK):
+            block = q_packed.take(np.arange(s, min(s + _QUERY_CHUNK, b)))
+            cols, d = _k_smallest(packed_distances(block, packed, weights), k)
+            if cols.shape[1] < k:  # fewer rows than k: repeat the farthest
+                cols = np.concatenate([cols, np.repeat(cols[:, -1:], k - cols.shape[1], axis=1)], axis=1)
+                d = np.concatenate([d, np.repeat(d[:, -1:], k - d.shape[1], axis=1)], axis=1)
+            rows[s: s + len(cols), t] = step_rows[cols]
+            dist[s: s + len(cols), t] = d
+        if progress:
+            progress((t + 1) / steps)
+    return Neighbours(rows, dist)
+
+
+def feature_names(steps: int) -> list[str]:
+    """Names of :func:`gate_features`' columns for a table of ``steps`` glimpse steps."""
+    names = [f"distance_{t + 1}" for t in range(steps)]
+    names += [f"margin_{t + 1}" for t in range(steps)]
+    names += [f"source_agree_{t + 1}" for t in range(steps)]
+    return names + ["readout_agree_last"]
+
+
+def gate_features(trace: LookupTrace, neighbours: Neighbours, table: LookupTable,
+                  train_labels: np.ndarray) -> np.ndarray:
+    """The learned gate's inputs, ``float64 [B, 3T + 1]`` in the order of :func:`feature_names`.
+
+    ``train_labels`` are the classes of the training digits the table was distilled from
+    (``table.source`` indexes them). The margin is second-best minus best exact distance.
+    """
+    b, steps = trace.distance.shape
+    if neighbours.rows.shape[:2] != (b, steps):
+        raise ValueError(f"neighbours are for {neighbours.rows.shape[:2]} (images, steps), the trace {(b, steps)}")
+    train_labels = np.asarray(train_labels)
+    if len(table.source) and int(table.source.max()) >= len(train_labels):
+        raise ValueError(f"train_labels has {len(train_labels)} classes but the table's rows come from training "
+                         f"digit {int(table.source.max())}: pass the labels of the split the table was distilled from")
+    pred = trace.prediction.astype(np.int64)[:, None]
+    margin = neighbours.distance[:, :, 1] - neighbours.distance[:, :, 0]
+    source_class = train_labels[table.source[neighbours.rows]]  # [B, T, k]
+    source_agree = (source_class == pred[:, :, None]).mean(axis=2)
+    readout_agree = (table.readout[neighbours.rows[:, -1]] == pred).mean(axis=1)
+    return np.concatenate([trace.distance.astype(np.float64), margin, source_agree, readout_agree[:, None]], axis=1)
+
+
+@dataclass(frozen=True)
+class LearnedGate:
+    """Logistic regression on standardized :func:`gate_features`: P(the lookup answer is wrong).
+
+    ``score(x) = 1 / (1 + exp(-(((x - mean) / scale) @ coef + intercept)))``.
+    """
+
+    features: tuple[str, ...]
+    k: int
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    fitted_on: str = ""  # what it was fitted on, e.g. "val:10000"
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        if not (len(self.mean) == len(self.scale) == len(self.coef) == n) or n == 0:
+            raise ValueError(f"a learned gate needs one mean, scale and coefficient per feature ({n} features)")
+        if any(not np.isfinite(v) for v in (*self.mean, *self.scale, *self.coef, self.intercept)) \
+                or any(s <= 0 for s in self.scale):
+            raise ValueError("a learned gate's numbers must be finite and its scales > 0")
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 2:
+            raise ValueError(f"a learned gate's k must be an integer >= 2, got {self.k!r}")
+
+    @classmethod
+    def fit(cls, features: np.ndarray, wrong: np.ndarray, names: Sequence[str], k: int, fitted_on: str = "",
+            c: float = 1.0) -> "LearnedGate":
+        """Fit on ``features`` ``[B, F]`` and ``wrong`` (``bool [B]``: the lookup answer was wrong).
+
+        L2-regularized logistic regression (scikit-learn, ``C = c``, class weights balanced so the
+        few wrong answers count as much as the many right ones).
+        """
+        from sklearn.linear_model import LogisticRegression
+
+        x, y = np.asarray(features, dtype=np.float64), np.asarray(wrong, dtype=bool)
+        if x.ndim != 2 or x.shape[1] != len(names) or len(x) != len(y):
+            raise ValueError(f"features must be [images, {len(names)}] with one target per image, "
+                             f"got {x.shape} and {y.shape}")
+        if y.all() or not y.any():
+            raise ValueError("the gate needs both right and wrong lookup answers to learn from; use more images")
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+        model.fit((x - mean) / scale, y)
+        return cls(tuple(names), int(k), tuple(float(v) for v in mean), tuple(float(v) for v in scale),
+                   tuple(float(v) for v in model.coef_[0]), float(model.intercept_[0]), fitted_on)
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """P(wrong) per image, ``float64 [B]``, for ``features`` ``[B, F]`` in this gate's feature order."""
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise ValueError(f"this gate takes {len(self.features)} features per image, got shape {x.shape}")
+        z = ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_dict(self) -> dict:
+        """Plain numbers for JSON."""
+        return {"features": list(self.features), "k": self.k, "mean": list(self.mean), "scale": list(self.scale),
+                "coef": list(self.coef), "intercept": self.intercept, "fitted_on": self.fitted_on}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LearnedGate":
+        """Read :meth:`to_dict`'s output back; a malformed entry is a ValueError that says what to do."""
+        try:
+            return cls(tuple(str(f) for f in data["features"]), data["k"], tuple(float(v) for v in data["mean"]),
+                       tuple(float(v) for v in data["scale"]), tuple(float(v) for v in data["coef"]),
+                       float(data["intercept"]), str(data.get("fitted_on", "")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the recorded learned gate is malformed ({exc}); fit it again with "
+                             "`python -m mbi gate CHECKPOINT --fit`") from exc
+
+
+def out_of_fold_scores(features: np.ndarray, wrong: np.ndarray, names: Sequence[str], k: int, folds: int = 5,
+                       seed: int = 0, c: float = 1.0) -> np.ndarray:
+    """Each image's score from a :class:`LearnedGate` fitted on the other ``folds - 1`` folds (``float64 [B]``).
+
+    What a threshold is chosen on, and what a validation AUC is measured on, so that the images the
+    gate was fitted on do not grade it.
+    """
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    x, y = np.asarray(features, dtype=np.float64), np.asarray(wrong, dtype=bool)
+    part = np.random.default_rng(seed).permutation(len(x)) % folds
+    out = np.empty(len(x), dtype=np.float64)
+    for f in range(folds):
+        held = part == f
+        out[held] = LearnedGate.fit(x[~held], y[~held], names, k, c=c).score(x[held])
+    return out
+
+
+def wrong_answers(trace: LookupTrace, labels: np.ndarray) -> np.ndarray:
+    """``bool [B]``: the lookup-only answer differs from the label (what a gate should predict)."""
+    return trace.prediction != np.asarray(labels)
+
+
+def error_auc(score: np.ndarray, wrong: np.ndarray) -> float:
+    """ROC AUC of ``score`` (higher = more likely wrong) for ``wrong``: 0.5 is chance, 1.0 a perfect gate."""
+    from sklearn.metrics import roc_auc_score
+
+    wrong = np.asarray(wrong, dtype=bool)
+    if wrong.all() or not wrong.any():
+        raise ValueError("ROC AUC needs both right and wrong lookup answers among the images")
+    return float(roc_auc_score(wrong, np.asarray(score, dtype=np.float64)))
+
+
+@dataclass(frozen=True)
+class GatePoint:
+    """Mixed MBI when the images whose gate score is <= ``threshold`` are answered by lookup."""
+
+    threshold: float
+    lookup_share: float
+    accuracy: float
+
+
+def gate_curve(score: np.ndarray, lookup_pred: np.ndarray, ram_pred: np.ndarray,
+               labels: np.ndarray) -> list[GatePoint]:
+    """Mixed MBI at every distinct threshold of ``score`` (plus answering none by lookup), by increasing share.
+
+    ``score`` is any gate's per-image score (lower = answer by lookup): the distance gate's
+    largest matched distance or :meth:`LearnedGate.score`.
+    """
+    score, labels = np.asarray(score, dtype=np.float64), np.asarray(labels)
+    n = len(score)
+    if not (len(lookup_pred) == len(ram_pred) == len(labels) == n) or n == 0:
+        raise ValueError("score, predictions and labels must be non-empty and of one length")
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    lookup_ok = (np.asarray(lookup_pred) == labels)[order]
+    ram_ok = (np.asarray(ram_pred) == labels)[order]
+    # answering the first m (sorted) images by lookup: lookup right among them + RAM right among the rest
+    right = np.concatenate([[0], np.cumsum(lookup_ok)]) + np.concatenate([[0], np.cumsum(ram_ok[::-1])])[::-1]
+    ends = np.append(np.flatnonzero(np.diff(s) > 0) + 1, n)  # m at the end of each group of equal scores
+    points = [GatePoint(float(s[0]) - 1.0, 0.0, float(right[0] / n))]
+    points += [GatePoint(float(s[m - 1]), m / n, float(right[m] / n)) for m in ends]
+    return points
+
+
+def accuracy_at_share(points: Sequence[GatePoint], share: float) -> GatePoint:
+    """The point of a :func:`gate_curve` with the smallest lookup share >= ``share`` (0..1)."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be between 0 and 1, got {share}")
+    return min((p for p in points if p.lookup_share >= share - 1e-12), key=lambda p: p.lookup_share)
+
+
+def share_threshold(points: Sequence[GatePoint], share: float) -> float:
+    """The threshold of :func:`accuracy_at_share` (to carry a share chosen on validation to other images)."""
+    return accuracy_at_share(points, share).threshold
+
+
+def gated_predictions(score: np.ndarray, lookup_pred: np.ndarray, ram_pred: np.ndarray,
+                      threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mixed-MBI classes and the answered-by-lookup mask when images with ``score <= threshold`` go to lookup."""
+    by_lookup = np.asarray(score) <= float(threshold)
+    return np.where(by_lookup, lookup_pred, ram_pred), by_lookup

@@ -1,0 +1,155 @@
+"""Compiled search engine: every compiled search equals its numpy reference exactly.
+
+Properties (hypothesis): the compiled full scan and the pruned exact search return the rows and
+the float64 distances of :class:`mbi.search.searchers.BruteForce` (ties: lowest row) on random
+tables with ties, duplicate keys, single rows, extreme weights and wide layouts; the compiled
+tree answers like the numpy tree for the same tree and ``checks``; on the shipped table the
+pruned search equals brute force on the queries real test digits issue.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mbi.search.compiled_tree import CompiledTree
+from mbi.search.distance import KeyLayout, distances_reference
+from mbi.search.engine import SEARCH_KINDS, build_searcher
+from mbi.search.exact import CompiledBruteForce, PrunedExact
+from mbi.search.searchers import BruteForce, KMeansTree, search_report
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHT_VALUES = (0.0, 1e-300, 1e-3, 0.074, 0.5, 1.0, 7.0, 1e6, 1e300)
+
+
+@st.composite
+def problems(draw: st.DrawFn, max_rows: int = 60) -> tuple[KeyLayout, np.ndarray, np.ndarray, tuple]:
+    """(layout, keys, queries, weights): keys drawn from a small pool so duplicates and ties are common."""
+    layout = KeyLayout(patch_len=draw(st.integers(1, 40)), patch_levels=draw(st.integers(2, 16)),
+                       hidden_len=draw(st.integers(1, 70)), hidden_levels=draw(st.integers(2, 4)),
+                       loc_levels=draw(st.integers(1, 14)))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(1, max_rows))
+    pool = draw(st.integers(1, 12))
+    levels = np.array([layout.patch_levels] * layout.patch_len + [layout.hidden_levels] * layout.hidden_len
+                      + [layout.loc_levels] * 2)
+    span = draw(st.sampled_from([1.0, 0.3]))  # 0.3: small levels only, many equal distances
+    base = (rng.random((pool, layout.width)) * np.maximum(1, (levels * span).astype(int))).astype(np.uint8)
+    keys = base[rng.integers(0, pool, n)]
+    queries = np.concatenate([base[rng.integers(0, pool, 5)],
+                              (rng.random((5, layout.width)) * levels).astype(np.uint8)])
+    weights = tuple(draw(st.sampled_from(WEIGHT_VALUES)) for _ in range(3))
+    if sum(weights) == 0:
+        weights = (0.0, 0.0, 1.0)
+    return layout, keys, queries, weights
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems(), st.integers(1, 3))
+def test_compiled_exact_searches_equal_the_numpy_reference(problem, n_threads: int) -> None:
+    layout, keys, queries, weights = problem
+    ref = BruteForce(keys, layout, weights, n_threads=1).query(queries)
+    plain = distances_reference(queries, keys, layout, weights)
+    assert np.array_equal(ref.distance, plain.min(axis=1))
+    assert np.array_equal(ref.index, plain.argmin(axis=1))  # argmin: first (lowest) row of the minimum
+    for searcher in (CompiledBruteForce(keys, layout, weights, n_threads=n_threads),
+                     PrunedExact(keys, layout, weights, n_threads=n_threads, block=int(np.random.default_rng(
+                         len(keys)).integers(1, 9)))):
+        got = searcher.query(queries)
+        assert np.array_equal(got.index, ref.index), type(searcher).__name__
+        assert np.array_equal(got.distance, ref.distance), type(searcher).__name__
+
+
+def test_largest_layouts_and_a_single_row() -> None:
+    # parts close to the kernel's 65,535-bit limit; one key, and a table of one repeated key
+    layout = KeyLayout(patch_len=4000, patch_levels=16, hidden_len=6000, hidden_levels=8, loc_levels=256)
+    rng = np.random.default_rng(3)
+    levels = np.array([16] * 4000 + [8] * 6000 + [256] * 2)
+    keys = (rng.random((7, layout.width)) * levels).astype(np.uint8)
+    queries = (rng.random((4, layout.width)) * levels).astype(np.uint8)
+    for table in (keys, keys[:1], np.repeat(keys[:1], 5, axis=0)):
+        for w in ((1.0, 1.0, 1.0), (1e-300, 1e300, 2.0)):
+            ref = BruteForce(table, layout, w).query(queries)
+            for kind in ("brute", "scan"):
+                got = build_searcher(table, layout, w, kind, n_threads=2).query(queries)
+                assert np.array_equal(got.index, ref.index) and np.array_equal(got.distance, ref.distance)
+
+
+@settings(max_examples=25, deadline=None)
+@given(problems(max_rows=120), st.integers(2, 5), st.integers(1, 8), st.integers(1, 6))
+def test_compiled_tree_equals_numpy_tree(problem, branching: int, leaf_size: int, checks: int) -> None:
+    layout, keys, queries, weights = problem
+    tree = CompiledTree(keys, layout, weights, branching=branching, leaf_size=leaf_size, n_threads=2)
+    got, ref = tree.query(queries, checks=checks), tree.reference_query(queries, checks=checks)
+    for field in ("index", "distance", "comparisons", "levels"):
+        assert np.array_equal(getattr(got, field), getattr(ref, field)), field
+    # the same tree built by the plain class answers the same
+    plain = KMeansTree(keys, layout, weights, branching=branching, leaf_size=leaf_size).query(queries, checks=checks)
+    assert np.array_equal(plain.index, got.index) and np.array_equal(plain.distance, got.distance)
+
+
+def test_engine_kinds_and_errors() -> None:
+    layout = KeyLayout(patch_len=3, patch_levels=4, hidden_len=2, hidden_levels=2, loc_levels=3)
+    keys = np.zeros((4, layout.width), dtype=np.uint8)
+    assert isinstance(build_searcher(keys, layout, (1, 1, 1)), PrunedExact)
+    assert isinstance(build_searcher(keys, layout, (1, 1, 1), "scan"), CompiledBruteForce)
+    assert isinstance(build_searcher(keys, layout, (1, 1, 1), "tree", leaf_size=2), CompiledTree)
+    assert SEARCH_KINDS[0] == "brute"
+    with pytest.raises(ValueError, match="search kind"):
+        build_searcher(keys, layout, (1, 1, 1), "faiss")
+    with pytest.raises(ValueError, match="only apply"):
+        build_searcher(keys, layout, (1, 1, 1), "brute", leaf_size=4)
+    with pytest.raises(ValueError, match="n_threads"):
+        build_searcher(keys, layout, (1, 1, 1), n_threads=0)
+
+
+@pytest.fixture(scope="module")
+def shipped_queries(mnist):
+    """The shipped table and the queries its first 200 test digits issue at each glimpse step."""
+    from mbi.inference.lookup import StepIndex, lookup_infer
+    from mbi.memory.lut import cached_table
+    from mbi.model.checkpoint import load_model
+
+    if not (ROOT / "mbi" / "default_model" / "table.npz").is_file():
+        pytest.skip("no shipped default model")
+    model, table = load_model("default"), cached_table("default")
+    weights = tuple(json.loads((ROOT / "mbi" / "default_model" / "lookup.json").read_text())["weights"])
+    trace = lookup_infer(model, table, mnist.test_x[:200], index=StepIndex(table, weights))
+    return table, weights, trace
+
+
+def test_pruned_search_equals_brute_force_on_real_queries(shipped_queries) -> None:
+    table, weights, trace = shipped_queries
+    for w in (weights, (1.0, 1.0, 1.0)):
+        for t in range(table.num_glimpses):
+            rows = table.rows_of_step(t)
+            keys, queries = table.keys[rows], trace.queries[:, t]
+            # the compiled full scan (equal to numpy's on random tables, above) on all 200 queries,
+            # the numpy reference itself on 30 of them
+            ref = CompiledBruteForce(keys, table.layout, w, n_threads=2).query(queries)
+            numpy_ref = BruteForce(keys, table.layout, w).query(queries[:30])
+            assert np.array_equal(ref.index[:30], numpy_ref.index)
+            assert np.array_equal(ref.distance[:30], numpy_ref.distance)
+            got = PrunedExact(keys, table.layout, w, n_threads=2).query(queries)
+            assert np.array_equal(got.index, ref.index) and np.array_equal(got.distance, ref.distance)
+            assert (got.comparisons == len(rows)).all()  # the cost of the exhaustive search it equals
+            assert got.rows_read.mean() < len(rows)  # ... which it did not need
+            if w == weights:  # the lookup trace itself was made by the engine's exact search
+                assert np.array_equal(rows[ref.index], trace.rows[:, t])
+
+
+def test_tree_report_uses_an_exact_reference(shipped_queries) -> None:
+    table, weights, trace = shipped_queries
+    rows = table.rows_of_step(1)[::20]  # 2,500 keys: a quick tree
+    tree = build_searcher(table.keys[rows], table.layout, weights, "tree", checks=4)
+    queries = trace.queries[:100, 1]
+    report = search_report(tree, queries)
+    exact = BruteForce(table.keys[rows], table.layout, weights).query(queries)
+    found = tree.query(queries)
+    assert report.exact_share == float(np.mean(found.distance == exact.distance))

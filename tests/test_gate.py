@@ -1,0 +1,196 @@
+"""The learned mixed-MBI gate: k-nearest search, its features on a hand-built table, fitting, curves, the command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from mbi.cli import main
+from mbi.config import RunConfig, TrainConfig
+from mbi.inference.gate import (LearnedGate, Neighbours, accuracy_at_share, error_auc, feature_names, gate_curve,
+                                gate_features, gated_predictions, out_of_fold_scores, step_neighbours)
+from mbi.inference.lookup import LookupTrace
+from mbi.memory.lut import LookupTable
+from mbi.model.train import train
+from mbi.search.distance import KeyLayout, distances_reference
+from tests.tiny import TINY_RAM
+
+LAYOUT = KeyLayout(patch_len=2, patch_levels=4, hidden_len=2, hidden_levels=2, loc_levels=3)
+# step 0: four rows; step 1: three rows. Columns [p0 p1 | h0 h1 | row col].
+KEYS = np.array([
+    [0, 0, 0, 0, 1, 1],   # row 0, step 0
+    [1, 0, 0, 0, 1, 1],   # row 1, step 0: distance 1/3 from query A
+    [0, 1, 0, 0, 1, 1],   # row 2, step 0: also 1/3 (a tie: row 1 comes first)
+    [3, 3, 1, 1, 0, 0],   # row 3, step 0: far
+    [2, 2, 1, 0, 1, 1],   # row 4, step 1
+    [2, 2, 1, 1, 1, 1],   # row 5, step 1
+    [0, 0, 0, 1, 2, 2],   # row 6, step 1
+], dtype=np.uint8)
+STEP = np.array([0, 0, 0, 0, 1, 1, 1], dtype=np.uint8)
+READOUT = np.array([7, 7, 3, 1, 5, 5, 2], dtype=np.uint8)
+SOURCE = np.array([0, 1, 2, 3, 0, 4, 2], dtype=np.int32)  # training digits
+TRAIN_LABELS = np.array([5, 5, 3, 1, 6])
+
+
+def _table() -> LookupTable:
+    n = len(KEYS)
+    return LookupTable(keys=KEYS, next_hidden=np.zeros((n, 2), np.uint8), next_loc=np.ones((n, 2), np.uint8),
+                       readout=READOUT, step=STEP, count=np.ones(n, np.int32), source=SOURCE, layout=LAYOUT,
+                       num_glimpses=2, model_hash="hand")
+
+
+QUERIES = np.array([[[0, 0, 0, 0, 1, 1], [2, 2, 1, 0, 1, 1]],      # image A: exact matches at both steps
+                    [[3, 3, 1, 1, 1, 1], [0, 0, 0, 0, 2, 2]]], dtype=np.uint8)  # image B
+
+
+def test_neighbours_on_a_hand_built_table():
+    nb = step_neighbours(_table(), (1, 1, 1), QUERIES, k=3)
+    assert nb.rows[0, 0].tolist() == [0, 1, 2]  # the tie 1/3 vs 1/3 goes to the lower row
+    assert nb.distance[0, 0].tolist() == pytest.approx([0, 1 / 3, 1 / 3])
+    assert nb.rows[0, 1].tolist() == [4, 5, 6] and nb.distance[0, 1].tolist() == pytest.approx([0, 1 / 3, 8 / 3])
+    # image B step 0: row 3 differs only in location (2 units), rows 0..2 are far
+    assert nb.rows[1, 0, 0] == 3 and nb.distance[1, 0, 0] == pytest.approx(2 / 3)
+    assert nb.rows[1, 1, 0] == 6 and nb.distance[1, 1, 0] == pytest.approx(1 / 3)
+
+
+def test_neighbours_with_fewer_rows_than_k_repeat_the_farthest():
+    nb = step_neighbours(_table(), (1, 1, 1), QUERIES, k=5)
+    assert nb.rows[0, 1].tolist() == [4, 5, 6, 6, 6]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(2, 6), st.sampled_from([(1, 1, 1), (0.5, 0.2, 0.3), (1, 0, 2)]))
+def test_neighbours_equal_a_plain_sort_of_the_reference_distances(seed, k, weights):
+    rng = np.random.default_rng(seed)
+    n = 90
+    keys = np.concatenate([rng.integers(0, 4, (n, 2)), rng.integers(0, 2, (n, 2)), rng.integers(0, 3, (n, 2))], 1)
+    table = LookupTable(keys=keys.astype(np.uint8), next_hidden=np.zeros((n, 2), np.uint8),
+                        next_loc=np.zeros((n, 2), np.uint8), readout=np.zeros(n, np.uint8),
+                        step=(np.arange(n) % 2).astype(np.uint8), count=np.ones(n, np.int32),
+                        source=np.zeros(n, np.int32), layout=LAYOUT, num_glimpses=2, model_hash="r")
+    q = keys[rng.integers(0, n, 140)].reshape(70, 2, 6).astype(np.uint8)
+    nb = step_neighbours(table, weights, q, k=k)
+    for t in range(2):
+        rows = table.rows_of_step(t)
+        d = distances_reference(q[:, t], keys[rows], LAYOUT, weights)
+        order = np.lexsort((np.broadcast_to(np.arange(len(rows)), d.shape), d), axis=1)[:, :k]
+        assert np.array_equal(nb.rows[:, t], rows[order])
+        assert np.array_equal(nb.distance[:, t], np.take_along_axis(d, order, axis=1))
+
+
+def _trace(rows: np.ndarray, distance: np.ndarray) -> LookupTrace:
+    b, t = rows.shape
+    return LookupTrace(locs=np.zeros((b, t, 2), np.uint8), rows=rows, distance=distance,
+                       comparisons=np.ones((b, t), np.int64), readouts=READOUT[rows], queries=QUERIES)
+
+
+def test_features_on_a_hand_built_table():
+    table = _table()
+    nb = step_neighbours(table, (1, 1, 1), QUERIES, k=3)
+    trace = _trace(nb.rows[:, :, 0], nb.distance[:, :, 0])
+    f = gate_features(trace, nb, table, TRAIN_LABELS)
+    names = feature_names(2)
+    assert f.shape == (2, len(names)) and names[-1] == "readout_agree_last"
+    a = dict(zip(names, f[0]))
+    # image A answers class 5 (row 4's readout)
+    assert a["distance_1"] == 0 and a["distance_2"] == 0
+    assert a["margin_1"] == pytest.approx(1 / 3) and a["margin_2"] == pytest.approx(1 / 3)
+    # step 1 neighbours 0, 1, 2 come from digits 0, 1, 2 of classes 5, 5, 3: two of three agree with 5
+    assert a["source_agree_1"] == pytest.approx(2 / 3)
+    # step 2 neighbours 4, 5, 6 come from digits 0, 4, 2 of classes 5, 6, 3
+    assert a["source_agree_2"] == pytest.approx(1 / 3)
+    # their readouts 5, 5, 2
+    assert a["readout_agree_last"] == pytest.approx(2 / 3)
+    b = dict(zip(names, f[1]))  # image B answers class 2 (row 6)
+    assert b["distance_1"] == pytest.approx(2 / 3) and b["readout_agree_last"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="train_labels"):
+        gate_features(trace, nb, table, TRAIN_LABELS[:3])
+
+
+def test_a_fitted_gate_separates_what_its_features_separate_and_reads_back():
+    rng = np.random.default_rng(0)
+    wrong = rng.random(400) < 0.2
+    x = np.stack([rng.normal(size=400) + 2.5 * wrong, rng.normal(size=400)], axis=1)
+    gate = LearnedGate.fit(x, wrong, ["signal", "noise"], k=4, fitted_on="synthetic")
+    score = gate.score(x)
+    assert error_auc(score, wrong) > 0.9 and abs(gate.coef[0]) > 5 * abs(gate.coef[1])
+    back = LearnedGate.from_dict(json.loads(json.dumps(gate.to_dict())))
+    assert back == gate and np.array_equal(back.score(x), score)
+    from sklearn.linear_model import LogisticRegression
+
+    ref = LogisticRegression(class_weight="balanced", max_iter=2000).fit((x - x.mean(0)) / x.std(0), wrong)
+    assert np.allclose(score, ref.predict_proba((x - x.mean(0)) / x.std(0))[:, 1], atol=1e-6)
+    oof = out_of_fold_scores(x, wrong, ["signal", "noise"], 4)
+    assert 0.85 < error_auc(oof, wrong) <= error_auc(score, wrong) + 0.02
+    with pytest.raises(ValueError, match="malformed"):
+        LearnedGate.from_dict({"features": ["a"], "k": 4})
+    with pytest.raises(ValueError, match="both right and wrong"):
+        LearnedGate.fit(x, np.zeros(400, bool), ["signal", "noise"], 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_the_gate_curve_equals_thresholding_image_by_image(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    score = rng.integers(0, 6, n).astype(float)  # many ties, like the distance gate
+    labels = rng.integers(0, 3, n)
+    lookup, ram = rng.integers(0, 3, n), rng.integers(0, 3, n)
+    points = gate_curve(score, lookup, ram, labels)
+    assert points[0].lookup_share == 0 and points[0].accuracy == pytest.approx(np.mean(ram == labels))
+    for p in points[1:]:
+        pred, mask = gated_predictions(score, lookup, ram, p.threshold)
+        assert p.lookup_share == pytest.approx(mask.mean()) and p.accuracy == pytest.approx(np.mean(pred == labels))
+    assert points[-1].lookup_share == 1.0
+    assert [p.lookup_share for p in points] == sorted(p.lookup_share for p in points)
+    half = accuracy_at_share(points, 0.5)
+    assert half.lookup_share >= 0.5 and all(p.lookup_share < 0.5 for p in points if p.lookup_share < half.lookup_share)
+
+
+def test_auc_of_a_perfect_and_a_backwards_score():
+    wrong = np.array([0, 0, 1, 1], bool)
+    assert error_auc(np.array([0.1, 0.2, 0.8, 0.9]), wrong) == 1.0
+    assert error_auc(np.array([0.9, 0.8, 0.2, 0.1]), wrong) == 0.0
+
+
+def test_neighbour_errors():
+    with pytest.raises(ValueError, match="k must be"):
+        step_neighbours(_table(), (1, 1, 1), QUERIES, k=1)
+    with pytest.raises(ValueError, match="queries must be"):
+        step_neighbours(_table(), (1, 1, 1), QUERIES[:, :1], k=2)
+    nb = Neighbours(np.zeros((1, 2, 3), np.int64), np.zeros((1, 2, 3)))
+    assert nb.k == 3
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, small_mnist):
+    folder = tmp_path_factory.mktemp("ckpt")
+    list(train(RunConfig(TINY_RAM, TrainConfig(epochs=1, num_threads=1, train_limit=500, val_limit=100)), folder,
+               data=small_mnist))
+    return folder
+
+
+def test_the_gate_command_fits_on_validation_and_reports_test(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    table = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "600", "--out", str(table)]) == 0
+    base = ["gate", str(checkpoint), "--table", str(table), "--images", "120", "--weights", "1,0.5,1", "--k", "4"]
+    assert main(base + ["--split", "test"]) == 2
+    assert "no learned gate" in capsys.readouterr().err
+    assert main(base + ["--split", "test", "--fit"]) == 2
+    capsys.readouterr()
+    assert main(base + ["--fit", "--record", "--json"]) == 0
+    val = json.loads(capsys.readouterr().out)
+    settings_ = json.loads((checkpoint / "lookup.json").read_text())
+    assert LearnedGate.from_dict(settings_["gate"]).k == 4 and set(settings_["gate_thresholds"]) == {"distance", "learned"}
+    assert 0 <= val["gates"]["learned"]["auc"] <= 1 and val["gates"]["distance"]["curve"][-1]["lookup_share"] == 1.0
+    assert main(base + ["--split", "test", "--json"]) == 0
+    test = json.loads(capsys.readouterr().out)
+    row = test["gates"]["distance"]["at_share"][0]
+    assert row["share"] == 0.8 and row["threshold"] == settings_["gate_thresholds"]["distance"]["0.8"]
+    assert main(base + ["--split", "test"]) == 0
+    assert "ROC AUC" in capsys.readouterr().out
+    (checkpoint / "lookup.json").unlink()

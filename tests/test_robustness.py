@@ -1,0 +1,136 @@
+"""Perturbations (exact shifts, seeded noise), the robustness rows, and the robustness command on a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from mbi import plots
+from mbi.cli import main
+from mbi.config import RunConfig, TrainConfig
+from mbi.inference.robustness import (DIRECTIONS, STANDARD, Perturbation, RobustnessRow, group_means,
+                                      parse_perturbation)
+from mbi.model.train import train
+from tests.tiny import TINY_RAM
+
+
+def _centre_of_mass(img: np.ndarray) -> np.ndarray:
+    rows, cols = np.indices(img.shape)
+    m = img.astype(np.float64)
+    return np.array([(rows * m).sum(), (cols * m).sum()]) / m.sum()
+
+
+@pytest.mark.parametrize("direction", list(DIRECTIONS))
+@pytest.mark.parametrize("pixels", [1, 2, 3])
+def test_a_shift_moves_the_mass_by_exactly_k_pixels(direction, pixels, rng):
+    img = np.zeros((1, 28, 28), dtype=np.uint8)
+    img[0, 6:22, 6:22] = rng.integers(1, 256, size=(16, 16))  # a margin of 6 px: nothing leaves the frame
+    out = Perturbation("shift", direction=direction, pixels=pixels).apply(img)
+    dy, dx = DIRECTIONS[direction]
+    assert np.allclose(_centre_of_mass(out[0]) - _centre_of_mass(img[0]), [dy * pixels, dx * pixels])
+    assert out.sum() == img.sum()
+    # pixel by pixel: out[r + dy*k, c + dx*k] == img[r, c]
+    r, c = np.nonzero(img[0])
+    assert np.array_equal(out[0, r + dy * pixels, c + dx * pixels], img[0, r, c])
+    assert img[0, 6:22, 6:22].min() > 0  # the input is not modified
+
+
+def test_a_shift_drops_what_leaves_the_frame_and_fills_zeros():
+    img = np.arange(28 * 28, dtype=np.int64).reshape(1, 28, 28).astype(np.uint8)
+    out = Perturbation("shift", direction="right", pixels=2).apply(img)
+    assert (out[0, :, :2] == 0).all() and np.array_equal(out[0, :, 2:], img[0, :, :-2])
+
+
+def test_noise_has_the_seeded_statistics():
+    img = np.full((200, 28, 28), 128, dtype=np.uint8)  # mid-grey: clipping at 0/255 is 5 sigma away for sigma 0.1
+    p = Perturbation("noise", sigma=0.1, seed=3)
+    out = p.apply(img)
+    diff = out.astype(np.float64) - 128
+    assert abs(diff.mean()) < 0.2 and diff.std() == pytest.approx(25.5, rel=0.01)
+    expected = np.clip(np.rint(128 + 25.5 * np.random.default_rng(3).standard_normal(img.shape)), 0, 255)
+    assert np.array_equal(out, expected.astype(np.uint8))
+    assert np.array_equal(p.apply(img), out)  # the same seed gives the same noise
+    assert not np.array_equal(Perturbation("noise", sigma=0.1, seed=4).apply(img), out)
+    assert (Perturbation("noise", sigma=0.2).apply(np.zeros((2, 28, 28), np.uint8)) >= 0).all()
+
+
+def test_clean_is_a_copy():
+    img = np.ones((2, 28, 28), dtype=np.uint8)
+    out = Perturbation().apply(img)
+    assert np.array_equal(out, img) and out is not img
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(
+    st.builds(lambda d, k: Perturbation("shift", direction=d, pixels=k), st.sampled_from(list(DIRECTIONS)),
+              st.integers(1, 27)),
+    st.builds(lambda s, seed: Perturbation("noise", sigma=s, seed=seed),
+              st.floats(0.001, 10, allow_nan=False).map(lambda v: float(f"{v:g}")), st.integers(0, 10**6)),
+    st.just(Perturbation()),
+))
+def test_names_read_back(p):
+    assert parse_perturbation(p.name) == p
+
+
+@pytest.mark.parametrize("bad", ["shift-up-0", "shift-north-1", "noise-0", "noise--1", "blur-1", "", "shift-up-28"])
+def test_bad_perturbations_are_refused(bad):
+    with pytest.raises(ValueError):
+        parse_perturbation(bad)
+
+
+def test_the_standard_set():
+    names = [p.name for p in STANDARD]
+    assert names[0] == "clean" and len(names) == 11 and "shift-left-2" in names and "noise-0.2" in names
+    assert [g["group"] for g in group_means([_row(p.name, p.group) for p in STANDARD])] == \
+        ["clean", "shift 1 px", "shift 2 px", "noise 0.1", "noise 0.2"]
+
+
+def _row(name: str, group: str, acc: float = 0.5, share: float = 0.5, part: float | None = 0.5) -> RobustnessRow:
+    return RobustnessRow(name, group, 10, acc, acc, acc, acc, share, part)
+
+
+def test_group_means_pool_the_lookup_part_over_images():
+    rows = [_row("a", "g", acc=0.2, share=1.0, part=0.2), _row("b", "g", acc=0.4, share=0.5, part=1.0)]
+    (g,) = group_means(rows)
+    assert g["perturbations"] == 2 and g["ram_accuracy"] == pytest.approx(0.3)
+    assert g["lookup_part_accuracy"] == pytest.approx((0.2 * 10 + 1.0 * 5) / 15)
+    fig = plots.robustness_bars([vars(r) for r in rows], [g])
+    assert len(fig.data) == 4 and list(fig.data[0].x) == ["g"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, small_mnist):
+    folder = tmp_path_factory.mktemp("ckpt")
+    list(train(RunConfig(TINY_RAM, TrainConfig(epochs=1, num_threads=1, train_limit=500, val_limit=100)), folder,
+               data=small_mnist))
+    return folder
+
+
+def test_robustness_gives_the_numbers_of_lookup_on_the_same_perturbed_images(checkpoint, tmp_path, capsys,
+                                                                            monkeypatch):
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    table = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "600", "--out", str(table)]) == 0
+    capsys.readouterr()
+    names = ["clean", "shift-down-2", "noise-0.2-seed1"]
+    fig = tmp_path / "fig.html"
+    assert main(["robustness", str(checkpoint), "--table", str(table), "--images", "60", "--weights", "1,0.5,1",
+                 "--threshold", "3.0", "--perturb", ",".join(names), "--figure", str(fig), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [r["perturbation"] for r in res["rows"]] == names and "<html>" in fig.read_text()
+    for row in res["rows"]:
+        assert main(["lookup", str(checkpoint), "--table", str(table), "--split", "test", "--images", "60",
+                     "--weights", "1,0.5,1", "--thresholds", "3.0", "--perturb", row["perturbation"], "--json"]) == 0
+        ref = json.loads(capsys.readouterr().out)
+        assert row["ram_accuracy"] == ref["ram_accuracy"] and row["lookup_accuracy"] == ref["lookup_accuracy"]
+        assert row["lookup_agrees_with_ram"] == ref["lookup_agrees_with_ram"]
+        (point,) = ref["mixed"]
+        assert row["mixed_accuracy"] == point["accuracy"] and row["lookup_share"] == point["lookup_share"]
+        assert row["lookup_part_accuracy"] == point["lookup_accuracy"]
+    # the perturbations really change what the lookups see
+    assert len({(r["lookup_accuracy"], r["mixed_accuracy"], r["ram_accuracy"]) for r in res["rows"]}) > 1
+    assert main(["robustness", str(checkpoint), "--table", str(table), "--perturb", "blur-2"]) == 2
+    assert "unknown perturbation" in capsys.readouterr().err
