@@ -36,7 +36,8 @@ def pages() -> dict[str, list[st.Page]]:
             _page("mixed_mbi.py", "Mixed MBI", "call_split", "mixed"),
             _page("perturbed_digit.py", "Perturbed digit", "open_with", "perturbed"),
         ],
-        "Hardware": [_page("sram_energy.py", "SRAM and energy", "memory", "hardware")],
+        "Hardware": [_page("sram_energy.py", "SRAM and energy", "memory", "hardware"),
+                     _page("model_size.py", "Model size", "stacked_line_chart", "size")],
     }
 
 

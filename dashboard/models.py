@@ -114,13 +114,23 @@ def model_choices() -> dict[str, str]:
         if run.has_model and run.state not in ("starting", "running", "stopping"):
             acc = f", val {100 * run.best_val_acc:.1f}%" if run.best_val_acc is not None else ""
             out[run.path.name] = f"{run.name} ({run.path.name[:15]}{acc})"
+    for weights in sorted((root / "scaling").glob("*/*/model.pt")):  # members of model-size families
+        family, member = weights.parent.parent.name, weights.parent.name
+        out[scaling_choice(family, member)] = f"{member} of the {family} family"
     return out
+
+
+def scaling_choice(family: str, member: str) -> str:
+    """The model choice of a member of a model-size family (``python -m mbi scaling``)."""
+    return f"scaling/{family}/{member}"
 
 
 def model_folder(choice: str) -> Path:
     """The checkpoint folder of a sidebar choice."""
     if choice == DEFAULT_MODEL:
         return resolve_checkpoint(DEFAULT_MODEL)
+    if choice.startswith("scaling/"):
+        return artifacts_root() / choice
     return artifacts_root() / "runs" / "app" / choice
 
 

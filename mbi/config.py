@@ -119,6 +119,11 @@ class TrainConfig:
     reinforce_weight: float = 1.0
     eval_every: int = 1
     augment_shift: int = 0
+    patience: int | None = None
+
+    """``patience``: early stopping. Training stops once this many validation evaluations in a row
+    bring no improvement of the best validation accuracy (``epochs`` is then the most it runs);
+    None trains all ``epochs``."""
 
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, 1, 10_000)
@@ -134,6 +139,8 @@ class TrainConfig:
         check_number("reinforce_weight", self.reinforce_weight, 0.0, 100.0)
         check_int("eval_every", self.eval_every, 1)
         check_int("augment_shift", self.augment_shift, 0, 4)
+        if self.patience is not None:
+            check_int("patience", self.patience, 1, 10_000)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""

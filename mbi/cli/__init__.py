@@ -13,7 +13,7 @@ import importlib
 import sys
 
 COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "gate", "robustness", "bo", "sram", "energy", "reproduce",
-                   "worker", "example")
+                   "worker", "example", "scaling")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -52,6 +52,22 @@ CIM_MACROS: tuple[TableRow, ...] = (
 """The three compute-in-memory macros of Table I, with the paper's numbers."""
 
 
+def energy_per_mac_j(row: TableRow, target_nm: float = TARGET_NODE_NM) -> float:
+    """Energy of one multiply-accumulate on macro ``row``: its energy per inference projected to ``target_nm``
+    (:func:`project_energy_j`, as the paper projects Table I) divided by the MACs of that inference."""
+    if not row.macs:
+        raise ValueError(f"{row.work} has no MAC count, so no energy per MAC")
+    return project_energy_j(row.energy_j, row.technology_nm, target_nm) / row.macs
+
+
+def cim_macro(name: str) -> TableRow:
+    """The Table I macro whose ``work`` starts with ``name`` (e.g. ``"CIM [12]"``)."""
+    found = [row for row in CIM_MACROS if row.work.startswith(name)]
+    if len(found) != 1:
+        raise ValueError(f"no single Table I macro named {name!r}; choose one of {[r.work for r in CIM_MACROS]}")
+    return found[0]
+
+
 PAPER_MBI_ROW = TableRow("MBI (paper)", 16, "RAM", None, None, None, None, PAPER_MBI_STORAGE_MB,
                          PAPER_MBI_ACCURACY_PCT, PAPER_INFERENCE_ENERGY_J)
 """The paper's own MBI column of Table I."""

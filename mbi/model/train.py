@@ -12,6 +12,10 @@ is already on disk. A run folder holds
 - ``config.json``: the :class:`~mbi.config.RunConfig`;
 - ``metrics.json``: per-epoch history and the best validation accuracy.
 
+Early stopping (``TrainConfig.patience``): training ends once that many validation evaluations in a
+row do not beat the best one; the "done" event's ``epoch`` is the last epoch trained. The cosine
+schedule still spans ``epochs``, so ``epochs`` is the budget and ``patience`` decides when to stop.
+
 Loss (Mnih et al. 2014, hybrid supervised + REINFORCE): NLL of the last
 readout, plus the REINFORCE term ``-(R - b_t) log pi(l_t)`` with reward R = 1 for a
 correct class, plus the squared error of the learned baseline ``b_t``.
@@ -80,6 +84,15 @@ def loss_terms(
     return nll + baseline_loss + reinforce_weight * reinforce, correct
 
 
+def evaluations_without_improvement(history: list[dict]) -> int:
+    """Validation evaluations in ``history`` (per-epoch records) since the best one (early stopping's count)."""
+    scores = [h["val_acc"] for h in history if h.get("val_acc") is not None]
+    if not scores:
+        return 0
+    best_at = max(range(len(scores)), key=lambda i: (scores[i], -i))  # the first epoch that reached the best
+    return len(scores) - 1 - best_at
+
+
 def _lr_at(epoch: int, cfg: RunConfig) -> float:
     t = cfg.train
     return t.lr_min + 0.5 * (t.lr - t.lr_min) * (1 + math.cos(math.pi * epoch / t.epochs))
@@ -134,7 +147,11 @@ def train(
     n = len(x_train)
     batches = math.ceil(n / cfg.train.batch_size)
     yield TrainEvent("start", start_epoch, cfg.train.epochs, 0, batches, best_val_acc=best if best >= 0 else None)
+    last_epoch = start_epoch
     for epoch in range(start_epoch, cfg.train.epochs):
+        if cfg.train.patience is not None and evaluations_without_improvement(history) >= cfg.train.patience:
+            break  # early stopping (also when a stopped run is resumed)
+        last_epoch = epoch + 1
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(epoch, cfg)
         gen = torch.Generator().manual_seed(cfg.train.seed * 100_003 + epoch)
@@ -167,7 +184,7 @@ def train(
         yield TrainEvent("epoch", epoch + 1, cfg.train.epochs, batches, batches, loss=record["train_loss"],
                          train_acc=record["train_acc"], val_acc=val_acc, best_val_acc=best,
                          elapsed_s=time.perf_counter() - t0)
-    yield TrainEvent("done", cfg.train.epochs, cfg.train.epochs, batches, batches,
+    yield TrainEvent("done", last_epoch, cfg.train.epochs, batches, batches,
                      best_val_acc=best, elapsed_s=time.perf_counter() - t0)
 
 

@@ -5,8 +5,8 @@ They never compute the science themselves; they draw what the ``mbi`` modules re
 units, and the default template stays readable on light and dark backgrounds. One module per
 figure family, in the order of the pipeline: :mod:`.training` (Fig. 3), :mod:`.glimpses`,
 :mod:`.table` (Fig. 4(a), keys), :mod:`.search` (Fig. 4(b), 4(c)), :mod:`.mixed` (Fig. 5),
-:mod:`.robustness` (perturbed digits, gates), :mod:`.hardware` (Fig. 6), :mod:`.teaching` (the drawing
-view); :mod:`.palette` owns the colours, :mod:`.common` the shared layout. Every builder is
+:mod:`.robustness` (perturbed digits, gates), :mod:`.hardware` (Fig. 6), :mod:`.scaling` (model size),
+:mod:`.teaching` (the drawing view); :mod:`.palette` owns the colours, :mod:`.common` the shared layout. Every builder is
 importable as ``mbi.plots.NAME``.
 """
 
@@ -17,6 +17,7 @@ from mbi.plots.hardware import (accuracy_vs_adc_bits, accuracy_vs_sigma, adc_err
                                 sum_line_distributions, sum_line_gap_zoom)
 from mbi.plots.mixed import class_breakdown_bars, fallback_steps_bars, mixed_mbi_curve, mixed_mbi_marked
 from mbi.plots.robustness import gate_curves, parting_paths, robustness_bars
+from mbi.plots.scaling import model_size_figure
 from mbi.plots.search import distance_error_histogram, key_tree, search_tradeoff
 from mbi.plots.table import (budget_accuracy, budget_storage, decoded_keys, location_map, query_and_match,
                              step_distances, table_size_curve)
@@ -28,8 +29,8 @@ __all__ = [
     "budget_accuracy", "budget_storage", "class_breakdown_bars", "class_probabilities", "decoded_keys",
     "digit_gallery", "digit_image", "distance_error_histogram", "energy_breakdown", "fallback_steps_bars",
     "gate_curves", "glimpse_animation", "glimpse_patches", "glimpse_path", "key_tree", "live_training", "location_map",
-    "mixed_mbi_curve", "mixed_mbi_marked", "parting_paths", "pipeline_diagram", "query_and_match", "robustness_bars",
-    "runs_comparison",
+    "mixed_mbi_curve", "mixed_mbi_marked", "model_size_figure", "parting_paths", "pipeline_diagram", "query_and_match",
+    "robustness_bars", "runs_comparison",
     "search_tradeoff", "step_distances", "sum_line_distributions", "sum_line_gap_zoom", "sweep_grid_lines",
     "sweep_one_at_a_time", "table_figure", "table_size_curve", "two_paths",
 ]

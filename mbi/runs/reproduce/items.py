@@ -29,6 +29,8 @@ def work_items(cfg: dict[str, Any]) -> list[dict[str, Any]]:
             items.append({"kind": "sweep", "figure": figure, "params": json.dumps(params, sort_keys=True)})
     items += [{"kind": "tablesize", "size": -1 if s is None else int(s)} for s in cfg["sizes"]]
     items += [{"kind": k} for k in ("tree", "mixed", "sram", "energy")]
+    if cfg.get("scaling"):
+        items.append({"kind": "scaling"})
     return items
 
 
@@ -195,6 +197,23 @@ def run_energy_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
             "table_one_ours": ours.table_rows(), "ram": ctx.ram}
 
 
+def run_scaling_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
+    """Model size: the profile's family, as ``python -m mbi scaling`` runs it (its own study, so a family already
+    trained there, e.g. the full profile's in ``MBI_HOME``, is reused and only missing members are trained)."""
+    from mbi.runs.reproduce.profiles import scaling_spec
+    from mbi.runs.scaling import collect, run_family, summary, write_results
+    from mbi.store import artifacts_root
+
+    spec = scaling_spec(ctx.cfg)
+    root = ctx.out if ctx.cfg["scaling"]["root"] == "out" else artifacts_root()
+    heartbeat(trial)
+    study = run_family(spec, None, root, progress=lambda _message: heartbeat(trial))  # alive while members train
+    rows = collect(spec, study)
+    write_results(spec, rows, root)
+    return {"name": spec.name, "rows": rows, "summary": summary(rows), "members": spec.member_names(),
+            "training": spec.base.train.to_dict()}
+
+
 def make_objective(cfg: dict[str, Any], out: Path, storage_url: str | None):
     """The Optuna objective of a reproduction: run the trial's item, store its result, return a headline."""
     ctx = ItemContext(cfg, out)
@@ -219,7 +238,8 @@ def make_objective(cfg: dict[str, Any], out: Path, storage_url: str | None):
     return objective
 
 
-RUNNERS = {"tree": run_tree_item, "mixed": run_mixed_item, "sram": run_sram_item, "energy": run_energy_item}
+RUNNERS = {"tree": run_tree_item, "mixed": run_mixed_item, "sram": run_sram_item, "energy": run_energy_item,
+           "scaling": run_scaling_item}
 
 
 def json_default(value: Any) -> Any:

@@ -9,7 +9,19 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-FIGURES = ("fig3a", "fig3b", "fig3c", "fig4a", "fig4c", "fig5", "fig6b", "fig6c", "table1")
+FIGURES = ("fig3a", "fig3b", "fig3c", "fig4a", "fig4c", "fig5", "fig6b", "fig6c", "table1", "scaling")
+
+TINY_FAMILY = {  # two members sharing a 2-glimpse key, 1 epoch on 64 images
+    "name": "tiny-family",
+    "base": {"ram": {"num_glimpses": 2, "patch_size": 4, "num_patches": 2, "state_size": 8, "loc_grid": 7,
+                     "hidden_size": 16, "glimpse_hidden": 8, "loc_hidden": 8, "glimpse_size": 16},
+             "train": {"epochs": 1, "train_limit": 64, "val_limit": 32, "batch_size": 32, "num_threads": 1}},
+    "members": [{"hidden_size": 8, "core_layers": 0}, {"hidden_size": 32, "core_layers": 2}],
+    "evaluation": {"table_train_images": 64, "val_images": 24, "test_images": 24, "bo_trials": 2, "bo_images": 24,
+                   "traversal_images": 24, "timing_images": 8, "single_images": 2,
+                   "tree": {"branching": 2, "leaf_size": 8, "checks": 1}},
+}
+"""The tiny profile's model-size family (also the family of tests/test_scaling.py)."""
 
 _TINY_RAM = {"num_glimpses": 2, "hidden_size": 16, "state_size": 8, "glimpse_hidden": 8, "loc_hidden": 8,
              "glimpse_size": 16}
@@ -24,6 +36,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "checkpoint": "default", "table_train_images": 200, "sizes": [100, None], "bo_trials": 2,
         "val_images": 30, "test_images": 30, "tree": {"branching": 4, "leaf_size": 32, "checks": 1},
         "sram_trials": 2, "seed": 0,
+        "scaling": {"spec": TINY_FAMILY, "root": "out"},
     },
     # under 15 minutes on 2 cores: short Fig. 3 trainings, the shipped model for the rest
     "quick": {
@@ -34,6 +47,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "checkpoint": "default", "table_train_images": None, "sizes": [1000, 10000, None], "bo_trials": 4,
         "val_images": 300, "test_images": 500, "tree": {"branching": 4, "leaf_size": 32, "checks": 1},
         "sram_trials": 20, "seed": 0,
+        "scaling": None,  # the model-size family trains for hours: `python -m mbi scaling` (the full profile has it)
     },
     # the real reproduction: the shipped specs as they are, whole test split, whole table; BO as in
     # RESULTS.md (16 trials on the first 1,000 validation images per table size); the tree with 32
@@ -43,8 +57,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "checkpoint": "default", "table_train_images": None, "sizes": [1000, 10000, 100000, None],
         "bo_trials": 16, "val_images": 1000, "test_images": 10000,
         "tree": {"branching": 4, "leaf_size": 32, "checks": 32}, "sram_trials": 200, "seed": 0,
+        "scaling": {"spec": "scaling.json", "root": "artifacts"},
     },
 }
+# Fig. 3 at convergence: the full profile with every Fig. 3 configuration trained on the whole training split
+# and the whole validation split until early stopping (patience 5 evaluations, at most 60 epochs), as the
+# model-size family trains; `python -m mbi reproduce --profile converged --workers 2` (README: time).
+PROFILES["converged"] = {**copy.deepcopy(PROFILES["full"]),
+                         "sweeps": {"train": {"num_threads": 1, "epochs": 60, "patience": 5, "train_limit": None,
+                                              "val_limit": None}, "ram": {}, "axes": {}}}
 
 AUTHORS_QUANTIZED_RAM_PCT = 96.00
 """Test accuracy of the authors' quantized RAM (1-bit hidden state, 2-bit patches; DESIGN.md)."""
@@ -70,6 +91,8 @@ PAPER = {
     "fig5": ("mixed MBI 93.04% with 69.65% of images answered by lookup", "-"),
     "fig6b": ("32x32 array, sigma_VTH = 60 mV: smallest gap between levels >= 28 mV, 5-bit ADC", "-"),
     "fig6c": ("4.7 pJ per 32x32 key match at 16 nm (ADC, row peripherals, precharge, logic)", "-"),
+    "scaling": ("title claim (Fig. 1): an MBI's storage and compute stay constant while a DNN's grow with its "
+                "layers and parameters; never measured in the paper", "-"),
     "table1": ("MBI 13.16 nJ per inference = 5 x 3.5 x 32 x 5 x 4.7 pJ, 6.21 MB, 93.04%",
                "other works projected to 16 nm as E_T x (16/T)^2"),
 }
@@ -86,6 +109,15 @@ def profile(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any
         cfg[key] = value
     cfg["profile"] = name
     return cfg
+
+
+def scaling_spec(cfg: dict[str, Any]):
+    """The profile's model-size family: a shipped spec file name under ``mbi/specs/`` or an inline spec."""
+    from mbi.runs.scaling import ScalingSpec
+    from mbi.store import SPECS_DIR
+
+    spec = cfg["scaling"]["spec"]
+    return ScalingSpec.from_dict(spec) if isinstance(spec, dict) else ScalingSpec.load(SPECS_DIR / spec)
 
 
 def sweep_spec(cfg: dict[str, Any], figure: str):

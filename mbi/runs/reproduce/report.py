@@ -116,7 +116,45 @@ def figure_sections(results: dict[str, Any], cfg: dict[str, Any]) -> list[dict[s
                    f"{format_energy(row['energy_j'])} per inference")
     add("fig6c", "Fig. 6(c): energy per key match", fig6c, ours6c, match_energy_text(energy))
     add("table1", "Table I: MBI vs compute-in-memory macros", fig_t1, ours_t1, table_one_text(energy))
+
+    family = results.get("scaling")
+    fig = None
+    if family and family["rows"]:
+        fig = plots.model_size_figure(family["rows"], family["summary"])
+    add("scaling", "Model size: lookup cost vs network size", fig, scaling_text(family),
+        scaling_why(family, bool(cfg.get("scaling"))))
     return s
+
+
+def scaling_text(family: dict[str, Any] | None) -> str:
+    """The model-size family in one line: members, MAC span, the factors at the largest member."""
+    if not family or not family["rows"]:
+        return "not finished yet"
+    s, rows = family["summary"], family["rows"]
+    accs = ", ".join(f"{r['member']} {_pct(r['ram_accuracy'])}/{_pct(r['lookup_accuracy'])}/{_pct(r['mixed_accuracy'])}"
+                     for r in rows)
+    beats = s["lookup_beats_ram_from"]
+    return (f"{s['members']} of {len(family['members'])} RAMs sharing a {s['key_bits'][0]}-bit key over "
+            f"{s['macs_span']:.0f}x MACs per image; lookups beat the network in software "
+            + (f"from {beats}" if beats else "at no member")
+            + f"; at {s['largest']}: {s['time_factor_at_largest']:.1f}x faster batched "
+            f"({s['single_time_factor_at_largest']:.1f}x one image at a time), {s['energy_factor_at_largest']:.0f}x "
+            f"less energy than the network on {rows[-1]['cim_macro']}; test accuracy RAM/lookup/mixed: {accs}")
+
+
+def scaling_why(family: dict[str, Any] | None, cfg_has_family: bool = True) -> str:
+    """How long the family trained and what the energies assume."""
+    if not family or not family["rows"]:
+        return ("The paper states the claim without measuring it; measured here once the family finishes"
+                + ("" if cfg_has_family else " (not part of this profile: `python -m mbi scaling` or the full profile)")
+                + ".")
+    t = family["training"]
+    images = "the whole training split" if t["train_limit"] is None else f"{t['train_limit']:,} training images"
+    stop = "" if t.get("patience") is None else f", early stopping after {t['patience']} evaluations without gain"
+    row = family["rows"][-1]
+    return (f"Each member trained up to {t['epochs']} epoch(s) on {images}{stop}; the network's energy is its MACs "
+            f"x {row['cim_energy_per_mac_j'] * 1e15:.1f} fJ per MAC ({row['cim_macro']}, projected to 16 nm as "
+            "Table I), MBI's a measured k-means traversal x the modelled key-match energy; time is this CPU's.")
 
 
 def spec_training_text(cfg: dict[str, Any]) -> str:
