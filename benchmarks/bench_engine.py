@@ -41,7 +41,7 @@ from mbi.data import load_mnist
 from mbi.inference.lookup import StepIndex, lookup_infer
 from mbi.memory.lut import cached_table
 from mbi.model.checkpoint import load_model
-from mbi.model.train import predict
+from mbi.model.predict import predict
 from mbi.search.distance import pack
 from mbi.search.engine import build_searcher
 

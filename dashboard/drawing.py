@@ -190,7 +190,7 @@ def draw_and_compare(key: str) -> None:
     from mbi.inference.paths import compare_paths
     from mbi.memory.decode import decode_key
     from mbi.model.ram import trace
-    from mbi.model.train import images_to_tensor
+    from mbi.model.predict import images_to_tensor
 
     from dashboard import lookups, models, session_weights
 

@@ -441,7 +441,7 @@ def test_draw_a_digit_step_both_paths_and_match_mbi(server, page):
     from mbi.inference.lookup import lookup_infer
     from mbi.memory.lut import cached_table
     from mbi.model.checkpoint import load_model, lookup_settings
-    from mbi.model.train import predict
+    from mbi.model.predict import predict
 
     page.goto(server["url"] + "/glimpses?source=draw")
     page.locator("canvas.upper-canvas").first.wait_for()

@@ -10,7 +10,7 @@ from mbi.inference.paths import compare_paths
 from mbi.memory.lut import distill
 from mbi.model.ram import Trace
 from mbi.model.ram import trace as ram_trace
-from mbi.model.train import images_to_tensor
+from mbi.model.predict import images_to_tensor
 
 
 def _ram(locs, readouts, prediction) -> Trace:

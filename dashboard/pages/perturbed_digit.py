@@ -17,7 +17,7 @@ from mbi.inference.lookup import lookup_infer
 from mbi.inference.robustness import DIRECTIONS, Perturbation
 from mbi.memory.decode import decode_key
 from mbi.model.ram import trace
-from mbi.model.train import images_to_tensor
+from mbi.model.predict import images_to_tensor
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 

@@ -15,7 +15,7 @@ from mbi.inference.gate import (DEFAULT_K, GATES, LearnedGate, accuracy_at_share
                                 gate_curve, gate_features, gated_predictions, out_of_fold_scores, wrong_answers)
 from mbi.memory.lut import cached_table, load_table
 from mbi.model.checkpoint import LookupSettings, load_model, lookup_settings, model_hash, resolve_checkpoint
-from mbi.model.train import predict
+from mbi.model.predict import predict
 from mbi.runs.gatecache import cached_neighbours
 from mbi.runs.tracecache import cached_trace
 

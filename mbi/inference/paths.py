@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mbi.inference.lookup import LookupTrace, mixed_predictions
+from mbi.inference.lookup import LookupTrace
+from mbi.inference.mixed import mixed_predictions
 from mbi.model.ram import Trace
 
 

@@ -24,10 +24,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer, mixed_predictions
+from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
+from mbi.inference.mixed import mixed_predictions
 from mbi.memory.lut import LookupTable, shift_images
 from mbi.model.ram import RAM
-from mbi.model.train import predict
+from mbi.model.predict import predict
 
 DIRECTIONS: dict[str, tuple[int, int]] = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
 """Unit translation ``(dy, dx)`` of each direction name (rows grow downwards)."""

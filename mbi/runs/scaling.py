@@ -222,7 +222,8 @@ def run_member(spec: ScalingSpec, member: str, root: Path, data: Any = None,
     from mbi.memory.lut import distill, load_table, save_table
     from mbi.model.checkpoint import LookupSettings, SplitRecord, load_metrics, load_model, model_hash
     from mbi.model.size import model_size
-    from mbi.model.train import predict, train
+    from mbi.model.predict import predict
+    from mbi.model.train import train
 
     ev = spec.evaluation
     cfg = spec.config_for(member)

@@ -17,7 +17,8 @@ import numpy as np
 from mbi.search import kernels
 from mbi.search.distance import KeyLayout, default_threads, pack
 from mbi.search.exact import part_ranges, row_major
-from mbi.search.searchers import KMeansTree, SearchResult, _check_int
+from mbi.search.searchers import KMeansTree, SearchResult
+from mbi.validate import check_int
 
 
 def feature_columns(tree: KMeansTree) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +55,7 @@ class CompiledTree(KMeansTree):
                  seed: int = 0, n_threads: int | None = None) -> None:
         super().__init__(keys, layout, weights, branching=branching, leaf_size=leaf_size, max_depth=max_depth,
                          iterations=iterations, checks=checks, seed=seed)
-        self.n_threads = default_threads() if n_threads is None else _check_int("n_threads", n_threads, 1)
+        self.n_threads = default_threads() if n_threads is None else check_int("n_threads", n_threads, 1)
         self._table = np.ascontiguousarray(self._packed.words)
         self._parts = part_ranges(self._packed)
         self._bit_column, self._column_scale = feature_columns(self)
@@ -73,7 +74,7 @@ class CompiledTree(KMeansTree):
 
     def query(self, queries: np.ndarray, checks: int | None = None) -> SearchResult:
         """Nearest key found per query, scanning ``checks`` leaves (default: the tree's ``checks``)."""
-        checks = self.checks if checks is None else _check_int("checks", checks, 1)
+        checks = self.checks if checks is None else check_int("checks", checks, 1)
         queries = self.layout.check_keys(queries, "queries")
         codes = row_major(pack(queries, self.layout))
         n = len(codes)

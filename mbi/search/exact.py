@@ -26,7 +26,8 @@ import numpy as np
 
 from mbi.search import kernels
 from mbi.search.distance import KeyLayout, PackedKeys, default_threads, pack
-from mbi.search.searchers import SearchResult, Searcher, _check_int
+from mbi.search.searchers import SearchResult, Searcher
+from mbi.validate import check_int
 
 
 def row_major(packed: PackedKeys) -> np.ndarray:
@@ -45,7 +46,7 @@ class CompiledSearcher(Searcher):
     def __init__(self, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float],
                  n_threads: int | None = None) -> None:
         super().__init__(keys, layout, weights)
-        self.n_threads = default_threads() if n_threads is None else _check_int("n_threads", n_threads, 1)
+        self.n_threads = default_threads() if n_threads is None else check_int("n_threads", n_threads, 1)
         self._weights = np.array(self.weights, dtype=np.float64)
 
     def _prepare(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +90,7 @@ class PrunedExact(CompiledSearcher):
     def __init__(self, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float],
                  n_threads: int | None = None, block: int = 128) -> None:
         super().__init__(keys, layout, weights, n_threads)
-        self.block = _check_int("block", block, 1)
+        self.block = check_int("block", block, 1)
         loc = self.keys[:, layout.loc_cols].astype(np.int64)
         group_loc, group = np.unique(loc, axis=0, return_inverse=True)
         group = group.reshape(-1)
