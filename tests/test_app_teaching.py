@@ -94,7 +94,11 @@ def test_train_a_smaller_copy_in_one_click(artifacts):
     at.button(key="train_copy").click().run()
     ok(at)
     assert "train_job" in at.session_state, "one click starts the training"
-    runs = list((artifacts / "runs" / "app").glob("*/job.json"))
+    for _ in range(3000):  # the training thread writes job.json once it runs
+        runs = list((artifacts / "runs" / "app").glob("*/job.json"))
+        if runs:
+            break
+        time.sleep(0.1)
     assert len(runs) == 1
     while not (runs[0].parent / "config.json").is_file():  # written by the training thread once it starts
         time.sleep(0.3)
