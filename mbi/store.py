@@ -76,6 +76,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p} is not valid JSON ({exc}); restore it or delete it and rerun.") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{p} is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON.") from exc
 
 
 def _json_default(value: Any) -> Any:

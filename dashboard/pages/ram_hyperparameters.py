@@ -173,15 +173,15 @@ def _live(job_id: str) -> None:
              "stopped": "Stopped by request (finished epochs are kept)", "done": "Finished",
              "failed": "Failed"}[view.state]
     where = f": epoch {ev.epoch}/{ev.epochs}" if ev and ev.kind in ("batch", "epoch") else ""
-    st.progress(view.progress, text=f"**{view.name}** - {label}{where}")
+    st.progress(view.progress, text=f"**{furniture.plain(view.name)}** - {label}{where}")
     batch_pts, epoch_pts = view.curves()
-    st.plotly_chart(plots.live_training(batch_pts, epoch_pts, title=f"Training '{view.name}'"), key="live_curves",
+    st.plotly_chart(plots.live_training(batch_pts, epoch_pts, title=f"Training '{furniture.plotly_text(view.name)}'"), key="live_curves",
                     config={"displaylogo": False})
     if view.active:
         st.button("Stop training", key="stop_training", icon=":material/stop:", on_click=job.stop,
                   disabled=view.state == "stopping")
     elif view.state == "failed":
-        st.error(f"The run failed: {view.error}")
+        st.error(f"The run failed: {furniture.plain(view.error)}")
     else:
         best = next((e.best_val_acc for e in reversed(view.events) if e.best_val_acc is not None), None)
         if best is not None and best >= 0:
@@ -208,7 +208,7 @@ def _train_view() -> None:
     busy = active is not None and active.id != mine
     if busy:
         v = active.view()
-        st.info(f"Another visitor's run ('{v.name}') is training on this server ({100 * v.progress:.0f}% done). "
+        st.info(f"Another visitor's run ('{furniture.plain(v.name)}') is training on this server ({100 * v.progress:.0f}% done). "
                 "One run trains at a time; start yours when it finishes.")
     own_active = active is not None and active.id == mine
     if c[1].button("Start training", type="primary", disabled=cfg is None or active is not None,
@@ -250,7 +250,7 @@ def _compare_view() -> None:
                 "artifacts/runs/app/NAME`), and it appears here.")
     chosen = st.multiselect("Runs to compare", list(options), default=list(options)[:4], format_func=options.get,
                             key="compare_runs")
-    fig = plots.runs_comparison({options[k]: histories[k] for k in chosen},
+    fig = plots.runs_comparison({furniture.plotly_text(options[k]): histories[k] for k in chosen},
                                 reference_pct={"authors' code, 1-bit hidden: 96.00%": 96.0})
     furniture.plot(fig, key="compare_fig", download_name="mbi-runs-comparison")
     table = pd.DataFrame(rows)

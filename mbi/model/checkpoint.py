@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,13 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
 
 
 def load_config(path: str | Path | None) -> RunConfig:
-    """The run configuration saved in a checkpoint folder."""
-    return RunConfig.from_dict(read_json(resolve_checkpoint(path) / "config.json"))
+    """The run configuration saved in a checkpoint folder (ValueError naming the file when it is not valid)."""
+    file = resolve_checkpoint(path) / "config.json"
+    data = read_json(file)
+    try:
+        return RunConfig.from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"{file}: {exc}") from exc
 
 
 def load_model(path: str | Path | None = None) -> RAM:
@@ -96,8 +102,48 @@ def load_metrics(path: str | Path | None = None) -> dict:
     return read_json(p) if p.is_file() else {}
 
 
+TABLE_RECIPE_KEYS = frozenset({"shifts", "readout"})
+"""Keys of ``lookup.json``'s ``"table"`` entry (the fields of :class:`mbi.memory.lut.TableRecipe`)."""
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _lookup_shape_problem(settings: Any) -> str | None:
+    """Why a ``lookup.json`` document has the wrong shape for its readers (None when it is fine)."""
+    if not isinstance(settings, dict):
+        return f"it must be a JSON object, got {type(settings).__name__}"
+    weights = settings.get("weights")
+    if "weights" in settings and not (isinstance(weights, list) and len(weights) == 3
+                                    and all(_finite(w) and w >= 0 for w in weights) and sum(weights) > 0):
+        return f"'weights' must be three non-negative numbers a, b, c (not all 0), got {weights!r:.80}"
+    threshold = settings.get("threshold")
+    if "threshold" in settings and not (_finite(threshold) and threshold >= 0):
+        return f"'threshold' must be a non-negative number, got {threshold!r:.80}"
+    table = settings.get("table")
+    if "table" in settings:
+        if not isinstance(table, dict):
+            return f"'table' must be an object like {{\"shifts\": \"none\", \"readout\": \"ram\"}}, got {table!r:.80}"
+        unknown = sorted(str(k) for k in set(table) - TABLE_RECIPE_KEYS)
+        if unknown or not all(isinstance(v, str) for v in table.values()):
+            return (f"'table' may only hold text values for {sorted(TABLE_RECIPE_KEYS)}, got {table!r:.80}")
+    return None
+
+
 def lookup_settings(path: str | Path | None = None) -> dict:
     """``lookup.json`` of a checkpoint folder: chosen distance weights, mixed-MBI threshold and the
-    accuracies measured with them (written by ``python -m mbi lookup --record``); {} when absent."""
+    accuracies measured with them (written by ``python -m mbi lookup --record``); {} when absent.
+
+    A document of the wrong shape (not an object, weights that are not three numbers, a non-numeric
+    threshold, an unknown key in ``table``) raises ValueError naming the file.
+    """
     p = resolve_checkpoint(path) / "lookup.json"
-    return read_json(p) if p.is_file() else {}
+    if not p.is_file():
+        return {}
+    settings = read_json(p)
+    problem = _lookup_shape_problem(settings)
+    if problem:
+        raise ValueError(f"{p} is not valid lookup settings: {problem}; fix it, or delete it and record it again "
+                         "with `python -m mbi lookup CHECKPOINT --thresholds auto --record`")
+    return settings
