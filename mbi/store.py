@@ -69,6 +69,67 @@ def atomic_save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+CACHE_MB_VARIABLE = "MBI_CACHE_MB"
+CACHE_FILES_VARIABLE = "MBI_CACHE_FILES"
+DEFAULT_CACHE_MB = 500
+DEFAULT_CACHE_FILES = 200
+
+
+def cache_limits(env: dict[str, str] | None = None) -> tuple[int, int]:
+    """(bytes, files) each result cache folder (``traces/``, ``budgets/``) may hold: ``$MBI_CACHE_MB``
+    (default 500) megabytes and ``$MBI_CACHE_FILES`` (default 200) files."""
+    env = dict(os.environ if env is None else env)
+    out = []
+    for name, default in ((CACHE_MB_VARIABLE, DEFAULT_CACHE_MB), (CACHE_FILES_VARIABLE, DEFAULT_CACHE_FILES)):
+        raw = env.get(name, "").strip()
+        if not raw:
+            out.append(default)
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ValueError(f"environment variable {name} must be a positive integer, got {raw!r}")
+        out.append(value)
+    return out[0] * 1_000_000, out[1]
+
+
+def prune_oldest(folder: str | os.PathLike[str], max_bytes: int, max_files: int, keep: Path | None = None,
+                 pattern: str = "*") -> list[Path]:
+    """Delete the oldest files (by modification time) of ``folder`` matching ``pattern`` until at most
+    ``max_files`` remain and they take at most ``max_bytes``; ``keep`` (the file just written) stays.
+    Returns what was deleted. For caches whose files are recomputed on demand."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    files = []
+    for path in root.glob(pattern):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        if path.is_file() and not path.name.startswith("."):
+            files.append((stat.st_mtime, path, stat.st_size))
+    files.sort(key=lambda f: (f[0], f[1].name))
+    total = sum(size for _, _, size in files)
+    count = len(files)
+    removed = []
+    for _, path, size in files:
+        if count <= max_files and total <= max_bytes:
+            break
+        if keep is not None and path == Path(keep):
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+        count -= 1
+        total -= size
+    return removed
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file, with an error that names the file when it is not valid JSON."""
     p = Path(path)

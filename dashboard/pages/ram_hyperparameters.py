@@ -11,6 +11,7 @@ import streamlit as st
 
 from mbi import plots
 from mbi.config import RAMConfig, RunConfig, TrainConfig
+from mbi.model.train import resume_problem
 from mbi.runs.jobs import BusyError, Job, Limits, limits_from_env, list_runs
 from mbi.store import SPECS_DIR, artifacts_root
 from mbi.runs.sweep import SweepSpec, default_storage, open_study, results_table
@@ -193,10 +194,36 @@ def _live(job_id: str) -> None:
             c[1].download_button("Download run (zip)", data=lambda: furniture.zip_folder(view.run_dir),
                                  file_name=f"{view.run_dir.name}.zip", mime="application/zip", key="dl_run",
                                  icon=":material/download:")
+    if view.state in ("stopped", "failed") and (view.run_dir / "last.pt").is_file():
+        _continue_buttons(job)
     if st.session_state.get("_live_was_active") and not view.active:
         st.session_state["_live_was_active"] = False
         st.rerun(scope="app")  # refresh the page: the run list and the model choice now include it
     st.session_state["_live_was_active"] = view.active
+
+
+def _continue_buttons(job: Job) -> None:
+    """Continue a stopped or failed run in its folder; when its last epoch cannot be read, say which file is
+    damaged and offer its best checkpoint or a fresh start (the old files are kept aside, nothing deleted)."""
+    problem = resume_problem(job.run_dir)
+    choices = {"last": "Continue training"} if problem is None else {}
+    if problem is not None:
+        st.warning(f"This run cannot continue from its last epoch: {furniture.plain(problem.reason)}. Nothing was "
+                   "deleted: the files a restart replaces are kept in a before-restart folder of the run.")
+        if problem.best_epoch is not None:
+            choices["best"] = f"Continue from the last good checkpoint (epoch {problem.best_epoch})"
+        choices["scratch"] = "Start this run again from scratch"
+    cols = st.columns(len(choices))
+    for col, (start, text) in zip(cols, choices.items()):
+        if col.button(text, key=f"resume_{start}", icon=":material/play_arrow:", disabled=manager.active() is not None):
+            try:
+                new = manager.resume(job.id, start, owner=st.session_state.setdefault("_owner", uuid.uuid4().hex))
+            except (BusyError, ValueError) as exc:
+                st.warning(furniture.friendly(exc))
+                return
+            st.session_state["train_job"] = new.id
+            st.session_state["_live_was_active"] = True
+            st.rerun(scope="app")
 
 
 def _train_view() -> None:

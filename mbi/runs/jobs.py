@@ -38,7 +38,7 @@ from typing import Callable, Iterator, Literal
 from mbi.config import RunConfig
 from mbi.data import MNIST, load_mnist
 from mbi.store import artifacts_root, atomic_write_json, read_json
-from mbi.model.train import TrainEvent, train
+from mbi.model.train import Start, TrainEvent, train
 
 State = Literal["starting", "running", "stopping", "stopped", "done", "failed"]
 ACTIVE_STATES = ("starting", "running", "stopping")
@@ -314,6 +314,17 @@ class TrainingManager:
 
         Raises :class:`BusyError` while another run is active and ``ValueError`` for a config over a limit.
         """
+        return self._launch(cfg, name, owner, None, "scratch")
+
+    def resume(self, job_id: str, start: Start = "last", owner: str | None = None) -> Job:
+        """Continue a stopped or failed job of this process in its own folder: from its last epoch, its best
+        checkpoint or from scratch (see :func:`mbi.model.train.train`; nothing is deleted)."""
+        old = self.get(job_id)
+        if old is None or old.state in ACTIVE_STATES:
+            raise ValueError("only a stopped or failed run of this server session can be continued")
+        return self._launch(old.config, old.name, owner, old.run_dir, start)
+
+    def _launch(self, cfg: RunConfig, name: str, owner: str | None, run_dir: Path | None, start: Start) -> Job:
         self.limits.check(cfg)
         with self._lock:
             current = self._active
@@ -323,17 +334,19 @@ class TrainingManager:
                 where = f", epoch {ev.epoch}/{ev.epochs}" if ev else ""
                 raise BusyError(f"another training run ('{view.name}', started {view.started}{where}) is in "
                                 "progress on this server; only one runs at a time. Try again when it finishes.")
-            self._prune()
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
             label = name.strip() or "run"
-            run_dir = self.runs_dir / f"{stamp}-{_slug(label)}-{uuid.uuid4().hex[:4]}"
+            if run_dir is None:
+                self._prune()
+                stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+                run_dir = self.runs_dir / f"{stamp}-{_slug(label)}-{uuid.uuid4().hex[:4]}"
             job = Job(label, run_dir, cfg, owner)
             self._jobs[job.id] = job
             self._active = job
         log_every = self.log_every or self.auto_log_every(cfg)
+        folder = run_dir
 
         def events() -> Iterator[TrainEvent]:
-            return train(cfg, run_dir, data=self.data_loader(), resume=False, log_every=log_every)
+            return train(cfg, folder, data=self.data_loader(), start=start, log_every=log_every)
 
         job._thread = threading.Thread(target=_run, args=(job, events), name=f"mbi-train-{job.id}", daemon=True)
         job._thread.start()

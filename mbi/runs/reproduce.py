@@ -28,7 +28,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from mbi.runs.studies import ITEM_ATTR, heartbeat, enqueue_missing, item_params, open_storage, run_worker
+from mbi.runs.studies import ITEM_ATTR, heartbeat, enqueue_missing, item_params, load_or_create, open_storage, run_worker
 
 FIGURES = ("fig3a", "fig3b", "fig3c", "fig4a", "fig4c", "fig5", "fig6b", "fig6c", "table1")
 RESULT_ATTR = "result"
@@ -149,7 +149,7 @@ def open_reproduction(storage_url: str | None, out: Path, name: str | None = Non
             name = names[0]
         else:
             name = study_name(cfg)
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+    study = load_or_create(storage, name, direction="maximize")
     stored = study.user_attrs.get(CONFIG_ATTR)
     if cfg is None:
         if stored is None:
