@@ -96,7 +96,8 @@ def _context_page(browser, requests: list[str] | None = None):
 
 
 def _no_page_not_found(pg) -> None:
-    _ready(pg)
+    pg.wait_for_selector("h1")  # the page's title (not every page draws a figure at once)
+    _settled(pg)
     pg.wait_for_timeout(1500)  # the dialog, when it comes, comes right after the first draw
     assert pg.get_by_text("Page not found").count() == 0
     _no_exception(pg)

@@ -212,5 +212,5 @@ def test_plot_builders_draw_search_results() -> None:
     points = tradeoff_curve(keys, layout, (1, 1, 1), queries, leaf_sizes=(8, 16), checks=(1, 2))
     assert len(plots.search_tradeoff([dataclasses.asdict(p) for p in points]).data) == 2
     s = tree.summary()
-    icicle = plots.kmeans_tree(s.parent, s.size, s.depth, s.is_leaf, max_depth=2).data[0]
+    icicle = plots.key_tree(s.parent, s.size, s.depth, s.is_leaf, kind="icicle", max_depth=2).data[0]
     assert len(icicle.ids) == int((s.depth <= 2).sum()) and icicle.parents[0] == ""

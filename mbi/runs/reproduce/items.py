@@ -1,0 +1,237 @@
+"""The work items of a reproduction and their runners: one Optuna trial per item, its result as JSON.
+
+:func:`work_items` turns a profile into items such as ``{"kind": "sweep", "figure": "fig3a",
+"params": ...}``, ``{"kind": "tablesize", "size": 1000}``, ``{"kind": "tree"}``, ``{"kind": "mixed"}``,
+``{"kind": "sram"}``, ``{"kind": "energy"}``; :func:`make_objective` runs the trial's item and stores
+its result as the JSON user attribute ``result`` of the trial.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import optuna
+
+from mbi.runs.reproduce.profiles import sweep_spec
+from mbi.runs.studies import heartbeat, item_params
+
+RESULT_ATTR = "result"
+
+
+def work_items(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every work item of a reproduction (Optuna parameter dicts of plain values)."""
+    items: list[dict[str, Any]] = []
+    for figure in ("fig3a", "fig3b", "fig3c"):
+        for params in sweep_spec(cfg, figure).items():
+            items.append({"kind": "sweep", "figure": figure, "params": json.dumps(params, sort_keys=True)})
+    items += [{"kind": "tablesize", "size": -1 if s is None else int(s)} for s in cfg["sizes"]]
+    items += [{"kind": k} for k in ("tree", "mixed", "sram", "energy")]
+    return items
+
+
+# --------------------------------------------------------------------------- item runners
+
+
+class ItemContext:
+    """Lazily loaded model, table and data shared by the items one worker runs."""
+
+    def __init__(self, cfg: dict[str, Any], out: Path) -> None:
+        self.cfg, self.out = cfg, Path(out)
+        self._cache: dict[str, Any] = {}
+
+    def _get(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @property
+    def folder(self) -> Path:
+        from mbi.model.checkpoint import resolve_checkpoint
+        return resolve_checkpoint(self.cfg["checkpoint"])
+
+    @property
+    def model(self):
+        from mbi.model.checkpoint import load_model
+        return self._get("model", lambda: load_model(self.folder))
+
+    @property
+    def model_hash(self) -> str:
+        from mbi.model.checkpoint import model_hash
+        return self._get("hash", lambda: model_hash(self.folder))
+
+    @property
+    def mnist(self):
+        from mbi.data import load_mnist
+        return self._get("mnist", load_mnist)
+
+    @property
+    def train_x(self) -> np.ndarray:
+        n = self.cfg["table_train_images"]
+        return self.mnist.train_x if n is None else self.mnist.train_x[:n]
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.mnist.split(name)
+        n = self.cfg[f"{name}_images"]
+        return x[:n], y[:n]
+
+    @property
+    def table(self):
+        """The full table of the checkpoint (shipped/cached), or one distilled from the first N training images."""
+        from mbi.memory.lut import cached_table, distill
+
+        def make():
+            if self.cfg["table_train_images"] is None:
+                return cached_table(self.folder)
+            return distill(self.model, self.train_x, self.model_hash, seed=self.cfg["seed"])
+        return self._get("table", make)
+
+    @property
+    def ram(self) -> dict[str, Any]:
+        """The checkpoint's RAM configuration (``config.json``), recorded with results the report describes."""
+        from mbi.model.checkpoint import load_config
+        return self._get("ram", lambda: load_config(self.folder).ram.to_dict())
+
+    @property
+    def weights(self) -> tuple[float, float, float]:
+        from mbi.hardware.nonideal import chosen_weights
+        return tuple(float(w) for w in chosen_weights(self.folder))
+
+
+def run_sweep_item(ctx: ItemContext, trial: optuna.Trial, figure: str, params: dict[str, Any]) -> dict[str, Any]:
+    """One Fig. 3 training, exactly as ``python -m mbi sweep`` trains that item."""
+    from mbi.runs.sweep import _slug, overrides_of
+    from mbi.model.train import train
+
+    spec = sweep_spec(ctx.cfg, figure)
+    overrides = overrides_of(spec, params)
+    run_dir = ctx.out / "runs" / spec.name / _slug(overrides)
+    best = 0.0
+    for ev in train(spec.config_for(overrides), run_dir):
+        if ev.kind == "epoch":
+            heartbeat(trial)
+        if ev.best_val_acc is not None:  # also on "done" when a finished run is resumed
+            best = ev.best_val_acc
+    row: dict[str, Any] = {"val_acc": best, "epochs": spec.base.train.epochs}
+    if spec.mode == "one-at-a-time":
+        (axis, value), = overrides.items()
+        row.update(axis=axis.split(".", 1)[1], value=value)
+    else:
+        row.update({k.split(".", 1)[1]: v for k, v in overrides.items()})
+    return row
+
+
+def run_tablesize_item(ctx: ItemContext, trial: optuna.Trial, size: int | None, storage_url: str | None) -> dict:
+    """One point of Fig. 4(a): :func:`mbi.inference.tablesize.table_size_curve` for one row budget (test split)."""
+    from mbi.inference.tablesize import table_size_curve
+
+    (point,) = table_size_curve(ctx.model, ctx.model_hash, ctx.train_x, ctx.split("val"), ctx.split("test"),
+                                [size], bo_trials=ctx.cfg["bo_trials"], seed=ctx.cfg["seed"], storage=storage_url,
+                                default_journal=ctx.out / "bo.journal")
+    return point.to_dict()
+
+
+def run_tree_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
+    """Fig. 4(c): k-means tree vs brute force on the queries a tree lookup issues on test images."""
+    from mbi.inference.lookup import StepIndex, lookup_infer, tree_quality, tree_reports
+
+    x, y = ctx.split("test")
+    index = StepIndex(ctx.table, ctx.weights, "tree", **ctx.cfg["tree"])
+    heartbeat(trial)
+    trace = lookup_infer(ctx.model, ctx.table, x, index=index)
+    heartbeat(trial)
+    reports = tree_reports(index, trace)
+    quality = tree_quality(index, trace, reports)
+    errors = np.concatenate([r.normalized_error for r in reports])
+    counts, edges = np.histogram(errors, bins=20, range=(0.0, max(0.1, float(errors.max(initial=0.0)))))
+    return {**quality, "images": int(len(y)), "table_rows": int(len(ctx.table)), "tree": ctx.cfg["tree"],
+            "tree_lookup_accuracy": float(np.mean(trace.prediction == y)),
+            "hist_counts": counts.tolist(), "hist_edges": edges.tolist()}
+
+
+def run_mixed_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
+    """Fig. 5: ``evaluate_lookup`` on test images (as ``python -m mbi lookup --split test --thresholds auto``)."""
+    from mbi.inference.lookup import evaluate_lookup
+
+    from mbi.model.checkpoint import lookup_settings
+
+    x, y = ctx.split("test")
+    settings = lookup_settings(ctx.folder) if ctx.cfg["table_train_images"] is None else {}
+    chosen = settings.get("threshold")
+    res = evaluate_lookup(ctx.model, ctx.table, x, y, ctx.weights, "brute", "auto",
+                          extra_thresholds=() if chosen is None else (float(chosen),))
+    if chosen is not None:
+        (point,) = [p for p in res["mixed"] if p["threshold"] == float(chosen)]
+        res["at_chosen_threshold"] = {"chosen_threshold": float(chosen), **point,
+                                      "threshold_rule": settings.get("threshold_rule"),
+                                      "val_mixed_accuracy": settings.get("val_mixed_accuracy")}
+    res["ram"] = ctx.ram
+    return res
+
+
+def _voltage_quantiles(voltages: np.ndarray, n: int = 101) -> list[list[float]]:
+    """Per level, ``n`` quantiles (mV, 0.01 mV) of the samples: the distribution's shape in a small JSON."""
+    return np.round(1e3 * np.quantile(voltages, np.linspace(0, 1, n), axis=1).T, 2).tolist()
+
+
+def run_sram_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
+    """Fig. 6(b): ``python -m mbi sram`` defaults (60 mV, 5-bit ADC, 32x32, 1-bit elements)."""
+    from mbi.hardware.sram import SRAMConfig, level_statistics
+
+    stats = level_statistics(SRAMConfig(), element_bits=1, encoding="binary", trials=ctx.cfg["sram_trials"],
+                             seed=ctx.cfg["seed"])
+    return {**stats.summary(), "levels_list": [int(v) for v in stats.levels],
+            "voltage_quantiles_mv": _voltage_quantiles(stats.voltages)}
+
+
+def run_energy_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
+    """Fig. 6(c) and Table I: ``python -m mbi energy`` defaults, and our row for the checkpoint
+    (:func:`mbi.hardware.energy.our_table_row`, the row the CLI and the dashboard show)."""
+    from mbi.hardware.energy import COMPONENTS, PAPER_MATCH_ENERGY_J, EnergyConfig, inference_energy_j, match_energy, \
+        our_table_row, table_one
+
+    config = EnergyConfig()
+    parts = match_energy(config)
+    ours = our_table_row(ctx.folder, config=config)
+    return {"match_energy_j": {k: parts[k] for k in (*COMPONENTS, "total")},
+            "inference_energy_j": inference_energy_j(match_energy_j=PAPER_MATCH_ENERGY_J),
+            "table_one": table_one(mbi_work="MBI (paper)"), "ours": ours.to_dict(),
+            "table_one_ours": ours.table_rows(), "ram": ctx.ram}
+
+
+def make_objective(cfg: dict[str, Any], out: Path, storage_url: str | None):
+    """The Optuna objective of a reproduction: run the trial's item, store its result, return a headline."""
+    ctx = ItemContext(cfg, out)
+
+    def objective(trial: optuna.Trial) -> float:
+        item = item_params(trial)
+        kind = item["kind"]
+        if kind == "sweep":
+            result = run_sweep_item(ctx, trial, item["figure"], json.loads(item["params"]))
+            value = result["val_acc"]
+        elif kind == "tablesize":
+            result = run_tablesize_item(ctx, trial, None if item["size"] < 0 else item["size"], storage_url)
+            value = result["weighted_accuracy"]
+        elif kind in RUNNERS:
+            result = RUNNERS[kind](ctx, trial)
+            value = float(result.get("exact_share", result.get("lookup_accuracy", 0.0)) or 0.0)
+        else:
+            raise ValueError(f"unknown reproduce item kind {kind!r}")
+        trial.set_user_attr(RESULT_ATTR, json.dumps(result, default=json_default))
+        return float(value)
+
+    return objective
+
+
+RUNNERS = {"tree": run_tree_item, "mixed": run_mixed_item, "sram": run_sram_item, "energy": run_energy_item}
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps`` fallback for numpy scalars and arrays (an item's result holds them)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -1,0 +1,261 @@
+"""The reproduction's report: one section per figure (ours, paper, authors' code, why they differ).
+
+:func:`build_report` draws the figures (builders of :mod:`mbi.plots`) and writes ``report.html``
+(plotly.js embedded once, viewable offline), ``summary.md`` and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mbi.runs.reproduce.items import json_default
+from mbi.runs.reproduce.profiles import (AUTHORS_BO_LOOKUP_PCT, AUTHORS_QUANTIZED_RAM_PCT, PAPER, PAPER_BO_GAIN_POINTS,
+                                        sweep_spec)
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}%"
+
+
+def _sweep_text(rows: list[dict]) -> str:
+    if not rows:
+        return "not finished yet"
+    best = max(rows, key=lambda r: r["val_acc"])
+    knobs = {k: v for k, v in best.items() if k not in ("val_acc", "epochs", "state", "trial")}
+    return f"{len(rows)} trainings ({rows[0]['epochs']} epoch(s) each); best {_pct(best['val_acc'])} at {knobs}"
+
+
+def figure_sections(results: dict[str, Any], cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """One section per figure: id, title, plotly figure (None if nothing finished), ours, paper, authors, why."""
+    from mbi import plots
+    from mbi.hardware.energy import COMPONENTS, TABLE_COLUMNS, format_energy, table_cells
+
+    sweeps = results["sweeps"]
+    s = []
+    short = cfg["profile"] != "full"
+    train_note = ("our trainings are short (profile " + cfg["profile"] + ": "
+                  + json.dumps(cfg["sweeps"]["train"]) + "), so accuracies sit below converged ones and "
+                  "differences of a point are noise" if short else
+                  f"our trainings follow the shipped specs ({spec_training_text(cfg)}), shorter than the paper's")
+
+    def add(fid, title, fig, ours, why):
+        paper, authors = PAPER[fid]
+        s.append({"id": fid, "title": title, "figure": fig, "ours": ours, "paper": paper, "authors": authors,
+                  "why": why})
+
+    for fid, title in (("fig3a", "Fig. 3(a): RAM accuracy vs glimpse knobs"),
+                       ("fig3b", "Fig. 3(b): RAM accuracy vs patch and hidden bits")):
+        rows = sweeps[fid]
+        axes = list(dict.fromkeys(r["axis"] for r in rows))
+        fig = plots.sweep_one_at_a_time(rows, axes, title) if rows else None
+        add(fid, title, fig, _sweep_text(rows), f"The paper shows trends only; {train_note}.")
+    rows = sweeps["fig3c"]
+    fig = plots.sweep_grid_lines(rows, "hidden_size", "core_layers", "Fig. 3(c): hidden size and core layers") \
+        if rows else None
+    add("fig3c", "Fig. 3(c): RAM accuracy vs hidden size and core layers", fig, _sweep_text(rows),
+        f"Our core_layers counts all core layers (1 = no extra layer); {train_note}.")
+
+    pts = results["tablesize"]
+    ours = "; ".join(f"{p['rows']} rows: {_pct(p['unweighted_accuracy'])} unweighted, "
+                     f"{_pct(p['weighted_accuracy'])} BO-weighted" for p in pts) or "not finished yet"
+    add("fig4a", "Fig. 4(a): lookup accuracy vs table size", plots.table_size_curve(pts) if pts else None, ours,
+        f"Scored on {cfg['test_images']} test images with {cfg['bo_trials']} BO trials on {cfg['val_images']} "
+        f"validation images; {bo_gain_text(pts)}")
+
+    tree = results.get("tree")
+    fig = ours = None
+    if tree:
+        fig = plots.distance_error_histogram(tree["hist_counts"], tree["hist_edges"], tree["exact_share"])
+        ours = (f"{_pct(tree['exact_share'])} of queries at the brute-force distance, max normalized error "
+                f"{tree['max_normalized_error']:.3f}, {tree['fewer_comparisons']:.1f}x fewer comparisons "
+                f"({tree['images']} test images, {tree['table_rows']} rows)")
+    add("fig4c", "Fig. 4(c): tree vs brute-force distance error", fig, ours or "not finished yet",
+        f"Our tree is a FLANN-style k-means tree (branching {cfg['tree']['branching']}, leaves of "
+        f"{cfg['tree']['leaf_size']} rows, {cfg['tree']['checks']} leaf/leaves checked per query); "
+        "the paper does not state its leaf size or how many queries it measured.")
+
+    mixed = results.get("mixed")
+    fig = ours = None
+    if mixed:
+        at = mixed.get("at_chosen_threshold")
+        fig = plots.mixed_mbi_curve(mixed["mixed"], current=at["threshold"] if at else None)
+        ours = (f"RAM {_pct(mixed['ram_accuracy'])}, lookup-only {_pct(mixed['lookup_accuracy'])} on "
+                f"{mixed['images']} test images ({mixed['table_rows']} rows)")
+        if at:
+            ours += (f"; at the threshold chosen on validation: {_pct(at['accuracy'])} with "
+                     f"{_pct(at['lookup_share'])} by lookup")
+    add("fig5", "Fig. 5: mixed MBI", fig, ours or "not finished yet", mixed_text(mixed))
+
+    sram = results.get("sram")
+    fig = ours = None
+    if sram:
+        q = np.asarray(sram["voltage_quantiles_mv"]) * 1e-3
+        a, _ = sram["min_gap_between_levels"]
+        fig = plots.sum_line_distributions(sram["levels_list"], q, sram["min_gap_mv"] * 1e-3, a)
+        ours = (f"min gap {sram['min_gap_mv']:.2f} mV (levels {a}/{a + 1}), {sram['adc_bits']}-bit ADC wrong-code "
+                f"rate {100 * sram['adc_error_rate']:.4f}% over {sram['trials']} arrays")
+    add("fig6b", "Fig. 6(b): sum-line voltages under V_TH variation", fig, ours or "not finished yet",
+        sum_line_text(sram))
+
+    energy = results.get("energy")
+    fig6c = fig_t1 = None
+    ours6c = ours_t1 = "not finished yet"
+    if energy:
+        parts, row = energy["match_energy_j"], energy["ours"]
+        fig6c = plots.energy_breakdown({k: parts[k] for k in COMPONENTS})
+        ours6c = (f"{parts['total'] * 1e12:.3f} pJ per match; per inference {format_energy(row['energy_j'])} "
+                  f"({row['traversal']}, our row of Table I)")
+        rows = energy["table_one_ours"]
+        fig_t1 = plots.table_figure([h for _, h in TABLE_COLUMNS], table_cells(rows), "Table I")
+        ours_t1 = (f"{row['work']}: {'-' if row['accuracy_pct'] is None else format(row['accuracy_pct'], '.2f')}%, "
+                   f"{'-' if row['storage_mb'] is None else format(row['storage_mb'], '.2f')} MB, "
+                   f"{format_energy(row['energy_j'])} per inference")
+    add("fig6c", "Fig. 6(c): energy per key match", fig6c, ours6c, match_energy_text(energy))
+    add("table1", "Table I: MBI vs compute-in-memory macros", fig_t1, ours_t1, table_one_text(energy))
+    return s
+
+
+def spec_training_text(cfg: dict[str, Any]) -> str:
+    """How long the Fig. 3 trainings of a profile are, from their specs, e.g. ``4 epochs on 20,000 images``."""
+    lengths = []
+    for figure in ("fig3a", "fig3b", "fig3c"):
+        train = sweep_spec(cfg, figure).base.train
+        images = "the whole training split" if train.train_limit is None else f"{train.train_limit:,} images"
+        lengths.append(f"{train.epochs} epoch{'s' if train.epochs != 1 else ''} on {images}")
+    return "; ".join(dict.fromkeys(lengths))
+
+
+def _versus(ours: float, theirs: float) -> str:
+    """'above' / 'below' / 'level with' for two percentages (to 0.01 points)."""
+    return "above" if ours > theirs + 0.005 else "below" if ours < theirs - 0.005 else "level with"
+
+
+def bo_gain_text(points: list[dict]) -> str:
+    """Fig. 4(a): how much BO weighting gains over unweighted lookups here, beside the paper's 3-4 points."""
+    if not points:
+        return "the gain of BO weighting is measured once the table-size items finish."
+    gain = 100 * float(np.mean([p["weighted_accuracy"] - p["unweighted_accuracy"] for p in points]))
+    text = (f"BO-weighted minus unweighted: {gain:+.2f} points on average over {len(points)} table size(s) "
+            f"(paper: {PAPER_BO_GAIN_POINTS[0]:g}-{PAPER_BO_GAIN_POINTS[1]:g} points)")
+    if gain < PAPER_BO_GAIN_POINTS[0]:
+        text += ("; our key parts are all small integer levels (no pixel-vs-[0,1] scale mismatch for BO to "
+                 "repair), which leaves BO less to gain")
+    return text + "."
+
+
+def model_text(ram: dict[str, Any]) -> str:
+    """The RAM in a few words from its config, e.g. ``4 glimpses of 3 x 8x8 patches, 2-bit patches, 1-bit hidden``."""
+    bits = lambda b: "float" if b is None else f"{b}-bit"  # noqa: E731 - local formatter
+    return (f"{ram['num_glimpses']} glimpses of {ram['num_patches']} x {ram['patch_size']}x{ram['patch_size']} "
+            f"patches, {bits(ram['patch_bits'])} patches, {bits(ram['hidden_bits'])} hidden state")
+
+
+def mixed_text(mixed: dict[str, Any] | None) -> str:
+    """Fig. 5: our RAM and lookups against the authors', and the threshold rule, from the mixed item's result."""
+    if not mixed:
+        return "Compared with the paper once the mixed item finishes."
+    text = (f"Our RAM ({model_text(mixed['ram'])}) reaches {_pct(mixed['ram_accuracy'])} on these test images, "
+            f"{_versus(100 * mixed['ram_accuracy'], AUTHORS_QUANTIZED_RAM_PCT)} the authors' quantized "
+            f"{AUTHORS_QUANTIZED_RAM_PCT:.2f}%, and our lookups alone {_pct(mixed['lookup_accuracy'])}, "
+            f"{_versus(100 * mixed['lookup_accuracy'], AUTHORS_BO_LOOKUP_PCT)} their {AUTHORS_BO_LOOKUP_PCT:.2f}%; "
+            "the share answered by lookup depends on the threshold rule")
+    at = mixed.get("at_chosen_threshold")
+    if at and at.get("threshold_rule"):
+        val = at.get("val_mixed_accuracy")
+        text += (f" (ours: {at['threshold_rule']}; threshold {at['chosen_threshold']:g}"
+                 + ("" if val is None else f", {_pct(val)} mixed accuracy on validation") + ")")
+    elif not at:
+        text += " (no threshold was chosen on validation for this table: the curve alone is shown)"
+    return text + "."
+
+
+def sum_line_text(sram: dict[str, Any] | None) -> str:
+    """Fig. 6(b): the variation-free level step and worst gap of the measured array beside the paper's 28 mV."""
+    if not sram:
+        return "Compared with the paper's smallest gap once the sram item finishes."
+    step, gap, paper = sram["nominal_spacing_mv"], sram["min_gap_mv"], sram["paper_min_gap_mv"]
+    cols, v_p = sram["config"]["cols"], sram["config"]["v_p_max_v"]
+    line = f"one sum line steps {2 * step:.2f} mV (V_P,max/{cols} = {1e3 * v_p / cols:.2f} mV)"
+    if abs(2 * step - paper) <= 0.05 * paper:
+        line += f", so the paper's {paper:g} mV is probably one sum line's step"
+    quantiles = len(sram["voltage_quantiles_mv"][0])
+    return (f"A variation-free array steps {step:.2f} mV per level on (V_SLP+V_SLN)/2 and {line}; the worst gap "
+            f"({gap:.2f} mV over {sram['trials']} arrays) is set by the slowest cells sampled, so it shrinks as more "
+            f"arrays are sampled; the histogram is drawn from {quantiles} quantiles per level.")
+
+
+def match_energy_text(energy: dict[str, Any] | None) -> str:
+    """Fig. 6(c): where our modelled match energy lands against the paper's total."""
+    if not energy:
+        return "Compared with the paper's 4.7 pJ once the energy item finishes."
+    from mbi.hardware.energy import COMPONENTS, PAPER_MATCH_ENERGY_J
+
+    total = energy["match_energy_j"]["total"]
+    return (f"Our per-component model ({', '.join(c.replace('_', ' ') for c in COMPONENTS)}) gives "
+            f"{total * 1e12:.3f} pJ, {100 * (total / PAPER_MATCH_ENERGY_J - 1):+.1f}% from the paper's "
+            f"{PAPER_MATCH_ENERGY_J * 1e12:g} pJ total; the split between components rests on our model's "
+            "assumptions.")
+
+
+def table_one_text(energy: dict[str, Any] | None) -> str:
+    """Table I: what our row's energy assumes and where its accuracy and storage come from."""
+    if not energy:
+        return "Our row is built once the energy item finishes; the CIM rows are the paper's, projected to 16 nm."
+    from mbi.hardware.energy import PAPER_MBI_STORAGE_MB, format_energy
+
+    row = energy["ours"]
+    mb = "-" if row["storage_mb"] is None else f"{row['storage_mb']:.2f} MB"
+    return (f"Our row's energy, {format_energy(row['energy_j'])} per inference, assumes {row['traversal_text']}; "
+            f"accuracy: {row['accuracy_label']}; storage {mb} ({row['storage_label']}; the paper: "
+            f"{PAPER_MBI_STORAGE_MB:g} MB); the CIM rows are the paper's, projected to 16 nm.")
+
+
+def build_report(results: dict[str, Any], cfg: dict[str, Any], out: Path) -> dict[str, Path]:
+    """Write ``report.html`` (offline: plotly.js inline once), ``summary.md`` and ``results.json`` under ``out``."""
+    from mbi.store import atomic_write_text
+
+    out = Path(out)
+    sections = figure_sections(results, cfg)
+    html = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>MBI reproduction</title>",
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:4px 8px;"
+            "text-align:left;vertical-align:top}</style></head><body>",
+            f"<h1>MBI reproduction ({cfg['profile']} profile)</h1>",
+            f"<p>Trials: {results['trials']}. Settings: <code>{_escape(json.dumps(cfg))}</code></p>"]
+    md = [f"# MBI reproduction ({cfg['profile']} profile)", "",
+          f"Trials: {results['trials']}.", "", "| Figure | Ours | Paper | Authors' code | Why they differ |",
+          "|---|---|---|---|---|"]
+    first = True
+    for sec in sections:
+        html.append(f"<h2 id='{sec['id']}'>{_escape(sec['title'])}</h2><table>"
+                    f"<tr><th>Ours</th><td>{_escape(sec['ours'])}</td></tr>"
+                    f"<tr><th>Paper</th><td>{_escape(sec['paper'])}</td></tr>"
+                    f"<tr><th>Authors' code</th><td>{_escape(sec['authors'])}</td></tr>"
+                    f"<tr><th>Why they differ</th><td>{_escape(sec['why'])}</td></tr></table>")
+        if sec["figure"] is not None:
+            html.append(sec["figure"].to_html(full_html=False, include_plotlyjs=True if first else False,
+                                              div_id=f"plot-{sec['id']}"))
+            first = False
+        else:
+            html.append("<p><em>No finished items for this figure yet.</em></p>")
+        md.append("| " + " | ".join(str(sec[k]).replace("|", "/") for k in ("title", "ours", "paper", "authors", "why"))
+                  + " |")
+    if results["errors"]:
+        md += ["", "Failed items:"] + [f"- {e['item']}: {e['error']}" for e in results["errors"]]
+    html.append("</body></html>")
+    paths = {"html": out / "report.html", "markdown": out / "summary.md", "json": out / "results.json"}
+    atomic_write_text(paths["html"], "\n".join(html))
+    atomic_write_text(paths["markdown"], "\n".join(md) + "\n")
+    figures = {sec["id"]: sec["figure"] is not None for sec in sections}
+    atomic_write_text(paths["json"], json.dumps({"config": cfg, "figures_drawn": figures, "results": results,
+                                                 "comparison": [{k: v for k, v in sec.items() if k != "figure"}
+                                                                for sec in sections]},
+                                                indent=1, default=json_default))
+    return paths
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
