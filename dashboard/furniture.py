@@ -29,6 +29,7 @@ def intro(title: str, text: str, figure: str | None = None) -> None:
 
 
 _MARKDOWN_ESCAPES = {ord(ch): "\\" + ch for ch in string.punctuation}
+_JOINER = "\u2060"
 
 
 def plain(text: object, limit: int = 400) -> str:
@@ -37,10 +38,13 @@ def plain(text: object, limit: int = 400) -> str:
 
     For any text a visitor controls (a run name, an upload's name, a link's value, an error that may quote
     them) before it reaches ``st.markdown``/``st.warning``/``st.info``/a progress text: no link, image,
-    HTML, icon or formatting can come from it.
+    HTML, icon or formatting can come from it (an invisible word joiner follows every ``:``, ``.`` and
+    ``@``, so no bare URL is autolinked).
     """
     flat = "".join(ch if ch.isprintable() else " " for ch in str(text)[:limit])
-    return flat.translate(_MARKDOWN_ESCAPES)
+    # the Markdown renderer turns bare URLs, www. names and e-mail addresses into links even when their
+    # punctuation is escaped: an invisible word joiner after every ':', '.' and '@' breaks those patterns
+    return "".join(ch + _JOINER if ch in ":.@" else ch for ch in flat.translate(_MARKDOWN_ESCAPES))
 
 
 def plotly_text(text: object, limit: int = 80) -> str:
