@@ -6,16 +6,16 @@ import argparse
 from pathlib import Path
 
 from mbi.inference.bo import run_bo
-from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
-from mbi.data import load_mnist
-from mbi.memory.lut import cached_table, load_table
+from mbi.cli.options import CHECKPOINT_HELP, add_dataset_flags, data_from_args, table_from_args
+from mbi.model.checkpoint import load_model, resolve_checkpoint
 from mbi.store import artifacts_root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bo`` command."""
     p = subparsers.add_parser("bo", help="Optuna (GP) search of the distance weights a, b, c on validation data")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
+    p.add_argument("checkpoint", nargs="?", default="default", help=CHECKPOINT_HELP)
+    add_dataset_flags(p)
     p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
     p.add_argument("--trials", type=int, default=30, help="total trials in the study (resumes up to this)")
     p.add_argument("--val-images", type=int, default=2000, help="validation images per evaluation")
@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run (or resume) the study and print the best weights."""
     folder = resolve_checkpoint(args.checkpoint)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
-    x, y = load_mnist().split("val")
+    x, y = data_from_args(args, folder).split("val")
+    table = table_from_args(args.table, folder)
     x, y = x[: args.val_images], y[: args.val_images]
 
     def show(trial) -> None:

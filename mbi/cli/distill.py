@@ -7,15 +7,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from mbi.cli.options import CHECKPOINT_HELP, add_dataset_flags, data_from_args
 from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
-from mbi.data import load_mnist
 from mbi.memory.lut import READOUT_CHOICES, SHIFT_CHOICES, TableRecipe, distill_recipe, save_table, table_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``distill`` command."""
     p = subparsers.add_parser("distill", help="distill a quantized RAM into a lookup table")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
+    p.add_argument("checkpoint", nargs="?", default="default", help=CHECKPOINT_HELP)
+    add_dataset_flags(p)
     p.add_argument("--rows", type=int, help="row budget N (default: every training image, all steps)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random image order (default 0)")
     p.add_argument("--shifts", choices=sorted(SHIFT_CHOICES), default="none",
@@ -34,13 +35,14 @@ def run(args: argparse.Namespace) -> int:
     recipe = TableRecipe(args.shifts, args.readout)
     out = args.out or table_path(folder, args.rows, args.seed, recipe=recipe)
     bar = tqdm(total=100, desc="replaying training images", unit="%")
-    mnist = load_mnist()
-    table = distill_recipe(load_model(folder), mnist.train_x, mnist.train_y, model_hash(folder), recipe,
-                           rows=args.rows, seed=args.seed, progress=lambda f: bar.update(round(100 * f) - bar.n))
+    data = data_from_args(args, folder)
+    table = distill_recipe(load_model(folder), data.train_x, data.train_y, model_hash(folder), recipe,
+                           rows=args.rows, seed=args.seed, progress=lambda f: bar.update(round(100 * f) - bar.n),
+                           dataset=data.name)
     bar.close()
     save_table(table, out)
     size = table.storage_bytes()
-    print(f"{len(table)} rows from {table.meta['images']} training images "
+    print(f"{len(table)} rows from {table.meta['images']} {data.info.title} training images "
           f"({table.meta['replayed_steps']} replayed steps, {table.meta['conflicts']} value conflicts)")
     print(f"storage packed: {size['total_binary'] / 1e6:.2f} MB with binary keys, "
           f"{size['total_thermometer'] / 1e6:.2f} MB with thermometer keys")

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mbi import plots
+from mbi.cli.options import CHECKPOINT_HELP, add_dataset_flags, data_from_args, table_from_args
 from mbi.hardware.energy import (COMPONENTS, PAPER_GLIMPSES, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                         PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, PAPER_SPLITS, TABLE_COLUMNS, EnergyConfig,
                         format_energy, format_table_one, inference_energy_j, match_energy, measure_traversal,
@@ -44,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m = p.add_argument_group("measured traversal (--measured)")
     m.add_argument("--measured", action="store_true",
                    help="levels, keys per lookup and arrays per key from a real tree on the checkpoint's full table")
-    m.add_argument("--checkpoint", default="default", help="run folder or 'default'")
+    m.add_argument("--checkpoint", default="default", help=CHECKPOINT_HELP)
+    add_dataset_flags(m)
     m.add_argument("--table", type=Path,
                    help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
     m.add_argument("--images", type=int, default=10_000, help="first N validation images to look up")
@@ -60,9 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
     """``--measured``: traversal statistics, energy per inference per encoding and Table I with the measured row."""
-    from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
-    from mbi.data import load_mnist
-    from mbi.memory.lut import cached_table, load_table
+    from mbi.model.checkpoint import load_model, resolve_checkpoint
     from mbi.hardware.nonideal import chosen_weights
 
     if args.images < 1:
@@ -77,9 +77,10 @@ def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
             raise ValueError(f"--weights expects a,b,c numbers or 'chosen', got {args.weights!r}") from exc
         if len(weights) != 3:
             raise ValueError(f"--weights needs three numbers a,b,c, got {args.weights!r}")
+    data = data_from_args(args, folder)
     model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
-    x, y = load_mnist().split("val")
+    table = table_from_args(args.table, folder)
+    x, y = data.split("val")
     x, y = x[:args.images], y[:args.images]
     print(f"measuring: {len(x)} validation images, table of {len(table)} rows ({args.checkpoint}), weights "
           f"{list(weights)}, k-means tree per step (branching {args.branching}, leaf size {args.leaf_size}, "

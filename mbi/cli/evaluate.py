@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from mbi.cli.options import CHECKPOINT_HELP, add_dataset_flags, data_from_args
+from mbi.data import Dataset
 from mbi.model.checkpoint import load_config, load_metrics, load_model, model_hash, resolve_checkpoint
-from mbi.data import load_mnist
 from mbi.store import artifacts_root, atomic_write_json, atomic_write_text
 from mbi.inference.tablesize import table_size_curve
 from mbi.model.train import accuracy
@@ -19,7 +20,8 @@ from mbi.model.train import accuracy
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` command."""
     p = subparsers.add_parser("evaluate", help="accuracy of a checkpoint on a split (deterministic pass)")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default' (shipped model)")
+    p.add_argument("checkpoint", nargs="?", default="default", help=CHECKPOINT_HELP)
+    add_dataset_flags(p)
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--lut-sizes", help="Fig. 4(a): comma-separated row budgets ('all' = whole training split); "
@@ -34,16 +36,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def evaluate_checkpoint(checkpoint: str, split: str = "test") -> dict:
-    """Deterministic accuracy (location = policy mean) with and without the quantizers."""
+def evaluate_checkpoint(checkpoint: str, data: Dataset, split: str = "test") -> dict:
+    """Deterministic accuracy (location = policy mean) with and without the quantizers on ``data``
+    (the checkpoint's dataset)."""
     model = load_model(checkpoint)
-    x, y = load_mnist().split(split)
+    x, y = data.split(split)
     quantized = accuracy(model, x, y)
     with model.quantizers_bypassed():
         bypassed = accuracy(model, x, y)
     cfg = load_config(checkpoint)
     return {
-        "checkpoint": str(resolve_checkpoint(checkpoint)), "split": split, "images": int(len(y)),
+        "checkpoint": str(resolve_checkpoint(checkpoint)), "dataset": data.name, "split": split, "images": int(len(y)),
         "accuracy_quantized": quantized, "accuracy_quantizers_bypassed": bypassed,
         "patch_bits": cfg.ram.patch_bits, "hidden_bits": cfg.ram.hidden_bits,
     }
@@ -66,7 +69,7 @@ def parse_sizes(text: str) -> list[int | None]:
 def run_lut_sizes(args: argparse.Namespace) -> int:
     """Fig. 4(a): unweighted vs BO-weighted lookup accuracy per table size."""
     folder = resolve_checkpoint(args.checkpoint)
-    data = load_mnist()
+    data = data_from_args(args, folder)
     val = (data.val_x[: args.val_images], data.val_y[: args.val_images])
     train_x = data.train_x[: args.train_images] if args.train_images else data.train_x
     points = table_size_curve(load_model(folder), model_hash(folder), train_x, val, data.split(args.split),
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the evaluation."""
     if args.lut_sizes:
         return run_lut_sizes(args)
-    res = evaluate_checkpoint(args.checkpoint, args.split)
+    res = evaluate_checkpoint(args.checkpoint, data_from_args(args, args.checkpoint), args.split)
     if args.record:
         folder = resolve_checkpoint(args.checkpoint)
         metrics = load_metrics(folder)
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
     else:
-        print(f"{res['checkpoint']} on {res['split']} ({res['images']} images), one deterministic pass:")
+        print(f"{res['checkpoint']} on {res['dataset']} {res['split']} ({res['images']} images), one deterministic pass:")
         print(f"  quantized (patch {res['patch_bits']} bit, hidden {res['hidden_bits']} bit): "
               f"{100 * res['accuracy_quantized']:.2f}%")
         print(f"  same weights, quantizers bypassed:             {100 * res['accuracy_quantizers_bypassed']:.2f}%")

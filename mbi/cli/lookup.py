@@ -6,10 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
-from mbi.data import load_mnist
+from mbi.cli.options import CHECKPOINT_HELP, add_dataset_flags, data_from_args, table_from_args
+from mbi.model.checkpoint import load_model, lookup_settings, resolve_checkpoint
 from mbi.inference.lookup import MixedPoint, choose_threshold, evaluate_lookup
-from mbi.memory.lut import cached_table, load_table
 from mbi.store import atomic_write_json
 
 
@@ -24,7 +23,8 @@ def parse_floats(text: str) -> list[float]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``lookup`` command."""
     p = subparsers.add_parser("lookup", help="lookup-only and mixed MBI accuracy of a table on a split")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
+    p.add_argument("checkpoint", nargs="?", default="default", help=CHECKPOINT_HELP)
+    add_dataset_flags(p)
     p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--images", type=int, help="use only the first N images of the split")
@@ -50,13 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print."""
     folder = resolve_checkpoint(args.checkpoint)
+    data = data_from_args(args, folder)
     model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
+    table = table_from_args(args.table, folder)
     settings = lookup_settings(folder)
     weights = settings.get("weights", [1.0, 1.0, 1.0]) if args.weights == "chosen" else parse_floats(args.weights)
     if len(weights) != 3:
         raise ValueError(f"--weights needs three numbers a,b,c, got {weights}")
-    x, y = load_mnist().split(args.split)
+    x, y = data.split(args.split)
     if args.images:
         x, y = x[: args.images], y[: args.images]
     tree = {"branching": args.branching, "leaf_size": args.leaf_size, "checks": args.checks}
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"{res['images']} {args.split} images, table of {res['table_rows']} rows, weights {weights}, "
+    print(f"{res['images']} {data.info.title} {args.split} images, table of {res['table_rows']} rows, weights {weights}, "
           f"{args.search} search ({res['comparisons_per_query']:.0f} comparisons per query)")
     print(f"  RAM (quantized)      {100 * res['ram_accuracy']:.2f}%")
     print(f"  lookup-only MBI      {100 * res['lookup_accuracy']:.2f}%  (agrees with RAM on "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mbi import plots
+from mbi.cli.options import CHECKPOINT_HELP, add_dataset_flags, data_from_args, table_from_args
 from mbi.hardware.nonideal import DEFAULT_ADC_BITS, DEFAULT_SIGMAS_MV, PAPER_ADC_BITS, PAPER_SIGMA_MV, NonidealSweep
 from mbi.hardware.energy import encoding_costs, EnergyConfig, format_energy
 from mbi.hardware.sram import (ENCODINGS, LevelStats, SRAMConfig, build_layout, compare_with_eq1, element_distance_table,
@@ -53,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a = p.add_argument_group("lookup accuracy on the array model (--accuracy)")
     a.add_argument("--accuracy", action="store_true",
                    help="lookup-only accuracy vs sigma_VTH and ADC bits with the search on the array model")
-    a.add_argument("--checkpoint", default="default", help="run folder or 'default' (its full table is used)")
+    a.add_argument("--checkpoint", default="default", help=CHECKPOINT_HELP + " (its full table is used)")
+    add_dataset_flags(a)
     a.add_argument("--table", type=Path,
                    help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
     a.add_argument("--split", choices=("val", "test"), default="val", help="images to classify")
@@ -180,9 +182,7 @@ def print_sweep(sweep: NonidealSweep) -> None:
 
 def run_accuracy(args: argparse.Namespace) -> int:
     """``--accuracy``: lookup accuracy of the checkpoint's table with the search on the array model."""
-    from mbi.model.checkpoint import load_model, model_hash, resolve_checkpoint
-    from mbi.data import load_mnist
-    from mbi.memory.lut import cached_table, load_table
+    from mbi.model.checkpoint import load_model, resolve_checkpoint
     from mbi.hardware.nonideal import accuracy_sweep, chosen_weights
 
     sigmas = _numbers(args.sigmas, DEFAULT_SIGMAS_MV, float, "--sigmas")
@@ -198,9 +198,10 @@ def run_accuracy(args: argparse.Namespace) -> int:
         if len(weights) != 3:
             raise ValueError(f"--weights needs three numbers a,b,c, got {args.weights!r}")
     config = replace(SRAMConfig(), rows=args.rows, cols=args.cols, discharge_time_s=args.discharge_ns * 1e-9)
+    data = data_from_args(args, folder)
     model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
-    x, y = load_mnist().split(args.split)
+    table = table_from_args(args.table, folder)
+    x, y = data.split(args.split)
     x, y = x[:args.images], y[:args.images]
     tree = {"branching": args.branching, "leaf_size": args.leaf_size, "checks": args.checks}
     print(f"{len(x)} {args.split} images, table of {len(table)} rows ({args.checkpoint}), weights {list(weights)}, "

@@ -28,7 +28,8 @@ RAM's own behaviour; ``labels`` makes each row's class readout the training labe
 image instead of the RAM's own readout (what the value stores). RESULTS.md measures both.
 
 Tables are saved as ``.npz`` (no pickle) with the hash of the model they were
-distilled from; :func:`load_table` refuses a table of another model.
+distilled from and the name of its dataset; :func:`load_table` refuses a table of
+another model or of another dataset (a table saved before datasets had names is MNIST).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
-from mbi.data import load_mnist
+from mbi.model.checkpoint import checkpoint_data, checkpoint_dataset, load_model, lookup_settings, model_hash, resolve_checkpoint
+from mbi.data import DEFAULT_DATASET, require_dataset
 from mbi.search.distance import KeyLayout
 from mbi.model.ram import RAM
 from mbi.store import artifacts_root, atomic_save_npz
@@ -118,6 +119,7 @@ class LookupTable:
     num_glimpses: int
     model_hash: str
     meta: dict[str, Any] = field(default_factory=dict)
+    dataset: str = DEFAULT_DATASET  # the dataset whose training images were replayed
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -224,7 +226,7 @@ def _concat(records: list[StepRecords]) -> StepRecords:
 def distill(
     model: RAM, images: np.ndarray, model_hash: str, rows: int | None = None, seed: int = 0,
     records: StepRecords | None = None, progress: Callable[[float], None] | None = None,
-    shifts: Sequence[tuple[int, int]] = (), labels: np.ndarray | None = None,
+    shifts: Sequence[tuple[int, int]] = (), labels: np.ndarray | None = None, dataset: str = DEFAULT_DATASET,
 ) -> LookupTable:
     """Distill ``model`` on ``images`` (the training split) into a table of at most ``rows`` rows.
 
@@ -233,7 +235,8 @@ def distill(
     ``shifts`` (pixel offsets ``(dy, dx)``, e.g. :data:`SHIFTS_1PX`) replays every image once
     more per offset, translated; those episodes come after all unshifted ones, so a row budget
     fills with unshifted episodes first. ``labels`` (the images' classes) makes every row's
-    readout the label of its source image. ``source`` always indexes ``images``.
+    readout the label of its source image. ``source`` always indexes ``images``; ``dataset``
+    names the dataset they come from (recorded in the table).
     """
     shifts = [(int(dy), int(dx)) for dy, dx in shifts]
     if records is not None and shifts:
@@ -260,6 +263,7 @@ def distill(
     meta = {"rows_budget": rows, "seed": seed, "train_images": int(len(images)),
             "shifts": [list(s) for s in shifts], "readout": "label" if labels is not None else "ram"}
     table = build_table(recs, layout_of(model), model_hash, rows, local_order, meta=meta)
+    table.dataset = dataset
     if records is None:
         table.source = order[table.source % len(order)].astype(np.int32)
         table.meta["images"] = int(len(np.unique(table.source)))
@@ -272,7 +276,8 @@ def save_table(table: LookupTable, path: str | Path) -> Path:
     """Write ``table`` to ``path`` (.npz, atomic, no pickle)."""
     lay = table.layout
     header = {
-        "format": FORMAT_VERSION, "model_hash": table.model_hash, "num_glimpses": table.num_glimpses,
+        "format": FORMAT_VERSION, "model_hash": table.model_hash, "dataset": table.dataset,
+        "num_glimpses": table.num_glimpses,
         "layout": [lay.patch_len, lay.patch_levels, lay.hidden_len, lay.hidden_levels, lay.loc_levels],
         "meta": table.meta,
     }
@@ -282,8 +287,10 @@ def save_table(table: LookupTable, path: str | Path) -> Path:
     )
 
 
-def load_table(path: str | Path, expected_model_hash: str | None = None) -> LookupTable:
-    """Read a table written by :func:`save_table`; refuse a corrupt file or one of another model."""
+def load_table(path: str | Path, expected_model_hash: str | None = None,
+               expected_dataset: str | None = None) -> LookupTable:
+    """Read a table written by :func:`save_table`; refuse a corrupt file, one of another dataset
+    (when ``expected_dataset`` is given) or one of another model."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no lookup table at {p}; create one with `python -m mbi distill CHECKPOINT`")
@@ -293,7 +300,8 @@ def load_table(path: str | Path, expected_model_hash: str | None = None) -> Look
             arrays = {k: npz[k] for k in ("keys", "next_hidden", "next_loc", "readout", "step", "count", "source")}
         layout = KeyLayout(*header["layout"])
         table = LookupTable(**arrays, layout=layout, num_glimpses=int(header["num_glimpses"]),
-                            model_hash=str(header["model_hash"]), meta=dict(header.get("meta", {})))
+                            model_hash=str(header["model_hash"]), meta=dict(header.get("meta", {})),
+                            dataset=str(header.get("dataset", DEFAULT_DATASET)))
         layout.check_keys(table.keys)
         n = len(table.keys)
         if any(len(a) != n for a in arrays.values()) or table.next_hidden.shape[1] != layout.hidden_len:
@@ -303,6 +311,8 @@ def load_table(path: str | Path, expected_model_hash: str | None = None) -> Look
             f"{p} is not a valid lookup table ({type(exc).__name__}: {str(exc)[:160]}); "
             "delete it and distill again with `python -m mbi distill`"
         ) from exc
+    if expected_dataset is not None:
+        require_dataset(f"table {p}", table.dataset, expected_dataset)
     if expected_model_hash is not None and table.model_hash != expected_model_hash:
         raise ValueError(
             f"{p} was distilled from model {table.model_hash}, not from the selected model {expected_model_hash}; "
@@ -344,10 +354,11 @@ class TableRecipe:
 
 def distill_recipe(model: RAM, images: np.ndarray, labels: np.ndarray, model_hash: str, recipe: TableRecipe,
                    rows: int | None = None, seed: int = 0,
-                   progress: Callable[[float], None] | None = None) -> LookupTable:
+                   progress: Callable[[float], None] | None = None, dataset: str = DEFAULT_DATASET) -> LookupTable:
     """:func:`distill` with the shifts and readout of ``recipe``."""
     return distill(model, images, model_hash, rows=rows, seed=seed, progress=progress,
-                   shifts=SHIFT_CHOICES[recipe.shifts], labels=labels if recipe.readout == "label" else None)
+                   shifts=SHIFT_CHOICES[recipe.shifts], labels=labels if recipe.readout == "label" else None,
+                   dataset=dataset)
 
 
 def table_path(checkpoint: str | Path | None, rows: int | None = None, seed: int = 0,
@@ -367,15 +378,16 @@ def cached_table(checkpoint: str | Path | None = None, rows: int | None = None, 
     """
     folder = resolve_checkpoint(checkpoint)
     digest = model_hash(folder)
+    dataset = checkpoint_dataset(folder)
     recipe = TableRecipe.of(folder) if recipe is None else recipe
     shipped = folder / "table.npz"
     if rows is None and seed == 0 and recipe == TableRecipe.of(folder) and shipped.is_file():
-        return load_table(shipped, digest)
+        return load_table(shipped, digest, dataset)
     path = table_path(folder, rows, seed, recipe=recipe)
     if path.is_file():
-        return load_table(path, digest)
-    mnist = load_mnist()
-    table = distill_recipe(load_model(folder), mnist.train_x, mnist.train_y, digest, recipe, rows=rows, seed=seed,
-                           progress=progress)
+        return load_table(path, digest, dataset)
+    data = checkpoint_data(folder)
+    table = distill_recipe(load_model(folder), data.train_x, data.train_y, digest, recipe, rows=rows, seed=seed,
+                           progress=progress, dataset=data.name)
     save_table(table, path)
     return table

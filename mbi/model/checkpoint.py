@@ -15,8 +15,12 @@ from typing import Any
 import torch
 
 from mbi.config import RunConfig
+from mbi.data import Dataset, load_dataset, require_dataset
 from mbi.model.ram import RAM
-from mbi.store import DEFAULT_MODEL_DIR, atomic_write_bytes, atomic_write_json, read_json
+from mbi.store import DEFAULT_MODEL_DIR, FASHION_MODEL_DIR, atomic_write_bytes, atomic_write_json, read_json
+
+SHIPPED_MODELS = {"default": DEFAULT_MODEL_DIR, "fashion-mnist": FASHION_MODEL_DIR}
+"""Checkpoint names accepted wherever a run folder is: the shipped MNIST model and the Fashion-MNIST one."""
 
 
 def _tensor_bytes(obj: Any) -> bytes:
@@ -46,16 +50,19 @@ def save_checkpoint_files(
 
 
 def resolve_checkpoint(path: str | Path | None) -> Path:
-    """The run folder for ``path`` (a folder or its ``model.pt``); None means the shipped default model."""
-    if path is None or str(path) == "default":
+    """The run folder for ``path``: a folder, its ``model.pt``, or a name of :data:`SHIPPED_MODELS`
+    (``default``, ``fashion-mnist``); None means the shipped default model."""
+    if path is None:
         return DEFAULT_MODEL_DIR
+    if str(path) in SHIPPED_MODELS:
+        return SHIPPED_MODELS[str(path)]
     p = Path(path)
     if p.is_file() and p.name.endswith(".pt"):
         p = p.parent
     if not (p / "model.pt").is_file() or not (p / "config.json").is_file():
         raise FileNotFoundError(
             f"{p} is not a checkpoint folder (it needs model.pt and config.json); "
-            "train one with `python -m mbi train --out FOLDER` or pass `default`"
+            "train one with `python -m mbi train --out FOLDER` or pass `default` or `fashion-mnist`"
         )
     return p
 
@@ -63,6 +70,24 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
 def load_config(path: str | Path | None) -> RunConfig:
     """The run configuration saved in a checkpoint folder."""
     return RunConfig.from_dict(read_json(resolve_checkpoint(path) / "config.json"))
+
+
+def checkpoint_dataset(path: str | Path | None) -> str:
+    """Name of the dataset a checkpoint was trained on (``mnist`` for configs saved before the field)."""
+    return load_config(path).dataset
+
+
+def checkpoint_data(path: str | Path | None, dataset: str | None = None,
+                    data_dir: str | Path | None = None) -> Dataset:
+    """The images a checkpoint works on: its own dataset, read from ``data_dir`` when given.
+
+    ``dataset`` (what the user asked for, None when nothing was asked) must be the checkpoint's
+    own; another one is refused with a :class:`ValueError` that says what to do.
+    """
+    own = checkpoint_dataset(path)
+    if dataset is not None:
+        require_dataset(f"model {resolve_checkpoint(path)}", own, dataset)
+    return load_dataset(own, None if data_dir is None else str(data_dir))
 
 
 def load_model(path: str | Path | None = None) -> RAM:
