@@ -306,3 +306,30 @@ def test_overview_shows_the_recorded_lookup_numbers():
         assert "also shifted by one pixel" in text
     if recorded.get("table", {}).get("readout") == "label":
         assert "class stored: the training label" in text
+
+
+def test_overview_cli_and_report_show_the_same_energy_per_inference(tmp_path, capsys):
+    """One row of Table I (mbi.hardware.energy.our_table_row): the Overview, `energy --json` and the
+    reproduce report show the same energy per inference for the same model and name its traversal."""
+    from mbi.cli import main
+    from mbi.hardware.energy import format_energy
+    from mbi.runs.reproduce import figure_sections, profile
+    from mbi.runs.reproduce.items import ItemContext, run_energy_item
+
+    folder = str(checkpoint.DEFAULT_MODEL_DIR)
+    capsys.readouterr()
+    assert main(["energy", "--json", "--checkpoint", folder]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    shown = format_energy(cli["energy_j"])
+
+    at = _open(PAGES[0])
+    _ok(at)
+    assert _metric(at, "Energy per inference (ours)") == shown
+    assert any(cli["traversal_text"] in c.value for c in at.caption)
+
+    cfg = profile("tiny", {"checkpoint": folder})
+    energy = run_energy_item(ItemContext(cfg, tmp_path), None)
+    results = {"sweeps": {"fig3a": [], "fig3b": [], "fig3c": []}, "tablesize": [], "energy": energy}
+    table1 = next(s for s in figure_sections(results, cfg) if s["id"] == "table1")
+    assert shown in table1["ours"] and cli["traversal_text"] in table1["why"]
+    assert energy["table_one_ours"][0]["energy_j"] == pytest.approx(cli["energy_j"])

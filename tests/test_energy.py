@@ -18,12 +18,13 @@ from mbi import plots
 from mbi.model.checkpoint import model_hash
 from mbi.cli import energy as energy_cli
 from mbi.config import RAMConfig, RunConfig, TrainConfig
-from mbi.hardware.energy import (COMPONENTS, TABLE_COLUMNS, EnergyConfig, format_table_one, inference_energy_j,
-                        key_match_energy_j, match_energy, measure_traversal, measured_inference_energy,
-                        project_energy_j, reported_accuracy, table_cells, table_one)
+from mbi.hardware.energy import (COMPONENTS, TABLE_COLUMNS, EnergyConfig, TraversalRecord, format_energy,
+                                 format_table_one, inference_energy_j, key_match_energy_j, match_energy,
+                                 measure_traversal, measured_inference_energy, our_table_row, project_energy_j,
+                                 record_traversal, recorded_traversal, reported_accuracy, table_cells, table_one)
 from mbi.memory.lut import distill, save_table
 from mbi.model.ram import RAM
-from mbi.hardware.sram import KeyPart, SRAMConfig, build_layout, key_parts_from_layout
+from mbi.hardware.sram import KeyPart, SRAMConfig, build_layout, key_parts_from_layout, key_parts_from_ram
 from mbi.store import atomic_write_json
 
 PAPER_FACTORS = {"glimpses": 5, "mean_levels": 3.5, "mean_keys_per_level": 32, "splits": 5, "match_energy_j": 4.7e-12}
@@ -225,3 +226,66 @@ def test_energy_measured_command(tiny, tmp_path, capsys):
     assert saved["table_one"][0]["energy_j"] == pytest.approx(saved["energy"]["thermometer"]["energy_per_inference_j"])
     with pytest.raises(ValueError, match="--images"):
         _energy_command(["--measured", "--checkpoint", str(folder), "--table", str(path), "--images", "0"])
+
+
+# ----------------------------------------------------------------------------- our row of Table I
+
+
+def _copy_checkpoint(folder, dest):
+    """A copy of a checkpoint folder's config and weights (so recording beside it leaves the fixture alone)."""
+    dest.mkdir()
+    for name in ("config.json", "model.pt"):
+        (dest / name).write_bytes((folder / name).read_bytes())
+    return dest
+
+
+def test_our_row_without_a_recorded_traversal_uses_the_papers_averages_on_our_key(tiny, tmp_path):
+    folder = _copy_checkpoint(tiny[0], tmp_path / "ckpt")
+    row = our_table_row(folder)
+    key = build_layout(key_parts_from_ram(TINY), "thermometer", 32)
+    assert row.traversal == "paper averages" and row.encoding == "thermometer"
+    assert row.energy_j == pytest.approx(2 * 3.5 * 32 * key_match_energy_j(key))  # glimpses x 3.5 x 32 x key match
+    assert row.factors["splits"] == key.n_arrays and "3.5 levels x 32 keys per level" in row.traversal_text
+    assert row.accuracy_pct is None and row.storage_mb is None  # nothing measured yet
+    assert row.table_rows()[0]["energy_j"] == row.energy_j and row.table_rows()[1]["work"] == "MBI (paper)"
+    binary = our_table_row(folder, encoding="binary")
+    assert binary.energy_j == pytest.approx(2 * 3.5 * 32 * key_match_energy_j(build_layout(
+        key_parts_from_ram(TINY), "binary", 32)))
+
+
+def test_a_recorded_traversal_round_trips_and_sets_our_row(tiny, tmp_path):
+    src, model, table, _, x, y = tiny
+    folder = _copy_checkpoint(src, tmp_path / "ckpt")
+    stats = measure_traversal(model, table, x, y, branching=3, leaf_size=8)
+    record = TraversalRecord(model_hash(folder), stats, table.storage_bytes(), "binary")
+    assert TraversalRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    record_traversal(folder, record)
+    assert recorded_traversal(folder) == record
+    row = our_table_row(folder)
+    layout = build_layout(key_parts_from_layout(table.layout), "binary", 32)
+    assert row.traversal == "measured" and row.encoding == "binary"
+    assert row.energy_j == pytest.approx(stats.comparisons_per_inference * key_match_energy_j(layout))
+    assert row.accuracy_pct == pytest.approx(100 * stats.tree_accuracy) and "VALIDATION" in row.accuracy_label
+    assert row.storage_mb == pytest.approx(table.storage_bytes()["total_binary"] / 1e6)
+    assert "measured k-means traversal (30 val images; branching 3, leaf size 8" in row.traversal_text
+    # a record of other weights is stale: the row falls back to the paper's averages
+    (folder / "model.pt").write_bytes((folder / "model.pt").read_bytes() + b"\0")
+    assert recorded_traversal(folder) is None and our_table_row(folder).traversal == "paper averages"
+    atomic_write_json(folder / "traversal.json", {"model_hash": "x"})
+    with pytest.raises(ValueError, match="record it again"):
+        our_table_row(folder)
+
+
+def test_energy_record_then_json_prints_the_measured_row(tiny, tmp_path, capsys):
+    src, *_, path, _, _ = tiny
+    folder = _copy_checkpoint(src, tmp_path / "ckpt")
+    assert _energy_command(["--measured", "--record", "--checkpoint", str(folder), "--table", str(path),
+                            "--images", "20", "--branching", "3", "--leaf-size", "8", "--no-exact"]) == 0
+    measured = capsys.readouterr().out
+    assert (folder / "traversal.json").is_file() and "recorded the traversal" in measured
+    assert _energy_command(["--json", "--checkpoint", str(folder)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["traversal"] == "measured" and row["table_one"][0]["energy_j"] == row["energy_j"]
+    assert f"energy {format_energy(row['energy_j'])} per inference" in measured
+    with pytest.raises(ValueError, match="--measured"):
+        _energy_command(["--record"])

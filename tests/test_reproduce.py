@@ -214,3 +214,44 @@ def test_export_images_explains_what_is_missing(tmp_path):
     if Path("/usr/bin/chromium").is_file():
         with pytest.raises(FileNotFoundError, match="run `python -m mbi reproduce` first"):
             export_images(tmp_path / "report.html", tmp_path / "img")
+
+
+def test_report_prose_is_derived_from_the_model_and_the_results(tmp_path):
+    """The 'why' sentences follow the data: a tiny RAM and a small array change them (nothing about the
+    shipped 4-glimpse model or its 14.06 mV step is written in)."""
+    from dataclasses import replace as dc_replace
+
+    from mbi.config import RAMConfig
+    from mbi.hardware.energy import format_energy, our_table_row
+    from mbi.hardware.sram import SRAMConfig, level_statistics
+    from mbi.runs.reproduce import figure_sections
+
+    ram = dc_replace(RAMConfig(), num_glimpses=2, num_patches=1, patch_size=4, patch_bits=None, hidden_bits=1)
+    stats = level_statistics(SRAMConfig(sigma_vth_v=0.0, rows=2, cols=8), element_bits=1, trials=1)
+    sram = {**stats.summary(), "levels_list": [int(v) for v in stats.levels],
+            "voltage_quantiles_mv": (1e3 * np.quantile(stats.voltages, np.linspace(0, 1, 11), axis=1).T).tolist()}
+    ours = our_table_row("default")
+    results = {"sweeps": {"fig3a": [], "fig3b": [], "fig3c": []}, "trials": {}, "errors": [],
+               "tablesize": [{"rows": 100, "unweighted_accuracy": 0.80, "weighted_accuracy": 0.85}],
+               "mixed": {"ram_accuracy": 0.5, "lookup_accuracy": 0.95, "images": 30, "table_rows": 100, "mixed": [],
+                         "ram": ram.to_dict()},
+               "sram": sram,
+               "energy": {"match_energy_j": {"adc": 1e-12, "row_peripherals": 1e-12, "precharge": 1e-12,
+                                             "logic": 1e-12, "total": 4e-12},
+                          "ours": ours.to_dict(), "table_one_ours": ours.table_rows()}}
+    why = {s["id"]: s["why"] for s in figure_sections(results, profile("tiny"))}
+    assert "2 glimpses of 1 x 4x4 patches, float patches, 1-bit hidden state" in why["fig5"]
+    assert "4 glimpses" not in why["fig5"] and "50.00%" in why["fig5"] and "below the authors' quantized" in why["fig5"]
+    assert "95.00%, above their 89.19%" in why["fig5"] and "no threshold was chosen" in why["fig5"]
+    step = 0.9 / (2 * 8)  # variation-free: one more V_P,max column of 8, averaged over both lines
+    assert f"steps {1e3 * step:.2f} mV per level" in why["fig6b"] and "14.06" not in why["fig6b"]
+    assert "V_P,max/8" in why["fig6b"] and "11 quantiles per level" in why["fig6b"]
+    assert "probably one sum line's step" not in why["fig6b"]  # 112.5 mV is nowhere near the paper's 28 mV
+    assert "+5.00 points" in why["fig4a"] and "less to gain" not in why["fig4a"]
+    assert "4.000 pJ, -14.9% from the paper's 4.7 pJ" in why["fig6c"]
+    assert format_energy(ours.energy_j) in why["table1"] and ours.traversal_text in why["table1"]
+    results["tablesize"][0]["weighted_accuracy"] = 0.81
+    assert "less to gain" in {s["id"]: s["why"] for s in figure_sections(results, profile("tiny"))}["fig4a"]
+    full = profile("full", {"sweeps": {"train": {"epochs": 3, "train_limit": 500}, "ram": {}, "axes": {}}})
+    why_full = {s["id"]: s["why"] for s in figure_sections(results, full)}
+    assert "follow the shipped specs (3 epochs on 500 images)" in why_full["fig3a"]

@@ -17,8 +17,8 @@ from mbi.cli import sram as sram_cli
 from mbi.search.distance import KeyLayout
 from mbi.hardware.sram import (CircuitTable, KeyPart, SRAMConfig, adc_level_codes, build_layout, circuit_distances,
                       compare_with_eq1, discharge, element_distance_table, ideal_distances, key_parts_from_layout,
-                      key_parts_from_ram, level_statistics, nominal_discharge_v, sample_patterns, stack_drive,
-                      synthetic_table)
+                      key_parts_from_ram, level_statistics, monte_carlo_trials, nominal_discharge_v, sample_patterns,
+                      stack_drive, synthetic_table)
 
 PARTS = (KeyPart("patch", 6, 4), KeyPart("hidden", 8, 2), KeyPart("location", 2, 5))
 WEIGHTS = (0.5, 0.3, 0.2)
@@ -263,6 +263,34 @@ def test_thermometer_array_leaves_unused_columns_alone():
                              trials=1, seed=0)
     assert stats.levels[-1] == 30  # 10 elements x 3 columns; 2 columns unused
     assert stats.adc_error_rate == 0.0
+
+
+def test_adc_decision_threshold_sits_midway_between_levels_with_different_codes():
+    cfg = SRAMConfig(sigma_vth_v=0.0, rows=2, cols=32)
+    fine = level_statistics(cfg, element_bits=1, trials=1, seed=0)  # 5-bit ADC: 32 codes for 33 levels
+    step = 0.9 / (2 * 32)
+    top = fine.nominal_v[0]
+    assert fine.decision_threshold_v(0) == pytest.approx(top - 0.5 * step, rel=1e-3)
+    assert fine.decision_threshold_v(10) == pytest.approx(top - 10.5 * step, rel=1e-3)
+    codes = adc_level_codes(32, 5)
+    shared = int(np.flatnonzero(codes[:-1] == codes[1:])[0])  # the one pair 33 levels must put on one code
+    assert fine.decision_threshold_v(shared) is None
+    coarse = level_statistics(replace(cfg, adc_bits=2), element_bits=1, trials=1, seed=0)  # 4 codes, 33 levels
+    split = [d for d in range(32) if coarse.decision_threshold_v(d) is not None]
+    assert len(split) == 3  # only three boundaries between 4 codes
+    with pytest.raises(ValueError, match="next level"):
+        fine.decision_threshold_v(32)
+
+
+@pytest.mark.parametrize("element_bits, encoding, levels", [(1, "binary", 33), (2, "binary", 49),
+                                                            (2, "thermometer", 31)])
+def test_monte_carlo_trials_spend_the_budget_on_the_arrays_levels(element_bits, encoding, levels):
+    cfg = SRAMConfig()  # 32 x 32; 2-bit binary: 16 elements of weight 3, thermometer: 10 elements of 3 columns
+    assert monte_carlo_trials(cfg, element_bits, encoding, 1.7e6) == int(1.7e6 / (32 * 32 * levels))
+    assert monte_carlo_trials(cfg, element_bits, encoding, 1.0) == 2  # at least two instances
+    assert monte_carlo_trials(cfg, element_bits, encoding, 1e12) == 200  # at most 200
+    stats = level_statistics(replace(cfg, rows=2), element_bits=element_bits, encoding=encoding, trials=1)
+    assert len(stats.levels) == levels
 
 
 def test_synthetic_tables_respect_levels():

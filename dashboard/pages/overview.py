@@ -8,7 +8,8 @@ import streamlit as st
 
 from mbi import plots
 from mbi.hardware.energy import (PAPER_INFERENCE_ENERGY_J, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
-                        PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, format_energy, inference_energy_j, match_energy)
+                                 PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, format_energy, match_energy,
+                                 our_table_row)
 from mbi.model.ram import trace
 from mbi.hardware.sram import build_layout, key_parts_from_ram
 from mbi.model.train import images_to_tensor
@@ -71,9 +72,13 @@ def _table_contents(recipe: dict) -> str:
     return f"{episodes}; class stored: {readout}"
 
 
-layout = build_layout(key_parts_from_ram(ram), "binary", 32)
+try:
+    ours = our_table_row(models.model_folder(models.current_model_name()))
+except furniture.USER_ERRORS as exc:
+    st.error(f"Our row of Table I could not be built: {furniture.friendly(exc)}")
+    st.stop()
+layout = build_layout(key_parts_from_ram(ram), ours.encoding, 32)
 match_j = match_energy()["total"]
-ours_energy = inference_energy_j(ram.num_glimpses, PAPER_LEVELS, PAPER_KEYS_PER_LEVEL, layout.n_arrays, match_j)
 n_params = sum(p.numel() for p in model.parameters())
 recorded = models.lookup_settings_of()
 lookup_acc = recorded.get("test_lookup_accuracy")
@@ -93,12 +98,13 @@ rows = [
     ("Table contents", _table_contents(recorded.get("table", {})),
      "every training digit's episode, the RAM's own class readout"),
     ("RAM weights", f"{n_params:,} parameters ({4 * n_params / 1e6:.2f} MB as float32)", "-"),
-    ("Key length", f"{layout.n_columns} SRAM columns on {layout.n_arrays} arrays of 32", "5 splits of the key"),
-    ("Energy per 32x32 key match", f"{1e12 * match_j:.2f} pJ (our circuit model)",
+    ("Key length", f"{layout.n_columns} SRAM columns on {layout.n_arrays} arrays of 32 ({ours.encoding} coding)",
+     "5 splits of the key"),
+    ("Energy per 32x32 key match", f"{1e12 * match_j:.2f} pJ (our circuit model, the paper's 2-bit binary array)",
      f"{1e12 * PAPER_MATCH_ENERGY_J:g} pJ (Fig. 6(c))"),
-    ("Energy per inference", f"{format_energy(ours_energy)} = {ram.num_glimpses} glimpses x {PAPER_LEVELS} levels x "
-     f"{PAPER_KEYS_PER_LEVEL} keys x {layout.n_arrays} splits x {1e12 * match_j:.2f} pJ",
-     f"{format_energy(PAPER_INFERENCE_ENERGY_J)} (Table I)"),
+    ("Energy per inference", f"{format_energy(ours.energy_j)} assuming {ours.traversal_text}",
+     f"{format_energy(PAPER_INFERENCE_ENERGY_J)} = 5 glimpses x {PAPER_LEVELS} levels x {PAPER_KEYS_PER_LEVEL} keys "
+     f"x 5 splits x {1e12 * PAPER_MATCH_ENERGY_J:g} pJ (Table I)"),
 ]
 headline = pd.DataFrame(rows, columns=["what", "chosen model", "paper / authors"])
 cols = st.columns(4)
@@ -107,13 +113,15 @@ cols[0].metric("RAM accuracy", _test_or_val(metrics),
                     "when recorded, else the best validation accuracy of training.")
 cols[1].metric("Glimpses x patches", f"{ram.num_glimpses} x {ram.num_patches} of {ram.patch_size}x{ram.patch_size}")
 cols[2].metric("Bits (patch / hidden)", f"{ram.patch_bits or 'float'} / {ram.hidden_bits or 'float'}")
-cols[3].metric("Energy per inference (model)", format_energy(ours_energy),
-               delta=f"paper {format_energy(PAPER_INFERENCE_ENERGY_J)}", delta_color="off", delta_arrow="off")
+cols[3].metric("Energy per inference (ours)", format_energy(ours.energy_j),
+               delta=f"paper {format_energy(PAPER_INFERENCE_ENERGY_J)}", delta_color="off", delta_arrow="off",
+               help=f"Our row of Table I ({ours.traversal}): {ours.traversal_text}")
 st.subheader("The chosen model beside the paper")
 furniture.table(headline, key="headline_table")
 furniture.csv_download(headline, "mbi-headline-numbers", key="dl_headline")
 st.caption("Paper numbers from Table I and Fig. 6; 'authors' code' numbers are the authors' published RAM results. "
-           "Tree levels and keys per level are the paper's averages until the lookup tree is built here.")
+           f"Energy per inference is our row of Table I (as `python -m mbi energy` and the reproduce report show it), "
+           f"assuming {ours.traversal_text}.")
 
 # --------------------------------------------------------------------------- the guided path
 

@@ -11,15 +11,13 @@ from mbi import plots
 from mbi.hardware.energy import (COMPONENTS, PAPER_GLIMPSES, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                         PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, TABLE_COLUMNS, EnergyConfig, format_energy,
                         inference_energy_j, match_energy, table_cells, table_one)
-from mbi.hardware.sram import PAPER_MIN_GAP_V, SRAMConfig, adc_level_codes, level_statistics
+from mbi.hardware.sram import MONTE_CARLO_BUDGETS, PAPER_MIN_GAP_V, SRAMConfig, level_statistics, monte_carlo_trials
 from mbi.urlstate import Param
 from dashboard import furniture, urlsync
 
 PAGE = "hardware"
 SIZES = (8, 16, 32, 64)
 ENCODINGS = {"binary": "binary (bit-significance precharge, the paper's)", "thermometer": "thermometer (exact |K-Q|)"}
-# Monte Carlo budget: cell-level evaluations (trials x rows x columns x levels) per redraw.
-PRECISION = {"fast": 1.7e6, "fine": 7e6}
 
 furniture.intro(
     "SRAM and energy",
@@ -38,7 +36,7 @@ PARAMS = [
     Param("element_bits", 1, "choice", choices=(1, 2), label="bits per stored element"),
     Param("encoding", "binary", "choice", choices=tuple(ENCODINGS), label="encoding"),
     Param("discharge", 2.0, "float", lo=0.5, hi=4.0, step=0.25, label="discharge window (ns)"),
-    Param("precision", "fast", "choice", choices=tuple(PRECISION), label="Monte Carlo precision"),
+    Param("precision", "fast", "choice", choices=tuple(MONTE_CARLO_BUDGETS), label="Monte Carlo precision"),
     Param("seed", 0, "int", lo=0, hi=9999, label="seed"),
     Param("glimpses", float(PAPER_GLIMPSES), "float", lo=1.0, hi=32.0, step=1.0, label="glimpses"),
     Param("levels", PAPER_LEVELS, "float", lo=1.0, hi=16.0, step=0.5, label="tree levels"),
@@ -50,12 +48,6 @@ messages = urlsync.url_settings(PAGE, PARAMS)
 K = lambda name: urlsync.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys
 
 
-def _trials(rows: int, cols: int, element_bits: int, precision: str) -> int:
-    """Array instances to draw so one redraw stays within the precision's budget (at least 2)."""
-    levels = cols * (2**element_bits - 1) + 1
-    return max(2, min(200, int(PRECISION[precision] / (rows * cols * levels))))
-
-
 @st.cache_data(max_entries=64, show_spinner="Monte Carlo of the array ...")
 def _levels(sigma_mv: float, adc_bits: int, rows: int, cols: int, element_bits: int, encoding: str,
             discharge_ns: float, trials: int, seed: int) -> dict:
@@ -63,9 +55,9 @@ def _levels(sigma_mv: float, adc_bits: int, rows: int, cols: int, element_bits: 
                      discharge_time_s=discharge_ns * 1e-9)
     stats = level_statistics(config, element_bits=element_bits, encoding=encoding, trials=trials, seed=seed)
     return {"summary": stats.summary(), "per_level": stats.per_level(), "levels": stats.levels,
-            "nominal_v": stats.nominal_v,
             "voltages": stats.voltages.astype("float32"), "min_gap_v": stats.min_gap_v,
-            "min_gap_level": stats.min_gap_level, "adc_errors": stats.adc_errors}
+            "min_gap_level": stats.min_gap_level, "adc_errors": stats.adc_errors,
+            "threshold_v": stats.decision_threshold_v(stats.min_gap_level)}
 
 
 st.subheader("The search array (Fig. 6(b))")
@@ -83,13 +75,14 @@ c[1].selectbox("Multi-bit encoding", list(ENCODINGS), format_func=ENCODINGS.get,
 c[2].slider("Discharge window (ns)", 0.5, 4.0, step=0.25, key=K("discharge"),
             help="Evaluate phase; too short leaves slow cells half-discharged")
 with c[3]:
-    st.radio("Monte Carlo", list(PRECISION), key=K("precision"), horizontal=True,
+    st.radio("Monte Carlo", list(MONTE_CARLO_BUDGETS), key=K("precision"), horizontal=True,
              help="'fine' draws about four times more array instances (slower)")
     st.number_input("Seed", 0, 9999, key=K("seed"))
 
 v = {p.name: st.session_state[K(p.name)] for p in PARAMS}
-trials = _trials(v["rows"], v["cols"], v["element_bits"], v["precision"])
 try:
+    trials = monte_carlo_trials(replace(SRAMConfig(), rows=int(v["rows"]), cols=int(v["cols"])),
+                                int(v["element_bits"]), v["encoding"], MONTE_CARLO_BUDGETS[v["precision"]])
     res = _levels(float(v["sigma"]), int(v["adc"]), int(v["rows"]), int(v["cols"]), int(v["element_bits"]),
                   v["encoding"], float(v["discharge"]), trials, int(v["seed"]))
 except ValueError as exc:
@@ -110,13 +103,10 @@ st.caption(f"{trials} array instances x {v['rows']} rows = {s['samples_per_level
 furniture.plot(plots.sum_line_distributions(res["levels"], res["voltages"], res["min_gap_v"], res["min_gap_level"]),
             key="fig6b", download_name="mbi-fig6b")
 g = list(res["levels"]).index(res["min_gap_level"])
-codes = adc_level_codes(int(res["levels"][-1]), int(v["adc"]))
-# the ADC rounds to the nearest nominal level, so levels with different codes split midway between them
-threshold = 0.5 * (res["nominal_v"][g] + res["nominal_v"][g + 1]) if codes[g] != codes[g + 1] else None
 c = st.columns(2)
 with c[0]:
     st.plotly_chart(plots.sum_line_gap_zoom(res["min_gap_level"], res["voltages"][g], res["voltages"][g + 1],
-                                            threshold), key="gap_zoom", config={"displaylogo": False})
+                                            res["threshold_v"]), key="gap_zoom", config={"displaylogo": False})
 with c[1]:
     st.plotly_chart(plots.adc_errors_by_level(res["levels"], res["adc_errors"], int(v["adc"])), key="adc_errors",
                     config={"displaylogo": False})

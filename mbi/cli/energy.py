@@ -2,12 +2,16 @@
 
 ``--measured`` replaces the paper's averages by a real traversal: a k-means tree per glimpse
 step of the checkpoint's full table, lookup-only MBI on validation images, and from it the
-mean levels, keys compared per lookup and arrays per key of the model's key layout.
+mean levels, keys compared per lookup and arrays per key of the model's key layout; ``--record``
+keeps that traversal beside the checkpoint (``traversal.json``), so our row of Table I
+(:func:`mbi.hardware.energy.our_table_row`, also on the dashboard's Overview and in the reproduce
+report) uses it from then on. ``--json`` prints that row for ``--checkpoint`` as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,8 +19,9 @@ from mbi import plots
 from mbi.cli.options import CHECKPOINT_HELP, add_dataset_flags, data_from_args, table_from_args
 from mbi.hardware.energy import (COMPONENTS, PAPER_GLIMPSES, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                         PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, PAPER_SPLITS, TABLE_COLUMNS, EnergyConfig,
-                        format_energy, format_table_one, inference_energy_j, match_energy, measure_traversal,
-                        measured_inference_energy, reported_accuracy, table_cells, table_one)
+                        TraversalRecord, format_energy, format_table_one, inference_energy_j, match_energy,
+                        measure_traversal, measured_inference_energy, our_table_row, record_traversal, table_cells,
+                        table_one)
 from mbi.hardware.sram import ENCODINGS, SRAMConfig, build_layout, key_parts_from_layout
 from mbi.store import atomic_write_json, atomic_write_text
 
@@ -42,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "with --measured the table's)")
     p.add_argument("--out", type=Path, help="folder for energy.json, table1.csv/.md, fig6c.html, table1.html "
                                             "(with --measured also traversal.json)")
+    p.add_argument("--json", action="store_true",
+                   help="print only our row of Table I for --checkpoint as JSON (energy per inference with the "
+                        "traversal it assumes, accuracy, storage)")
     m = p.add_argument_group("measured traversal (--measured)")
     m.add_argument("--measured", action="store_true",
                    help="levels, keys per lookup and arrays per key from a real tree on the checkpoint's full table")
@@ -57,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--encoding", choices=ENCODINGS, default="thermometer",
                    help="key coding of Table I's measured row (both are printed)")
     m.add_argument("--no-exact", action="store_true", help="skip the brute-force accuracy reference")
+    m.add_argument("--record", action="store_true",
+                   help="keep the measured traversal beside the checkpoint (traversal.json): our row of Table I "
+                        "(CLI, dashboard, reproduce report) then uses it")
     p.set_defaults(func=run)
 
 
@@ -105,30 +116,20 @@ def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
               f"match -> {format_energy(e['energy_per_inference_j'])} per inference = {f['glimpses']} glimpses x "
               f"{f['mean_levels']:.2f} levels x {f['mean_keys_per_level']:.2f} keys per level x {f['splits']} splits "
               f"x {f['match_energy_j'] * 1e12:.3f} pJ")
-    if args.accuracy is not None:
-        accuracy, accuracy_label = args.accuracy, "given with --accuracy"
-    elif (reported := reported_accuracy(folder)) is not None:
-        accuracy, accuracy_label = reported
-        if stats.exact_accuracy is not None:
-            accuracy_label += (f"; NOTE: these trees reach {100 * stats.tree_accuracy:.2f}% on validation where "
-                               f"brute force reaches {100 * stats.exact_accuracy:.2f}%")
-    else:
-        accuracy = 100 * stats.tree_accuracy
-        accuracy_label = f"lookup-only, VALIDATION split ({stats.images} images), this tree; no lookup.json yet"
     storage = table.storage_bytes()
-    storage_mb = args.storage_mb if args.storage_mb is not None else storage[f"total_{args.encoding}"] / 1e6
-    energy_j = energies[args.encoding]["energy_per_inference_j"]
-    rows = table_one(accuracy, storage_mb, energy_j, mbi_work=f"MBI (ours, measured, {args.encoding})",
-                     include_paper_mbi=True)
-    print(f"\nTable I, our row: accuracy {accuracy:.2f}% ({accuracy_label}); storage {storage_mb:.2f} MB "
-          f"({storage['rows']} rows, {args.encoding} keys + values, 1 MB = 1e6 bytes, tree centroids not counted); "
-          f"energy {format_energy(energy_j)} per inference (other works projected to 16 nm as E_T x (16 nm / T)^2):")
+    record = TraversalRecord(model_hash(folder), stats, storage, args.encoding)
+    ours = our_table_row(folder, config=config, record=record, encoding=args.encoding,
+                         accuracy=None if args.accuracy is None else (args.accuracy, "given with --accuracy"),
+                         storage_mb=None if args.storage_mb is None else (args.storage_mb, "given with --storage-mb"))
+    rows = ours.table_rows()
+    print(f"\n{_describe(ours)} (other works projected to 16 nm as E_T x (16 nm / T)^2):")
     print(format_table_one(rows, args.format), end="")
+    if args.record:
+        print(f"recorded the traversal in {record_traversal(folder, record)}")
     if args.out:
         atomic_write_json(args.out / "traversal.json", {
-            "checkpoint": str(args.checkpoint), "traversal": stats.to_dict(), "energy": energies,
-            "config": config.to_dict(), "accuracy_pct": accuracy, "accuracy_label": accuracy_label,
-            "storage_bytes": storage, "storage_mb": storage_mb, "table_one": rows})
+            **record.to_dict(), "checkpoint": str(args.checkpoint), "energy": energies, "config": config.to_dict(),
+            "ours": ours.to_dict(), "table_one": rows})
         atomic_write_text(args.out / "table1.csv", format_table_one(rows, "csv"))
         atomic_write_text(args.out / "table1.md", format_table_one(rows, "markdown"))
         atomic_write_text(args.out / "table1.html", plots.table_figure(
@@ -138,9 +139,27 @@ def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
     return 0
 
 
+def _describe(ours) -> str:
+    """Our row of Table I in one paragraph: energy and its traversal, accuracy and storage with their sources."""
+    acc = "-" if ours.accuracy_pct is None else f"{ours.accuracy_pct:.2f}%"
+    mb = "-" if ours.storage_mb is None else f"{ours.storage_mb:.2f} MB"
+    return (f"Table I, our row ({ours.work}): energy {format_energy(ours.energy_j)} per inference assuming "
+            f"{ours.traversal_text}; accuracy {acc} ({ours.accuracy_label}); storage {mb} ({ours.storage_label})")
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the breakdown, the per-inference energies and Table I; optionally save them."""
     config = EnergyConfig(sram=replace(SRAMConfig(), adc_bits=args.adc_bits, rows=args.rows, cols=args.cols))
+    if args.json:
+        if args.measured:
+            raise ValueError("--json prints the recorded row: measure first with `--measured --record`, "
+                             "then run `--json` without --measured")
+        ours = our_table_row(args.checkpoint, config=config)
+        print(json.dumps({**ours.to_dict(), "checkpoint": str(args.checkpoint), "table_one": ours.table_rows()},
+                         indent=1))
+        return 0
+    if args.record and not args.measured:
+        raise ValueError("--record keeps a measured traversal: use it with --measured")
     if args.measured:
         return run_measured(args, config)
     parts = match_energy(config)
@@ -160,10 +179,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"  with the modelled {parts['total'] * 1e12:.3f} pJ per match: {format_energy(modelled)}")
     print("\nTable I (other works projected to 16 nm as E_T x (16 nm / T)^2):")
     print(table, end="")
+    try:
+        ours = our_table_row(args.checkpoint, config=config)
+        print(f"\n{_describe(ours)}; `--json` prints it, `--measured` shows its Table I.")
+    except (FileNotFoundError, ValueError) as exc:  # the paper's numbers above need no checkpoint
+        ours = None
+        print(f"\nno row of ours for checkpoint {args.checkpoint!r}: {exc}")
     if args.out:
         atomic_write_json(args.out / "energy.json", {
             "config": config.to_dict(), "match_energy_j": parts, "inference_energy_j": per_inference,
-            "inference_energy_modelled_match_j": modelled,
+            "inference_energy_modelled_match_j": modelled, "ours": ours and ours.to_dict(),
             "inference_factors": {"glimpses": args.glimpses, "levels": args.levels, "keys_per_level": args.keys,
                                   "splits": args.splits, "match_energy_j": args.match_pj * 1e-12},
             "table_one": rows})

@@ -1,4 +1,4 @@
-"""Energy of in-memory key matching and of a whole MBI inference; the paper's Table I.
+"""Energy of in-memory key matching and of a whole MBI inference; our row of the paper's Table I.
 
 One key/query match on one ``rows x cols`` array (paper Fig. 6(c)) costs four parts,
 each a formula over documented parameters (:class:`EnergyConfig`):
@@ -17,18 +17,23 @@ in its text, so the split below is our estimate: the effective capacitances and 
 ADC figure of merit are set so the paper's operating point (5-bit ADC, 32x32, binary
 2-bit columns at V_P,max and V_P,max/2) lands at 4.7 pJ, with the ADC the largest share
 as is usual for CIM macros. Change them in :class:`EnergyConfig` to explore.
+
+Energy per inference of a model is computed in one place, :func:`our_table_row`, which says which
+traversal it assumes (a measured k-means traversal recorded beside the checkpoint, else the paper's
+averages). The rest of Table I lives in :mod:`mbi.hardware.cim_table` (names re-exported here).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Sequence
 
 import numpy as np
 
+from mbi.hardware.cim_table import (CIM_MACROS, PAPER_INFERENCE_ENERGY_J, PAPER_MBI_ACCURACY_PCT,  # noqa: F401
+                                    PAPER_MBI_ROW, PAPER_MBI_STORAGE_MB, TABLE_COLUMNS, TARGET_NODE_NM, TableRow,
+                                    format_energy, format_table_one, project_energy_j, table_cells, table_one)
 from mbi.hardware.sram import ArrayLayout, SRAMConfig, check_integer, check_number
 
 PAPER_GLIMPSES = 5
@@ -36,10 +41,6 @@ PAPER_LEVELS = 3.5
 PAPER_KEYS_PER_LEVEL = 32
 PAPER_SPLITS = 5
 PAPER_MATCH_ENERGY_J = 4.7e-12
-PAPER_INFERENCE_ENERGY_J = 13.16e-9
-PAPER_MBI_ACCURACY_PCT = 93.04
-PAPER_MBI_STORAGE_MB = 6.21
-TARGET_NODE_NM = 16.0
 
 COMPONENTS = ("adc", "row_peripherals", "precharge", "logic")
 
@@ -136,110 +137,6 @@ def inference_energy_j(glimpses: float = PAPER_GLIMPSES, mean_levels: float = PA
     return glimpses * mean_levels * mean_keys_per_level * splits * match_energy_j
 
 
-def project_energy_j(energy_j: float, technology_nm: float, target_nm: float = TARGET_NODE_NM) -> float:
-    """The paper's optimistic node projection ``E_T * (target / T)**2`` (Table I footnote)."""
-    check_number("project_energy_j", "technology_nm", technology_nm, 0.0, 1e6, "nm", lo_open=True)
-    check_number("project_energy_j", "target_nm", target_nm, 0.0, 1e6, "nm", lo_open=True)
-    return energy_j * (target_nm / technology_nm) ** 2
-
-
-@dataclass(frozen=True)
-class TableRow:
-    """One column of the paper's Table I (a design compared on MNIST); None = not applicable."""
-
-    work: str
-    technology_nm: float
-    model: str
-    weights: int | None
-    weight_bits: int | None
-    macs: int | None
-    tops_per_w: float | None
-    storage_mb: float
-    accuracy_pct: float
-    energy_j: float
-
-
-CIM_MACROS: tuple[TableRow, ...] = (
-    TableRow("CIM [12] (Lee et al. 2021)", 28, "MLP", 930_816, 8, 930_816, 18.45, 0.88, 99.15, 100.9e-9),
-    TableRow("CIM [13] (Si et al. 2020)", 55, "ResNet20", 272_650, 5, 114_947_584, 18.37, 0.162, 99.52, 12.51e-6),
-    TableRow("CIM [14] (Biswas & Chandrakasan 2019)", 65, "LeNet", 61_706, 1, 411_240, 40.3, 0.007, 98.0, 20.4e-9),
-)
-"""The three compute-in-memory macros of Table I, with the paper's numbers."""
-
-
-PAPER_MBI_ROW = TableRow("MBI (paper)", 16, "RAM", None, None, None, None, PAPER_MBI_STORAGE_MB,
-                         PAPER_MBI_ACCURACY_PCT, PAPER_INFERENCE_ENERGY_J)
-"""The paper's own MBI column of Table I."""
-
-
-def table_one(mbi_accuracy_pct: float = PAPER_MBI_ACCURACY_PCT, mbi_storage_mb: float = PAPER_MBI_STORAGE_MB,
-              mbi_energy_j: float = PAPER_INFERENCE_ENERGY_J,
-              target_nm: float = TARGET_NODE_NM, mbi_work: str = "MBI (this work)",
-              include_paper_mbi: bool = False) -> list[dict[str, Any]]:
-    """Table I rows (MBI first): every column of the paper plus the energy projected to ``target_nm``
-    and how many times MBI's energy it is. MBI's accuracy, storage and energy are arguments so measured
-    numbers can replace the paper's (the defaults); ``mbi_work`` labels that row and
-    ``include_paper_mbi`` adds the paper's own MBI row after it (for a measured row)."""
-    check_number("table_one", "mbi_accuracy_pct", mbi_accuracy_pct, 0.0, 100.0, "%")
-    check_number("table_one", "mbi_storage_mb", mbi_storage_mb, 0.0, 1e9, "MB")
-    check_number("table_one", "mbi_energy_j", mbi_energy_j, 0.0, 1.0, "J", lo_open=True)
-    mbi = TableRow(mbi_work, 16, "RAM", None, None, None, None, mbi_storage_mb, mbi_accuracy_pct, mbi_energy_j)
-    rows = []
-    for row in (mbi, *((PAPER_MBI_ROW,) if include_paper_mbi else ()), *CIM_MACROS):
-        projected = project_energy_j(row.energy_j, row.technology_nm, target_nm)
-        rows.append({**asdict(row), "energy_projected_j": projected, "energy_vs_mbi": projected / mbi_energy_j})
-    return rows
-
-
-TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("work", "Work"), ("technology_nm", "Technology (nm)"), ("model", "Model"), ("weights", "#Weights"),
-    ("weight_bits", "Weight precision (bit)"), ("macs", "#MACs"), ("tops_per_w", "TOPS/W"),
-    ("storage_mb", "Storage (MB)"), ("accuracy_pct", "Accuracy (%)"), ("energy_j", "Energy/inference"),
-    ("energy_projected_j", "Projected to 16 nm"), ("energy_vs_mbi", "x MBI energy"),
-)
-"""Table I columns: (row key, header)."""
-
-
-def format_energy(joules: float) -> str:
-    """Energy with an SI prefix, e.g. ``13.16 nJ`` or ``1.06 uJ``."""
-    for scale, unit in ((1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ"), (1e-12, "pJ")):
-        if abs(joules) >= scale:
-            return f"{joules / scale:.4g} {unit}"
-    return f"{joules / 1e-15:.4g} fJ"
-
-
-def table_cells(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
-    """Table I as display strings, one list per row in :data:`TABLE_COLUMNS` order ('-' = not applicable)."""
-
-    def cell(key: str, value: Any) -> str:
-        if value is None:
-            return "-"
-        if key in ("energy_j", "energy_projected_j"):
-            return format_energy(value)
-        if key == "energy_vs_mbi":
-            return f"{value:.2f}"
-        if isinstance(value, int) and key in ("weights", "macs"):
-            return f"{value:,}"
-        return f"{value:g}" if isinstance(value, float) else str(value)
-
-    return [[cell(key, row[key]) for key, _ in TABLE_COLUMNS] for row in rows]
-
-
-def format_table_one(rows: Sequence[dict[str, Any]], fmt: str = "markdown") -> str:
-    """Table I as Markdown (readable units) or CSV (raw numbers in SI units, for further processing)."""
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([key for key, _ in TABLE_COLUMNS])
-        writer.writerows([["" if row[key] is None else row[key] for key, _ in TABLE_COLUMNS] for row in rows])
-        return buffer.getvalue()
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(h for _, h in TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
-        lines += ["| " + " | ".join(cells) + " |" for cells in table_cells(rows)]
-        return "\n".join(lines) + "\n"
-    raise ValueError(f"format must be 'markdown' or 'csv', got {fmt!r}")
-
-
 # --------------------------------------------------------------------------- measured traversal
 
 
@@ -286,6 +183,17 @@ class TraversalStats:
         """JSON-ready, with the per-inference totals."""
         return {**asdict(self), "lookups": self.lookups, "comparisons_per_inference": self.comparisons_per_inference,
                 "levels_per_lookup": self.levels_per_lookup}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TraversalStats":
+        """Inverse of :meth:`to_dict` (the per-inference totals are derived again, not read)."""
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise ValueError(f"a recorded traversal needs {missing}; record it again with "
+                             "`python -m mbi energy --measured --record`")
+        value = {n: tuple(data[n]) if isinstance(data[n], list) else data[n] for n in names}
+        return cls(**value)
 
 
 def measure_traversal(model: Any, table: Any, images: np.ndarray, labels: np.ndarray,
@@ -389,9 +297,190 @@ def encoding_costs(layouts: Sequence[ArrayLayout], config: EnergyConfig | None =
              "energy_per_key_match_j": key_match_energy_j(lay, config)} for lay in layouts]
 
 
+
+# --------------------------------------------------------------------------- our row of Table I
+
+TRAVERSAL_FILE = "traversal.json"
+"""A measured traversal recorded beside its checkpoint (``python -m mbi energy --measured --record``)."""
+DEFAULT_ENCODING = "thermometer"
+"""Key coding of our row unless a recorded traversal says otherwise: the one whose array computes eq. (1)."""
+
+
+@dataclass(frozen=True)
+class TraversalRecord:
+    """A measured traversal of one checkpoint's table, kept beside the checkpoint so readers need no MNIST or table.
+
+    ``model_hash`` ties it to the weights it was measured with (:func:`mbi.model.checkpoint.model_hash`);
+    ``storage_bytes`` is the measured table's :meth:`mbi.memory.lut.LookupTable.storage_bytes`;
+    ``encoding`` the key coding chosen for Table I's row.
+    """
+
+    model_hash: str
+    stats: TraversalStats
+    storage_bytes: dict[str, int]
+    encoding: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (``traversal`` holds :meth:`TraversalStats.to_dict`)."""
+        return {"model_hash": self.model_hash, "traversal": self.stats.to_dict(),
+                "storage_bytes": dict(self.storage_bytes), "encoding": self.encoding}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = TRAVERSAL_FILE) -> "TraversalRecord":
+        """Parse :meth:`to_dict`'s layout; a ValueError naming ``where`` and what to do otherwise."""
+        from mbi.hardware.sram import ENCODINGS
+
+        keys = ("model_hash", "traversal", "storage_bytes", "encoding")
+        if not isinstance(data, dict) or any(k not in data for k in keys):
+            raise ValueError(f"{where} must hold {list(keys)}; delete it and record it again with "
+                             "`python -m mbi energy --measured --record`")
+        if data["encoding"] not in ENCODINGS:
+            raise ValueError(f"{where}: encoding must be one of {ENCODINGS}, got {data['encoding']!r}")
+        storage = data["storage_bytes"]
+        if not isinstance(storage, dict) or not all(isinstance(storage.get(k), int) for k in
+                                                    ("rows", "total_binary", "total_thermometer")):
+            raise ValueError(f"{where}: storage_bytes must hold integer rows, total_binary and total_thermometer")
+        return cls(str(data["model_hash"]), TraversalStats.from_dict(data["traversal"]), dict(storage),
+                   data["encoding"])
+
+
+def record_traversal(folder: str | Any, record: TraversalRecord) -> Any:
+    """Write ``record`` as ``folder/traversal.json`` atomically (what :func:`our_table_row` reads)."""
+    from pathlib import Path
+
+    from mbi.store import atomic_write_json
+
+    return atomic_write_json(Path(folder) / TRAVERSAL_FILE, record.to_dict())
+
+
+def recorded_traversal(folder: str | Any) -> TraversalRecord | None:
+    """The traversal recorded beside checkpoint ``folder``, or None when there is none for its current weights."""
+    from pathlib import Path
+
+    from mbi.model.checkpoint import model_hash
+    from mbi.store import read_json
+
+    path = Path(folder) / TRAVERSAL_FILE
+    if not path.is_file():
+        return None
+    record = TraversalRecord.from_dict(read_json(path), str(path))
+    return record if record.model_hash == model_hash(folder) else None
+
+
+@dataclass(frozen=True)
+class OurRow:
+    """Our column of Table I for one checkpoint: energy per inference with the traversal it assumes.
+
+    ``traversal`` is ``"measured"`` (a recorded k-means traversal of the checkpoint's table) or
+    ``"paper averages"`` (the Table I footnote's 3.5 levels x 32 keys per level on this model's key);
+    ``traversal_text`` says it in words with the footnote's product ``factors`` (glimpses, mean_levels,
+    mean_keys_per_level, splits, match_energy_j), whose product is ``energy_j``. Accuracy and storage
+    (None when not measured) come with the label saying where they are from.
+    """
+
+    work: str
+    traversal: str
+    traversal_text: str
+    encoding: str
+    factors: dict[str, float]
+    energy_j: float
+    accuracy_pct: float | None
+    accuracy_label: str
+    storage_mb: float | None
+    storage_label: str
+
+    def table_rows(self, target_nm: float = TARGET_NODE_NM) -> list[dict[str, Any]]:
+        """Table I with this row first, then the paper's MBI row and the CIM macros (:func:`table_one`)."""
+        return table_one(self.accuracy_pct, self.storage_mb, self.energy_j, target_nm, mbi_work=self.work,
+                         include_paper_mbi=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def _factors_text(f: dict[str, float], encoding: str) -> str:
+    """The Table I footnote's product in words, e.g. ``4 glimpses x 6.06 levels x ... x 4.917 pJ (binary keys)``."""
+    return (f"{f['glimpses']:g} glimpses x {f['mean_levels']:.2f} levels x {f['mean_keys_per_level']:.2f} keys per "
+            f"level x {f['splits']:g} splits x {f['match_energy_j'] * 1e12:.3f} pJ ({encoding} keys)")
+
+
+def our_table_row(checkpoint: str | Any | None = "default", *, config: EnergyConfig | None = None,
+                  record: TraversalRecord | None = None, encoding: str | None = None,
+                  accuracy: tuple[float, str] | None = None,
+                  storage_mb: tuple[float, str] | None = None) -> OurRow:
+    """Our row of Table I for ``checkpoint``: the one place energy per inference of a model is computed.
+
+    Traversal: ``record`` (a traversal just measured), else the one recorded beside the checkpoint
+    (:func:`recorded_traversal`), energy = its comparisons per inference x the energy of one key match on
+    the model's key layout in ``encoding`` (:func:`measured_inference_energy`). Without either, the paper's
+    averages (3.5 levels x 32 keys per level) on the model's glimpses and key layout. Encoding: given,
+    else the record's, else :data:`DEFAULT_ENCODING`. Accuracy: ``accuracy`` (value %, label), else
+    ``lookup.json``'s test accuracy (:func:`reported_accuracy`), else the measured trees' validation
+    accuracy. Storage: ``storage_mb`` (MB, label), else the measured table's in ``encoding``, else
+    ``lookup.json``'s ``table_mb`` (binary keys). Reads only small files: no MNIST, no table.
+    """
+    from mbi.hardware.sram import build_layout, key_parts_from_ram
+    from mbi.model.checkpoint import load_config, lookup_settings, resolve_checkpoint
+
+    config = config or EnergyConfig()
+    folder = resolve_checkpoint(checkpoint)
+    record = record if record is not None else recorded_traversal(folder)
+    encoding = encoding or (record.encoding if record is not None else DEFAULT_ENCODING)
+    ram = load_config(folder).ram
+    layout = build_layout(key_parts_from_ram(ram), encoding, config.sram.cols)
+    if record is not None:
+        stats = record.stats
+        measured = measured_inference_energy(stats, layout, config)
+        factors, energy_j = measured["paper_form"], measured["energy_per_inference_j"]
+        checked = f"{stats.checks} leaf checked" if stats.checks == 1 else f"{stats.checks} leaves checked"
+        kind = "measured"
+        text = (f"a measured k-means traversal ({stats.images:,} {stats.split} images; branching {stats.branching}, "
+                f"leaf size {stats.leaf_size}, {checked}): {_factors_text(factors, encoding)}")
+        work = f"MBI (ours, measured, {encoding})"
+    else:
+        key_j = key_match_energy_j(layout, config)
+        factors = {"glimpses": ram.num_glimpses, "mean_levels": PAPER_LEVELS,
+                   "mean_keys_per_level": PAPER_KEYS_PER_LEVEL, "splits": layout.n_arrays,
+                   "match_energy_j": key_j / layout.n_arrays}
+        energy_j = inference_energy_j(**factors)
+        kind = "paper averages"
+        text = (f"the paper's traversal averages (Table I footnote: {PAPER_LEVELS:g} levels x "
+                f"{PAPER_KEYS_PER_LEVEL} keys per level) on this model's key: {_factors_text(factors, encoding)}; "
+                "`python -m mbi energy --measured --record` measures the real traversal")
+        work = f"MBI (ours, paper's traversal averages, {encoding})"
+    if accuracy is None:
+        reported = reported_accuracy(folder)
+        if reported is not None:
+            accuracy = reported
+            if record is not None and record.stats.exact_accuracy is not None:
+                s = record.stats
+                accuracy = (reported[0], reported[1] + f"; NOTE: these trees reach {100 * s.tree_accuracy:.2f}% on "
+                            f"{s.split} where brute force reaches {100 * s.exact_accuracy:.2f}%")
+        elif record is not None:
+            s = record.stats
+            accuracy = (100 * s.tree_accuracy, f"lookup-only, {'VALIDATION' if s.split == 'val' else s.split} "
+                        f"split ({s.images} images), this tree; no lookup.json yet")
+    if storage_mb is None:
+        table_mb = lookup_settings(folder).get("table_mb")
+        if record is not None:
+            b = record.storage_bytes
+            storage_mb = (b[f"total_{encoding}"] / 1e6, f"{b['rows']:,} rows, {encoding} keys + values, "
+                          "1 MB = 1e6 bytes, tree centroids not counted")
+        elif isinstance(table_mb, (int, float)):
+            storage_mb = (float(table_mb), "binary keys + values (lookup.json table_mb)")
+    acc, acc_label = accuracy if accuracy is not None else (None, "not recorded: `python -m mbi lookup --split "
+                                                                  "test --record`")
+    mb, mb_label = storage_mb if storage_mb is not None else (None, "not measured")
+    return OurRow(work, kind, text, encoding, {k: float(v) for k, v in factors.items()}, float(energy_j),
+                  acc, acc_label, mb, mb_label)
+
+
 __all__ = [
-    "CIM_MACROS", "COMPONENTS", "EnergyConfig", "PAPER_MBI_ROW", "TABLE_COLUMNS", "TableRow", "TraversalStats",
-    "encoding_costs", "format_energy", "format_table_one", "inference_energy_j", "key_match_energy_j",
-    "match_energy", "measure_traversal", "measured_inference_energy", "paper_precharge_fractions",
-    "project_energy_j", "reported_accuracy", "table_cells", "table_one",
+    "PAPER_INFERENCE_ENERGY_J", "PAPER_MBI_ACCURACY_PCT", "PAPER_MBI_STORAGE_MB", "TARGET_NODE_NM",
+    "CIM_MACROS", "COMPONENTS", "DEFAULT_ENCODING", "EnergyConfig", "OurRow", "PAPER_MBI_ROW", "TABLE_COLUMNS",
+    "TRAVERSAL_FILE", "TableRow", "TraversalRecord", "TraversalStats", "encoding_costs", "format_energy",
+    "format_table_one", "inference_energy_j", "key_match_energy_j", "match_energy", "measure_traversal",
+    "measured_inference_energy", "our_table_row", "paper_precharge_fractions", "project_energy_j",
+    "record_traversal", "recorded_traversal", "reported_accuracy", "table_cells", "table_one",
 ]

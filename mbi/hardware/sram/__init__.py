@@ -15,14 +15,15 @@ from mbi.hardware.sram.device import (I_ON_REFERENCE_LENGTH_NM, THERMAL_VOLTAGE_
 from mbi.hardware.sram.encoding import (ENCODINGS, ArrayLayout, Encoding, KeyPart, build_layout,
                                         element_column_weights, element_distance_table, encode_elements,
                                         key_parts_from_layout, key_parts_from_ram)
-from mbi.hardware.sram.levels import (PAPER_MIN_GAP_V, LevelStats, adc_level_codes, adc_level_values,
-                                      characterization_weights, level_statistics, sample_patterns)
+from mbi.hardware.sram.levels import (MONTE_CARLO_BUDGETS, PAPER_MIN_GAP_V, LevelStats, adc_level_codes,
+                                      adc_level_values, characterization_weights, level_statistics,
+                                      monte_carlo_trials, sample_patterns)
 
 __all__ = [
-    "ENCODINGS", "I_ON_REFERENCE_LENGTH_NM", "PAPER_MIN_GAP_V", "THERMAL_VOLTAGE_V", "ArrayLayout", "CircuitTable",
+    "ENCODINGS", "I_ON_REFERENCE_LENGTH_NM", "MONTE_CARLO_BUDGETS", "PAPER_MIN_GAP_V", "THERMAL_VOLTAGE_V", "ArrayLayout", "CircuitTable",
     "Encoding", "EncodingComparison", "KeyPart", "LevelStats", "SRAMConfig", "adc_level_codes", "adc_level_values",
     "build_layout", "cell_drop_v", "characterization_weights", "check_integer", "check_number", "circuit_distances",
     "compare_with_eq1", "device_drive", "discharge", "element_column_weights", "element_distance_table",
     "encode_elements", "ideal_distances", "key_parts_from_layout", "key_parts_from_ram", "level_statistics",
-    "nominal_discharge_v", "sample_patterns", "stack_drive", "synthetic_table",
+    "monte_carlo_trials", "nominal_discharge_v", "sample_patterns", "stack_drive", "synthetic_table",
 ]

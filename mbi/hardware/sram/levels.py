@@ -126,6 +126,22 @@ class LevelStats:
         """Level d whose gap to d+1 is the smallest."""
         return int(self.levels[int(np.argmin(self.gaps_v()))])
 
+    def decision_threshold_v(self, level: int) -> float | None:
+        """The ADC's decision threshold (V) between distance ``level`` and ``level + 1``, or None when the
+        converter gives both the same code (too few codes for the levels, so nothing is decided there).
+
+        The ADC rounds to the nearest nominal level, so two levels with different codes split midway
+        between their variation-free voltages.
+        """
+        i = int(np.searchsorted(self.levels, level))
+        if i >= len(self.levels) - 1 or self.levels[i] != level:
+            raise ValueError(f"level must be one of {int(self.levels[0])}..{int(self.levels[-2])} (it needs a "
+                             f"next level), got {level}")
+        codes = adc_level_codes(int(self.levels[-1]), self.config.adc_bits)
+        if codes[i] == codes[i + 1]:
+            return None
+        return float(0.5 * (self.nominal_v[i] + self.nominal_v[i + 1]))
+
     @property
     def adc_error_rate(self) -> float:
         """Share of reads (all levels equally likely) whose ADC code differs from the variation-free one."""
@@ -167,6 +183,22 @@ def characterization_weights(cols: int, element_bits: int, encoding: Encoding) -
         raise ValueError(f"an array of {cols} columns cannot hold one {element_bits}-bit element, which needs "
                          f"{len(w)} columns in {encoding} encoding")
     return np.concatenate([np.tile(w, n_elements), np.zeros(cols - n_elements * len(w), dtype=np.int64)])
+
+
+MONTE_CARLO_BUDGETS: dict[str, float] = {"fast": 1.7e6, "fine": 7e6}
+"""Cell evaluations (trials x rows x columns x levels) one :func:`level_statistics` run may cost, per precision."""
+
+
+def monte_carlo_trials(config: SRAMConfig, element_bits: int, encoding: Encoding, budget: float,
+                       lo: int = 2, hi: int = 200) -> int:
+    """Array instances :func:`level_statistics` can draw within ``budget`` cell evaluations, clipped to [lo, hi].
+
+    One instance costs ``rows x cols x levels`` evaluations, ``levels`` being the distance levels of an
+    array filled with ``element_bits``-bit elements in ``encoding`` (:func:`characterization_weights`).
+    """
+    check_integer("monte_carlo_trials", "lo", lo, 1, hi)
+    levels = int(characterization_weights(config.cols, element_bits, encoding).sum()) + 1
+    return max(lo, min(hi, int(budget / (config.rows * config.cols * levels))))
 
 
 def level_statistics(config: SRAMConfig | None = None, *, element_bits: int = 1, encoding: Encoding = "binary",

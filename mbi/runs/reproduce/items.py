@@ -35,7 +35,7 @@ def work_items(cfg: dict[str, Any]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- item runners
 
 
-class _Context:
+class ItemContext:
     """Lazily loaded model, table and data shared by the items one worker runs."""
 
     def __init__(self, cfg: dict[str, Any], out: Path) -> None:
@@ -89,12 +89,18 @@ class _Context:
         return self._get("table", make)
 
     @property
+    def ram(self) -> dict[str, Any]:
+        """The checkpoint's RAM configuration (``config.json``), recorded with results the report describes."""
+        from mbi.model.checkpoint import load_config
+        return self._get("ram", lambda: load_config(self.folder).ram.to_dict())
+
+    @property
     def weights(self) -> tuple[float, float, float]:
         from mbi.hardware.nonideal import chosen_weights
         return tuple(float(w) for w in chosen_weights(self.folder))
 
 
-def run_sweep_item(ctx: _Context, trial: optuna.Trial, figure: str, params: dict[str, Any]) -> dict[str, Any]:
+def run_sweep_item(ctx: ItemContext, trial: optuna.Trial, figure: str, params: dict[str, Any]) -> dict[str, Any]:
     """One Fig. 3 training, exactly as ``python -m mbi sweep`` trains that item."""
     from mbi.runs.sweep import _slug, overrides_of
     from mbi.model.train import train
@@ -117,7 +123,7 @@ def run_sweep_item(ctx: _Context, trial: optuna.Trial, figure: str, params: dict
     return row
 
 
-def run_tablesize_item(ctx: _Context, trial: optuna.Trial, size: int | None, storage_url: str | None) -> dict:
+def run_tablesize_item(ctx: ItemContext, trial: optuna.Trial, size: int | None, storage_url: str | None) -> dict:
     """One point of Fig. 4(a): :func:`mbi.inference.tablesize.table_size_curve` for one row budget (test split)."""
     from mbi.inference.tablesize import table_size_curve
 
@@ -127,7 +133,7 @@ def run_tablesize_item(ctx: _Context, trial: optuna.Trial, size: int | None, sto
     return point.to_dict()
 
 
-def run_tree_item(ctx: _Context, trial: optuna.Trial) -> dict[str, Any]:
+def run_tree_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
     """Fig. 4(c): k-means tree vs brute force on the queries a tree lookup issues on test images."""
     from mbi.inference.lookup import StepIndex, lookup_infer, tree_quality, tree_reports
 
@@ -145,19 +151,23 @@ def run_tree_item(ctx: _Context, trial: optuna.Trial) -> dict[str, Any]:
             "hist_counts": counts.tolist(), "hist_edges": edges.tolist()}
 
 
-def run_mixed_item(ctx: _Context, trial: optuna.Trial) -> dict[str, Any]:
+def run_mixed_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
     """Fig. 5: ``evaluate_lookup`` on test images (as ``python -m mbi lookup --split test --thresholds auto``)."""
     from mbi.inference.lookup import evaluate_lookup
 
     from mbi.model.checkpoint import lookup_settings
 
     x, y = ctx.split("test")
-    chosen = lookup_settings(ctx.folder).get("threshold") if ctx.cfg["table_train_images"] is None else None
+    settings = lookup_settings(ctx.folder) if ctx.cfg["table_train_images"] is None else {}
+    chosen = settings.get("threshold")
     res = evaluate_lookup(ctx.model, ctx.table, x, y, ctx.weights, "brute", "auto",
                           extra_thresholds=() if chosen is None else (float(chosen),))
     if chosen is not None:
         (point,) = [p for p in res["mixed"] if p["threshold"] == float(chosen)]
-        res["at_chosen_threshold"] = {"chosen_threshold": float(chosen), **point}
+        res["at_chosen_threshold"] = {"chosen_threshold": float(chosen), **point,
+                                      "threshold_rule": settings.get("threshold_rule"),
+                                      "val_mixed_accuracy": settings.get("val_mixed_accuracy")}
+    res["ram"] = ctx.ram
     return res
 
 
@@ -166,7 +176,7 @@ def _voltage_quantiles(voltages: np.ndarray, n: int = 101) -> list[list[float]]:
     return np.round(1e3 * np.quantile(voltages, np.linspace(0, 1, n), axis=1).T, 2).tolist()
 
 
-def run_sram_item(ctx: _Context, trial: optuna.Trial) -> dict[str, Any]:
+def run_sram_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
     """Fig. 6(b): ``python -m mbi sram`` defaults (60 mV, 5-bit ADC, 32x32, 1-bit elements)."""
     from mbi.hardware.sram import SRAMConfig, level_statistics
 
@@ -176,30 +186,24 @@ def run_sram_item(ctx: _Context, trial: optuna.Trial) -> dict[str, Any]:
             "voltage_quantiles_mv": _voltage_quantiles(stats.voltages)}
 
 
-def run_energy_item(ctx: _Context, trial: optuna.Trial) -> dict[str, Any]:
-    """Fig. 6(c) and Table I: ``python -m mbi energy`` defaults, plus a row with this checkpoint's numbers."""
-    from mbi.hardware.energy import (COMPONENTS, PAPER_MATCH_ENERGY_J, EnergyConfig, inference_energy_j, match_energy,
-                            reported_accuracy, table_one)
+def run_energy_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
+    """Fig. 6(c) and Table I: ``python -m mbi energy`` defaults, and our row for the checkpoint
+    (:func:`mbi.hardware.energy.our_table_row`, the row the CLI and the dashboard show)."""
+    from mbi.hardware.energy import COMPONENTS, PAPER_MATCH_ENERGY_J, EnergyConfig, inference_energy_j, match_energy, \
+        our_table_row, table_one
 
     config = EnergyConfig()
     parts = match_energy(config)
-    per_inference = inference_energy_j(match_energy_j=PAPER_MATCH_ENERGY_J)
-    modelled = inference_energy_j(match_energy_j=parts["total"])
-    rows = table_one(mbi_work="MBI (paper's numbers; no measured row in this profile)")
-    reported = reported_accuracy(ctx.folder)
-    ours = None
-    if reported is not None and ctx.cfg["table_train_images"] is None:
-        storage_mb = ctx.table.storage_bytes()["total_binary"] / 1e6
-        ours = table_one(reported[0], storage_mb, modelled, mbi_work=f"MBI ({ctx.cfg['checkpoint']} model)",
-                         include_paper_mbi=True)
-    return {"match_energy_j": {k: parts[k] for k in (*COMPONENTS, "total")}, "inference_energy_j": per_inference,
-            "inference_energy_modelled_match_j": modelled, "table_one": rows, "table_one_ours": ours,
-            "ours_accuracy_label": None if reported is None else reported[1]}
+    ours = our_table_row(ctx.folder, config=config)
+    return {"match_energy_j": {k: parts[k] for k in (*COMPONENTS, "total")},
+            "inference_energy_j": inference_energy_j(match_energy_j=PAPER_MATCH_ENERGY_J),
+            "table_one": table_one(mbi_work="MBI (paper)"), "ours": ours.to_dict(),
+            "table_one_ours": ours.table_rows(), "ram": ctx.ram}
 
 
 def make_objective(cfg: dict[str, Any], out: Path, storage_url: str | None):
     """The Optuna objective of a reproduction: run the trial's item, store its result, return a headline."""
-    ctx = _Context(cfg, out)
+    ctx = ItemContext(cfg, out)
 
     def objective(trial: optuna.Trial) -> float:
         item = item_params(trial)

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from mbi.runs.reproduce.items import json_default
-from mbi.runs.reproduce.profiles import PAPER
+from mbi.runs.reproduce.profiles import (AUTHORS_BO_LOOKUP_PCT, AUTHORS_QUANTIZED_RAM_PCT, PAPER, PAPER_BO_GAIN_POINTS,
+                                        sweep_spec)
 
 def _pct(v: float | None) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}%"
@@ -39,7 +40,7 @@ def figure_sections(results: dict[str, Any], cfg: dict[str, Any]) -> list[dict[s
     train_note = ("our trainings are short (profile " + cfg["profile"] + ": "
                   + json.dumps(cfg["sweeps"]["train"]) + "), so accuracies sit below converged ones and "
                   "differences of a point are noise" if short else
-                  "our trainings follow the shipped specs (a few epochs on 20k images), shorter than the paper's")
+                  f"our trainings follow the shipped specs ({spec_training_text(cfg)}), shorter than the paper's")
 
     def add(fid, title, fig, ours, why):
         paper, authors = PAPER[fid]
@@ -63,8 +64,7 @@ def figure_sections(results: dict[str, Any], cfg: dict[str, Any]) -> list[dict[s
                      f"{_pct(p['weighted_accuracy'])} BO-weighted" for p in pts) or "not finished yet"
     add("fig4a", "Fig. 4(a): lookup accuracy vs table size", plots.table_size_curve(pts) if pts else None, ours,
         f"Scored on {cfg['test_images']} test images with {cfg['bo_trials']} BO trials on {cfg['val_images']} "
-        "validation images; our key parts are all small integer levels (no pixel-vs-[0,1] scale mismatch for BO to "
-        "repair), so BO gains less than the paper's 3-4 points.")
+        f"validation images; {bo_gain_text(pts)}")
 
     tree = results.get("tree")
     fig = ours = None
@@ -88,10 +88,7 @@ def figure_sections(results: dict[str, Any], cfg: dict[str, Any]) -> list[dict[s
         if at:
             ours += (f"; at the threshold chosen on validation: {_pct(at['accuracy'])} with "
                      f"{_pct(at['lookup_share'])} by lookup")
-    add("fig5", "Fig. 5: mixed MBI", fig, ours or "not finished yet",
-        "Our shipped RAM (4 glimpses of 3 x 8x8 patches, chosen on validation for lookups) is more accurate than "
-        "the paper's, so both the lookups and the RAM fallback are better; the share by lookup depends on the "
-        "threshold rule (ours: the largest share with >= 97.5% validation accuracy).")
+    add("fig5", "Fig. 5: mixed MBI", fig, ours or "not finished yet", mixed_text(mixed))
 
     sram = results.get("sram")
     fig = ours = None
@@ -102,31 +99,119 @@ def figure_sections(results: dict[str, Any], cfg: dict[str, Any]) -> list[dict[s
         ours = (f"min gap {sram['min_gap_mv']:.2f} mV (levels {a}/{a + 1}), {sram['adc_bits']}-bit ADC wrong-code "
                 f"rate {100 * sram['adc_error_rate']:.4f}% over {sram['trials']} arrays")
     add("fig6b", "Fig. 6(b): sum-line voltages under V_TH variation", fig, ours or "not finished yet",
-        "Even a variation-free array steps only 14.06 mV per level on (V_SLP+V_SLN)/2 (the paper's 28 mV = "
-        "V_P,max/32 is probably one sum line's step), and the worst gap is set by a rare slow-cell tail, so it "
-        "shrinks as more arrays are sampled (RESULTS.md); the histogram is drawn from 101 quantiles per level.")
+        sum_line_text(sram))
 
     energy = results.get("energy")
     fig6c = fig_t1 = None
     ours6c = ours_t1 = "not finished yet"
     if energy:
-        parts = energy["match_energy_j"]
+        parts, row = energy["match_energy_j"], energy["ours"]
         fig6c = plots.energy_breakdown({k: parts[k] for k in COMPONENTS})
-        ours6c = (f"{parts['total'] * 1e12:.3f} pJ per match; per inference "
-                  f"{format_energy(energy['inference_energy_modelled_match_j'])} with the paper's traversal factors")
-        rows = energy["table_one_ours"] or energy["table_one"]
+        ours6c = (f"{parts['total'] * 1e12:.3f} pJ per match; per inference {format_energy(row['energy_j'])} "
+                  f"({row['traversal']}, our row of Table I)")
+        rows = energy["table_one_ours"]
         fig_t1 = plots.table_figure([h for _, h in TABLE_COLUMNS], table_cells(rows), "Table I")
-        r0 = rows[0]
-        ours_t1 = (f"{r0['work']}: {r0['accuracy_pct']:.2f}%, {r0['storage_mb']:.2f} MB, "
-                   f"{format_energy(r0['energy_j'])} per inference")
-    add("fig6c", "Fig. 6(c): energy per key match", fig6c, ours6c,
-        "Our per-component model (ADC figure of merit, row peripherals, precharge, adder logic) lands near the "
-        "paper's total; the split between components rests on our model's assumptions.")
-    add("table1", "Table I: MBI vs compute-in-memory macros", fig_t1, ours_t1,
-        "Our row uses the checkpoint's measured lookup-only test accuracy and its table (every distinct key of "
-        "the training split, binary keys, hence more MB than the paper's) with the paper's traversal factors and "
-        "our modelled match energy; the CIM rows are the paper's, projected to 16 nm.")
+        ours_t1 = (f"{row['work']}: {'-' if row['accuracy_pct'] is None else format(row['accuracy_pct'], '.2f')}%, "
+                   f"{'-' if row['storage_mb'] is None else format(row['storage_mb'], '.2f')} MB, "
+                   f"{format_energy(row['energy_j'])} per inference")
+    add("fig6c", "Fig. 6(c): energy per key match", fig6c, ours6c, match_energy_text(energy))
+    add("table1", "Table I: MBI vs compute-in-memory macros", fig_t1, ours_t1, table_one_text(energy))
     return s
+
+
+def spec_training_text(cfg: dict[str, Any]) -> str:
+    """How long the Fig. 3 trainings of a profile are, from their specs, e.g. ``4 epochs on 20,000 images``."""
+    lengths = []
+    for figure in ("fig3a", "fig3b", "fig3c"):
+        train = sweep_spec(cfg, figure).base.train
+        images = "the whole training split" if train.train_limit is None else f"{train.train_limit:,} images"
+        lengths.append(f"{train.epochs} epoch{'s' if train.epochs != 1 else ''} on {images}")
+    return "; ".join(dict.fromkeys(lengths))
+
+
+def _versus(ours: float, theirs: float) -> str:
+    """'above' / 'below' / 'level with' for two percentages (to 0.01 points)."""
+    return "above" if ours > theirs + 0.005 else "below" if ours < theirs - 0.005 else "level with"
+
+
+def bo_gain_text(points: list[dict]) -> str:
+    """Fig. 4(a): how much BO weighting gains over unweighted lookups here, beside the paper's 3-4 points."""
+    if not points:
+        return "the gain of BO weighting is measured once the table-size items finish."
+    gain = 100 * float(np.mean([p["weighted_accuracy"] - p["unweighted_accuracy"] for p in points]))
+    text = (f"BO-weighted minus unweighted: {gain:+.2f} points on average over {len(points)} table size(s) "
+            f"(paper: {PAPER_BO_GAIN_POINTS[0]:g}-{PAPER_BO_GAIN_POINTS[1]:g} points)")
+    if gain < PAPER_BO_GAIN_POINTS[0]:
+        text += ("; our key parts are all small integer levels (no pixel-vs-[0,1] scale mismatch for BO to "
+                 "repair), which leaves BO less to gain")
+    return text + "."
+
+
+def model_text(ram: dict[str, Any]) -> str:
+    """The RAM in a few words from its config, e.g. ``4 glimpses of 3 x 8x8 patches, 2-bit patches, 1-bit hidden``."""
+    bits = lambda b: "float" if b is None else f"{b}-bit"  # noqa: E731 - local formatter
+    return (f"{ram['num_glimpses']} glimpses of {ram['num_patches']} x {ram['patch_size']}x{ram['patch_size']} "
+            f"patches, {bits(ram['patch_bits'])} patches, {bits(ram['hidden_bits'])} hidden state")
+
+
+def mixed_text(mixed: dict[str, Any] | None) -> str:
+    """Fig. 5: our RAM and lookups against the authors', and the threshold rule, from the mixed item's result."""
+    if not mixed:
+        return "Compared with the paper once the mixed item finishes."
+    text = (f"Our RAM ({model_text(mixed['ram'])}) reaches {_pct(mixed['ram_accuracy'])} on these test images, "
+            f"{_versus(100 * mixed['ram_accuracy'], AUTHORS_QUANTIZED_RAM_PCT)} the authors' quantized "
+            f"{AUTHORS_QUANTIZED_RAM_PCT:.2f}%, and our lookups alone {_pct(mixed['lookup_accuracy'])}, "
+            f"{_versus(100 * mixed['lookup_accuracy'], AUTHORS_BO_LOOKUP_PCT)} their {AUTHORS_BO_LOOKUP_PCT:.2f}%; "
+            "the share answered by lookup depends on the threshold rule")
+    at = mixed.get("at_chosen_threshold")
+    if at and at.get("threshold_rule"):
+        val = at.get("val_mixed_accuracy")
+        text += (f" (ours: {at['threshold_rule']}; threshold {at['chosen_threshold']:g}"
+                 + ("" if val is None else f", {_pct(val)} mixed accuracy on validation") + ")")
+    elif not at:
+        text += " (no threshold was chosen on validation for this table: the curve alone is shown)"
+    return text + "."
+
+
+def sum_line_text(sram: dict[str, Any] | None) -> str:
+    """Fig. 6(b): the variation-free level step and worst gap of the measured array beside the paper's 28 mV."""
+    if not sram:
+        return "Compared with the paper's smallest gap once the sram item finishes."
+    step, gap, paper = sram["nominal_spacing_mv"], sram["min_gap_mv"], sram["paper_min_gap_mv"]
+    cols, v_p = sram["config"]["cols"], sram["config"]["v_p_max_v"]
+    line = f"one sum line steps {2 * step:.2f} mV (V_P,max/{cols} = {1e3 * v_p / cols:.2f} mV)"
+    if abs(2 * step - paper) <= 0.05 * paper:
+        line += f", so the paper's {paper:g} mV is probably one sum line's step"
+    quantiles = len(sram["voltage_quantiles_mv"][0])
+    return (f"A variation-free array steps {step:.2f} mV per level on (V_SLP+V_SLN)/2 and {line}; the worst gap "
+            f"({gap:.2f} mV over {sram['trials']} arrays) is set by the slowest cells sampled, so it shrinks as more "
+            f"arrays are sampled; the histogram is drawn from {quantiles} quantiles per level.")
+
+
+def match_energy_text(energy: dict[str, Any] | None) -> str:
+    """Fig. 6(c): where our modelled match energy lands against the paper's total."""
+    if not energy:
+        return "Compared with the paper's 4.7 pJ once the energy item finishes."
+    from mbi.hardware.energy import COMPONENTS, PAPER_MATCH_ENERGY_J
+
+    total = energy["match_energy_j"]["total"]
+    return (f"Our per-component model ({', '.join(c.replace('_', ' ') for c in COMPONENTS)}) gives "
+            f"{total * 1e12:.3f} pJ, {100 * (total / PAPER_MATCH_ENERGY_J - 1):+.1f}% from the paper's "
+            f"{PAPER_MATCH_ENERGY_J * 1e12:g} pJ total; the split between components rests on our model's "
+            "assumptions.")
+
+
+def table_one_text(energy: dict[str, Any] | None) -> str:
+    """Table I: what our row's energy assumes and where its accuracy and storage come from."""
+    if not energy:
+        return "Our row is built once the energy item finishes; the CIM rows are the paper's, projected to 16 nm."
+    from mbi.hardware.energy import PAPER_MBI_STORAGE_MB, format_energy
+
+    row = energy["ours"]
+    mb = "-" if row["storage_mb"] is None else f"{row['storage_mb']:.2f} MB"
+    return (f"Our row's energy, {format_energy(row['energy_j'])} per inference, assumes {row['traversal_text']}; "
+            f"accuracy: {row['accuracy_label']}; storage {mb} ({row['storage_label']}; the paper: "
+            f"{PAPER_MBI_STORAGE_MB:g} MB); the CIM rows are the paper's, projected to 16 nm.")
 
 
 def build_report(results: dict[str, Any], cfg: dict[str, Any], out: Path) -> dict[str, Path]:
