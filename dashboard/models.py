@@ -1,5 +1,6 @@
-"""The model every page shows: cached loads (model, MNIST, metrics, lookup settings), the sidebar's
-choice of model, and the server's training manager.
+"""The model every page shows: cached loads (model, its dataset's images, metrics, lookup settings),
+the sidebar's choice of model (which also chooses the dataset: a model's own dataset decides the
+images every page shows), and the server's training manager.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from pathlib import Path
 import streamlit as st
 
 from mbi.config import RunConfig
-from mbi.data import MNIST, load_mnist
-from mbi.model.checkpoint import load_config, load_metrics, load_model, resolve_checkpoint
+from mbi.data import Dataset, load_dataset
+from mbi.model.checkpoint import SHIPPED_MODELS, load_config, load_metrics, load_model, resolve_checkpoint
 from mbi.model.ram import RAM
 from mbi.runs.jobs import TrainingManager, limits_from_env, list_runs
 from mbi.store import artifacts_root
@@ -26,10 +27,14 @@ MODEL_KEY = "model"
 DEFAULT_MODEL = "default"
 
 
-@st.cache_resource(show_spinner="Loading MNIST ...")
-def mnist() -> MNIST:
-    """The MNIST splits, loaded once per server process."""
-    return load_mnist()
+@st.cache_resource(show_spinner="Loading the images ...", max_entries=2)
+def _dataset(name: str) -> Dataset:
+    return load_dataset(name)
+
+
+def dataset() -> Dataset:
+    """The splits of the chosen model's dataset, loaded once per server process and dataset."""
+    return _dataset(current_model()[1].dataset)
 
 
 def _stamp(folder: Path) -> float:
@@ -99,7 +104,9 @@ def _run_stamps(root: Path) -> tuple:
 
 def model_choices() -> dict[str, str]:
     """Models a visitor can pick: the shipped default, then finished app runs with weights (newest first)."""
-    out = {DEFAULT_MODEL: "Shipped default model"}
+    out = {DEFAULT_MODEL: "Shipped default model (MNIST)"}
+    if (resolve_checkpoint("fashion-mnist") / "model.pt").is_file():
+        out["fashion-mnist"] = "Shipped Fashion-MNIST model"
     root = artifacts_root()
     for run in _app_runs(str(root), _run_stamps(root)):
         if run.has_model and run.state not in ("starting", "running", "stopping"):
@@ -110,8 +117,8 @@ def model_choices() -> dict[str, str]:
 
 def model_folder(choice: str) -> Path:
     """The checkpoint folder of a sidebar choice."""
-    if choice == DEFAULT_MODEL:
-        return resolve_checkpoint(DEFAULT_MODEL)
+    if choice in SHIPPED_MODELS:
+        return resolve_checkpoint(choice)
     return artifacts_root() / "runs" / "app" / choice
 
 
@@ -139,11 +146,11 @@ def set_model(choice: str) -> None:
     st.session_state[MODEL_KEY] = choice
 
 
-def load_or_stop() -> tuple[RAM, RunConfig, dict, MNIST]:
-    """The chosen model and MNIST, or a clear message and the end of the page when they cannot load."""
+def load_or_stop() -> tuple[RAM, RunConfig, dict, Dataset]:
+    """The chosen model and its dataset, or a clear message and the end of the page when they cannot load."""
     try:
         model, cfg, metrics = current_model()
-        data = mnist()
+        data = dataset()
     except furniture.USER_ERRORS as exc:
         st.error(f"The model or the data could not be loaded: {furniture.friendly(exc)}")
         st.stop()

@@ -19,7 +19,7 @@ from mbi.data import Dataset, load_dataset, require_dataset
 from mbi.model.ram import RAM
 from mbi.store import DEFAULT_MODEL_DIR, FASHION_MODEL_DIR, atomic_write_bytes, atomic_write_json, read_json
 
-SHIPPED_MODELS = {"default": DEFAULT_MODEL_DIR, "fashion-mnist": FASHION_MODEL_DIR}
+SHIPPED_MODELS = ("default", "fashion-mnist")
 """Checkpoint names accepted wherever a run folder is: the shipped MNIST model and the Fashion-MNIST one."""
 
 
@@ -52,10 +52,10 @@ def save_checkpoint_files(
 def resolve_checkpoint(path: str | Path | None) -> Path:
     """The run folder for ``path``: a folder, its ``model.pt``, or a name of :data:`SHIPPED_MODELS`
     (``default``, ``fashion-mnist``); None means the shipped default model."""
-    if path is None:
+    if path is None or str(path) == "default":
         return DEFAULT_MODEL_DIR
-    if str(path) in SHIPPED_MODELS:
-        return SHIPPED_MODELS[str(path)]
+    if str(path) == "fashion-mnist":
+        return FASHION_MODEL_DIR
     p = Path(path)
     if p.is_file() and p.name.endswith(".pt"):
         p = p.parent

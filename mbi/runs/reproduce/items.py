@@ -64,8 +64,9 @@ class ItemContext:
 
     @property
     def mnist(self):
-        from mbi.data import load_mnist
-        return self._get("mnist", load_mnist)
+        """The images of the checkpoint's own dataset (MNIST for the default model)."""
+        from mbi.model.checkpoint import checkpoint_data
+        return self._get("mnist", lambda: checkpoint_data(self.folder))
 
     @property
     def train_x(self) -> np.ndarray:
@@ -85,7 +86,7 @@ class ItemContext:
         def make():
             if self.cfg["table_train_images"] is None:
                 return cached_table(self.folder)
-            return distill(self.model, self.train_x, self.model_hash, seed=self.cfg["seed"])
+            return distill(self.model, self.train_x, self.model_hash, seed=self.cfg["seed"], dataset=self.mnist.name)
         return self._get("table", make)
 
     @property

@@ -1,0 +1,42 @@
+"""The dashboard on either dataset: the chosen model's dataset decides the images a page shows, and the
+URL keeps the choice. Needs the shipped Fashion-MNIST model and the dataset-fashion-mnist package."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mbi.data import load_dataset
+from mbi.model.checkpoint import resolve_checkpoint
+from tests.apptools import ok, open_page, spec
+
+GLIMPSES = "dashboard/pages/glimpse_paths.py"
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    if not (resolve_checkpoint("fashion-mnist") / "model.pt").is_file():
+        pytest.skip("the shipped Fashion-MNIST model (mbi/fashion_model) is missing")
+    try:
+        return load_dataset("fashion-mnist")
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(autouse=True)
+def artifacts(tmp_path, monkeypatch):
+    monkeypatch.setenv("MBI_HOME", str(tmp_path / "artifacts"))
+
+
+@pytest.mark.parametrize("model, dataset", [("default", "mnist"), ("fashion-mnist", "fashion-mnist")])
+def test_glimpse_page_shows_the_models_own_images(model, dataset, fashion):
+    at = open_page(GLIMPSES, {"model": model})
+    ok(at)
+    assert at.query_params["model"] == model
+    z = np.asarray(spec(at, "RAM on test image #0")["data"][0]["z"], dtype=float)
+    # the image drawn is test image #0 of the model's dataset, not of the other one
+    own, other = (load_dataset(name).test_x[0].astype(float) for name in
+                  (dataset, "mnist" if dataset == "fashion-mnist" else "fashion-mnist"))
+    scale = own.max() / max(z.max(), 1e-9)
+    assert np.abs(z * scale - own).max() < 2.0
+    assert np.abs(z * scale - other).max() > 50.0
