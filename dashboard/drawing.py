@@ -9,7 +9,7 @@ by ``mbi.digits.load_drawing`` (centred and scaled as MNIST is).
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,10 +17,12 @@ import streamlit as st
 
 from mbi import plots
 from mbi.digits import DigitError, encode_png, load_drawing
-from mbi.inference.lookup import LookupTrace
-from mbi.inference.paths import PathComparison
 
 from dashboard import furniture
+
+if TYPE_CHECKING:  # torch loads only when a visitor draws (the Overview's first view stays light)
+    from mbi.inference.lookup import LookupTrace
+    from mbi.inference.paths import PathComparison
 
 CANVAS_PX = 280
 """Side of the square canvas (px): fits a phone-width window."""
