@@ -334,6 +334,10 @@ def test_mixed_threshold_slider_moves_share_and_curve(server, page):
     _ready(page)
     _no_exception(page)
     _wait_title(page, "Mixed MBI (Fig. 5)")
+    # the page's last figure: the learned gate's section above it computes after the first figures are drawn, and a
+    # key pressed on the slider while that part of the run is still going is lost (seen with Chromium 156)
+    _wait_title(page, "Mixed MBI per class at threshold")
+    _settled(page)
     before = _metric_text(page, "Answered by lookup")
     thumb = page.get_by_role("slider", name="Distance threshold")
     thumb.focus()
@@ -504,8 +508,7 @@ _OVERFLOW_JS = """() => {
 }"""
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    reason="known since the 2026-12-01 merge: the Metric search page overflows a 390 px window (not yet diagnosed; see the issue 15 note)", strict=False)) if n == "weights" else n for n in PHONE_PAGES])
+@pytest.mark.parametrize("name", list(PHONE_PAGES))
 def test_every_page_reads_on_a_phone(server, browser, warm, name):
     if name in LOOKUP_PAGES:
         _lookup_ready()

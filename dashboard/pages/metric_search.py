@@ -142,7 +142,8 @@ else:
 cols[1].caption(f"Now in use: {session_weights.weights_text(session_weights.current_weights())} ({session_weights.weights_source()}).")
 
 figures = [("history", plot_optimization_history), ("slice", plot_slice), ("contour", plot_contour)]
-tabs = st.tabs(["Optimization history", "Slice: accuracy vs b/a and c/a", "Contour of b/a and c/a"])
+# Short tab labels fit a phone's width; the figures' own titles say what each plots.
+tabs = st.tabs(["History", "Slice", "Contour"])
 for tab, (name, builder) in zip(tabs, figures):
     with tab:
         try:
