@@ -227,7 +227,7 @@ def draw_and_compare(key: str) -> None:
         s = comparison.steps[step - 1]
         st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: matched table row **{s.row:,}** at distance "
                     f"**{s.distance:.2f}**, first met on training image #{s.training_image}.")
-        st.plotly_chart(plots.digit_gallery([models.mnist().train_x[s.training_image]],
+        st.plotly_chart(plots.digit_gallery([models.dataset().train_x[s.training_image]],
                                             [f"training image #{s.training_image}"], cols=1,
                                             title=f"Where row {s.row:,} comes from"),
                         key=f"{key}.source", config={"displaylogo": False})

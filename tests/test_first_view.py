@@ -22,7 +22,7 @@ assert not at.exception, [e.value for e in at.exception]
 assert not at.error, [e.value for e in at.error]
 titles = [el.proto.spec for el in at.get("plotly_chart")]
 from mbi import data
-print("figures", len(titles), "torch", "torch" in sys.modules, "decoded", data.load_mnist.cache_info().currsize,
+print("figures", len(titles), "torch", "torch" in sys.modules, "decoded", data.load_dataset.cache_info().currsize,
       "optuna", "optuna" in sys.modules, "sklearn", "sklearn" in sys.modules)
 """
 
