@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from mbi.config import RunConfig
-from mbi.data import Dataset, load_dataset
+from mbi.data import Dataset, dataset_info, load_dataset
 from mbi.model.checkpoint import SHIPPED_MODELS, LookupSettings, load_config, load_metrics, resolve_checkpoint
 from mbi.runs.jobs import TrainingManager, limits_from_env, list_runs
 from mbi.store import artifacts_root
@@ -158,6 +158,11 @@ def current_config() -> RunConfig:
     """The chosen model's run configuration (``config.json``; cached, no torch)."""
     folder = model_folder(current_model_name())
     return RunConfig.from_dict(_run_config(str(folder), _stamp(folder)))
+
+
+def class_names() -> tuple[str, ...]:
+    """The chosen model's class names, from its dataset ('0'..'9' for MNIST, clothing for Fashion-MNIST; no torch)."""
+    return dataset_info(current_config().dataset).class_names
 
 
 def current_metrics() -> dict:

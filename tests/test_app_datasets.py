@@ -8,9 +8,9 @@ import base64
 import numpy as np
 import pytest
 
-from mbi.data import load_dataset
+from mbi.data import dataset_info, load_dataset
 from mbi.model.checkpoint import resolve_checkpoint
-from tests.apptools import ok, open_page, spec
+from tests.apptools import metric, ok, open_page, spec
 
 GLIMPSES = "dashboard/pages/glimpse_paths.py"
 
@@ -54,3 +54,19 @@ def test_glimpse_page_shows_the_models_own_images(model, dataset, fashion):
 
     assert gap(own) < 2.0
     assert gap(other) > 50.0
+    # the classes are named as the dataset names them
+    names = list(dataset_info(dataset).class_names)
+    assert list(spec(at, "Class probabilities")["data"][0]["x"]) == names
+    said = [h.value for h in at.subheader if h.value.startswith("The RAM says ")]
+    assert said and any(said[0].startswith(f"The RAM says {name}") for name in names), said
+
+
+def test_mixed_and_perturbed_pages_name_the_fashion_classes(fashion):
+    names = list(fashion.info.class_names)
+    at = open_page("dashboard/pages/mixed_mbi.py", {"model": "fashion-mnist", "images": "100"})
+    ok(at)
+    bars = spec(at, "Mixed MBI per class")
+    assert set(bars["data"][0]["x"]) <= set(names) and "Sneaker" in bars["data"][0]["x"]
+    at = open_page("dashboard/pages/perturbed_digit.py", {"model": "fashion-mnist", "image": "0"})
+    ok(at)
+    assert metric(at, "Label") == names[int(fashion.test_y[0])]

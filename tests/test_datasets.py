@@ -146,3 +146,45 @@ def test_table_records_its_dataset_and_is_refused_on_another(tmp_path, rng):
     assert load_table(old, "hash").dataset == "mnist"
     with pytest.raises(ValueError, match="belongs to MNIST"):
         load_table(old, "hash", "fashion-mnist")
+
+
+@pytest.mark.parametrize("command", [
+    ["evaluate", "{ckpt}"], ["distill", "{ckpt}"], ["lookup", "{ckpt}"], ["bo", "{ckpt}"], ["robustness", "{ckpt}"],
+    ["gate", "{ckpt}"], ["example", "{ckpt}"], ["energy", "--measured", "--checkpoint", "{ckpt}"],
+    ["sram", "--accuracy", "--checkpoint", "{ckpt}"],
+])
+def test_every_command_that_reads_images_refuses_another_dataset(command, tmp_path, capsys):
+    """Each command with a checkpoint takes --dataset and refuses one that is not the checkpoint's own, up front
+    (no table is distilled and no image is read: the Fashion-MNIST files need not be installed)."""
+    _checkpoint(tmp_path / "fm-run", "fashion-mnist")
+    args = [a.format(ckpt=tmp_path / "fm-run") for a in command]
+    assert main([*args, "--dataset", "mnist"]) == 2
+    err = capsys.readouterr().err
+    assert "belongs to Fashion-MNIST (fashion-mnist), not to MNIST (mnist)" in err, err
+
+
+def test_gallery_refuses_another_datasets_images(tmp_path, rng):
+    from mbi.model.gallery import compute_example
+
+    _checkpoint(tmp_path / "fm-run", "fashion-mnist")
+    images = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 6)
+    mnist_like = data.Dataset(images, labels, images, labels, images, labels, source="test", name="mnist")
+    with pytest.raises(ValueError, match="belongs to Fashion-MNIST"):
+        compute_example(tmp_path / "fm-run", mnist_like)
+    fashion_like = dataclasses.replace(mnist_like, name="fashion-mnist")
+    assert len(compute_example(tmp_path / "fm-run", fashion_like, count=2)["gallery"]["labels"]) == 2
+
+
+def test_configs_derived_from_a_base_keep_its_dataset():
+    """A sweep item, a model-size family member and the app's smaller copy train on their base's dataset."""
+    from mbi.runs.jobs import Limits, smaller_copy
+    from mbi.runs.scaling import ScalingSpec
+    from mbi.runs.sweep import SweepSpec
+
+    base = {"dataset": "fashion-mnist", "ram": {"hidden_size": 64}, "train": {"epochs": 1}}
+    sweep = SweepSpec.from_dict({"name": "s", "base": base, "axes": {"ram.num_glimpses": [2, 3]}})
+    assert sweep.config_for({"ram.num_glimpses": 2}).dataset == "fashion-mnist"
+    family = ScalingSpec.from_dict({"name": "f", "base": base, "members": [{"hidden_size": 32}]})
+    assert family.config_for(family.members[0][0]).dataset == "fashion-mnist"
+    assert smaller_copy(RunConfig(dataset="fashion-mnist"), Limits()).dataset == "fashion-mnist"

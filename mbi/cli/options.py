@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mbi.config import RAMConfig, RunConfig, TrainConfig, TreeConfig
-from mbi.data import DATASET_NAMES, DEFAULT_DATASET, Dataset
+from mbi.data import DATASET_NAMES, DEFAULT_DATASET, Dataset, require_dataset
 from mbi.model.checkpoint import Checkpoint
 from mbi.search.weights import Weights, parse_weights
 from mbi.store import read_json
@@ -126,8 +126,12 @@ def add_tree_options(parser: argparse.ArgumentParser | Any) -> None:
 
 
 def checkpoint_of(args: argparse.Namespace) -> Checkpoint:
-    """The checkpoint named by ``args.checkpoint``."""
-    return Checkpoint(args.checkpoint)
+    """The checkpoint named by ``args.checkpoint``; a ``--dataset`` naming another dataset than the checkpoint's
+    own is refused here (ValueError), before any table or image is read."""
+    checkpoint = Checkpoint(args.checkpoint)
+    if getattr(args, "dataset", None) is not None:
+        require_dataset(f"model {checkpoint.folder}", checkpoint.dataset, args.dataset)
+    return checkpoint
 
 
 def table_of(args: argparse.Namespace, checkpoint: Checkpoint) -> LookupTable:

@@ -123,7 +123,7 @@ WIDTH_FIELDS = ("hidden_size", "glimpse_hidden", "loc_hidden", "glimpse_size", "
 def smaller_copy(cfg: RunConfig, limits: Limits) -> RunConfig:
     """``cfg``'s architecture, trained briefly: within ``limits`` and :data:`HOSTED_LIMITS`, whichever is tighter.
 
-    Glimpses, patches, bits and grid are kept; widths are capped at the hosted width, and training is at
+    The dataset, glimpses, patches, bits and grid are kept; widths are capped at the hosted width, and training is at
     most the hosted epochs on the hosted numbers of training and validation images (one thread), so a
     classroom copy trains in minutes on a shared server.
     """
@@ -135,7 +135,7 @@ def smaller_copy(cfg: RunConfig, limits: Limits) -> RunConfig:
     train = dataclasses.replace(t, epochs=min(t.epochs, tight("max_epochs")), num_threads=1,
                                 train_limit=min(t.train_limit or 50_000, tight("max_train_images")),
                                 val_limit=min(t.val_limit or 10_000, tight("max_val_images")))
-    copy = RunConfig(ram, train)
+    copy = RunConfig(ram, train, cfg.dataset)
     limits.check(copy)
     return copy
 
