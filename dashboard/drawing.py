@@ -127,18 +127,20 @@ def _cell(cell: tuple[int, int]) -> str:
     return f"({cell[0]}, {cell[1]})"
 
 
-def verdict(comparison: PathComparison) -> None:
-    """The three answers (RAM, lookups, mixed MBI) and, in words, where the paths part and why."""
+def verdict(comparison: PathComparison, class_names: Sequence[str]) -> None:
+    """The three answers (RAM, lookups, mixed MBI; classes named by ``class_names``) and, in words, where the
+    paths part and why."""
     c = comparison
     cols = st.columns(3)
-    cols[0].metric("The RAM says", c.ram_prediction, help="The RAM's class after its last glimpse")
-    cols[1].metric("The lookups say", c.lookup_prediction, help="The class stored in the last matched table row")
+    cols[0].metric("The RAM says", class_names[c.ram_prediction], help="The RAM's class after its last glimpse")
+    cols[1].metric("The lookups say", class_names[c.lookup_prediction],
+                   help="The class stored in the last matched table row")
     if c.threshold is None:
         cols[2].metric("Mixed MBI", "-", help="No recorded threshold for these weights (python -m mbi lookup "
                        "--thresholds auto --record chooses one)")
     else:
         how = "by lookup" if c.by_lookup else "by the RAM"
-        cols[2].metric("Mixed MBI", c.mixed_prediction, delta=f"answered {how}", delta_color="off",
+        cols[2].metric("Mixed MBI", class_names[c.mixed_prediction], delta=f"answered {how}", delta_color="off",
                        delta_arrow="off",
                        help=f"Answers by lookup when every step's match is within {c.threshold:.2f} (the model's "
                             "recorded threshold), else asks the RAM")
@@ -156,13 +158,14 @@ def verdict(comparison: PathComparison) -> None:
     st.markdown(where)
 
 
-def steps_table(comparison: PathComparison, step: int, key: str) -> None:
-    """Both paths glimpse by glimpse up to ``step``: cells, classes, matched row, distance, training image."""
+def steps_table(comparison: PathComparison, step: int, key: str, class_names: Sequence[str]) -> None:
+    """Both paths glimpse by glimpse up to ``step``: cells, classes (named by ``class_names``), matched row,
+    distance, training image."""
     c = comparison
     frame = pd.DataFrame({
         "glimpse": [s.step for s in c.steps], "RAM cell": [_cell(s.ram_cell) for s in c.steps],
-        "lookup cell": [_cell(s.lookup_cell) for s in c.steps], "RAM class": [s.ram_class for s in c.steps],
-        "lookup class": [s.lookup_class for s in c.steps], "matched row": [s.row for s in c.steps],
+        "lookup cell": [_cell(s.lookup_cell) for s in c.steps], "RAM class": [class_names[s.ram_class] for s in c.steps],
+        "lookup class": [class_names[s.lookup_class] for s in c.steps], "matched row": [s.row for s in c.steps],
         "distance": [s.distance for s in c.steps], "training image": [s.training_image for s in c.steps],
     }).head(int(step))
     furniture.table(frame, key=f"{key}.steps", title=f"Both paths, glimpses 1 to {int(step)}")
@@ -227,11 +230,12 @@ def draw_and_compare(key: str) -> None:
         s = comparison.steps[step - 1]
         st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: matched table row **{s.row:,}** at distance "
                     f"**{s.distance:.2f}**, first met on training image #{s.training_image}.")
-        st.plotly_chart(plots.digit_gallery([models.mnist().train_x[s.training_image]],
+        st.plotly_chart(plots.digit_gallery([models.dataset().train_x[s.training_image]],
                                             [f"training image #{s.training_image}"], cols=1,
                                             title=f"Where row {s.row:,} comes from"),
                         key=f"{key}.source", config={"displaylogo": False})
-    verdict(comparison)
-    steps_table(comparison, step, f"{key}.verdict")
+    names = models.class_names()
+    verdict(comparison, names)
+    steps_table(comparison, step, f"{key}.verdict", names)
     st.page_link("dashboard/pages/glimpse_paths.py", label="Every detail of each glimpse: Glimpse paths",
                  icon=":material/visibility:", query_params={"source": "draw"})

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import streamlit as st
 
 from mbi.config import RunConfig, TreeConfig
+from mbi.model.checkpoint import SHIPPED_MODELS
 from mbi.runs.jobs import limits_from_env
 from mbi.runs.memo import ByteLRU
 
@@ -68,7 +69,7 @@ def _table(choice: str, stamp: float) -> Any:
     table = cache.get((choice, stamp))
     if table is None:
         with st.spinner("Loading the lookup table ..."):
-            table = cached_table(choice if choice == models.DEFAULT_MODEL else str(models.model_folder(choice)))
+            table = cached_table(choice if choice in SHIPPED_MODELS else str(models.model_folder(choice)))
         cache.put((choice, stamp), table)
     return table
 
@@ -88,7 +89,7 @@ def lookup_table() -> Any:
         st.info("This model reads float patches or hidden states, so it has no integer keys to memorize: "
                 "train one with patch and hidden-state bits to use lookups.", icon=":material/info:")
         return None
-    target = name if name == models.DEFAULT_MODEL else str(models.model_folder(name))
+    target = name if name in SHIPPED_MODELS else str(models.model_folder(name))
     if not table_ready(target) and memo("tables", 2).get((name, stamp)) is None:
         st.info("Not yet distilled: this model has no lookup table yet. Distilling replays the 50,000 training "
                 "images through the RAM and stores every glimpse step (about a minute on 2 cores).",
@@ -144,7 +145,7 @@ def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], k
     if trace is not None:
         return trace
     model, _, _ = models.current_model()
-    images = models.mnist().split(split)[0][: int(count)]
+    images = models.dataset().split(split)[0][: int(count)]
     index = None
     if not trace_path(table, weights, kind, tree, f"{split}:{count}").is_file():
         index = step_index(table, weights, kind, tree)
@@ -165,7 +166,7 @@ def ram_predictions(split: str, count: int) -> Any:
     pred = cache.get(key)
     if pred is None:
         model, _, _ = models.current_model()
-        pred = cache.put(key, predict(model, models.mnist().split(split)[0][: int(count)]))
+        pred = cache.put(key, predict(model, models.dataset().split(split)[0][: int(count)]))
     return pred
 
 

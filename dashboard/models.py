@@ -1,9 +1,10 @@
-"""The model every page shows: cached loads (model, MNIST, metrics, lookup settings), the sidebar's
-choice of model, and the server's training manager.
+"""The model every page shows: cached loads (model, its dataset's images, metrics, lookup settings),
+the sidebar's choice of model (which also chooses the dataset: a model's own dataset decides the
+images every page shows), and the server's training manager.
 
 Only the small recorded facts (configuration, metrics, lookup settings) are read at import and by
-the sidebar; torch (the model) and MNIST are imported and loaded when a page asks for them
-(:func:`current_model`, :func:`mnist`), so a first view that needs neither starts fast.
+the sidebar; torch (the model) and the images are imported and loaded when a page asks for them
+(:func:`current_model`, :func:`dataset`), so a first view that needs neither starts fast.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from mbi.config import RunConfig
-from mbi.data import MNIST, load_mnist
-from mbi.model.checkpoint import LookupSettings, load_config, load_metrics, resolve_checkpoint
+from mbi.data import Dataset, dataset_info, load_dataset
+from mbi.model.checkpoint import SHIPPED_MODELS, LookupSettings, load_config, load_metrics, resolve_checkpoint
 from mbi.runs.jobs import TrainingManager, limits_from_env, list_runs
 from mbi.store import artifacts_root
 
@@ -33,10 +34,15 @@ MODEL_KEY = "model"
 DEFAULT_MODEL = "default"
 
 
-@st.cache_resource(show_spinner="Loading MNIST ...")
-def mnist() -> MNIST:
-    """The MNIST splits, loaded once per server process."""
-    return load_mnist()
+@st.cache_resource(show_spinner="Loading the images ...", max_entries=2)
+def _dataset(name: str) -> Dataset:
+    return load_dataset(name)
+
+
+def dataset() -> Dataset:
+    """The splits of the chosen model's dataset (its ``config.json``'s; no torch), loaded once per server
+    process and dataset."""
+    return _dataset(current_config().dataset)
 
 
 def _stamp(folder: Path) -> float:
@@ -107,8 +113,11 @@ def _run_stamps(root: Path) -> tuple:
 
 
 def model_choices() -> dict[str, str]:
-    """Models a visitor can pick: the shipped default, then finished app runs with weights (newest first)."""
-    out = {DEFAULT_MODEL: "Shipped default model"}
+    """Models a visitor can pick: the shipped default, the shipped Fashion-MNIST model (when its files are there),
+    then finished app runs with weights (newest first), then members of model-size families."""
+    out = {DEFAULT_MODEL: "Shipped default model (MNIST)"}
+    if (resolve_checkpoint("fashion-mnist") / "model.pt").is_file():
+        out["fashion-mnist"] = "Shipped Fashion-MNIST model"
     root = artifacts_root()
     for run in _app_runs(str(root), _run_stamps(root)):
         if run.has_model and run.state not in ("starting", "running", "stopping"):
@@ -127,8 +136,8 @@ def scaling_choice(family: str, member: str) -> str:
 
 def model_folder(choice: str) -> Path:
     """The checkpoint folder of a sidebar choice."""
-    if choice == DEFAULT_MODEL:
-        return resolve_checkpoint(DEFAULT_MODEL)
+    if choice in SHIPPED_MODELS:
+        return resolve_checkpoint(choice)
     if choice.startswith("scaling/"):
         return artifacts_root() / choice
     return artifacts_root() / "runs" / "app" / choice
@@ -151,6 +160,11 @@ def current_config() -> RunConfig:
     return RunConfig.from_dict(_run_config(str(folder), _stamp(folder)))
 
 
+def class_names() -> tuple[str, ...]:
+    """The chosen model's class names, from its dataset ('0'..'9' for MNIST, clothing for Fashion-MNIST; no torch)."""
+    return dataset_info(current_config().dataset).class_names
+
+
 def current_metrics() -> dict:
     """The chosen model's recorded metrics (``metrics.json``; cached, no torch)."""
     folder = model_folder(current_model_name())
@@ -168,11 +182,11 @@ def set_model(choice: str) -> None:
     st.session_state[MODEL_KEY] = choice
 
 
-def load_or_stop() -> tuple[RAM, RunConfig, dict, MNIST]:
-    """The chosen model and MNIST, or a clear message and the end of the page when they cannot load."""
+def load_or_stop() -> tuple[RAM, RunConfig, dict, Dataset]:
+    """The chosen model and its dataset, or a clear message and the end of the page when they cannot load."""
     try:
         model, cfg, metrics = current_model()
-        data = mnist()
+        data = dataset()
     except furniture.USER_ERRORS as exc:
         st.error(f"The model or the data could not be loaded: {furniture.friendly(exc)}")
         st.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mbi.data import dataset_info
 from mbi.model.checkpoint import check_weights_file
 
 from dashboard import furniture, models, session_weights
@@ -26,8 +27,9 @@ def sidebar() -> None:
     session_weights._weights_from_url()
     with st.sidebar:
         st.selectbox("Model", list(choices), format_func=choices.get, key=models.MODEL_KEY,
-                     help="The RAM every page shows: the shipped default or a run trained on the "
-                          "'RAM hyperparameters' page.")
+                     help="The RAM every page shows, and with it the dataset every page's images come from: "
+                          "a shipped model (MNIST or Fashion-MNIST) or a run trained on the 'RAM hyperparameters' "
+                          "page.")
         message = st.session_state.pop("_model_message", None)
         if message:
             st.warning(message)
@@ -45,7 +47,7 @@ def _model_summary() -> None:
     r = cfg.ram
     acc = metrics.get("test_acc")
     st.caption(
-        f"{r.num_glimpses} glimpses, {r.num_patches} patches of {r.patch_size}x{r.patch_size} (scale "
+        f"{dataset_info(cfg.dataset).title}: {r.num_glimpses} glimpses, {r.num_patches} patches of {r.patch_size}x{r.patch_size} (scale "
         f"{r.glimpse_scale}), hidden {r.state_size} x {r.hidden_bits or 'float'} bit, patch "
         f"{r.patch_bits or 'float'} bit"
         + (f"; test accuracy {100 * acc:.2f}%" if isinstance(acc, (int, float)) else ""))

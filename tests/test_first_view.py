@@ -1,5 +1,5 @@
 """The Overview's first view: drawn from small recorded facts (no torch, no MNIST), and the shipped
-precomputed example (``mbi/default_model/example.json``) equal to a fresh computation."""
+precomputed examples (``example.json`` of both shipped models) equal to a fresh computation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mbi.model import gallery
+from mbi.model.checkpoint import Checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,17 +25,23 @@ assert not at.exception, [e.value for e in at.exception]
 assert not at.error, [e.value for e in at.error]
 titles = [el.proto.spec for el in at.get("plotly_chart")]
 from mbi import data
-print("figures", len(titles), "torch", "torch" in sys.modules, "decoded", data.load_mnist.cache_info().currsize,
+print("figures", len(titles), "torch", "torch" in sys.modules, "decoded", data.load_dataset.cache_info().currsize,
       "optuna", "optuna" in sys.modules, "sklearn", "sklearn" in sys.modules)
 """
 
 
-def test_shipped_example_equals_a_fresh_computation(mnist):
-    shipped = gallery.read_example("default")
-    assert shipped is not None, "mbi/default_model/example.json is missing or stale: run `python -m mbi example`"
-    fresh = json.loads(json.dumps(gallery.compute_example("default", mnist)))
+@pytest.mark.parametrize("name", ["default", "fashion-mnist"])
+def test_shipped_example_equals_a_fresh_computation(name):
+    checkpoint = Checkpoint(name)
+    shipped = gallery.read_example(name)
+    assert shipped is not None, f"{checkpoint.folder}/example.json is missing or stale: run `python -m mbi example {name}`"
+    try:
+        images = checkpoint.data()
+    except FileNotFoundError as exc:  # Fashion-MNIST is an optional system package
+        pytest.skip(str(exc))
+    fresh = json.loads(json.dumps(gallery.compute_example(name, images)))
     assert shipped == fresh
-    assert shipped["gallery"]["images"] == mnist.test_x[:gallery.GALLERY_SIZE].tolist()
+    assert shipped["gallery"]["images"] == images.test_x[:gallery.GALLERY_SIZE].tolist()
 
 
 def test_example_of_other_weights_is_not_used(tmp_path):

@@ -30,7 +30,7 @@ def _wait(job, state_pred, poll: float = 0.02):
 
 @pytest.fixture()
 def manager(tmp_path, small_mnist):
-    return TrainingManager(tmp_path, limits=Limits(), data_loader=lambda: small_mnist, log_every=1)
+    return TrainingManager(tmp_path, limits=Limits(), data_loader=lambda name: small_mnist, log_every=1)
 
 
 def test_run_finishes_keeps_events_and_files(manager, tmp_path):
@@ -74,7 +74,7 @@ def test_one_run_at_a_time_and_stop_keeps_finished_epochs(manager, small_mnist):
 
 
 def test_failure_is_recorded_not_raised(tmp_path):
-    def broken_loader():
+    def broken_loader(name):
         raise FileNotFoundError("MNIST not found (test)")
 
     manager = TrainingManager(tmp_path, limits=Limits(), data_loader=broken_loader)
@@ -87,7 +87,7 @@ def test_failure_is_recorded_not_raised(tmp_path):
 
 
 def test_limits_are_checked_before_starting(tmp_path):
-    manager = TrainingManager(tmp_path, limits=HOSTED_LIMITS, data_loader=lambda: None)
+    manager = TrainingManager(tmp_path, limits=HOSTED_LIMITS, data_loader=lambda name: None)
     with pytest.raises(ValueError, match="epochs is limited to 3 on this hosted server"):
         manager.start(_cfg(epochs=4))
     with pytest.raises(ValueError, match="training images are limited to 5,000"):
@@ -114,7 +114,7 @@ def test_list_runs_skips_unreadable_folders(tmp_path):
 
 
 def test_hosted_server_keeps_only_the_newest_runs(tmp_path, small_mnist):
-    manager = TrainingManager(tmp_path, limits=Limits(max_runs=2), data_loader=lambda: small_mnist)
+    manager = TrainingManager(tmp_path, limits=Limits(max_runs=2), data_loader=lambda name: small_mnist)
     folders = []
     for i in range(3):
         job = manager.start(_cfg(train_limit=64), name=f"run {i}")

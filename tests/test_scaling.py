@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mbi.config import RAMConfig, RunConfig, TrainConfig
-from mbi.data import MNIST
+from mbi.data import Dataset
 from mbi.model.ram import RAM
 from mbi.model.size import count_parameters, macs_per_image, model_size
 from mbi.model.train import evaluations_without_improvement, train
@@ -93,7 +93,7 @@ def family(tmp_path_factory, small_mnist_module):
 def small_mnist_module():
     from mbi.data import load_mnist
     m = load_mnist()
-    return MNIST(m.train_x[:64], m.train_y[:64], m.val_x[:24], m.val_y[:24], m.test_x[:24], m.test_y[:24],
+    return Dataset(m.train_x[:64], m.train_y[:64], m.val_x[:24], m.val_y[:24], m.test_x[:24], m.test_y[:24],
                  source="slice")
 
 

@@ -133,7 +133,7 @@ sources = [int(table.source[rows_t[i]]) for i in top]
 furniture.plot(plots.digit_gallery([data.train_x[s] for s in sources],
                                 [f"row {int(rows_t[i]):,}: train #{s}" for i, s in zip(top, sources)],
                                 [decode_key(keys_t[i], cfg.ram).centre_px for i in top], cols=TOP_KEYS,
-                                title="The training digits those keys came from (x = where the glimpse looked)"),
+                                title="The training images those keys came from (x = where the glimpse looked)"),
             key="node_sources")
 
 

@@ -108,19 +108,20 @@ step = c[0].slider("Glimpse step", 1, ram.num_glimpses, key=K("step"),
                    help="Which glimpse to inspect below (Step and Play move it)")
 t = int(step) - 1
 prediction = int(tr.prediction[0])
-verdict = "" if label is None else (" (correct)" if prediction == label else f" (wrong: the label is {label})")
+names = models.class_names()
+verdict = "" if label is None else (" (correct)" if prediction == label else f" (wrong: the label is {names[label]})")
 
 
 def _ram_column() -> None:
     st.subheader("RAM path")
     st.caption("The network computes every step: patches -> glimpse network -> core -> next location.")
     furniture.plot(plots.glimpse_animation(image, tr.centres[0], ram.patch_size, scales, tr.readouts[0],
-                                        title=f"RAM on {name}", start=t), key="ram_animation",
+                                        title=f"RAM on {name}", start=t, class_names=names), key="ram_animation",
                 download_name="mbi-glimpses")
     r, col = tr.centres[0, t]
     gr, gc = tr.locs[0, t]
     st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: centre row {r}, column {col} px (grid cell {gr}, {gc} "
-                f"of {ram.loc_grid}x{ram.loc_grid}); after it the hidden state reads as class **{tr.readouts[0, t]}**.")
+                f"of {ram.loc_grid}x{ram.loc_grid}); after it the hidden state reads as class **{names[tr.readouts[0, t]]}**.")
     st.plotly_chart(plots.glimpse_patches(tr.patches[0, t], widths, ram.patch_bits,
                                           title=f"Glimpse {step}: what the RAM sees"),
                     key="ram_patches", config={"displaylogo": False})
@@ -143,7 +144,8 @@ def _lookup_column() -> tuple[object, LookupTrace] | None:
     keys = [decode_key(lt.queries[0, s], ram) for s in range(ram.num_glimpses)]
     centres = np.array([k.centre_px for k in keys], dtype=int)
     furniture.plot(plots.glimpse_animation(image, centres, ram.patch_size, scales, lt.readouts[0],
-                                        title=f"Lookup on {name}", start=t), key="lookup_animation",
+                                        title=f"Lookup on {name}", start=t, class_names=names),
+                   key="lookup_animation",
                 download_name="mbi-lookup-glimpses")
     row, dist = int(lt.rows[0, t]), float(lt.distance[0, t])
     source = int(table.source[row])
@@ -151,7 +153,7 @@ def _lookup_column() -> tuple[object, LookupTrace] | None:
         f"the RAM looked at grid cell {tr.locs[0, t, 0]}, {tr.locs[0, t, 1]}"
     st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: read grid cell {lt.locs[0, t, 0]}, {lt.locs[0, t, 1]} "
                 f"({same}); nearest key: table row **{row:,}** at distance **{dist:.2f}**, first met on training "
-                f"image #{source}; its value reads as class **{lt.readouts[0, t]}**.")
+                f"image #{source}; its value reads as class **{names[lt.readouts[0, t]]}**.")
     matched = decode_key(table.keys[row], ram)
     st.plotly_chart(plots.query_and_match(keys[t].intensity, matched.intensity, widths, ram.patch_bits,
                                           ("query", f"row {row:,}"),
@@ -167,7 +169,7 @@ def _lookup_column() -> tuple[object, LookupTrace] | None:
     frame = pd.DataFrame({
         "step": np.arange(1, ram.num_glimpses + 1), "grid row": lt.locs[0, :, 0], "grid col": lt.locs[0, :, 1],
         "matched row": lt.rows[0], "distance": lt.distance[0], "training image": table.source[lt.rows[0]],
-        "lookup readout (class)": lt.readouts[0],
+        "lookup readout (class)": [names[r] for r in lt.readouts[0]],
     })
     furniture.csv_download(frame, "mbi-lookup-steps", key="dl_lookup_steps", label="Download the lookup steps (CSV)")
     st.caption(f"Exact search over the step's {len(table.rows_of_step(t)):,} keys, weights "
@@ -192,20 +194,21 @@ if looked_up is not None:
                                         comparison.first_cell_split, title=f"Both paths on {name}"),
                         key="two_paths", config={"displaylogo": False})
     with c[1]:
-        drawing.verdict(comparison)
-    drawing.steps_table(comparison, int(step), "glimpse_verdict")
+        drawing.verdict(comparison, names)
+    drawing.steps_table(comparison, int(step), "glimpse_verdict", names)
 
-st.subheader(f"The RAM says {prediction}{verdict}")
+st.subheader(f"The RAM says {names[prediction]}{verdict}")
 steps = pd.DataFrame({
     "step": np.arange(1, ram.num_glimpses + 1),
     "grid row": tr.locs[0, :, 0], "grid col": tr.locs[0, :, 1],
     "centre row (px)": tr.centres[0, :, 0], "centre col (px)": tr.centres[0, :, 1],
-    "RAM readout (class)": tr.readouts[0],
+    "RAM readout (class)": [names[r] for r in tr.readouts[0]],
 })
 c = st.columns([3, 2])
 with c[0]:
     furniture.table(steps, key="steps_table")
     furniture.csv_download(steps, "mbi-glimpse-steps", key="dl_steps")
 with c[1]:
-    st.plotly_chart(plots.class_probabilities(tr.probs[0], label), key="probs", config={"displaylogo": False})
+    st.plotly_chart(plots.class_probabilities(tr.probs[0], label, class_names=names), key="probs",
+                    config={"displaylogo": False})
 urlsync.sync_url(PAGE, PARAMS, messages)

@@ -138,10 +138,12 @@ else:
                        key="gate_curves", download_name="mbi-gate-curves")
 
 left, right = st.columns([3, 2])
+names = models.class_names()
 breakdown = pd.DataFrame([asdict(r) for r in class_breakdown(trace, ram_pred, labels, thr)])
+breakdown.insert(1, "class", [names[c] for c in breakdown["label"]])
 with left:
-    furniture.plot(plots.class_breakdown_bars(breakdown.to_dict("records"), f"Mixed MBI per class at threshold {thr:.1f}"),
-                key="class_bars")
+    furniture.plot(plots.class_breakdown_bars(breakdown.to_dict("records"), f"Mixed MBI per class at threshold {thr:.1f}",
+                                              class_names=names), key="class_bars")
     furniture.csv_download(breakdown, "mbi-mixed-per-class", key="dl_classes", label="Download per class (CSV)")
 with right:
     furniture.plot(plots.fallback_steps_bars(fallback_steps(trace, thr)), key="fallback_steps")
@@ -149,13 +151,15 @@ with right:
 st.subheader("Images that fell back to the RAM, and why")
 fb = fallbacks(trace, thr)
 frame = pd.DataFrame({
-    "test image": fb.image, "label": labels[fb.image], "RAM says": ram_pred[fb.image],
-    "lookup would say": trace.prediction[fb.image], "first step over": fb.step + 1,
+    "test image": fb.image, "label": [names[c] for c in labels[fb.image]],
+    "RAM says": [names[c] for c in ram_pred[fb.image]],
+    "lookup would say": [names[c] for c in trace.prediction[fb.image]], "first step over": fb.step + 1,
     "its distance": fb.distance, "steps over": fb.steps_over, "largest distance": fb.max_distance,
 })
-cls = st.segmented_control("Class", ("all",) + tuple(range(10)), key=K("cls"),
+cls = st.segmented_control("Class", ("all",) + tuple(range(len(names))), key=K("cls"),
+                           format_func=lambda c: c if c == "all" else names[c],
                            help="Show the fallbacks of one true class") or "all"
-shown = frame if cls == "all" else frame[frame["label"] == cls]
+shown = frame if cls == "all" else frame[frame["label"] == names[cls]]
 if shown.empty:
     st.info("No image of this selection fell back: every glimpse found a key within the threshold.")
 else:
@@ -171,7 +175,7 @@ else:
                                     title=f"Fallbacks at threshold {thr:.1f} (first {len(top_rows)})"),
                 key="fallback_gallery")
     pick = st.selectbox("Look at one", shown["test image"].head(200).tolist(), key="mixed_example",
-                        format_func=lambda i: f"test image #{i} (label {labels[i]})")
+                        format_func=lambda i: f"test image #{i} (label {names[labels[i]]})")
     furniture.plot(plots.step_distances(trace.distance[int(pick)], thr,
                                      f"Test image #{int(pick)}: matched distance per glimpse"), key="example_steps")
     furniture.table(shown, key="fallback_table", max_rows=30)

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from mbi import plots
+from mbi.data import dataset_info
 from mbi.hardware.energy import (PAPER_INFERENCE_ENERGY_J, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                                  PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, format_energy, match_energy,
                                  our_table_row)
@@ -52,7 +53,7 @@ def _core_ready(module: str) -> bool:
 
 
 st.plotly_chart(plots.pipeline_diagram([
-    dict(name="MNIST", detail="50k / 10k / 10k", ready=True),
+    dict(name=dataset_info(cfg.dataset).title, detail="50k / 10k / 10k", ready=True),
     dict(name="RAM", detail=f"{ram.num_glimpses} quantized<br>glimpses", ready=True),
     dict(name="Table", detail="distilled<br>key -> value", ready=_core_ready("mbi.memory.lut")),
     dict(name="Search", detail="weighted Manhattan,<br>k-means tree", ready=_core_ready("mbi.search.searchers")),
@@ -170,11 +171,13 @@ if gallery is None or gallery["first"] != int(start) or len(gallery["labels"]) <
     with st.spinner("Running the RAM on these digits ..."):
         gallery = glimpse_gallery(model, data.test_x[idx], data.test_y[idx], int(start))
 scales = [ram.glimpse_scale**k for k in range(ram.num_patches)]
+names = models.class_names()
 for b, col in enumerate(st.columns(GALLERY)):
     i, label, said = int(start) + b, gallery["labels"][b], gallery["predictions"][b]
     verdict = "correct" if said == label else "wrong"
     fig = plots.glimpse_path(np.asarray(gallery["images"][b], dtype=np.uint8), np.asarray(gallery["centres"][b]),
-                             ram.patch_size, scales, title=f"#{i}: label {label}, RAM says {said} ({verdict})")
+                             ram.patch_size, scales,
+                             title=f"#{i}: label {names[label]}, RAM says {names[said]} ({verdict})")
     fig.update_yaxes(constrain="domain")
     with col:
         st.plotly_chart(fig, key=f"gallery{b}", config={"displaylogo": False})

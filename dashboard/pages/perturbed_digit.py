@@ -75,12 +75,13 @@ if lt is None:
 lookup_centres = np.array([decode_key(lt.queries[0, s], ram).centre_px for s in range(ram.num_glimpses)], dtype=int)
 
 ram_says, lookup_says = int(tr.prediction[0]), int(lt.prediction[0])
+names = models.class_names()
 apart = np.flatnonzero(np.any(lookup_centres != tr.centres[0], axis=1))
 m = st.columns(4)
-m[0].metric("Label", label)
-m[1].metric("The RAM says", ram_says, "right" if ram_says == label else "wrong",
+m[0].metric("Label", names[label])
+m[1].metric("The RAM says", names[ram_says], "right" if ram_says == label else "wrong",
             delta_color="normal" if ram_says == label else "inverse")
-m[2].metric("The lookups say", lookup_says, "right" if lookup_says == label else "wrong",
+m[2].metric("The lookups say", names[lookup_says], "right" if lookup_says == label else "wrong",
             delta_color="normal" if lookup_says == label else "inverse")
 m[3].metric("Paths part at glimpse", "-" if len(apart) == 0 else int(apart[0]) + 1,
             help="The first glimpse where the lookup reads another location than the RAM ('-': never)")
@@ -89,8 +90,8 @@ left, right = st.columns([3, 2])
 what = ", ".join(p for p in ([f"shifted {pixels} px {direction}"] if pixels else [])
                  + ([f"noise {sigma:g} (seed {seed})"] if sigma > 0 else [])) or "unperturbed"
 with left:
-    furniture.plot(plots.parting_paths(perturbed, tr.centres[0], lookup_centres, tr.readouts[0], lt.readouts[0],
-                                       title=f"Test image #{index} ({what})"), key="parting_paths",
+    furniture.plot(plots.parting_paths(perturbed, tr.centres[0], lookup_centres, [names[r] for r in tr.readouts[0]],
+                                       [names[r] for r in lt.readouts[0]], title=f"Test image #{index} ({what})"), key="parting_paths",
                    download_name="mbi-parting-paths")
 with right:
     recorded = models.lookup_settings_of().threshold
@@ -106,7 +107,7 @@ frame = pd.DataFrame({
     "glimpse": np.arange(1, ram.num_glimpses + 1),
     "RAM centre (row, col)": [f"{r}, {c_}" for r, c_ in tr.centres[0]],
     "lookup centre (row, col)": [f"{r}, {c_}" for r, c_ in lookup_centres],
-    "RAM reads class": tr.readouts[0], "lookup reads class": lt.readouts[0],
+    "RAM reads class": [names[r] for r in tr.readouts[0]], "lookup reads class": [names[r] for r in lt.readouts[0]],
     "matched distance": lt.distance[0], "matched row": lt.rows[0], "from training image": table.source[lt.rows[0]],
 })
 furniture.table(frame, key="perturbed_steps")

@@ -16,6 +16,7 @@ import streamlit as st
 
 from mbi import plots
 from mbi.config import RAMConfig, RunConfig, TrainConfig
+from mbi.data import dataset_info
 from mbi.runs.jobs import WIDTH_FIELDS, BusyError, Job, Limits, limits_from_env, list_runs, smaller_copy
 from mbi.store import SPECS_DIR, artifacts_root
 from mbi.runs.sweep import SweepSpec, default_storage, open_study, results_table
@@ -180,14 +181,15 @@ def _knobs() -> RunConfig | None:
         train = TrainConfig(epochs=int(v["epochs"]), batch_size=v["batch_size"], lr=v["lr"], lr_min=v["lr"] / 100,
                             seed=int(v["seed"]), num_threads=threads, train_limit=v["train_images"],
                             val_limit=v["val_images"], augment_shift=int(v["augment_shift"]))
-        cfg = RunConfig(ram, train)
+        cfg = RunConfig(ram, train, selected.dataset)
         limits.check(cfg)
     except ValueError as exc:
         st.error(f"This combination cannot be trained: {furniture.friendly(exc)}")
         return None
     st.caption(f"Key per glimpse: {ram.patch_vector_len} patch values x {_bits(ram.patch_bits)}, "
                f"{ram.state_size} hidden values x {_bits(ram.hidden_bits)}, 2 location values; widest patch "
-               f"{ram.largest_patch} px.")
+               f"{ram.largest_patch} px. Trains on {dataset_info(cfg.dataset).title}, the chosen model's dataset "
+               "(choose a model of the other dataset in the sidebar to train on its images).")
     return cfg
 
 

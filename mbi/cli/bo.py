@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     """Run (or resume) the study and print the best weights."""
     ckpt = checkpoint_of(args)
     table = table_of(args, ckpt)
-    x, y = images_of(args)
+    x, y = images_of(args, ckpt)
 
     def show(trial) -> None:
         w = trial.user_attrs.get("weights", [])

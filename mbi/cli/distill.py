@@ -7,10 +7,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mbi.data import load_mnist
 from mbi.memory.lut import distill_recipe, save_table, table_path
 from mbi.memory.recipe import READOUT_CHOICES, SHIFT_CHOICES, TableRecipe
-from mbi.cli.options import add_checkpoint_option, checkpoint_of
+from mbi.cli.options import add_checkpoint_option, checkpoint_of, data_of
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,13 +34,14 @@ def run(args: argparse.Namespace) -> int:
     recipe = TableRecipe(args.shifts, args.readout)
     out = args.out or table_path(ckpt, args.rows, args.seed, recipe=recipe)
     bar = tqdm(total=100, desc="replaying training images", unit="%")
-    mnist = load_mnist()
-    table = distill_recipe(ckpt.model, mnist.train_x, mnist.train_y, ckpt.hash, recipe,
-                           rows=args.rows, seed=args.seed, progress=lambda f: bar.update(round(100 * f) - bar.n))
+    data = data_of(args, ckpt)
+    table = distill_recipe(ckpt.model, data.train_x, data.train_y, ckpt.hash, recipe,
+                           rows=args.rows, seed=args.seed, progress=lambda f: bar.update(round(100 * f) - bar.n),
+                           dataset=data.name)
     bar.close()
     save_table(table, out)
     size = table.storage_bytes()
-    print(f"{len(table)} rows from {table.meta['images']} training images "
+    print(f"{len(table)} rows from {table.meta['images']} {data.info.title} training images "
           f"({table.meta['replayed_steps']} replayed steps, {table.meta['conflicts']} value conflicts)")
     print(f"storage packed: {size['total_binary'] / 1e6:.2f} MB with binary keys, "
           f"{size['total_thermometer'] / 1e6:.2f} MB with thermometer keys")

@@ -72,7 +72,7 @@ def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
     weights = weights_of(args, ckpt)
     tree = tree_of(args)
     table = table_of(args, ckpt)
-    x, y = images_of(args)
+    x, y = images_of(args, ckpt)
     print(f"measuring: {len(x)} validation images, table of {len(table)} rows ({args.checkpoint}), weights "
           f"{list(weights)}, k-means tree per step (branching {tree.branching}, leaf size {tree.leaf_size}, "
           f"checks {tree.checks})", flush=True)

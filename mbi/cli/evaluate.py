@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mbi.cli.options import add_checkpoint_option, checkpoint_of
-from mbi.data import load_mnist
+from mbi.cli.options import add_checkpoint_option, checkpoint_of, data_of
+from mbi.data import Dataset, require_dataset
 from mbi.model.checkpoint import Checkpoint
 from mbi.store import artifacts_root, atomic_write_json, atomic_write_text
 from mbi.inference.tablesize import table_size_curve
@@ -35,17 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def evaluate_checkpoint(checkpoint: str | Checkpoint, split: str = "test") -> dict:
-    """Deterministic accuracy (location = policy mean) with and without the quantizers."""
+def evaluate_checkpoint(checkpoint: str | Checkpoint, data: Dataset, split: str = "test") -> dict:
+    """Deterministic accuracy (location = policy mean) with and without the quantizers on ``data``'s ``split``
+    (``data`` must be the checkpoint's own dataset; another is refused)."""
     ckpt = Checkpoint.of(checkpoint)
+    require_dataset(f"model {ckpt.folder}", ckpt.dataset, data.name)
     model = ckpt.model
-    x, y = load_mnist().split(split)
+    x, y = data.split(split)
     quantized = accuracy(model, x, y)
     with model.quantizers_bypassed():
         bypassed = accuracy(model, x, y)
     ram = ckpt.config.ram
     return {
-        "checkpoint": str(ckpt.folder), "split": split, "images": int(len(y)),
+        "checkpoint": str(ckpt.folder), "dataset": data.name, "split": split, "images": int(len(y)),
         "accuracy_quantized": quantized, "accuracy_quantizers_bypassed": bypassed,
         "patch_bits": ram.patch_bits, "hidden_bits": ram.hidden_bits,
     }
@@ -68,7 +70,7 @@ def parse_sizes(text: str) -> list[int | None]:
 def run_lut_sizes(args: argparse.Namespace) -> int:
     """Fig. 4(a): unweighted vs BO-weighted lookup accuracy per table size."""
     ckpt = checkpoint_of(args)
-    data = load_mnist()
+    data = data_of(args, ckpt)
     val = (data.val_x[: args.val_images], data.val_y[: args.val_images])
     train_x = data.train_x[: args.train_images] if args.train_images else data.train_x
     points = table_size_curve(ckpt.model, ckpt.hash, train_x, val, data.split(args.split),
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.lut_sizes:
         return run_lut_sizes(args)
     ckpt = checkpoint_of(args)
-    res = evaluate_checkpoint(ckpt, args.split)
+    res = evaluate_checkpoint(ckpt, data_of(args, ckpt), args.split)
     if args.record:
         metrics = dict(ckpt.metrics)
         metrics[f"{args.split}_acc"] = res["accuracy_quantized"]
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
     else:
-        print(f"{res['checkpoint']} on {res['split']} ({res['images']} images), one deterministic pass:")
+        print(f"{res['checkpoint']} on {res['dataset']} {res['split']} ({res['images']} images), one deterministic pass:")
         print(f"  quantized (patch {res['patch_bits']} bit, hidden {res['hidden_bits']} bit): "
               f"{100 * res['accuracy_quantized']:.2f}%")
         print(f"  same weights, quantizers bypassed:             {100 * res['accuracy_quantizers_bypassed']:.2f}%")

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from mbi.data import load_mnist
+from mbi.cli.options import add_checkpoint_option, checkpoint_of, data_of
 from mbi.model.gallery import write_example
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``example`` command."""
     p = subparsers.add_parser("example", help="precompute the dashboard Overview's first view of a model")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
+    add_checkpoint_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Compute and write ``example.json``; print where."""
-    path = write_example(args.checkpoint, load_mnist())
+    ckpt = checkpoint_of(args)
+    path = write_example(ckpt.folder, data_of(args, ckpt))
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     return 0

@@ -5,16 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
-from pathlib import Path
-
 import numpy as np
 
-from mbi.cli.lookup import parse_floats
-from mbi.data import load_mnist
+from mbi.cli.options import add_lookup_options, checkpoint_of, data_of, image_count, table_of, weights_of
 from mbi.inference.gate import (DEFAULT_K, GATES, LearnedGate, accuracy_at_share, error_auc, feature_names,
                                 gate_curve, gate_features, gated_predictions, out_of_fold_scores, wrong_answers)
-from mbi.memory.lut import cached_table, load_table
-from mbi.model.checkpoint import LookupSettings, load_model, lookup_settings, model_hash, resolve_checkpoint
 from mbi.model.predict import predict
 from mbi.runs.gatecache import cached_neighbours
 from mbi.runs.tracecache import cached_trace
@@ -25,11 +20,7 @@ SHARES = (0.8, 0.9)
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``gate`` command."""
     p = subparsers.add_parser("gate", help="fit the learned mixed-MBI gate on validation; compare gates on a split")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
-    p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
-    p.add_argument("--split", choices=("val", "test"), default="val")
-    p.add_argument("--images", type=int, help="use only the first N images of the split")
-    p.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json)")
+    add_lookup_options(p, tree=False)
     p.add_argument("--k", type=int, default=DEFAULT_K, help=f"neighbours per step the gate looks at (default {DEFAULT_K})")
     p.add_argument("--fit", action="store_true",
                    help="fit the learned gate on this split (validation only) and the thresholds that answer "
@@ -58,25 +49,24 @@ def _gate_report(score: np.ndarray, wrong: np.ndarray, lookup_pred: np.ndarray, 
 
 def run(args: argparse.Namespace) -> int:
     """Compute the trace and neighbours (cached), fit or load the gate, report both gates."""
-    folder = resolve_checkpoint(args.checkpoint)
+    ckpt = checkpoint_of(args)
+    folder = ckpt.folder
     if args.fit and args.split != "val":
         raise ValueError("fit the gate on validation data only: use --split val with --fit")
     if args.record and not args.fit:
         raise ValueError("--record stores a fitted gate: use it with --fit")
-    model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
-    settings = lookup_settings(folder)
-    weights = settings.get("weights", [1.0, 1.0, 1.0]) if args.weights == "chosen" else parse_floats(args.weights)
-    if len(weights) != 3:
-        raise ValueError(f"--weights needs three numbers a,b,c, got {weights}")
-    mnist = load_mnist()
-    x, y = mnist.split(args.split)
-    if args.images:
-        x, y = x[: args.images], y[: args.images]
+    count = image_count(args)
+    settings = ckpt.lookup
+    weights = weights_of(args, ckpt)
+    data = data_of(args, ckpt)
+    model, table = ckpt.model, table_of(args, ckpt)
+    x, y = data.split(args.split)
+    if count is not None:
+        x, y = x[:count], y[:count]
     images_id = f"{args.split}:{len(x)}"
     trace = cached_trace(model, table, x, images_id, weights)
     neighbours = cached_neighbours(table, weights, trace, images_id, args.k)
-    features = gate_features(trace, neighbours, table, mnist.train_y)
+    features = gate_features(trace, neighbours, table, data.train_y)
     wrong = wrong_answers(trace, y)
     ram_pred = predict(model, x)
     names = feature_names(table.num_glimpses)
@@ -90,24 +80,23 @@ def run(args: argparse.Namespace) -> int:
                                                     s).threshold for s in SHARES},
         }
     else:
-        if "gate" not in settings:
+        if settings.gate is None:
             raise ValueError(f"{folder}/lookup.json has no learned gate; fit one on validation with "
                              "`python -m mbi gate CHECKPOINT --fit --record`")
-        gate = LearnedGate.from_dict(settings["gate"])
+        gate = LearnedGate.from_dict(settings.gate)
         if gate.k != args.k or list(gate.features) != names:
             raise ValueError(f"the recorded gate looks at k={gate.k} neighbours and features {list(gate.features)}; "
                              f"run with --k {gate.k}, or fit it again with --fit --record")
         learned_score = gate.score(features)
-        thresholds = settings.get("gate_thresholds", {})
+        thresholds = settings.gate_thresholds
     scores = {"distance": trace.max_distance.astype(np.float64), "learned": learned_score}
-    res = {"images": int(len(y)), "split": args.split, "k": args.k, "weights": [float(w) for w in weights],
+    res = {"images": int(len(y)), "dataset": ckpt.dataset, "split": args.split, "k": args.k, "weights": [float(w) for w in weights],
            "ram_accuracy": float(np.mean(ram_pred == y)), "lookup_accuracy": float(np.mean(~wrong)),
            "learned_scores": "out-of-fold (5 folds of this split)" if args.fit else f"fitted on {gate.fitted_on}",
            "gates": {g: _gate_report(scores[g], wrong, trace.prediction, ram_pred, y, thresholds.get(g))
                      for g in GATES}}
     if args.record:
-        recorded = LookupSettings.read(folder)
-        replace(recorded, gate=gate.to_dict(), gate_thresholds=thresholds).write(folder)
+        ckpt.save_lookup(replace(settings, gate=gate.to_dict(), gate_thresholds=thresholds))
     if args.json:
         print(json.dumps(res, indent=2))
         return 0

@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 from mbi.cli.options import add_lookup_options, checkpoint_of, images_of, table_of, tree_of, weights_of
+from mbi.data import dataset_info
 from mbi.inference.lookup import evaluate_lookup
 from mbi.inference.mixed import MixedPoint, choose_threshold
 from mbi.model.checkpoint import THRESHOLD_RULE, LookupSettings, SplitRecord
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         thresholds = parse_floats(args.thresholds)
     table = table_of(args, ckpt)
-    x, y = images_of(args)
+    x, y = images_of(args, ckpt)
     x = parse_perturbation(args.perturb).apply(x)
     res = evaluate_lookup(ckpt.model, table, x, y, weights, args.search, thresholds, tree)
     chosen = None
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"{res['images']} {args.split} images, table of {res['table_rows']} rows, weights {list(weights)}, "
+    print(f"{res['images']} {dataset_info(ckpt.dataset).title} {args.split} images, table of {res['table_rows']} rows, "
+          f"weights {list(weights)}, "
           f"{args.search} search ({res['comparisons_per_query']:.0f} comparisons per query)")
     print(f"  RAM (quantized)      {100 * res['ram_accuracy']:.2f}%  ({res['images'] / res['ram_seconds']:,.0f} "
           f"images/s batched forward, {res['threads']} threads)")

@@ -1,5 +1,6 @@
 """Command-line options shared by the commands: the config dataclasses' flags (every knob has one) and
-the lookup commands' checkpoint, table, images, weights and tree options with their loaders."""
+the dataset flags of every command that reads images, and the lookup commands' checkpoint, table, images,
+weights and tree options with their loaders."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mbi.config import RAMConfig, RunConfig, TrainConfig, TreeConfig
+from mbi.data import DATASET_NAMES, DEFAULT_DATASET, Dataset, require_dataset
 from mbi.model.checkpoint import Checkpoint
 from mbi.search.weights import Weights, parse_weights
 from mbi.store import read_json
 
 if TYPE_CHECKING:
     from mbi.memory.lut import LookupTable
+
+CHECKPOINT_HELP = "run folder, 'default' (the shipped MNIST model) or 'fashion-mnist' (the shipped Fashion-MNIST one)"
 
 
 def _parse_optional_int(text: str) -> int | None:
@@ -42,8 +46,24 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                                default=argparse.SUPPRESS, metavar=f.name.upper(), help=f"default {default}")
 
 
+def add_dataset_flags(parser: argparse.ArgumentParser, training: bool = False) -> None:
+    """``--dataset NAME`` and ``--data-dir FOLDER`` for a command that reads images.
+
+    With ``training`` the dataset is the one to learn (default mnist, recorded in the
+    checkpoint); otherwise it defaults to the checkpoint's own and naming another is refused.
+    """
+    parser.add_argument(
+        "--dataset", choices=DATASET_NAMES, default=argparse.SUPPRESS if training else None,
+        help=f"images to train on (default {DEFAULT_DATASET}; recorded in the checkpoint)" if training else
+        "images to work on (default: the checkpoint's own dataset; another one is refused)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="folder with the dataset's four IDX files (default: $MBI_MNIST_DIR or "
+                             "$MBI_FASHION_MNIST_DIR, else the installed package)")
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig from ``--config`` (if given) with flag overrides applied and validated."""
+    """The RunConfig from ``--config`` (if given) with flag overrides (``--dataset`` included) applied
+    and validated."""
     base = read_json(args.config) if getattr(args, "config", None) else {}
     ram = dict(base.get("ram", {}))
     train = dict(base.get("train", {}))
@@ -52,7 +72,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             ram[key.split(".", 1)[1]] = value
         elif key.startswith("TrainConfig."):
             train[key.split(".", 1)[1]] = value
-    return RunConfig.from_dict({"ram": ram, "train": train})
+    dataset = getattr(args, "dataset", base.get("dataset", DEFAULT_DATASET))
+    return RunConfig.from_dict({"ram": ram, "train": train, "dataset": dataset})
 
 
 # ----------------------------------------------------------------------------- lookup inputs
@@ -87,12 +108,13 @@ def add_lookup_options(parser: argparse.ArgumentParser | Any, *, checkpoint_flag
 
 
 def add_checkpoint_option(parser: argparse.ArgumentParser | Any, flag: bool = False) -> None:
-    """The checkpoint: a positional ``checkpoint`` (or ``--checkpoint`` with ``flag``), default the shipped model."""
-    help_ckpt = "run folder or 'default' (the shipped model)"
+    """The checkpoint: a positional ``checkpoint`` (or ``--checkpoint`` with ``flag``), default the shipped model,
+    with the ``--dataset``/``--data-dir`` of the images it reads (:func:`add_dataset_flags`)."""
     if flag:
-        parser.add_argument("--checkpoint", default="default", help=help_ckpt)
+        parser.add_argument("--checkpoint", default="default", help=CHECKPOINT_HELP)
     else:
-        parser.add_argument("checkpoint", nargs="?", default="default", help=help_ckpt)
+        parser.add_argument("checkpoint", nargs="?", default="default", help=CHECKPOINT_HELP)
+    add_dataset_flags(parser)
 
 
 def add_tree_options(parser: argparse.ArgumentParser | Any) -> None:
@@ -104,12 +126,16 @@ def add_tree_options(parser: argparse.ArgumentParser | Any) -> None:
 
 
 def checkpoint_of(args: argparse.Namespace) -> Checkpoint:
-    """The checkpoint named by ``args.checkpoint``."""
-    return Checkpoint(args.checkpoint)
+    """The checkpoint named by ``args.checkpoint``; a ``--dataset`` naming another dataset than the checkpoint's
+    own is refused here (ValueError), before any table or image is read."""
+    checkpoint = Checkpoint(args.checkpoint)
+    if getattr(args, "dataset", None) is not None:
+        require_dataset(f"model {checkpoint.folder}", checkpoint.dataset, args.dataset)
+    return checkpoint
 
 
 def table_of(args: argparse.Namespace, checkpoint: Checkpoint) -> LookupTable:
-    """``--table`` (refused unless distilled from ``checkpoint``), else the checkpoint's full table."""
+    """``--table`` (refused unless distilled from ``checkpoint`` on its dataset), else the checkpoint's full table."""
     return checkpoint.table(getattr(args, "table", None))
 
 
@@ -135,10 +161,15 @@ def image_count(args: argparse.Namespace) -> int | None:
     return args.images
 
 
-def images_of(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels of ``--split`` (validation without that flag), cut to the image count option."""
-    from mbi.data import load_mnist
+def data_of(args: argparse.Namespace, checkpoint: Checkpoint) -> Dataset:
+    """The images of ``checkpoint``'s own dataset, read from ``--data-dir`` when given; a ``--dataset`` naming
+    another is refused (ValueError)."""
+    return checkpoint.data(args.dataset, args.data_dir)
 
+
+def images_of(args: argparse.Namespace, checkpoint: Checkpoint) -> tuple[np.ndarray, np.ndarray]:
+    """Images (n, 28, 28) and labels (n,) of ``--split`` (validation without that flag) of ``checkpoint``'s dataset
+    (:func:`data_of`), cut to the image count option."""
     count = image_count(args)
-    x, y = load_mnist().split(getattr(args, "split", "val"))
+    x, y = data_of(args, checkpoint).split(getattr(args, "split", "val"))
     return (x, y) if count is None else (x[:count], y[:count])

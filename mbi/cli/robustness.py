@@ -10,22 +10,17 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mbi.cli.lookup import parse_floats
-from mbi.data import load_mnist
+from mbi.cli.options import add_lookup_options, checkpoint_of, images_of, table_of, weights_of
+from mbi.data import dataset_info
 from mbi.inference.lookup import StepIndex
 from mbi.inference.robustness import STANDARD, group_means, parse_perturbation, robustness_rows
-from mbi.memory.lut import cached_table, load_table
-from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
 from mbi.store import atomic_write_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``robustness`` command."""
     p = subparsers.add_parser("robustness", help="RAM, lookup-only and mixed MBI on shifted and noisy digits")
-    p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
-    p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
-    p.add_argument("--split", choices=("val", "test"), default="test")
-    p.add_argument("--images", type=int, help="use only the first N images of the split")
-    p.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json)")
+    add_lookup_options(p, splits=("test", "val"), tree=False)
     p.add_argument("--threshold", default="chosen",
                    help="mixed-MBI distance threshold, or 'chosen' (the checkpoint's lookup.json)")
     p.add_argument("--perturb", default=",".join(x.name for x in STANDARD),
@@ -43,36 +38,31 @@ def run(args: argparse.Namespace) -> int:
     perturbations = [parse_perturbation(t) for t in args.perturb.split(",") if t.strip()]
     if not perturbations:
         raise ValueError("--perturb names no perturbation")
-    folder = resolve_checkpoint(args.checkpoint)
-    model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
-    settings = lookup_settings(folder)
-    weights = settings.get("weights", [1.0, 1.0, 1.0]) if args.weights == "chosen" else parse_floats(args.weights)
-    if len(weights) != 3:
-        raise ValueError(f"--weights needs three numbers a,b,c, got {weights}")
+    ckpt = checkpoint_of(args)
+    weights = weights_of(args, ckpt)
     if args.threshold == "chosen":
-        if "threshold" not in settings:
-            raise ValueError(f"{folder}/lookup.json has no chosen threshold; pass --threshold T or choose one on "
-                             "validation with `lookup --split val --thresholds auto --min-accuracy A --record`")
-        threshold = float(settings["threshold"])
+        if ckpt.lookup.threshold is None:
+            raise ValueError(f"{ckpt.folder}/lookup.json has no chosen threshold; pass --threshold T or choose one "
+                             "on validation with `lookup --split val --thresholds auto --min-accuracy A --record`")
+        threshold = ckpt.lookup.threshold
     else:
         threshold = parse_floats(args.threshold)[0] if args.threshold.strip() else float("nan")
-    x, y = load_mnist().split(args.split)
-    if args.images:
-        x, y = x[: args.images], y[: args.images]
+    x, y = images_of(args, ckpt)
+    model, table = ckpt.model, table_of(args, ckpt)
     bar = tqdm(total=len(perturbations), desc="perturbations", unit="set", disable=args.json)
     rows = robustness_rows(model, table, x, y, threshold, StepIndex(table, weights), perturbations,
                            progress=lambda i, p: bar.update(i - bar.n))
     bar.update(len(perturbations) - bar.n)
     bar.close()
-    res = {"images": int(len(y)), "split": args.split, "weights": [float(w) for w in weights], "threshold": threshold,
+    res = {"images": int(len(y)), "dataset": ckpt.dataset, "split": args.split, "weights": [float(w) for w in weights], "threshold": threshold,
            "rows": [asdict(r) for r in rows], "groups": group_means(rows)}
     if args.figure:
         atomic_write_text(args.figure, robustness_bars(res["rows"], res["groups"]).to_html(include_plotlyjs=True))
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"{res['images']} {args.split} images, weights {weights}, mixed threshold {threshold:.4g}")
+    print(f"{res['images']} {dataset_info(ckpt.dataset).title} {args.split} images, weights {list(weights)}, "
+          f"mixed threshold {threshold:.4g}")
     print(f"  {'perturbation':18s} {'RAM':>8s} {'lookup':>8s} {'mixed':>8s} {'by lookup':>10s} {'lookup part':>12s}")
     for r in rows:
         part = "-" if r.lookup_part_accuracy is None else f"{100 * r.lookup_part_accuracy:.2f}%"

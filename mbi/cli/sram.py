@@ -186,7 +186,7 @@ def run_accuracy(args: argparse.Namespace) -> int:
     tree = tree_of(args) if args.search == "tree" else None
     config = replace(SRAMConfig(), rows=args.rows, cols=args.cols, discharge_time_s=args.discharge_ns * 1e-9)
     table = table_of(args, ckpt)
-    x, y = images_of(args)
+    x, y = images_of(args, ckpt)
     print(f"{len(x)} {args.split} images, table of {len(table)} rows ({args.checkpoint}), weights {list(weights)}, "
           f"{args.search} search on the array model ({config.rows}x{config.cols}, discharge "
           f"{config.discharge_time_s * 1e9:g} ns, seed {args.seed})", flush=True)

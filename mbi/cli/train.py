@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mbi.cli.options import add_config_flags, config_from_args
+from mbi.cli.options import add_config_flags, add_dataset_flags, config_from_args
+from mbi.data import load_dataset
 from mbi.model.train import train
 
 
@@ -16,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a quantized RAM (resumes an interrupted run)")
     p.add_argument("--out", type=Path, default=Path("artifacts/runs/ram"), help="run folder (checkpoints, metrics)")
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if --out holds a run")
+    add_dataset_flags(p, training=True)
     add_config_flags(p)
     p.set_defaults(func=run)
 
@@ -24,9 +26,10 @@ def run(args: argparse.Namespace) -> int:
     """Train and print one line per epoch."""
     cfg = config_from_args(args)
     bar = None
-    for ev in train(cfg, args.out, resume=not args.no_resume):
+    data = load_dataset(cfg.dataset, None if args.data_dir is None else str(args.data_dir))
+    for ev in train(cfg, args.out, data=data, resume=not args.no_resume):
         if ev.kind == "start":
-            print(f"training into {args.out} (from epoch {ev.epoch}/{ev.epochs})")
+            print(f"training on {data.info.title} into {args.out} (from epoch {ev.epoch}/{ev.epochs})")
             continue
         if bar is None or (ev.kind == "batch" and bar.n > ev.batch):
             if bar is not None:

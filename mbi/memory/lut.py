@@ -28,7 +28,8 @@ RAM's own behaviour; ``labels`` makes each row's class readout the training labe
 image instead of the RAM's own readout (what the value stores). RESULTS.md measures both.
 
 Tables are saved as ``.npz`` (no pickle) with the hash of the model they were
-distilled from; :func:`load_table` refuses a table of another model.
+distilled from and the name of its dataset; :func:`load_table` refuses a table of
+another model or of another dataset (a table saved before datasets had names is MNIST).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from mbi.data import load_mnist
+from mbi.data import DEFAULT_DATASET, require_dataset
 from mbi.memory.recipe import SHIFT_CHOICES, TableRecipe
 from mbi.model.checkpoint import Checkpoint
 from mbi.model.predict import images_to_tensor
@@ -122,6 +123,7 @@ class LookupTable:
     num_glimpses: int
     model_hash: str
     meta: dict[str, Any] = field(default_factory=dict)
+    dataset: str = DEFAULT_DATASET  # the dataset whose training images were replayed
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -224,7 +226,7 @@ def _concat(records: list[StepRecords]) -> StepRecords:
 def distill(
     model: RAM, images: np.ndarray, model_hash: str, rows: int | None = None, seed: int = 0,
     records: StepRecords | None = None, progress: Callable[[float], None] | None = None,
-    shifts: Sequence[tuple[int, int]] = (), labels: np.ndarray | None = None,
+    shifts: Sequence[tuple[int, int]] = (), labels: np.ndarray | None = None, dataset: str = DEFAULT_DATASET,
 ) -> LookupTable:
     """Distill ``model`` on ``images`` (the training split) into a table of at most ``rows`` rows.
 
@@ -233,7 +235,8 @@ def distill(
     ``shifts`` (pixel offsets ``(dy, dx)``, e.g. :data:`SHIFTS_1PX`) replays every image once
     more per offset, translated; those episodes come after all unshifted ones, so a row budget
     fills with unshifted episodes first. ``labels`` (the images' classes) makes every row's
-    readout the label of its source image. ``source`` always indexes ``images``.
+    readout the label of its source image. ``source`` always indexes ``images``; ``dataset``
+    names the dataset they come from (recorded in the table).
     """
     shifts = [(int(dy), int(dx)) for dy, dx in shifts]
     if records is not None and shifts:
@@ -260,6 +263,7 @@ def distill(
     meta = {"rows_budget": rows, "seed": seed, "train_images": int(len(images)),
             "shifts": [list(s) for s in shifts], "readout": "label" if labels is not None else "ram"}
     table = build_table(recs, key_layout(model.cfg), model_hash, rows, local_order, meta=meta)
+    table.dataset = dataset
     if records is None:
         table.source = order[table.source % len(order)].astype(np.int32)
         table.meta["images"] = int(len(np.unique(table.source)))
@@ -272,7 +276,8 @@ def save_table(table: LookupTable, path: str | Path) -> Path:
     """Write ``table`` to ``path`` (.npz, atomic, no pickle)."""
     lay = table.layout
     header = {
-        "format": FORMAT_VERSION, "model_hash": table.model_hash, "num_glimpses": table.num_glimpses,
+        "format": FORMAT_VERSION, "model_hash": table.model_hash, "dataset": table.dataset,
+        "num_glimpses": table.num_glimpses,
         "layout": [lay.patch_len, lay.patch_levels, lay.hidden_len, lay.hidden_levels, lay.loc_levels],
         "meta": table.meta,
     }
@@ -291,8 +296,10 @@ def _decoded_table(path: Path) -> dict[str, np.ndarray]:
         return {"header": npz["header"], **{k: npz[k] for k in TABLE_FIELDS}}
 
 
-def load_table(path: str | Path, expected_model_hash: str | None = None, mapped: bool = False) -> LookupTable:
-    """Read a table written by :func:`save_table`; refuse a corrupt file or one of another model.
+def load_table(path: str | Path, expected_model_hash: str | None = None, expected_dataset: str | None = None,
+               mapped: bool = False) -> LookupTable:
+    """Read a table written by :func:`save_table`; refuse a corrupt file, one of another dataset
+    (when ``expected_dataset`` is given) or one of another model.
 
     ``mapped``: decompress the file once into a verified copy under ``$MBI_HOME/tables/mapped/`` and
     memory-map it (:mod:`mbi.arraycache`), so processes and sessions share one copy of its pages.
@@ -311,7 +318,8 @@ def load_table(path: str | Path, expected_model_hash: str | None = None, mapped:
         arrays = {k: decoded[k] for k in TABLE_FIELDS}
         layout = KeyLayout(*header["layout"])
         table = LookupTable(**arrays, layout=layout, num_glimpses=int(header["num_glimpses"]),
-                            model_hash=str(header["model_hash"]), meta=dict(header.get("meta", {})))
+                            model_hash=str(header["model_hash"]), meta=dict(header.get("meta", {})),
+                            dataset=str(header.get("dataset", DEFAULT_DATASET)))
         layout.check_keys(table.keys)
         n = len(table.keys)
         if any(len(a) != n for a in arrays.values()) or table.next_hidden.shape[1] != layout.hidden_len:
@@ -321,6 +329,8 @@ def load_table(path: str | Path, expected_model_hash: str | None = None, mapped:
             f"{p} is not a valid lookup table ({type(exc).__name__}: {str(exc)[:160]}); "
             "delete it and distill again with `python -m mbi distill`"
         ) from exc
+    if expected_dataset is not None:
+        require_dataset(f"table {p}", table.dataset, expected_dataset)
     if expected_model_hash is not None and table.model_hash != expected_model_hash:
         raise ValueError(
             f"{p} was distilled from model {table.model_hash}, not from the selected model {expected_model_hash}; "
@@ -331,10 +341,11 @@ def load_table(path: str | Path, expected_model_hash: str | None = None, mapped:
 
 def distill_recipe(model: RAM, images: np.ndarray, labels: np.ndarray, model_hash: str, recipe: TableRecipe,
                    rows: int | None = None, seed: int = 0,
-                   progress: Callable[[float], None] | None = None) -> LookupTable:
+                   progress: Callable[[float], None] | None = None, dataset: str = DEFAULT_DATASET) -> LookupTable:
     """:func:`distill` with the shifts and readout of ``recipe``."""
     return distill(model, images, model_hash, rows=rows, seed=seed, progress=progress,
-                   shifts=SHIFT_CHOICES[recipe.shifts], labels=labels if recipe.readout == "label" else None)
+                   shifts=SHIFT_CHOICES[recipe.shifts], labels=labels if recipe.readout == "label" else None,
+                   dataset=dataset)
 
 
 def table_fingerprint(table: LookupTable) -> str:
@@ -373,12 +384,12 @@ def cached_table(checkpoint: "str | Path | None | Checkpoint" = None, rows: int 
     recipe = own if recipe is None else recipe
     shipped = ckpt.folder / "table.npz"
     if rows is None and seed == 0 and recipe == own and shipped.is_file():
-        return load_table(shipped, ckpt.hash, mapped=True)
+        return load_table(shipped, ckpt.hash, ckpt.dataset, mapped=True)
     path = table_path(ckpt, rows, seed, recipe=recipe)
     if path.is_file():
-        return load_table(path, ckpt.hash, mapped=True)
-    mnist = load_mnist()
-    table = distill_recipe(ckpt.model, mnist.train_x, mnist.train_y, ckpt.hash, recipe, rows=rows, seed=seed,
-                           progress=progress)
+        return load_table(path, ckpt.hash, ckpt.dataset, mapped=True)
+    data = ckpt.data()
+    table = distill_recipe(ckpt.model, data.train_x, data.train_y, ckpt.hash, recipe, rows=rows, seed=seed,
+                           progress=progress, dataset=data.name)
     save_table(table, path)
     return table

@@ -5,7 +5,7 @@ Weights are plain state dicts read with ``torch.load(..., weights_only=True)``
 corrupt or mismatched folder raises :class:`ValueError` with what to do.
 
 :class:`Checkpoint` is a folder with everything read once (config, model, hash, metrics, lookup
-settings, table); :class:`LookupSettings` is ``lookup.json`` typed, read and written only here.
+settings, table, and the dataset its config records, whose images are the only ones it accepts); :class:`LookupSettings` is ``lookup.json`` typed, read and written only here.
 torch is imported only by the functions that touch weights, so reading a
 folder's configuration, metrics or lookup settings stays cheap.
 """
@@ -24,9 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from mbi.config import RunConfig
+from mbi.data import Dataset, load_dataset, require_dataset
 from mbi.memory.recipe import TableRecipe
 from mbi.search.weights import UNWEIGHTED, Weights, check_weights
-from mbi.store import DEFAULT_MODEL_DIR, atomic_write_bytes, atomic_write_json, read_json
+from mbi.store import DEFAULT_MODEL_DIR, FASHION_MODEL_DIR, atomic_write_bytes, atomic_write_json, read_json
+
+SHIPPED_MODELS = ("default", "fashion-mnist")
+"""Checkpoint names accepted wherever a run folder is: the shipped MNIST model and the Fashion-MNIST one."""
 
 if TYPE_CHECKING:
     import torch
@@ -66,16 +70,19 @@ def save_checkpoint_files(
 
 
 def resolve_checkpoint(path: str | Path | None) -> Path:
-    """The run folder for ``path`` (a folder or its ``model.pt``); None means the shipped default model."""
+    """The run folder for ``path``: a folder, its ``model.pt``, or a name of :data:`SHIPPED_MODELS`
+    (``default``, ``fashion-mnist``); None means the shipped default model."""
     if path is None or str(path) == "default":
         return DEFAULT_MODEL_DIR
+    if str(path) == "fashion-mnist":
+        return FASHION_MODEL_DIR
     p = Path(path)
     if p.is_file() and p.name.endswith(".pt"):
         p = p.parent
     if not (p / "model.pt").is_file() or not (p / "config.json").is_file():
         raise FileNotFoundError(
             f"{p} is not a checkpoint folder (it needs model.pt and config.json); "
-            "train one with `python -m mbi train --out FOLDER` or pass `default`"
+            "train one with `python -m mbi train --out FOLDER` or pass `default` or `fashion-mnist`"
         )
     return p
 
@@ -83,6 +90,24 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
 def load_config(path: str | Path | None) -> RunConfig:
     """The run configuration saved in a checkpoint folder."""
     return RunConfig.from_dict(read_json(resolve_checkpoint(path) / "config.json"))
+
+
+def checkpoint_dataset(path: str | Path | None) -> str:
+    """Name of the dataset a checkpoint was trained on (``mnist`` for configs saved before the field)."""
+    return load_config(path).dataset
+
+
+def checkpoint_data(path: str | Path | None, dataset: str | None = None,
+                    data_dir: str | Path | None = None) -> Dataset:
+    """The images a checkpoint works on: its own dataset, read from ``data_dir`` when given.
+
+    ``dataset`` (what the user asked for, None when nothing was asked) must be the checkpoint's
+    own; another one is refused with a :class:`ValueError` that says what to do.
+    """
+    own = checkpoint_dataset(path)
+    if dataset is not None:
+        require_dataset(f"model {resolve_checkpoint(path)}", own, dataset)
+    return load_dataset(own, None if data_dir is None else str(data_dir))
 
 
 def load_model(path: str | Path | None = None) -> RAM:
@@ -293,7 +318,8 @@ def lookup_settings(path: str | Path | None = None) -> dict:
 class Checkpoint:
     """A checkpoint folder and what it holds, each read at most once.
 
-    ``Checkpoint(None)`` or ``Checkpoint("default")`` is the shipped default model. The model, its hash,
+    ``Checkpoint(None)`` or ``Checkpoint("default")`` is the shipped default model, ``Checkpoint("fashion-mnist")``
+    the shipped Fashion-MNIST one. The model, its hash,
     config, metrics and lookup settings load on first use; :meth:`table` gives its lookup table.
     """
 
@@ -313,6 +339,16 @@ class Checkpoint:
     def config(self) -> RunConfig:
         """The run configuration (``config.json``)."""
         return load_config(self.folder)
+
+    @property
+    def dataset(self) -> str:
+        """Name of the dataset the model was trained on (``mnist`` for configs saved before the field)."""
+        return self.config.dataset
+
+    def data(self, dataset: str | None = None, data_dir: str | Path | None = None) -> Dataset:
+        """The images this model works on (:func:`checkpoint_data`): its own dataset, from ``data_dir`` when
+        given; another ``dataset`` asked for is refused."""
+        return checkpoint_data(self.folder, dataset, data_dir)
 
     @cached_property
     def model(self) -> RAM:
@@ -341,11 +377,11 @@ class Checkpoint:
 
     def table(self, path: str | Path | None = None, rows: int | None = None, seed: int = 0,
               progress: Callable[[float], None] | None = None) -> "LookupTable":
-        """The lookup table: the file ``path`` (refused unless distilled from this model), else the
+        """The lookup table: the file ``path`` (refused unless distilled from this model and its dataset), else the
         full table of the checkpoint's recipe (shipped, cached or distilled now; see
         :func:`mbi.memory.lut.cached_table`), or its ``rows``/``seed`` budget."""
         from mbi.memory.lut import cached_table, load_table
 
         if path is not None:
-            return load_table(path, self.hash)
+            return load_table(path, self.hash, self.dataset)
         return cached_table(self, rows=rows, seed=seed, progress=progress)

@@ -5,7 +5,7 @@ Overview draws (each digit, its label, the glimpse centres and the RAM's answer)
 model also carries that result for the first digits in ``example.json`` beside its weights
 (written by ``python -m mbi example``, checked against a fresh computation by the tests), with
 the model's parameter count and the test split's size, so the Overview's first view needs neither
-torch nor MNIST; :func:`read_example` returns it only while it still matches the model's weights.
+torch nor the images; :func:`read_example` returns it only while it still matches the model's weights.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mbi.model.checkpoint import model_hash, resolve_checkpoint
+from mbi.data import require_dataset
+from mbi.model.checkpoint import Checkpoint, model_hash, resolve_checkpoint
 from mbi.store import atomic_write_text, read_json
 
 if TYPE_CHECKING:
-    from mbi.data import MNIST
+    from mbi.data import Dataset
     from mbi.model.ram import RAM
 
 EXAMPLE_FILE = "example.json"
@@ -43,18 +44,18 @@ def glimpse_gallery(model: RAM, images: np.ndarray, labels: np.ndarray, first: i
             "predictions": [int(p) for p in tr.prediction]}
 
 
-def compute_example(checkpoint: str | Path | None, data: MNIST, count: int = GALLERY_SIZE) -> dict:
-    """The first view's facts for ``checkpoint``: parameter count, test-split size and the first ``count`` digits."""
-    from mbi.model.checkpoint import load_model
-
-    folder = resolve_checkpoint(checkpoint)
-    model = load_model(folder)
-    return {"format": FORMAT_VERSION, "model_hash": model_hash(folder),
+def compute_example(checkpoint: str | Path | None, data: Dataset, count: int = GALLERY_SIZE) -> dict:
+    """The first view's facts for ``checkpoint``: parameter count, test-split size and the first ``count`` test
+    images of ``data`` (the checkpoint's own dataset; another is refused with a ValueError)."""
+    ckpt = Checkpoint(resolve_checkpoint(checkpoint))
+    require_dataset(f"model {ckpt.folder}", ckpt.dataset, data.name)
+    model = ckpt.model
+    return {"format": FORMAT_VERSION, "model_hash": ckpt.hash,
             "parameters": int(sum(p.numel() for p in model.parameters())), "test_size": int(len(data.test_y)),
             "gallery": glimpse_gallery(model, data.test_x[:count], data.test_y[:count], 0)}
 
 
-def write_example(checkpoint: str | Path | None, data: MNIST) -> Path:
+def write_example(checkpoint: str | Path | None, data: Dataset) -> Path:
     """Compute the example and write it beside the weights (``example.json``, compact, atomic)."""
     folder = resolve_checkpoint(checkpoint)
     text = json.dumps(compute_example(folder, data), sort_keys=True, separators=(",", ":"))

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from mbi.model.checkpoint import load_model, save_checkpoint_files
 from mbi.config import RunConfig
-from mbi.data import MNIST, load_mnist
+from mbi.data import Dataset, load_dataset, require_dataset
 from mbi.model.predict import accuracy, images_to_tensor
 from mbi.model.ram import RAM
 from mbi.store import read_json
@@ -101,7 +101,7 @@ def _lr_at(epoch: int, cfg: RunConfig) -> float:
 def train(
     cfg: RunConfig,
     out_dir: str | Path,
-    data: MNIST | None = None,
+    data: Dataset | None = None,
     resume: bool = True,
     log_every: int = 20,
 ) -> Iterator[TrainEvent]:
@@ -114,7 +114,8 @@ def train(
     out = Path(out_dir)
     t0 = time.perf_counter()
     torch.set_num_threads(cfg.train.num_threads)
-    data = data or load_mnist()
+    data = data or load_dataset(cfg.dataset)
+    require_dataset("this training configuration", cfg.dataset, data.name)
     tx, ty = data.train_x, data.train_y
     vx, vy = data.val_x, data.val_y
     if cfg.train.train_limit:
@@ -132,9 +133,9 @@ def train(
     best = -1.0
     if resume and (out / "last.pt").is_file():
         saved_cfg = RunConfig.from_dict(read_json(out / "config.json"))
-        if saved_cfg.ram != cfg.ram:
+        if saved_cfg.ram != cfg.ram or saved_cfg.dataset != cfg.dataset:
             raise ValueError(
-                f"{out} holds a run with a different architecture; use another --out folder or --no-resume"
+                f"{out} holds a run with a different architecture or dataset; use another --out folder or --no-resume"
             )
         state = torch.load(out / "last.pt", weights_only=True)
         model.load_state_dict(state["model"])
@@ -188,7 +189,7 @@ def train(
                      best_val_acc=best, elapsed_s=time.perf_counter() - t0)
 
 
-def train_to_end(cfg: RunConfig, out_dir: str | Path, data: MNIST | None = None, resume: bool = True) -> RAM:
+def train_to_end(cfg: RunConfig, out_dir: str | Path, data: Dataset | None = None, resume: bool = True) -> RAM:
     """Run :func:`train` to completion and return the best model (by validation accuracy)."""
     for _ in train(cfg, out_dir, data=data, resume=resume):
         pass

@@ -97,11 +97,12 @@ def _glimpse_shapes(h: int, centre: Sequence[int], patch_size: int, scales: Sequ
 
 def glimpse_animation(image: np.ndarray, centres: np.ndarray, patch_size: int, scales: Sequence[int],
                       readouts: Sequence[int] | None = None, title: str = "Glimpse path, step by step",
-                      start: int = 0) -> go.Figure:
+                      start: int = 0, class_names: Sequence[str] | None = None) -> go.Figure:
     """The digit with the RAM's glimpses animated one step per frame (Play button and step slider).
 
     Frame ``t`` draws the path up to glimpse ``t`` and the squares of glimpse ``t`` (one per patch,
-    ``patch_size * scale`` px wide); ``readouts[t]`` (the class read from h_t) goes in the frame's title.
+    ``patch_size * scale`` px wide); ``readouts[t]`` (the class read from h_t, shown as ``class_names[t]`` when
+    given) goes in the frame's title.
     ``centres`` has shape (T, 2) as (row, col) pixels; the figure opens on glimpse ``start`` (0-based).
     """
     img = np.asarray(image, dtype=float)
@@ -111,7 +112,7 @@ def glimpse_animation(image: np.ndarray, centres: np.ndarray, patch_size: int, s
     xs, ys = centres[:, 1], h - 1 - centres[:, 0]
 
     def frame_title(t: int) -> str:
-        said = f": reads {int(readouts[t])}" if readouts is not None else ""
+        said = f": reads {_class_name(int(readouts[t]), class_names)}" if readouts is not None else ""
         return f"{title} (glimpse {t + 1}/{steps}{said})"
 
     start = int(min(max(start, 0), steps - 1))
@@ -180,12 +181,19 @@ def glimpse_patches(patches: np.ndarray, widths_px: Sequence[int], bits: int | N
     return fig
 
 
+def _class_name(index: int, class_names: Sequence[str] | None) -> str:
+    """Class ``index`` by name (``class_names[index]``), else its number."""
+    return str(index) if class_names is None else str(class_names[index])
+
+
 def class_probabilities(probs: Sequence[float], label: int | None = None,
-                        title: str = "Class probabilities after the last glimpse") -> go.Figure:
-    """Bar chart of the 10 class probabilities (%); the true label, when known, in the accent color."""
+                        title: str = "Class probabilities after the last glimpse",
+                        class_names: Sequence[str] | None = None) -> go.Figure:
+    """Bar chart of the 10 class probabilities (%), one bar per class (named by ``class_names`` when given);
+    the true label, when known, in the accent color."""
     p = 100 * np.asarray(probs, dtype=float)
     colors = [ACCENT_COLOR if label is not None and i == label else OURS_COLOR for i in range(len(p))]
-    fig = go.Figure(go.Bar(x=[str(i) for i in range(len(p))], y=p, marker_color=colors,
+    fig = go.Figure(go.Bar(x=[_class_name(i, class_names) for i in range(len(p))], y=p, marker_color=colors,
                            hovertemplate="class %{x}: %{y:.1f}%<extra></extra>"))
     apply_layout(fig, title, "class (highlighted bar = true label)" if label is not None else "class", "probability (%)")
     fig.update_yaxes(range=[0, 100])

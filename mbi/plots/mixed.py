@@ -48,12 +48,14 @@ def mixed_mbi_marked(points: Sequence[dict], current: dict, paper: tuple[float, 
     return fig
 
 
-def class_breakdown_bars(rows: Sequence[dict], title: str = "Mixed MBI per class") -> go.Figure:
+def class_breakdown_bars(rows: Sequence[dict], title: str = "Mixed MBI per class",
+                         class_names: Sequence[str] | None = None) -> go.Figure:
     """Per true class: share answered by lookup, mixed accuracy and the RAM's accuracy (%).
 
-    ``rows`` are ``dataclasses.asdict`` of ``mbi.inference.mixed.ClassRow`` (None where a class has no images).
+    ``rows`` are ``dataclasses.asdict`` of ``mbi.inference.mixed.ClassRow`` (None where a class has no images);
+    classes are named ``class_names[label]`` when given, else by number.
     """
-    x = [str(r["label"]) for r in rows]
+    x = [str(r["label"]) if class_names is None else str(class_names[r["label"]]) for r in rows]
     fig = go.Figure()
     for key, name, color in (("lookup_share", "answered by lookup (%)", ACCENT_COLOR),
                              ("mixed_accuracy", "mixed accuracy (%)", OURS_COLOR),

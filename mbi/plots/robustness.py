@@ -41,11 +41,12 @@ def robustness_bars(rows: Sequence[dict], groups: Sequence[dict] | None = None,
 
 
 def parting_paths(image: np.ndarray, ram_centres: np.ndarray, lookup_centres: np.ndarray,
-                  ram_classes: Sequence[int], lookup_classes: Sequence[int],
+                  ram_classes: Sequence[int | str], lookup_classes: Sequence[int | str],
                   title: str = "The RAM's path and the lookup's path") -> go.Figure:
     """A (perturbed) digit with the glimpse centres of the RAM and of the lookups, step by step.
 
-    ``*_centres`` are ``[T, 2]`` pixel (row, col); ``*_classes`` the class each path reads after each step.
+    ``*_centres`` are ``[T, 2]`` pixel (row, col); ``*_classes`` the class each path reads after each step
+    (a number or a class name).
     Where the two paths share a centre the markers overlap; the first step where they differ is marked.
     """
     img = np.asarray(image)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Literal
 
 from mbi.config import RunConfig
-from mbi.data import MNIST, load_mnist
+from mbi.data import Dataset, load_dataset
 from mbi.store import artifacts_root, atomic_write_json, read_json
 
 if TYPE_CHECKING:  # training (torch) is imported when a run starts, so listing runs stays cheap
@@ -123,7 +123,7 @@ WIDTH_FIELDS = ("hidden_size", "glimpse_hidden", "loc_hidden", "glimpse_size", "
 def smaller_copy(cfg: RunConfig, limits: Limits) -> RunConfig:
     """``cfg``'s architecture, trained briefly: within ``limits`` and :data:`HOSTED_LIMITS`, whichever is tighter.
 
-    Glimpses, patches, bits and grid are kept; widths are capped at the hosted width, and training is at
+    The dataset, glimpses, patches, bits and grid are kept; widths are capped at the hosted width, and training is at
     most the hosted epochs on the hosted numbers of training and validation images (one thread), so a
     classroom copy trains in minutes on a shared server.
     """
@@ -135,7 +135,7 @@ def smaller_copy(cfg: RunConfig, limits: Limits) -> RunConfig:
     train = dataclasses.replace(t, epochs=min(t.epochs, tight("max_epochs")), num_threads=1,
                                 train_limit=min(t.train_limit or 50_000, tight("max_train_images")),
                                 val_limit=min(t.val_limit or 10_000, tight("max_val_images")))
-    copy = RunConfig(ram, train)
+    copy = RunConfig(ram, train, cfg.dataset)
     limits.check(copy)
     return copy
 
@@ -292,7 +292,7 @@ class TrainingManager:
     """Process-wide owner of the (at most one) active training run and of the app's run folders."""
 
     def __init__(self, root: Path | None = None, limits: Limits | None = None,
-                 data_loader: Callable[[], MNIST] = load_mnist, log_every: int | None = None) -> None:
+                 data_loader: Callable[[str], Dataset] = load_dataset, log_every: int | None = None) -> None:
         self.root = Path(root) if root is not None else artifacts_root()
         self.limits = limits or limits_from_env()
         self.data_loader = data_loader
@@ -364,7 +364,7 @@ class TrainingManager:
         from mbi.model.train import train
 
         def events() -> Iterator[TrainEvent]:
-            return train(cfg, run_dir, data=self.data_loader(), resume=False, log_every=log_every)
+            return train(cfg, run_dir, data=self.data_loader(cfg.dataset), resume=False, log_every=log_every)
 
         job._thread = threading.Thread(target=_run, args=(job, events), name=f"mbi-train-{job.id}", daemon=True)
         job._thread.start()

@@ -151,9 +151,10 @@ class ScalingSpec:
         return [name for name, _ in self.members]
 
     def config_for(self, member: str) -> RunConfig:
-        """The member's RunConfig: the base with its RAM overrides."""
+        """The member's RunConfig: the base (its dataset included) with its RAM overrides."""
         overrides = dict(self.members)[member]
-        return RunConfig(RAMConfig.from_dict({**self.base.ram.to_dict(), **overrides}), self.base.train)
+        return RunConfig(RAMConfig.from_dict({**self.base.ram.to_dict(), **overrides}), self.base.train,
+                         self.base.dataset)
 
 
 def default_storage(spec: ScalingSpec, root: Path) -> Path:
@@ -207,12 +208,12 @@ def run_member(spec: ScalingSpec, member: str, root: Path, data: Any = None,
                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train, distill, tune on validation and measure one member; every number of its row of the family.
 
-    ``data`` is an :class:`mbi.data.MNIST` (default: the installed one); ``beat`` is called while it works
-    (the study's heartbeat). Writes ``lookup.json`` and ``traversal.json`` into the member's folder.
+    ``data`` is an :class:`mbi.data.Dataset` (default: the member configuration's dataset, installed); ``beat``
+    is called while it works (the study's heartbeat). Writes ``lookup.json`` and ``traversal.json`` into the member's folder.
     """
     import torch
 
-    from mbi.data import load_mnist
+    from mbi.data import load_dataset
     from mbi.hardware.cim_table import CIM_MACROS, cim_macro, energy_per_mac_j
     from mbi.hardware.energy import TraversalRecord, measure_traversal, our_table_row, record_traversal
     from mbi.inference.bo import run_bo
@@ -228,7 +229,7 @@ def run_member(spec: ScalingSpec, member: str, root: Path, data: Any = None,
     ev = spec.evaluation
     cfg = spec.config_for(member)
     folder = member_dir(spec, root, member)
-    data = data or load_mnist()
+    data = data or load_dataset(cfg.dataset)
     say = progress or (lambda _msg: None)
     for event in train(cfg, folder, data=data):
         if event.kind == "epoch":
@@ -241,9 +242,9 @@ def run_member(spec: ScalingSpec, member: str, root: Path, data: Any = None,
     train_x = data.train_x if ev.table_train_images is None else data.train_x[: ev.table_train_images]
     table_file = folder / ("table.npz" if ev.table_train_images is None else f"table-{ev.table_train_images}.npz")
     if table_file.is_file():
-        table = load_table(table_file, digest)
+        table = load_table(table_file, digest, cfg.dataset)
     else:
-        table = distill(model, train_x, digest, seed=ev.seed)
+        table = distill(model, train_x, digest, seed=ev.seed, dataset=cfg.dataset)
         save_table(table, table_file)
     beat()
     say(f"{member}: table of {len(table):,} rows")

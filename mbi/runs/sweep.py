@@ -95,13 +95,13 @@ class SweepSpec:
         raise ValueError("a 'search' sweep has no fixed items; its trials are sampled")
 
     def config_for(self, overrides: dict[str, Any]) -> RunConfig:
-        """The base config with ``overrides`` ({axis: value}) applied and validated."""
+        """The base config (its dataset included) with ``overrides`` ({axis: value}) applied and validated."""
         ram = self.base.ram.to_dict()
         tr = self.base.train.to_dict()
         for axis, value in overrides.items():
             section, name = axis.split(".", 1)
             (ram if section == "ram" else tr)[name] = value
-        return RunConfig.from_dict({"ram": ram, "train": tr})
+        return RunConfig.from_dict({"ram": ram, "train": tr, "dataset": self.base.dataset})
 
 
 def _canonical_axis(raw: str) -> str:

@@ -60,17 +60,17 @@ class ItemContext:
         return self.checkpoint.model
 
     @property
-    def mnist(self):
-        from mbi.data import load_mnist
-        return self._get("mnist", load_mnist)
+    def data(self):
+        """The images of the checkpoint's own dataset (MNIST for the default model)."""
+        return self._get("data", lambda: self.checkpoint.data())
 
     @property
     def train_x(self) -> np.ndarray:
         n = self.cfg["table_train_images"]
-        return self.mnist.train_x if n is None else self.mnist.train_x[:n]
+        return self.data.train_x if n is None else self.data.train_x[:n]
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        x, y = self.mnist.split(name)
+        x, y = self.data.split(name)
         n = self.cfg[f"{name}_images"]
         return x[:n], y[:n]
 
@@ -82,7 +82,8 @@ class ItemContext:
         def make():
             if self.cfg["table_train_images"] is None:
                 return self.checkpoint.table()
-            return distill(self.model, self.train_x, self.checkpoint.hash, seed=self.cfg["seed"])
+            return distill(self.model, self.train_x, self.checkpoint.hash, seed=self.cfg["seed"],
+                           dataset=self.checkpoint.dataset)
         return self._get("table", make)
 
     @property
