@@ -18,7 +18,7 @@ import streamlit as st
 from mbi.config import RunConfig
 from mbi.data import Dataset, dataset_info, load_dataset
 from mbi.model.checkpoint import SHIPPED_MODELS, LookupSettings, load_config, load_metrics, resolve_checkpoint
-from mbi.runs.jobs import TrainingManager, limits_from_env, list_runs
+from mbi.runs.jobs import LIMIT_VARIABLES, TrainingManager, limits_from_env, list_runs
 from mbi.store import artifacts_root
 
 if TYPE_CHECKING:
@@ -80,10 +80,6 @@ def _metrics_stamp(folder: Path) -> float:
 @st.cache_resource
 def _manager(root: str, env_key: str) -> TrainingManager:
     return TrainingManager(Path(root), limits=limits_from_env())
-
-
-LIMIT_VARIABLES = ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN",
-                   "MBI_MAX_RUNS", "MBI_CACHE_MB")
 
 
 def training_manager() -> TrainingManager:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+import mbi.model.checkpoint as checkpoint
 from mbi.data import Dataset, load_mnist
 from mbi.model.ram import RAM
+from mbi.runs.jobs import LIMIT_VARIABLES
 from tests.tiny import TINY_RAM
 
 torch.set_num_threads(1)
@@ -36,3 +41,51 @@ def model() -> RAM:
     """A small untrained (seeded) quantized RAM: 3 glimpses, 16-bit state, 7 x 7 grid; fast to distill."""
     torch.manual_seed(0)
     return RAM(TINY_RAM).eval()
+
+
+def _missing(reason: str) -> None:
+    """Fail in CI (the shipped files must be there), skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    """The shipped default model for the app tests, or the checkpoint folder named by MBI_TEST_DEFAULT_MODEL."""
+    standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
+    shipped = checkpoint.DEFAULT_MODEL_DIR
+    if standin:
+        checkpoint.DEFAULT_MODEL_DIR = Path(standin)
+    elif not (shipped / "model.pt").is_file():
+        _missing(f"{shipped} is missing: the app tests need the shipped default model "
+                 "(set MBI_TEST_DEFAULT_MODEL=FOLDER to use another checkpoint)")
+    yield
+    checkpoint.DEFAULT_MODEL_DIR = shipped
+
+
+@pytest.fixture(scope="module")
+def default_table(default_model):
+    """The default model (as :func:`default_model`) with a lookup table, shipped or cached."""
+    from mbi.runs.tracecache import table_ready
+
+    if not table_ready("default"):
+        _missing("the default model has no lookup table (table.npz) and none is cached: "
+                 "distill it first (`python -m mbi distill default`)")
+
+
+@pytest.fixture()
+def artifacts(tmp_path, monkeypatch) -> Path:
+    """A test's own artifacts root (``MBI_HOME``: runs, sweeps, caches), no hosted limits, and the default model's
+    cached table linked into it when the model ships none."""
+    from mbi.memory.lut import table_path
+
+    root = tmp_path / "artifacts"
+    monkeypatch.setenv("MBI_HOME", str(root))
+    for name in LIMIT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    cached = table_path("default")
+    if cached.is_file() and not (checkpoint.resolve_checkpoint("default") / "table.npz").is_file():
+        (root / "tables").mkdir(parents=True)
+        (root / "tables" / cached.name).symlink_to(cached)
+    return root

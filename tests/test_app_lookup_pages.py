@@ -10,54 +10,18 @@ missing (fail in CI); ``MBI_TEST_DEFAULT_MODEL=FOLDER`` runs them on another che
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import mbi.model.checkpoint as checkpoint
-from mbi.memory.lut import table_path
-from mbi.runs.tracecache import table_ready
 from tests.apptools import APP, NO_LIMIT, metric, ok, open_page, spec, specs, title
+
+pytestmark = pytest.mark.usefixtures("default_table", "artifacts")
 
 PAGES = {"table": "dashboard/pages/table_size.py", "weights": "dashboard/pages/metric_search.py", "tree": "dashboard/pages/cluster_tree.py",
          "mixed": "dashboard/pages/mixed_mbi.py", "glimpses": "dashboard/pages/glimpse_paths.py"}
 SMALL = {"images": "100"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def default_model(tmp_path_factory):
-    """The shipped default model and its table (or the checkpoint named by MBI_TEST_DEFAULT_MODEL)."""
-    standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
-    shipped = checkpoint.DEFAULT_MODEL_DIR
-    if standin:
-        checkpoint.DEFAULT_MODEL_DIR = Path(standin)
-    elif not (shipped / "model.pt").is_file():
-        reason = f"{shipped} is missing: the app tests need the shipped default model"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason + " (set MBI_TEST_DEFAULT_MODEL=FOLDER to use another checkpoint)")
-    if not table_ready("default"):
-        reason = "the default model has no lookup table (table.npz) and none is cached: distill it first"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason + " (`python -m mbi distill default`)")
-    yield
-    checkpoint.DEFAULT_MODEL_DIR = shipped
-
-
-@pytest.fixture(autouse=True)
-def artifacts(tmp_path, monkeypatch):
-    """Each test gets its own artifacts root; a cached table of the default model is linked into it."""
-    cached = table_path("default")
-    monkeypatch.setenv("MBI_HOME", str(tmp_path / "artifacts"))
-    if cached.is_file() and not (checkpoint.resolve_checkpoint("default") / "table.npz").is_file():
-        (tmp_path / "artifacts" / "tables").mkdir(parents=True)
-        (tmp_path / "artifacts" / "tables" / cached.name).symlink_to(cached)
-    for name in ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "artifacts"
 
 
 def _open(page: str, query: dict[str, str] | None = None) -> AppTest:

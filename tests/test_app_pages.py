@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import time
 from pathlib import Path
 
@@ -24,34 +23,9 @@ from streamlit.testing.v1 import AppTest
 import mbi.model.checkpoint as checkpoint
 from tests.apptools import metric, ok, open_page, spec, specs, title
 
+pytestmark = pytest.mark.usefixtures("default_model", "artifacts")
+
 PAGES = ["dashboard/pages/overview.py", "dashboard/pages/ram_hyperparameters.py", "dashboard/pages/glimpse_paths.py", "dashboard/pages/sram_energy.py"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def default_model():
-    """The shipped default model (or the stand-in named by MBI_TEST_DEFAULT_MODEL)."""
-    standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
-    shipped = checkpoint.DEFAULT_MODEL_DIR
-    if standin:
-        checkpoint.DEFAULT_MODEL_DIR = Path(standin)
-        yield
-        checkpoint.DEFAULT_MODEL_DIR = shipped
-        return
-    if not (shipped / "model.pt").is_file():
-        reason = f"{shipped} is missing: the app tests need the shipped default model"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason + " (set MBI_TEST_DEFAULT_MODEL=FOLDER to use another checkpoint)")
-    yield
-
-
-@pytest.fixture(autouse=True)
-def artifacts(tmp_path, monkeypatch):
-    """Every test gets its own artifacts root (runs, sweeps) and no hosted limits unless it sets them."""
-    monkeypatch.setenv("MBI_HOME", str(tmp_path / "artifacts"))
-    for name in ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "artifacts"
 
 
 def _open(page: str, query: dict[str, str] | None = None) -> AppTest:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from tests.apptools import metric, ok, open_page, title, specs
-from tests.test_app_lookup_pages import artifacts, default_model  # noqa: F401 - the shared fixtures
+import pytest
+
+from tests.apptools import metric, ok, open_page, specs, title
+
+pytestmark = pytest.mark.usefixtures("default_table", "artifacts")
 
 PAGE = "dashboard/pages/perturbed_digit.py"
 

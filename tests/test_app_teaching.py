@@ -9,45 +9,20 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
-import mbi.model.checkpoint as checkpoint
 from dashboard.demo import STEPS
 from mbi.config import RunConfig
 from mbi.model.checkpoint import load_config
 from mbi.runs.jobs import HOSTED_LIMITS, WIDTH_FIELDS
 from tests.apptools import ok, open_page
 
+pytestmark = pytest.mark.usefixtures("default_model", "artifacts")
+
 RAM_PAGE = "dashboard/pages/ram_hyperparameters.py"
 FORM_RAM = ("num_glimpses", "patch_size", "glimpse_scale", "num_patches", "core_layers", "patch_bits", "hidden_bits",
             "loc_std", "loc_grid") + WIDTH_FIELDS
-
-
-@pytest.fixture(scope="module", autouse=True)
-def default_model():
-    standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
-    shipped = checkpoint.DEFAULT_MODEL_DIR
-    if standin:
-        checkpoint.DEFAULT_MODEL_DIR = Path(standin)
-        yield
-        checkpoint.DEFAULT_MODEL_DIR = shipped
-        return
-    if not (shipped / "model.pt").is_file():
-        reason = f"{shipped} is missing: the app tests need the shipped default model"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason + " (set MBI_TEST_DEFAULT_MODEL=FOLDER to use another checkpoint)")
-    yield
-
-
-@pytest.fixture(autouse=True)
-def artifacts(tmp_path, monkeypatch):
-    monkeypatch.setenv("MBI_HOME", str(tmp_path / "artifacts"))
-    for name in ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "artifacts"
 
 
 def _form(at) -> dict:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 
-import mbi.model.checkpoint as checkpoint
 from tests.apptools import ok, open_page, specs, title
+
+pytestmark = pytest.mark.usefixtures("default_model", "artifacts")
 
 WORDS = re.compile(r"[A-Za-z]{2,}")
 NO_AXES = {"pie", "table", "icicle", "sunburst", "treemap", "sankey", "indicator"}
@@ -31,27 +31,6 @@ PAGES = {
     "mixed": ("dashboard/pages/mixed_mbi.py", {"images": "100"}),
 }
 LOOKUP = {"table", "tree", "mixed"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def default_model():
-    standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
-    shipped = checkpoint.DEFAULT_MODEL_DIR
-    if standin:
-        checkpoint.DEFAULT_MODEL_DIR = Path(standin)
-        yield
-        checkpoint.DEFAULT_MODEL_DIR = shipped
-        return
-    if not (shipped / "model.pt").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"{shipped} is missing")
-        pytest.skip(f"{shipped} is missing: these tests need the shipped default model")
-    yield
-
-
-@pytest.fixture(autouse=True)
-def artifacts(tmp_path, monkeypatch):
-    monkeypatch.setenv("MBI_HOME", str(tmp_path / "artifacts"))
 
 
 def _text(value) -> str:

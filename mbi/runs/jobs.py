@@ -100,6 +100,11 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+LIMIT_VARIABLES = ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN",
+                   "MBI_MAX_RUNS", "MBI_CACHE_MB")
+"""The environment variables :func:`limits_from_env` reads."""
+
+
 def limits_from_env(env: dict[str, str] | None = None) -> Limits:
     """Limits for this server: ``MBI_HOSTED=1`` picks :data:`HOSTED_LIMITS`, the ``MBI_MAX_*`` variables override."""
     env = dict(os.environ if env is None else env)
