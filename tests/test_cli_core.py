@@ -97,3 +97,14 @@ def test_recipe_comes_from_lookup_json_and_the_cli_writes_it(checkpoint, tmp_pat
         assert table_path(checkpoint, 10, recipe=TableRecipe.of(checkpoint)).name.endswith("-shift1px-label.npz")
     finally:
         (checkpoint / "lookup.json").unlink()
+
+
+def test_run_workers_runs_in_process_once_and_refuses_impossible_counts():
+    from mbi.cli.options import run_workers
+
+    calls = []
+    run_workers(lambda *a: calls.append(a), (1, "x"), 1)
+    assert calls == [(1, "x")]
+    for bad in (0, -2, True, 1.5):
+        with pytest.raises(ValueError, match="--workers"):
+            run_workers(lambda: None, (), bad)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing as mp
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,3 +175,30 @@ def images_of(args: argparse.Namespace, checkpoint: Checkpoint) -> tuple[np.ndar
     count = image_count(args)
     x, y = data_of(args, checkpoint).split(getattr(args, "split", "val"))
     return (x, y) if count is None else (x[:count], y[:count])
+
+
+def add_study_options(parser: argparse.ArgumentParser, default_journal: str, report_only: str) -> None:
+    """``--storage``, ``--workers`` and ``--report-only`` of a command whose work items are one Optuna study."""
+    parser.add_argument("--storage", help="Optuna storage: RDB URL (postgresql://...) or journal file path "
+                                          f"(default {default_journal})")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    parser.add_argument("--report-only", action="store_true", help=report_only)
+
+
+def run_workers(target: Callable[..., None], args: tuple, workers: int) -> None:
+    """Call ``target(*args)`` here (``workers`` = 1) or in ``workers`` spawned processes, and wait for all of them.
+
+    Each worker takes items of the same study until none is left, so the workers share the work without
+    coordinating; ``target`` and ``args`` must be picklable (a module-level function and plain values).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"--workers must be an integer >= 1, got {workers!r}")
+    if workers == 1:
+        target(*args)
+        return
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=target, args=args) for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()

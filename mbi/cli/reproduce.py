@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 from pathlib import Path
 
+from mbi.cli.options import run_workers
 from mbi.runs.reproduce import (PROFILES, build_report, collect, export_images, open_reproduction, profile, start,
                            work)
 
@@ -71,13 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if args.workers == 1:
             work(study, cfg, out, args.storage, on_done=done)
         else:
-            ctx = mp.get_context("spawn")
-            procs = [ctx.Process(target=_worker, args=(args.storage, str(out), study.study_name))
-                     for _ in range(args.workers)]
-            for proc in procs:
-                proc.start()
-            for proc in procs:
-                proc.join()
+            run_workers(_worker, (args.storage, str(out), study.study_name), args.workers)
     results = collect(study)
     paths = build_report(results, cfg, out)
     print(f"trials: {results['trials']}")

@@ -10,11 +10,11 @@ finished member.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 from pathlib import Path
 
 from tqdm import tqdm
 
+from mbi.cli.options import add_study_options, run_workers
 from mbi.runs.scaling import ScalingSpec, collect, markdown_table, open_family, run_family, write_results
 from mbi.store import SPECS_DIR, artifacts_root, atomic_write_text
 
@@ -24,13 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("scaling", help="lookup cost vs network size: train and measure a model-size family")
     p.add_argument("--spec", type=Path, default=SPECS_DIR / "scaling.json",
                    help="family spec JSON (default: the shipped mbi/specs/scaling.json)")
-    p.add_argument("--storage", help="Optuna storage: RDB URL (postgresql://...) or journal file path "
-                                     "(default ARTIFACTS/scaling/NAME.journal)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    add_study_options(p, "ARTIFACTS/scaling/NAME.journal", "train nothing; write the results of what is finished")
     p.add_argument("--grace", type=float, default=900.0,
                    help="seconds without a heartbeat after which a RUNNING member counts as abandoned and is "
                         "queued again (default 900; 0 right after a crash when no other worker is alive)")
-    p.add_argument("--report-only", action="store_true", help="train nothing; write the results of what is finished")
     p.set_defaults(func=run)
 
 
@@ -45,19 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     spec = ScalingSpec.load(args.spec)
     root = artifacts_root()
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if not args.report_only:
-        if args.workers == 1:
-            run_family(spec, args.storage, root, progress=tqdm.write, grace_s=args.grace)
-        else:
-            ctx = mp.get_context("spawn")
-            procs = [ctx.Process(target=_worker, args=(str(args.spec), args.storage, str(root), args.grace))
-                     for _ in range(args.workers)]
-            for proc in procs:
-                proc.start()
-            for proc in procs:
-                proc.join()
+        run_workers(_worker, (str(args.spec), args.storage, str(root), args.grace), args.workers)
     rows = collect(spec, open_family(spec, args.storage, root))
     print(f"{len(rows)} of {len(spec.members)} member(s) of {spec.name} finished")
     if rows:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 from pathlib import Path
 
 from tqdm import tqdm
 
+from mbi.cli.options import add_study_options, run_workers
 from mbi.store import artifacts_root, atomic_write_text
 from mbi.runs.sweep import SweepSpec, open_study, results_table, run_sweep
 
@@ -16,11 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``sweep`` command."""
     p = subparsers.add_parser("sweep", help="run a sweep spec (grid or Optuna search), resumable, multi-process")
     p.add_argument("spec", type=Path, help="sweep spec JSON (see mbi/specs/fig3a.json)")
-    p.add_argument("--storage", help="Optuna storage: RDB URL (postgresql://...) or journal file path "
-                                     "(default ARTIFACTS/sweeps/NAME.journal)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    add_study_options(p, "ARTIFACTS/sweeps/NAME.journal", "do not train; print the table of what is finished")
     p.add_argument("--out", type=Path, help="write the results table here as .csv and .json")
-    p.add_argument("--report-only", action="store_true", help="do not train; print the table of what is finished")
     p.set_defaults(func=run)
 
 
@@ -32,19 +29,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the sweep (unless --report-only), then print and optionally write the results."""
     spec = SweepSpec.load(args.spec)
     root = artifacts_root()
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if not args.report_only:
-        if args.workers == 1:
-            run_sweep(spec, args.storage, root, progress=tqdm.write)
-        else:
-            ctx = mp.get_context("spawn")
-            procs = [ctx.Process(target=_worker, args=(str(args.spec), args.storage, str(root)))
-                     for _ in range(args.workers)]
-            for proc in procs:
-                proc.start()
-            for proc in procs:
-                proc.join()
+        run_workers(_worker, (str(args.spec), args.storage, str(root)), args.workers)
     table = results_table(spec, open_study(spec, args.storage, root))
     print(table.drop(columns=["item"], errors="ignore").to_string(index=False) if len(table) else "no trials yet")
     if args.out:
