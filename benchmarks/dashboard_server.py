@@ -180,6 +180,28 @@ STATE_JS = """t => {
 }"""
 
 
+class FigureWait:
+    """When a page's first figure counts as drawn, or its run as over without one; shared by the blocking
+    (:func:`wait_first_figure`) and the asynchronous (``benchmarks.soak``) drivers."""
+
+    def __init__(self, idle_s: float) -> None:
+        self.idle_s = idle_s
+        self.idle_since: float | None = None
+
+    def verdict(self, state: dict, now: float) -> tuple[bool, float] | None:
+        """(figure drawn, when) once decided from one :data:`STATE_JS` reading at ``now``; None: keep waiting."""
+        if state["page"] and state["figure"]:
+            return True, now
+        if state["page"] and not state["running"]:
+            if self.idle_since is None:
+                self.idle_since = now
+            if now - self.idle_since >= self.idle_s:
+                return False, self.idle_since
+        else:
+            self.idle_since = None
+        return None
+
+
 def wait_first_figure(page, title: str, timeout_ms: float, idle_s: float = 10.0) -> tuple[bool, float]:
     """Wait until the page titled ``title`` shows and Plotly has drawn its first figure, or until its script
     run has been over for ``idle_s`` without drawing one (a page with no figure in this state).
@@ -187,17 +209,11 @@ def wait_first_figure(page, title: str, timeout_ms: float, idle_s: float = 10.0)
     Returns (whether a figure was drawn, ``time.perf_counter()`` when it was drawn or the run ended).
     """
     deadline = time.monotonic() + timeout_ms / 1000
-    idle_since = None
+    wait = FigureWait(idle_s)
     while time.monotonic() < deadline:
-        state = page.evaluate(STATE_JS, title)
-        if state["page"] and state["figure"]:
-            return True, time.perf_counter()
-        if state["page"] and not state["running"]:
-            idle_since = idle_since or time.perf_counter()
-            if time.perf_counter() - idle_since >= idle_s:
-                return False, idle_since
-        else:
-            idle_since = None
+        found = wait.verdict(page.evaluate(STATE_JS, title), time.perf_counter())
+        if found:
+            return found
         time.sleep(0.05)
     raise TimeoutError(f"page {title!r} showed no figure within {timeout_ms / 1000:.0f} s")
 

@@ -23,8 +23,8 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.dashboard_server import (CHROMIUM, CHROMIUM_ARGS, PAGES, STATE_JS, DashboardServer, load_average,
-                                         rss_mb)
+from benchmarks.dashboard_server import (CHROMIUM, CHROMIUM_ARGS, PAGES, STATE_JS, DashboardServer, FigureWait,
+                                         load_average, rss_mb)
 
 WAIT_S = 300.0
 """Longest wait for one page or one rerun (a hung server ends the visit, not the benchmark)."""
@@ -57,17 +57,11 @@ async def _state(page, title: str) -> dict:
 async def _first_figure(page, title: str, idle_s: float = 60.0) -> tuple[bool, float]:
     """As :func:`benchmarks.dashboard_server.wait_first_figure`, without blocking the other sessions."""
     deadline = time.perf_counter() + WAIT_S
-    idle_since = None
+    wait = FigureWait(idle_s)
     while time.perf_counter() < deadline:
-        state = await _state(page, title)
-        if state["page"] and state["figure"]:
-            return True, time.perf_counter()
-        if state["page"] and not state["running"]:
-            idle_since = idle_since or time.perf_counter()
-            if time.perf_counter() - idle_since >= idle_s:
-                return False, idle_since
-        else:
-            idle_since = None
+        found = wait.verdict(await _state(page, title), time.perf_counter())
+        if found:
+            return found
         await asyncio.sleep(0.05)
     raise TimeoutError(f"{title}: no figure within {WAIT_S:.0f} s")
 
