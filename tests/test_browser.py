@@ -179,7 +179,10 @@ def _ready(pg) -> None:
 
 
 def _settled(pg) -> None:
-    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+    """Wait until the script run is over: Streamlit's own run state, not only its running indicator (which can be
+    absent while a long run is still going)."""
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
+                         "document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'")
 
 
 def _no_exception(pg) -> None:
