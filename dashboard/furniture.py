@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -32,13 +33,34 @@ def friendly(exc: BaseException) -> str:
     return text[:400]
 
 
-def plot(fig: go.Figure, key: str, download_name: str | None = None) -> None:
-    """Show a figure full width; optionally offer it as a standalone HTML file."""
-    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+TITLE_CHARS = 44
+"""Longest title line shown: about what a 390 px phone window holds at Plotly's title size."""
+
+
+def fit_narrow(fig: go.Figure) -> go.Figure:
+    """``fig`` made to read in a phone-width window (in place; idempotent): a long title broken into lines at
+    word boundaries (Plotly does not wrap) with room made above the plot, and the tool bar stood up along the right
+    edge, where it covers no title."""
+    for layout in [fig.layout] + [frame.layout for frame in fig.frames if frame.layout is not None]:
+        title = layout.title.text
+        if title and "<br>" not in title and len(title) > TITLE_CHARS:
+            layout.title.text = "<br>".join(textwrap.wrap(title, TITLE_CHARS))
+            layout.title.automargin = True
+    fig.update_layout(modebar_orientation="v")
+    return fig
+
+
+def plot(fig: go.Figure, key: str, download_name: str | None = None, **chart: Any) -> Any:
+    """Show a figure full width (fitted to narrow windows); optionally offer it as a standalone HTML file.
+
+    ``chart``: more arguments of ``st.plotly_chart`` (``on_select``, ``selection_mode``); returns what it returns.
+    """
+    shown = st.plotly_chart(fit_narrow(fig), key=key, config={"displaylogo": False}, **chart)
     if download_name:
         st.download_button("Download figure (HTML)", data=lambda: fig.to_html(include_plotlyjs=True),
                            file_name=f"{download_name}.html", mime="text/html", key=f"dl_{key}",
                            icon=":material/download:")
+    return shown
 
 
 def table(frame: Any, key: str, title: str = "", max_rows: int = 60) -> None:
@@ -55,7 +77,7 @@ def table(frame: Any, key: str, title: str = "", max_rows: int = 60) -> None:
     rows = [[cell(x) for x in row] for row in shown.itertuples(index=False)]
     fig = plots.table_figure([str(c) for c in shown.columns], rows, title)
     fig.update_layout(height=min(700, 45 + (50 if title else 0) + 22 * len(rows)))
-    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    st.plotly_chart(fit_narrow(fig), key=key, config={"displaylogo": False})
     if len(frame) > max_rows:
         st.caption(f"First {max_rows} of {len(frame)} rows; download the CSV for all.")
 

@@ -212,8 +212,7 @@ def _live(job_id: str) -> None:
     where = f": epoch {ev.epoch}/{ev.epochs}" if ev and ev.kind in ("batch", "epoch") else ""
     st.progress(view.progress, text=f"**{view.name}** - {label}{where}")
     batch_pts, epoch_pts = view.curves()
-    st.plotly_chart(plots.live_training(batch_pts, epoch_pts, title=f"Training '{view.name}'"), key="live_curves",
-                    config={"displaylogo": False})
+    furniture.plot(plots.live_training(batch_pts, epoch_pts, title=f"Training '{view.name}'"), key="live_curves")
     if view.active:
         st.button("Stop training", key="stop_training", icon=":material/stop:", on_click=job.stop,
                   disabled=view.state == "stopping")
