@@ -6,13 +6,17 @@ small process-wide memo (and, for traces, on disk by ``mbi.runs.tracecache``), s
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+import os
+import uuid
+from typing import Any, Iterator, Sequence
 
 import streamlit as st
 
 from mbi.config import RunConfig, TreeConfig
 from mbi.runs.jobs import limits_from_env
 from mbi.runs.memo import ByteLRU
+from mbi.runs.quota import QuotaError, WorkQuota, quota_from_env
 
 from dashboard import furniture, models
 
@@ -53,6 +57,35 @@ def _store(max_bytes: int) -> ByteLRU:
 def memo(name: str, size: int) -> _Memo:
     """The process-wide memo ``name`` (pages keep their own expensive results here), at most ``size`` entries."""
     return _Memo(name, size, _store(limits_from_env().cache_mb * 1_000_000))
+
+
+@st.cache_resource
+def _quota(env_key: str) -> WorkQuota:
+    return quota_from_env()
+
+
+QUOTA_VARIABLES = ("MBI_HOSTED", "MBI_MAX_FRESH_LOOKUPS", "MBI_MAX_CONCURRENT_LOOKUPS")
+
+
+@contextlib.contextmanager
+def fresh_work(what: str = "lookup pass") -> Iterator[None]:
+    """Run expensive uncached work for this session within the server's quota (``mbi.runs.quota``);
+    over it, the page ends with a message saying when to try again."""
+    try:
+        quota = _quota("|".join(f"{k}={os.environ.get(k, '')}" for k in QUOTA_VARIABLES))
+    except ValueError as exc:
+        st.error(furniture.friendly(exc))
+        st.stop()
+    visitor = st.session_state.setdefault("_visitor", uuid.uuid4().hex)
+    try:
+        quota.acquire(visitor, what)
+    except QuotaError as exc:
+        st.warning(f"Not started: {furniture.friendly(exc)}.", icon=":material/hourglass_empty:")
+        st.stop()
+    try:
+        yield
+    finally:
+        quota.release(visitor)
 
 
 def quantized(cfg: RunConfig) -> bool:
@@ -127,7 +160,7 @@ def step_index(table: Any, weights: Sequence[float], kind: str = "brute", tree: 
     index = cache.get(key)
     if index is None:
         what = ("Building a k-means tree per glimpse step" if kind == "tree" else "Packing the table's keys")
-        with st.spinner(f"{what} ({len(table):,} keys) ..."):
+        with fresh_work("search index"), st.spinner(f"{what} ({len(table):,} keys) ..."):
             index = cache.put(key, StepIndex(table, weights, kind, tree=tree))
     return index
 
@@ -146,13 +179,15 @@ def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], k
     model, _, _ = models.current_model()
     images = models.mnist().split(split)[0][: int(count)]
     index = None
-    if not trace_path(table, weights, kind, tree, f"{split}:{count}").is_file():
+    fresh = not trace_path(table, weights, kind, tree, f"{split}:{count}").is_file()
+    if fresh:
         index = step_index(table, weights, kind, tree)
-    bar = st.progress(0.0, text=f"Looking up {count:,} {split} images ({kind} search) ...")
-    trace = cached_trace(model, table, images, f"{split}:{count}", weights, kind, tree, index=index,
-                         progress=lambda f: bar.progress(f, text=f"Looking up {count:,} {split} images "
-                                                                 f"({kind} search) ... {100 * f:.0f}%"))
-    bar.empty()
+    with fresh_work() if fresh else contextlib.nullcontext():
+        bar = st.progress(0.0, text=f"Looking up {count:,} {split} images ({kind} search) ...")
+        trace = cached_trace(model, table, images, f"{split}:{count}", weights, kind, tree, index=index,
+                             progress=lambda f: bar.progress(f, text=f"Looking up {count:,} {split} images "
+                                                                     f"({kind} search) ... {100 * f:.0f}%"))
+        bar.empty()
     return cache.put(key, trace)
 
 

@@ -53,6 +53,7 @@ class RAMConfig:
     image_size: int = IMAGE_SIZE
 
     def __post_init__(self) -> None:
+        check_int("image_size", self.image_size, 1, 4096)
         check_int("num_glimpses", self.num_glimpses, 1, 32)
         check_int("patch_size", self.patch_size, 1, self.image_size)
         check_int("glimpse_scale", self.glimpse_scale, 1, 8)
@@ -183,6 +184,8 @@ class TreeConfig:
 
 
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} must be a JSON object of fields, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -201,10 +204,26 @@ class RunConfig:
         """Plain nested dict for JSON."""
         return {"ram": self.ram.to_dict(), "train": self.train.to_dict()}
 
+    @staticmethod
+    def sections(data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The ``ram`` and ``train`` objects of a config document (each {} when absent), checked for shape:
+        ``data`` must be an object with no other keys, and each section an object."""
+        if not isinstance(data, dict):
+            raise ValueError(f'a run config must be a JSON object {{"ram": {{...}}, "train": {{...}}}}, '
+                             f"got {type(data).__name__}")
+        unknown = sorted(str(k) for k in set(data) - {"ram", "train"})
+        if unknown:
+            raise ValueError(f"unknown config section(s) {unknown}; valid sections: ['ram', 'train']")
+        parts = []
+        for name in ("ram", "train"):
+            part = data.get(name, {})
+            if not isinstance(part, dict):
+                raise ValueError(f"config section '{name}' must be a JSON object of fields, got {type(part).__name__}")
+            parts.append(part)
+        return parts[0], parts[1]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
         """Build from ``{"ram": {...}, "train": {...}}`` (either part optional)."""
-        unknown = sorted(set(data) - {"ram", "train"})
-        if unknown:
-            raise ValueError(f"unknown config section(s) {unknown}; valid sections: ['ram', 'train']")
-        return cls(RAMConfig.from_dict(data.get("ram", {})), TrainConfig.from_dict(data.get("train", {})))
+        ram, train = cls.sections(data)
+        return cls(RAMConfig.from_dict(ram), TrainConfig.from_dict(train))

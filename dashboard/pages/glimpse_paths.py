@@ -85,9 +85,9 @@ else:
         except DigitError as exc:
             st.error(f"This upload cannot be used: {exc}")
         else:
-            image, name = digit.image, f"your digit ({upload.name[:40]})"
+            image, name = digit.image, f"your digit ({furniture.plotly_text(upload.name, 40)})"
             c = st.columns([1, 1, 2])
-            c[0].image(upload.getvalue(), caption=f"uploaded, {digit.original_size[0]}x{digit.original_size[1]} px",
+            c[0].image(digit.preview, caption=f"uploaded, {digit.original_size[0]}x{digit.original_size[1]} px",
                        width=160)
             with c[1]:
                 st.plotly_chart(plots.digit_image(image, "what the RAM gets (28x28)"), key="upload_28",

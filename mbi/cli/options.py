@@ -44,15 +44,20 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig from ``--config`` (if given) with flag overrides applied and validated."""
-    base = read_json(args.config) if getattr(args, "config", None) else {}
-    ram = dict(base.get("ram", {}))
-    train = dict(base.get("train", {}))
+    source = getattr(args, "config", None)
+    try:
+        ram, train = (dict(part) for part in RunConfig.sections(read_json(source) if source else {}))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from exc
     for key, value in vars(args).items():
         if key.startswith("RAMConfig."):
             ram[key.split(".", 1)[1]] = value
         elif key.startswith("TrainConfig."):
             train[key.split(".", 1)[1]] = value
-    return RunConfig.from_dict({"ram": ram, "train": train})
+    try:
+        return RunConfig.from_dict({"ram": ram, "train": train})
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}" if source else str(exc)) from exc
 
 
 # ----------------------------------------------------------------------------- lookup inputs
