@@ -49,17 +49,20 @@ def save_checkpoint_files(
     out: Path, cfg: RunConfig, model: RAM, optimizer: torch.optim.Optimizer, epoch: int,
     history: list[dict], best: float, improved: bool,
 ) -> None:
-    """Write config, last-epoch state, best weights (when ``improved``) and metrics, each atomically.
+    """Write config, best weights (when ``improved``), last-epoch state and metrics, each atomically.
 
-    ``metrics.json`` is written last, so it never describes an epoch whose weights are missing.
+    ``last.pt`` holds all a resume needs (model, optimizer, epoch, history, best), so a run killed between
+    these writes resumes from it alone; it is written after ``model.pt``, so it never records a best
+    epoch whose weights are missing, and ``metrics.json`` (the readable copy) comes last.
     """
     import torch
 
     atomic_write_json(out / "config.json", cfg.to_dict())
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": torch.tensor(epoch)}
-    atomic_write_bytes(out / "last.pt", _tensor_bytes(state))
     if improved or not (out / "model.pt").exists():
         atomic_write_bytes(out / "model.pt", _tensor_bytes(model.state_dict()))
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": torch.tensor(epoch),
+             "history": history, "best_val_acc": best}
+    atomic_write_bytes(out / "last.pt", _tensor_bytes(state))
     best_epoch = max((h for h in history if h.get("val_acc") is not None), key=lambda h: h["val_acc"], default=None)
     atomic_write_json(out / "metrics.json", {
         "epochs_done": epoch, "history": history, "best_val_acc": best,

@@ -7,8 +7,8 @@ is already on disk. A run folder holds
 
 - ``model.pt``: the state dict of the best epoch so far (by deterministic
   validation accuracy), loadable with ``torch.load(..., weights_only=True)``;
-- ``last.pt``: model, optimizer and scheduler state of the last finished epoch
-  (also weights-only loadable), used to resume;
+- ``last.pt``: model and optimizer state, epoch, history and best accuracy of the
+  last finished epoch (also weights-only loadable), all a resume needs;
 - ``config.json``: the :class:`~mbi.config.RunConfig`;
 - ``metrics.json``: per-epoch history and the best validation accuracy.
 
@@ -122,16 +122,22 @@ class DamagedRunError(DamagedFileError):
                                f"the old files in {Path(path).parent / 'before-restart-<time>'}")
 
 
+def _history(path: Path, doc: Any) -> tuple[list[dict], float]:
+    """The per-epoch history and best validation accuracy that ``doc`` (read from ``path``) records."""
+    history = doc.get("history") if isinstance(doc, dict) else None
+    best = doc.get("best_val_acc") if isinstance(doc, dict) else None
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history) \
+            or not isinstance(best, (int, float)) or isinstance(best, bool):
+        raise DamagedFileError(path, f"{path} does not hold a training history")
+    return history, float(best)
+
+
 def _read_metrics(out: Path) -> dict[str, Any]:
     try:
         metrics = read_json(out / "metrics.json")
     except (FileNotFoundError, ValueError) as exc:
         raise DamagedFileError(out / "metrics.json", f"{out / 'metrics.json'} could not be read ({exc})") from exc
-    history = metrics.get("history") if isinstance(metrics, dict) else None
-    best = metrics.get("best_val_acc") if isinstance(metrics, dict) else None
-    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history) \
-            or not isinstance(best, (int, float)) or isinstance(best, bool):
-        raise DamagedFileError(out / "metrics.json", f"{out / 'metrics.json'} does not hold a training history")
+    _history(out / "metrics.json", metrics)
     return metrics
 
 
@@ -148,7 +154,11 @@ def best_checkpoint_epoch(out: str | Path, cfg: RunConfig) -> int | None:
 
 
 def _resume_last(out: Path, cfg: RunConfig, model: RAM, optimizer: torch.optim.Optimizer) -> tuple[int, list, float]:
-    """Load ``last.pt`` and ``metrics.json`` into ``model``/``optimizer``: (epoch, history, best) or DamagedRunError."""
+    """Load ``last.pt`` into ``model``/``optimizer``: (epoch, history, best) or DamagedRunError.
+
+    The history comes from ``last.pt`` itself (so a run killed before its ``metrics.json`` was written
+    resumes); a ``last.pt`` written before it held one falls back to ``metrics.json``.
+    """
     path = out / "last.pt"
     try:
         state = read_weights(path)
@@ -162,10 +172,13 @@ def _resume_last(out: Path, cfg: RunConfig, model: RAM, optimizer: torch.optim.O
             raise DamagedFileError(path, f"{path} holds an optimizer state or epoch that does not fit") from exc
         if not 0 <= epoch <= cfg.train.epochs:
             raise DamagedFileError(path, f"{path} says epoch {epoch}, outside 0..{cfg.train.epochs}")
-        metrics = _read_metrics(out)
+        if "history" in state or "best_val_acc" in state:
+            history, best = _history(path, state)
+        else:
+            history, best = _history(out / "metrics.json", _read_metrics(out))
     except DamagedFileError as exc:
         raise DamagedRunError(exc.path, str(exc), best_checkpoint_epoch(out, cfg)) from exc
-    return epoch, metrics["history"][:epoch], float(metrics["best_val_acc"])
+    return epoch, history[:epoch], best
 
 
 def resume_problem(out: str | Path) -> DamagedRunError | None:
@@ -266,9 +279,9 @@ def train(
         if epoch is None:
             raise ValueError(f"{out} has no readable model.pt with its epoch in metrics.json to continue from; "
                              "start from scratch instead")
-        metrics = _read_metrics(out)
+        history, best = _history(out / "metrics.json", _read_metrics(out))
         load_weights_into(model, read_weights(out / "model.pt"), out / "model.pt")
-        start_epoch, history, best = epoch, metrics["history"][:epoch], float(metrics["best_val_acc"])
+        start_epoch, history = epoch, history[:epoch]
         _keep_aside(out, move=("last.pt",), copy=("metrics.json", "model.pt"))
     elif start == "scratch":
         _keep_aside(out, move=("last.pt", "model.pt", "metrics.json"), copy=("config.json",))
