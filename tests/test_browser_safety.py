@@ -191,8 +191,7 @@ def test_run_names_never_become_links_or_images(browser, evil_server):
     pg.get_by_text("Click](https://evil.example/live)").first.wait_for()  # the progress text, shown literally
     other, pg2 = _context_page(browser, requests)
     pg2.goto(evil_server + "/ram")
-    _ready(pg2)
-    pg2.get_by_text("Another visitor's run").wait_for()
+    pg2.get_by_text("Another visitor's run").wait_for()  # no figure on this view: the live curves are the owner's
     _assert_inert(pg2, requests)
     _shot(pg2, "inert-another-visitor")
     other.close()
