@@ -207,7 +207,7 @@ def ram_predictions(split: str, count: int) -> Any:
 def gate_neighbours(table: Any, split: str, count: int, weights: Sequence[float], k: int, kind: str = "brute",
                     tree: TreeConfig | None = None) -> Any:
     """The exact ``k`` nearest rows per step of the trace of the first ``count`` images (memory, disk, computed)."""
-    from mbi.runs.gatecache import cached_neighbours
+    from mbi.runs.gatecache import cached_neighbours, neighbours_path
 
     weights = tuple(weights)
     key = (models.current_model_key(), len(table), split, int(count), weights, kind, tree, int(k))
@@ -216,11 +216,13 @@ def gate_neighbours(table: Any, split: str, count: int, weights: Sequence[float]
     if found is not None:
         return found
     trace = lookup_trace(table, split, count, weights, kind, tree)
-    bar = st.progress(0.0, text=f"Finding the {k} nearest rows of every glimpse for the learned gate ...")
-    found = cached_neighbours(table, weights, trace, f"{split}:{count}", int(k), kind, tree,
-                              progress=lambda f: bar.progress(f, text=f"Finding the {k} nearest rows ... "
-                                                                      f"{100 * f:.0f}%"))
-    bar.empty()
+    fresh = not neighbours_path(table, weights, kind, tree, f"{split}:{count}", int(k)).is_file()
+    with fresh_work("nearest-rows search") if fresh else contextlib.nullcontext():
+        bar = st.progress(0.0, text=f"Finding the {k} nearest rows of every glimpse for the learned gate ...")
+        found = cached_neighbours(table, weights, trace, f"{split}:{count}", int(k), kind, tree,
+                                  progress=lambda f: bar.progress(f, text=f"Finding the {k} nearest rows ... "
+                                                                          f"{100 * f:.0f}%"))
+        bar.empty()
     return cache.put(key, found)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -24,9 +25,11 @@ from mbi.runs.quota import QuotaError, WorkQuota, quota_from_env
 from mbi.runs.tracecache import table_ready
 from tests.apptools import ok, open_page
 
-PAGE_FILES = {f"dashboard/pages/{name}.py": name for name in
-              ("overview", "ram_hyperparameters", "glimpse_paths", "table_size", "metric_search", "cluster_tree",
-               "mixed_mbi", "sram_energy")}
+PAGE_KEYS = {"overview": "overview", "ram_hyperparameters": "ram", "glimpse_paths": "glimpses", "table_size": "table",
+             "metric_search": "weights", "cluster_tree": "tree", "mixed_mbi": "mixed", "perturbed_digit": "perturbed",
+             "sram_energy": "hardware", "model_size": None}
+"""Each page script and the name it keeps its URL settings under (None: it has none, only the shared ones)."""
+PAGE_FILES = {f"dashboard/pages/{name}.py": name for name in PAGE_KEYS}
 EXPENSIVE = {"images", "branching", "leaf", "checks", "search", "node"}
 """Settings whose valid values start new lookup passes or trees: links keep them at the defaults here."""
 SMALL = {"images": "100"}
@@ -56,6 +59,8 @@ def default_model():
 @pytest.fixture(scope="module")
 def declared(tmp_path_factory):
     """{page file: [Param]} as each page declares them, recorded by running every page once."""
+    pages = Path(__file__).resolve().parent.parent / "dashboard" / "pages"
+    assert set(PAGE_KEYS) == {p.stem for p in pages.glob("*.py")}, "a page is missing from PAGE_KEYS"
     found: dict[str, list] = {}
     real = urlsync.url_settings
 
@@ -72,7 +77,7 @@ def declared(tmp_path_factory):
             ok(at)
     finally:
         mp.undo()
-    assert set(found) == {"overview", "ram", "glimpses", "table", "weights", "tree", "mixed", "hardware"}, found.keys()
+    assert set(found) == {k for k in PAGE_KEYS.values() if k}, found.keys()
     return found
 
 
@@ -104,7 +109,8 @@ def test_every_declared_setting_parses_any_link_to_a_valid_value(declared, data)
 @pytest.mark.parametrize("file", list(PAGE_FILES))
 def test_each_page_opens_on_generated_hostile_links(declared, file, tmp_path, monkeypatch):
     monkeypatch.setenv("MBI_HOME", str(tmp_path / "artifacts"))
-    params = [p for p in declared[_page_key(file)] if p.name not in EXPENSIVE]
+    key = PAGE_KEYS[PAGE_FILES[file]]
+    params = [p for p in (declared[key] if key else []) if p.name not in EXPENSIVE]
     names = [p.name for p in params] + ["model", "wb", "wc"]
 
     @settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
@@ -120,12 +126,6 @@ def test_each_page_opens_on_generated_hostile_links(declared, file, tmp_path, mo
                     assert raw not in text, (raw, text)  # any punctuation of link text is escaped
 
     check()
-
-
-def _page_key(file: str) -> str:
-    return {"overview": "overview", "ram_hyperparameters": "ram", "glimpse_paths": "glimpses", "table_size": "table",
-            "metric_search": "weights", "cluster_tree": "tree", "mixed_mbi": "mixed",
-            "sram_energy": "hardware"}[PAGE_FILES[file]]
 
 
 def test_plain_leaves_no_markdown_or_html():

@@ -83,7 +83,7 @@ else:
         try:
             digit = _digit(upload.getvalue())
         except DigitError as exc:
-            st.error(f"This upload cannot be used: {exc}")
+            st.error(f"This upload cannot be used: {furniture.friendly(exc)}")
         else:
             image, name = digit.image, f"your digit ({furniture.plotly_text(upload.name, 40)})"
             c = st.columns([1, 1, 2])
