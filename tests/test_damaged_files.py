@@ -26,7 +26,7 @@ from mbi.memory.lut import TableRecipe, distill, load_table, save_table
 from mbi.model.checkpoint import DamagedFileError, load_config, load_model, lookup_settings
 from mbi.model.train import DamagedRunError, resume_problem, train
 from mbi.runs.studies import load_or_create, open_storage
-from mbi.runs.tracecache import FIELDS, load_trace, save_trace
+from mbi.runs.tracecache import FIELDS, cached_trace, load_trace, save_trace, trace_path
 from mbi.store import atomic_write_json, cache_limits, prune_oldest, read_json
 
 SMALL = RAMConfig(num_glimpses=2, hidden_size=32, glimpse_hidden=32, loc_hidden=16, glimpse_size=32, state_size=16)
@@ -302,3 +302,14 @@ def test_cache_folder_is_capped_oldest_first(tmp_path):
     assert cache_limits({"MBI_CACHE_MB": "3"}) == cache_limits({})  # the memory cap is another setting
     with pytest.raises(ValueError, match="MBI_DISK_CACHE_FILES"):
         cache_limits({"MBI_DISK_CACHE_FILES": "-1"})
+
+
+def test_trace_cache_keeps_the_newest_files_within_the_cap(model, mnist, tmp_path, monkeypatch):
+    """Each new weight triple a link brings leaves a trace file; with MBI_DISK_CACHE_FILES=2 only the newest two stay."""
+    table = distill(model, mnist.train_x[:20], "abc")
+    monkeypatch.setenv("MBI_DISK_CACHE_FILES", "2")
+    triples = [(1.0, 1.0, 1.0), (1.0, 2.0, 1.0), (1.0, 1.0, 2.0)]
+    for weights in triples:
+        cached_trace(model, table, mnist.val_x[:3], "val:3", weights, root=tmp_path)
+    kept = sorted((tmp_path / "traces").glob("*.npz"))
+    assert kept == sorted(trace_path(table, w, "brute", None, "val:3", tmp_path) for w in triples[1:])
