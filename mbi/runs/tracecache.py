@@ -8,7 +8,7 @@ runs :func:`mbi.inference.lookup.lookup_infer` in chunks and reports progress;
 :func:`cached_trace` also keeps the result in ``$MBI_HOME/traces/`` under a name
 made of everything it depends on (the table's fingerprint, weights, search
 settings, images), so a restarted server does not search again; the folder is capped (oldest files
-go first) at ``$MBI_CACHE_MB`` megabytes and ``$MBI_CACHE_FILES`` files (:func:`mbi.store.cache_limits`).
+go first) at ``$MBI_DISK_CACHE_MB`` megabytes and ``$MBI_DISK_CACHE_FILES`` files (:func:`mbi.store.cache_limits`).
 :func:`table_ready` says whether a checkpoint's table loads without distilling.
 """
 
