@@ -165,7 +165,8 @@ def test_link_parameters_never_become_links_or_images(browser, evil_server, path
     _ready(pg)
     pg.get_by_text(shown).first.wait_for()
     _assert_inert(pg, requests)
-    _shot(pg, "inert-" + path.split("?")[0].strip("/") or "start")
+    page, query = path.split("?", 1)
+    _shot(pg, f"inert-{page.strip('/') or 'start'}-{query.split('=')[0]}")  # one screenshot per link
     context.close()
 
 
