@@ -56,7 +56,7 @@ tree_id = (models.current_model_key(), len(table), weights, t, settings)
 trees = lookups.memo("kmeans_tree", 4)
 tree = trees.get(tree_id)
 if tree is None:
-    with st.status(f"Building the k-means tree over the {len(rows_t):,} keys of glimpse {t + 1} (branching "
+    with lookups.fresh_work("search index"), st.status(f"Building the k-means tree over the {len(rows_t):,} keys of glimpse {t + 1} (branching "
                    f"{first['branching']}, leaves of at most {first['leaf']} keys) ...") as status:
         try:
             tree = build_searcher(keys_t, table.layout, weights, "tree", tree=settings)

@@ -83,11 +83,11 @@ else:
         try:
             digit = _digit(upload.getvalue())
         except DigitError as exc:
-            st.error(f"This upload cannot be used: {exc}")
+            st.error(f"This upload cannot be used: {furniture.friendly(exc)}")
         else:
-            image, name = digit.image, f"your digit ({upload.name[:40]})"
+            image, name = digit.image, f"your digit ({furniture.plotly_text(upload.name, 40)})"
             c = st.columns([1, 1, 2])
-            c[0].image(upload.getvalue(), caption=f"uploaded, {digit.original_size[0]}x{digit.original_size[1]} px",
+            c[0].image(digit.preview, caption=f"uploaded, {digit.original_size[0]}x{digit.original_size[1]} px",
                        width=160)
             with c[1]:
                 furniture.plot(plots.digit_image(image, "what the RAM gets (28x28)"), key="upload_28")

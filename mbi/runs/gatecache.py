@@ -3,7 +3,7 @@
 A gate needs, beside the lookup trace (:mod:`mbi.runs.tracecache`), the exact ``k`` nearest rows of
 every step's query (:func:`mbi.inference.gate.step_neighbours`): a second exhaustive search as costly
 as the lookup itself. :func:`cached_neighbours` keeps them beside the trace in ``$MBI_HOME/traces/``
-under the trace's name plus ``-knnK``; :func:`gate_scores` turns a trace into a gate's per-image scores.
+under the trace's name plus ``-knnK`` (capped with the traces, :func:`mbi.store.cache_limits`); :func:`gate_scores` turns a trace into a gate's per-image scores.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from mbi.inference.gate import LearnedGate, Neighbours, gate_features, step_neig
 from mbi.inference.lookup import LookupTrace
 from mbi.memory.lut import LookupTable
 from mbi.runs.tracecache import trace_path
-from mbi.store import atomic_save_npz
+from mbi.store import atomic_save_npz, cache_limits, prune_oldest
 
 
 def neighbours_path(table: LookupTable, weights: Sequence[float], kind: str, tree: TreeConfig | None, images: str, k: int,
@@ -43,6 +43,7 @@ def cached_neighbours(table: LookupTable, weights: Sequence[float], trace: Looku
             pass
     found = step_neighbours(table, weights, trace.queries, k, progress)
     atomic_save_npz(path, rows=found.rows, distance=found.distance)
+    prune_oldest(path.parent, *cache_limits(), keep=path, pattern="*.npz")
     return found
 
 

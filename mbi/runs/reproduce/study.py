@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from mbi.runs.reproduce.items import RESULT_ATTR, make_objective, work_items
-from mbi.runs.studies import ITEM_ATTR, enqueue_missing, item_params, open_storage, run_worker
+from mbi.runs.studies import ITEM_ATTR, enqueue_missing, item_params, load_or_create, open_storage, run_worker
 
 CONFIG_ATTR = "reproduce_config"
 
@@ -43,7 +43,7 @@ def open_reproduction(storage_url: str | None, out: Path, name: str | None = Non
             name = names[0]
         else:
             name = study_name(cfg)
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+    study = load_or_create(storage, name, direction="maximize")
     stored = study.user_attrs.get(CONFIG_ATTR)
     if cfg is None:
         if stored is None:
