@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from mbi.config import TreeConfig
 from mbi.search.compiled_tree import CompiledTree
-from mbi.search.distance import KeyLayout, distances_reference
+from mbi.search.distance import KeyLayout, distances_reference, pack
 from mbi.search.engine import SEARCH_KINDS, build_searcher
-from mbi.search.exact import CompiledBruteForce, PrunedExact
+from mbi.search.exact import CompiledBruteForce, PrunedExact, column_groups, pack_rows
 from mbi.search.searchers import BruteForce, KMeansTree, search_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,19 +52,44 @@ def problems(draw: st.DrawFn, max_rows: int = 60) -> tuple[KeyLayout, np.ndarray
 
 
 @settings(max_examples=150, deadline=None)
-@given(problems(), st.integers(1, 3))
-def test_compiled_exact_searches_equal_the_numpy_reference(problem, n_threads: int) -> None:
+@given(problems(), st.integers(1, 3), st.integers(1, 9), st.sampled_from([1, 2, 3, 8, 32, 128]))
+def test_compiled_exact_searches_equal_the_numpy_reference(problem, n_threads: int, block: int,
+                                                           group_size: int) -> None:
     layout, keys, queries, weights = problem
     ref = BruteForce(keys, layout, weights, n_threads=1).query(queries)
     plain = distances_reference(queries, keys, layout, weights)
     assert np.array_equal(ref.distance, plain.min(axis=1))
     assert np.array_equal(ref.index, plain.argmin(axis=1))  # argmin: first (lowest) row of the minimum
-    for searcher in (CompiledBruteForce(keys, layout, weights, n_threads=n_threads),
-                     PrunedExact(keys, layout, weights, n_threads=n_threads, block=int(np.random.default_rng(
-                         len(keys)).integers(1, 9)))):
+    # group_size 32/128 with 16-level patches: group sums above 255, the 16-bit variant of the bound
+    pruned = PrunedExact(keys, layout, weights, n_threads=n_threads, block=block, group_size=group_size)
+    for searcher in (CompiledBruteForce(keys, layout, weights, n_threads=n_threads), pruned):
         got = searcher.query(queries)
         assert np.array_equal(got.index, ref.index), type(searcher).__name__
         assert np.array_equal(got.distance, ref.distance), type(searcher).__name__
+    got = pruned.query(queries)
+    assert (got.rows_read <= got.rows_bounded).all() and (got.rows_bounded <= len(keys)).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_compiled_packing_equals_numpy_packbits(problem) -> None:
+    layout, keys, queries, _ = problem
+    for k in (keys, queries):
+        assert np.array_equal(pack_rows(layout.check_keys(k), layout, n_threads=2), pack(k, layout).words.T)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 70), st.integers(1, 40), st.integers(0, 2**31 - 1))
+def test_column_groups_partition_the_columns(width: int, size: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 4, (50, width)).astype(np.uint8)
+    values[:, ::3] = values[:, :1]  # duplicated columns: perfectly correlated
+    groups = column_groups(values, size)
+    cols = np.concatenate(groups)
+    assert np.array_equal(np.sort(cols), np.arange(width))
+    assert all(1 <= len(g) <= size and np.all(np.diff(g) > 0) for g in groups)
+    if size >= 2 and width > 3:  # the first pairing round joins the most correlated columns: duplicates
+        assert any(0 in g and 3 in g for g in groups)
 
 
 def test_largest_layouts_and_a_single_row() -> None:
@@ -140,7 +165,8 @@ def test_pruned_search_equals_brute_force_on_real_queries(shipped_queries) -> No
             got = PrunedExact(keys, table.layout, w, n_threads=2).query(queries)
             assert np.array_equal(got.index, ref.index) and np.array_equal(got.distance, ref.distance)
             assert (got.comparisons == len(rows)).all()  # the cost of the exhaustive search it equals
-            assert got.rows_read.mean() < len(rows)  # ... which it did not need
+            assert got.rows_bounded.mean() < len(rows)  # ... which it did not need
+            assert got.rows_read.mean() < 0.02 * len(rows)  # the group-sum bound reads few rows exactly
             if w == weights:  # the lookup trace itself was made by the engine's exact search
                 assert np.array_equal(rows[ref.index], trace.rows[:, t])
 

@@ -143,7 +143,7 @@ class PrunedExact(CompiledSearcher):
     """
 
     def __init__(self, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float],
-                 n_threads: int | None = None, block: int = 256, group_size: int = 16) -> None:
+                 n_threads: int | None = None, block: int = 512, group_size: int = 8) -> None:
         super().__init__(keys, layout, weights, n_threads)
         self.block = check_int("block", block, 1)
         self.group_size = check_int("group_size", group_size, 1)
