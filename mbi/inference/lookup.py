@@ -26,9 +26,11 @@ from mbi.memory.lut import LookupTable, query_key
 from mbi.model.predict import predict
 from mbi.model.ram import RAM
 from mbi.model.sensor import GlimpseSensor
+from mbi.search.distance import default_threads
 from mbi.search.engine import build_searcher, exact_reference
 from mbi.search.searchers import Searcher, SearchReport, error_histogram, search_report
 from mbi.search.weights import UNWEIGHTED, check_weights
+from mbi.validate import check_int
 
 SearchKind = Literal["brute", "tree"]
 SearcherFactory = Callable[[int, np.ndarray], Searcher]
@@ -40,12 +42,11 @@ class StepIndex:
 
     ``kind`` picks the digital search of :func:`mbi.search.engine.build_searcher` ("brute": exact, or
     "tree": the compiled k-means tree with the settings ``tree``, default :class:`mbi.config.TreeConfig`);
-    ``n_threads`` threads share each batch of queries (default: all usable cores). ``searcher_factory``
-    replaces both: it is called once per step with the step number and the step's global row indices and
-    must return a
-    :class:`mbi.search.searchers.Searcher` over ``table.keys[rows]`` whose answers index into ``rows``
-    (e.g. a search on the in-memory array model, :mod:`mbi.hardware.nonideal`); ``kind`` then only
-    labels the index.
+    ``n_threads`` threads share each batch of queries and of glimpses (default: all usable cores).
+    ``searcher_factory`` replaces both: it is called once per step with the step number and the step's
+    global row indices and must return a :class:`mbi.search.searchers.Searcher` over ``table.keys[rows]``
+    whose answers index into ``rows`` (e.g. a search on the in-memory array model,
+    :mod:`mbi.hardware.nonideal`); ``kind`` then only labels the index.
     """
 
     def __init__(self, table: LookupTable, weights: Sequence[float] = UNWEIGHTED, kind: SearchKind | str = "brute",
@@ -62,6 +63,7 @@ class StepIndex:
             raise TypeError(f"tree must be a TreeConfig, got {type(tree).__name__}")
         self.table = table
         self.weights = check_weights(weights)
+        self.n_threads = default_threads() if n_threads is None else check_int("n_threads", n_threads, 1)
         self.kind = kind
         self.tree = (tree or TreeConfig()) if kind == "tree" and searcher_factory is None else None
         self.rows: list[np.ndarray] = []
@@ -80,7 +82,7 @@ class StepIndex:
                 self.searchers.append(searcher)
             else:
                 self.searchers.append(build_searcher(table.keys[rows], table.layout, self.weights, str(kind),
-                                                     n_threads=n_threads, tree=self.tree))
+                                                     n_threads=self.n_threads, tree=self.tree))
 
     def query(self, t: int, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest row (global index), its distance and the comparisons made, for step ``t``."""
@@ -138,7 +140,7 @@ def _lookup_batch(model: RAM, sensor: GlimpseSensor, table: LookupTable, index: 
     steps = table.num_glimpses
     out = {k: [] for k in ("locs", "rows", "distance", "comparisons", "readouts", "queries")}
     for t in range(steps):
-        query = query_key(sensor.codes(images, loc), hidden, loc)
+        query = query_key(sensor.codes(images, loc, index.n_threads), hidden, loc)
         rows, dist, comps = index.query(t, query)
         out["locs"].append(loc)
         out["queries"].append(query)

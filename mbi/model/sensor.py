@@ -23,12 +23,15 @@ on random images and on images built to land exactly on rounding ties.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 from numba import njit
 
 from mbi.data import to_float
 from mbi.model.ram import RAM, grid_to_pixel
+from mbi.validate import check_int
 
 
 @njit(cache=True, nogil=True)
@@ -105,8 +108,11 @@ class GlimpseSensor:
         self._lo, self._hi = np.float32(quantizer.lo.item()), np.float32(quantizer.hi.item())
         self._steps = np.float32(quantizer.num_levels - 1)
 
-    def codes(self, images: np.ndarray, loc: np.ndarray) -> np.ndarray:
-        """Quantized patch levels ``uint8 [B, P]`` of ``images`` (uint8 [B, H, W]) read at grid ``loc`` ([B, 2])."""
+    def codes(self, images: np.ndarray, loc: np.ndarray, n_threads: int = 1) -> np.ndarray:
+        """Quantized patch levels ``uint8 [B, P]`` of ``images`` (uint8 [B, H, W]) read at grid ``loc`` ([B, 2]).
+
+        ``n_threads`` threads share the images (the kernel releases the GIL).
+        """
         images = np.ascontiguousarray(images)
         if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (self.image_size, self.image_size):
             raise ValueError(f"images must be uint8 [B, {self.image_size}, {self.image_size}], "
@@ -114,7 +120,17 @@ class GlimpseSensor:
         loc = np.ascontiguousarray(loc, dtype=np.int64)
         if loc.shape != (len(images), 2) or (loc.size and (loc.min() < 0 or loc.max() >= self.grid)):
             raise ValueError(f"loc must be grid indices in 0..{self.grid - 1} of shape ({len(images)}, 2)")
+        n_threads = check_int("n_threads", n_threads, 1)
         out = np.empty((len(images), self.patch_len), dtype=np.uint8)
-        glimpse_codes_block(images, loc, self._pixel_of, self._pixel_value, self.patch_size, self.scale,
-                            self.num_patches, self._lo, self._hi, self._steps, 0, len(images), out)
+
+        def run(start: int, stop: int) -> None:
+            glimpse_codes_block(images, loc, self._pixel_of, self._pixel_value, self.patch_size, self.scale,
+                                self.num_patches, self._lo, self._hi, self._steps, start, stop, out)
+
+        bounds = np.linspace(0, len(images), max(1, min(n_threads, len(images))) + 1).astype(int)
+        if len(bounds) <= 2:
+            run(0, len(images))
+        else:
+            with ThreadPoolExecutor(len(bounds) - 1) as pool:
+                list(pool.map(run, bounds[:-1].tolist(), bounds[1:].tolist()))
         return out

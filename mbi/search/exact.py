@@ -97,7 +97,7 @@ def column_groups(values: np.ndarray, size: int) -> list[np.ndarray]:
     """Columns of ``values`` (``[N, d]`` levels of one key part) in groups of at most ``size``.
 
     Groups are made by rounds of pairing: each round computes the correlation of the groups'
-    level sums over (up to 20,000 of) the rows and joins the most correlated pairs first,
+    level sums over (about 4,096 of) the rows and joins the most correlated pairs first,
     greedily, while the joined group stays within ``size``. Columns that rise and fall
     together (neighbouring pixels, a pixel and the coarse patch that covers it, the hidden
     units of one feature) end up together, which makes the group-sum bound of
@@ -105,7 +105,7 @@ def column_groups(values: np.ndarray, size: int) -> list[np.ndarray]:
     columns. Returns a list of ascending ``int64`` column arrays covering ``0..d-1``.
     """
     d = values.shape[1]
-    sample = values[:: max(1, len(values) // 20_000)].astype(np.float64)
+    sample = values[:: max(1, len(values) // 4096)].astype(np.float64)
     run = max(1, -(-d // 512))
     groups = [np.arange(s, min(s + run, d)) for s in range(0, d, run)]
     while len(groups) > 1:
@@ -123,12 +123,13 @@ def column_groups(values: np.ndarray, size: int) -> list[np.ndarray]:
         if not fits.any():
             break
         i, j = i[fits], j[fits]
-        used = np.zeros(len(groups), dtype=bool)
+        order = np.argsort(-corr[i, j], kind="stable")
+        used = [False] * len(groups)
         joined = []
-        for k in np.argsort(-corr[i, j], kind="stable"):
-            if not used[i[k]] and not used[j[k]]:
-                used[i[k]] = used[j[k]] = True
-                joined.append(np.sort(np.concatenate([groups[i[k]], groups[j[k]]])))
+        for x, y in zip(i[order].tolist(), j[order].tolist()):
+            if not used[x] and not used[y]:
+                used[x] = used[y] = True
+                joined.append(np.sort(np.concatenate([groups[x], groups[y]])))
         groups = joined + [g for g, u in zip(groups, used) if not u]
     return sorted(groups, key=lambda g: int(g[0]))
 
