@@ -108,7 +108,7 @@ def test_largest_layouts_and_a_single_row() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(problems(max_rows=120), st.integers(2, 5), st.integers(1, 8), st.integers(1, 6))
+@given(problems(max_rows=120), st.integers(2, 5), st.integers(1, 8), st.integers(1, 20))
 def test_compiled_tree_equals_numpy_tree(problem, branching: int, leaf_size: int, checks: int) -> None:
     layout, keys, queries, weights = problem
     tree = CompiledTree(keys, layout, weights, branching=branching, leaf_size=leaf_size, n_threads=2)
@@ -180,3 +180,14 @@ def test_tree_report_uses_an_exact_reference(shipped_queries) -> None:
     exact = BruteForce(table.keys[rows], table.layout, weights).query(queries)
     found = tree.query(queries)
     assert report.exact_share == float(np.mean(found.distance == exact.distance))
+
+
+def test_compiled_tree_equals_numpy_tree_on_real_queries(shipped_queries) -> None:
+    table, weights, trace = shipped_queries
+    rows = table.rows_of_step(2)[::20]  # 2,500 keys: a quick tree
+    tree = CompiledTree(table.keys[rows], table.layout, weights, n_threads=2)
+    queries = trace.queries[:60, 2]
+    for checks in (1, 8, 32):  # beams selected by repeated minimum (small) and by sorting (large)
+        got, ref = tree.query(queries, checks=checks), tree.reference_query(queries, checks=checks)
+        for field in ("index", "distance", "comparisons", "levels"):
+            assert np.array_equal(getattr(got, field), getattr(ref, field)), (checks, field)

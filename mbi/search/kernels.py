@@ -428,19 +428,34 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
 # --------------------------------------------------------------------------- k-means tree
 
 
-@njit(cache=True, nogil=True)
-def _route_score(centroid: np.ndarray, centroid_norm: float, on_bits: np.ndarray, on_values: np.ndarray,
-                 n_on: int, query_norm: float) -> float:
-    """Squared Euclidean distance between a binary query's features and a centroid.
+@njit(cache=True, nogil=True, inline="always")
+def _route_scores4(centroids: np.ndarray, centroid_norms: np.ndarray, cand: np.ndarray, pending: np.ndarray,
+                   first: int, count: int, on_bits: np.ndarray, on_values: np.ndarray, n_on: int,
+                   query_norm: float, cand_score: np.ndarray) -> None:
+    """Routing scores of up to four candidates ``cand[pending[first:first + count]]`` at once.
 
-    The query's features are zero except ``on_values`` at ``on_bits``; the dot product runs
-    over those in ascending feature order in float64, as
-    :meth:`mbi.search.searchers.KMeansTree._descend` computes it.
+    A score is the squared Euclidean distance ``(|q|^2 + |c|^2) - 2 q.c`` between a binary
+    query's features (zero except ``on_values`` at ``on_bits``) and a centroid; the dot product
+    runs over the set features in ascending order in float64, as
+    :meth:`mbi.search.searchers.KMeansTree._descend` computes it. The four sums are independent,
+    so the CPU overlaps their additions (one sum at a time waits on each addition's latency).
     """
-    dot = 0.0
+    k0 = cand[pending[first]]
+    k1 = cand[pending[first + 1]] if count > 1 else k0
+    k2 = cand[pending[first + 2]] if count > 2 else k0
+    k3 = cand[pending[first + 3]] if count > 3 else k0
+    c0, c1, c2, c3 = centroids[k0], centroids[k1], centroids[k2], centroids[k3]
+    d0 = d1 = d2 = d3 = 0.0
     for j in range(n_on):
-        dot += np.float64(centroid[on_bits[j]]) * on_values[j]
-    return (query_norm + centroid_norm) - 2.0 * dot
+        f, v = on_bits[j], on_values[j]
+        d0 += np.float64(c0[f]) * v
+        d1 += np.float64(c1[f]) * v
+        d2 += np.float64(c2[f]) * v
+        d3 += np.float64(c3[f]) * v
+    dots = (d0, d1, d2, d3)
+    for i in range(count):
+        kid = cand[pending[first + i]]
+        cand_score[pending[first + i]] = (query_norm + centroid_norms[kid]) - 2.0 * dots[i]
 
 
 @njit(cache=True, nogil=True)
@@ -470,6 +485,7 @@ def tree_block(centroids: np.ndarray, centroid_norms: np.ndarray, first_child: n
     score = np.empty(checks, dtype=np.float64)
     cand = np.empty(width, dtype=np.int64)
     cand_score = np.empty(width, dtype=np.float64)
+    pending = np.empty(width, dtype=np.int64)  # positions in cand of the children to score
     cp, ch, cl = np.empty(BLOCK, np.int32), np.empty(BLOCK, np.int32), np.empty(BLOCK, np.int32)
     dist = np.empty(BLOCK, np.float64)
     for qi in range(q_start, q_stop):
@@ -494,7 +510,7 @@ def tree_block(centroids: np.ndarray, centroid_norms: np.ndarray, first_child: n
         n_beam = 1
         compared, levels = 0, 0
         while True:
-            n_cand = 0
+            n_cand, n_new = 0, 0
             any_internal = False
             for j in range(n_beam):
                 node = beam[j]
@@ -504,25 +520,38 @@ def tree_block(centroids: np.ndarray, centroid_norms: np.ndarray, first_child: n
                     continue
                 any_internal = True
                 for k in range(n_children[node]):
-                    kid = first_child[node] + k
-                    cand[n_cand] = kid
-                    cand_score[n_cand] = _route_score(centroids[kid], centroid_norms[kid], on_bits, on_values,
-                                                      n_on, query_norm)
+                    cand[n_cand] = first_child[node] + k
+                    pending[n_new] = n_cand
+                    n_new += 1
                     n_cand += 1
-                    compared += 1
             if not any_internal:
                 break
+            compared += n_new
+            for p in range(0, n_new, 4):
+                _route_scores4(centroids, centroid_norms, cand, pending, p, min(4, n_new - p), on_bits, on_values,
+                               n_on, query_norm, cand_score)
             levels += 1
-            # keep the `checks` best (score, node id): selection by repeated minimum
+            # keep the `checks` best by (score, node id), in that order
             n_beam = min(checks, n_cand)
-            for j in range(n_beam):
-                m = j
-                for k in range(j + 1, n_cand):
-                    if cand_score[k] < cand_score[m] or (cand_score[k] == cand_score[m] and cand[k] < cand[m]):
-                        m = k
-                cand[j], cand[m] = cand[m], cand[j]
-                cand_score[j], cand_score[m] = cand_score[m], cand_score[j]
-                beam[j], score[j] = cand[j], cand_score[j]
+            if n_beam * n_cand <= 64:  # few candidates: selection by repeated minimum
+                for j in range(n_beam):
+                    m = j
+                    for k in range(j + 1, n_cand):
+                        if cand_score[k] < cand_score[m] or (cand_score[k] == cand_score[m] and cand[k] < cand[m]):
+                            m = k
+                    cand[j], cand[m] = cand[m], cand[j]
+                    cand_score[j], cand_score[m] = cand_score[m], cand_score[j]
+                    beam[j], score[j] = cand[j], cand_score[j]
+            else:  # sort by score, then order each run of equal scores by node id
+                by_score = np.argsort(cand_score[:n_cand])
+                for i in range(1, n_cand):
+                    k = i
+                    while k > 0 and cand_score[by_score[k - 1]] == cand_score[by_score[k]] and \
+                            cand[by_score[k - 1]] > cand[by_score[k]]:
+                        by_score[k - 1], by_score[k] = by_score[k], by_score[k - 1]
+                        k -= 1
+                for j in range(n_beam):
+                    beam[j], score[j] = cand[by_score[j]], cand_score[by_score[j]]
         best, best_row = np.inf, np.int64(-1)
         scanned = 0
         for j in range(n_beam):
