@@ -149,9 +149,9 @@ class PrunedExact(CompiledSearcher):
         self.block = check_int("block", block, 1)
         self.group_size = check_int("group_size", group_size, 1)
         loc = self.keys[:, layout.loc_cols].astype(np.int64)
-        group_loc, group = np.unique(loc, axis=0, return_inverse=True)
+        cells, group = np.unique(loc[:, 0] * layout.loc_levels + loc[:, 1], return_inverse=True)
         group = group.reshape(-1)
-        self._group_loc = np.ascontiguousarray(group_loc, dtype=np.int64)
+        self._group_loc = np.ascontiguousarray(np.stack([cells // layout.loc_levels, cells % layout.loc_levels], 1))
         sp = self._patch_sum(self.keys)
         self._order = np.lexsort((np.arange(self.n_rows), sp, group)).astype(np.int64)
         self._sp = sp[self._order].astype(np.int32)
@@ -164,6 +164,9 @@ class PrunedExact(CompiledSearcher):
             cols.start + g for cols in (layout.patch_cols, layout.hidden_cols)
             for g in column_groups(self.keys[:, cols], self.group_size)]
         self._n_patch_groups = sum(int(g[0]) < layout.patch_len for g in self._column_groups)
+        self._column_group = np.full(layout.width, -1, dtype=np.int64)
+        for j, g in enumerate(self._column_groups):
+            self._column_group[g] = j
         largest = max(len(g) * ((layout.patch_levels if int(g[0]) < layout.patch_len else layout.hidden_levels) - 1)
                       for g in self._column_groups)
         narrow = largest <= 255  # group sums in bytes (the common case) or in 16 bits
@@ -178,8 +181,11 @@ class PrunedExact(CompiledSearcher):
         return keys[:, self.layout.patch_cols].sum(axis=1, dtype=np.int64)
 
     def _group_sums(self, keys: np.ndarray) -> np.ndarray:
-        """Level sums of the column groups, ``int64 [N, C]`` (patch groups first)."""
-        return np.stack([keys[:, g].sum(axis=1, dtype=np.int64) for g in self._column_groups], axis=1)
+        """Level sums of the column groups of valid keys, ``int64 [N, C]`` (patch groups first)."""
+        out = np.zeros((len(keys), len(self._column_groups)), dtype=np.int64)
+        kernels.run_blocks(lambda s, e: kernels.group_sums_block(keys, self._column_group, s, e, out), len(keys),
+                           self.n_threads)
+        return out
 
     @property
     def n_groups(self) -> int:

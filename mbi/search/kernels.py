@@ -208,6 +208,18 @@ def brute_block(table: np.ndarray, parts: np.ndarray, queries: np.ndarray, weigh
 # --------------------------------------------------------------------------- packing
 
 
+_BYTE_HALVES = (np.uint64(0x0F0F0F0F0F0F0F0F), np.uint64(0x3333333333333333), np.uint64(0x5555555555555555))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _reverse_bits_in_bytes(x: np.uint64) -> np.uint64:
+    """Each byte of ``x`` with its bits in reverse order (swap nibbles, then pairs, then bits)."""
+    m4, m2, m1 = _BYTE_HALVES
+    x = ((x >> np.uint64(4)) & m4) | ((x & m4) << np.uint64(4))
+    x = ((x >> np.uint64(2)) & m2) | ((x & m2) << np.uint64(2))
+    return ((x >> np.uint64(1)) & m1) | ((x & m1) << np.uint64(1))
+
+
 @njit(cache=True, nogil=True)
 def pack_rows_block(keys: np.ndarray, col_start: np.ndarray, bits_per_value: np.ndarray, word_start: np.ndarray,
                     start: int, stop: int, out: np.ndarray) -> None:
@@ -217,19 +229,35 @@ def pack_rows_block(keys: np.ndarray, col_start: np.ndarray, bits_per_value: np.
     ``bits_per_value[p]`` = levels - 1 bits per value and starts at word ``word_start[p]``.
     Value ``v`` of the ``i``-th column of a part sets bits ``i * bits + j`` for ``j < v``, placed as
     :func:`numpy.packbits` places them (bit ``k`` of a word in byte ``k // 8``, most significant
-    bit first), so ``out`` equals :func:`mbi.search.distance.pack`'s words, transposed.
+    bit first), so ``out`` equals :func:`mbi.search.distance.pack`'s words, transposed. The runs of
+    ones are set a word at a time in natural bit order, then each byte is bit-reversed.
     """
+    one = np.uint64(1)
     for r in range(start, stop):
         for p in range(3):
             nb = bits_per_value[p]
             w0 = word_start[p]
             for i in range(col_start[p + 1] - col_start[p]):
-                v = np.int64(keys[r, col_start[p] + i])
                 bit = i * nb
-                for _ in range(v):
-                    k = bit & 63
-                    out[r, w0 + (bit >> 6)] |= np.uint64(1) << np.uint64(8 * (k >> 3) + 7 - (k & 7))
-                    bit += 1
+                end = bit + np.int64(keys[r, col_start[p] + i])
+                while bit < end:
+                    low = bit & 63
+                    n = min(end - bit, 64 - low)
+                    ones = ~np.uint64(0) if n == 64 else (one << np.uint64(n)) - one
+                    out[r, w0 + (bit >> 6)] |= ones << np.uint64(low)
+                    bit += n
+        for w in range(out.shape[1]):
+            out[r, w] = _reverse_bits_in_bytes(out[r, w])
+
+
+@njit(cache=True, nogil=True)
+def group_sums_block(keys: np.ndarray, column_group: np.ndarray, start: int, stop: int, out: np.ndarray) -> None:
+    """``out[r, g]`` = sum of ``keys[r, col]`` over the columns with ``column_group[col] == g`` (-1: none)."""
+    for r in range(start, stop):
+        for col in range(keys.shape[1]):
+            g = column_group[col]
+            if g >= 0:
+                out[r, g] += keys[r, col]
 
 
 # --------------------------------------------------------------------------- pruned exact search
@@ -609,6 +637,7 @@ def warm_up() -> float:
                  np.zeros(1, np.int64))
     one = np.ones(3, dtype=np.int64)
     pack_rows_block(np.zeros((1, 3), np.uint8), np.arange(4), one, np.arange(3), 0, 1, codes)
+    group_sums_block(np.zeros((1, 3), np.uint8), np.zeros(3, np.int64), 0, 1, np.zeros((1, 1), np.int64))
     tree_block(np.zeros((1, 192), np.float32), np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.int64),
                np.zeros(1, np.int64), np.array([2]), np.arange(2), table, parts, weights, np.full(192, -1),
                np.zeros(192), q, 1, 2,
