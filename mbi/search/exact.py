@@ -201,18 +201,23 @@ class PrunedExact(CompiledSearcher):
     def query(self, queries: np.ndarray) -> SearchResult:
         """Exact nearest key of every query (ties: lowest row); ``rows_read`` = rows whose distance was computed."""
         keys = self.layout.check_keys(queries, "queries")
+        loc = keys[:, self.layout.loc_cols].astype(np.int64)
+        q_sp = self._patch_sum(keys)
+        # queries in (location, patch sum) order: neighbours read overlapping rows, which stay in cache
+        visit = np.lexsort((q_sp, loc[:, 0] * self.layout.loc_levels + loc[:, 1]))
+        keys, loc, q_sp = keys[visit], np.ascontiguousarray(loc[visit]), q_sp[visit]
         codes = pack_rows(keys, self.layout)
         n = len(codes)
-        q_loc = np.ascontiguousarray(keys[:, self.layout.loc_cols], dtype=np.int64)
-        q_sp = self._patch_sum(keys)
         q_chunks = np.ascontiguousarray(self._group_sums(keys), dtype=self._chunks.dtype)
         index, distance = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.float64)
         bounded, counted = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         kernels.run_blocks(
             lambda s, e: kernels.pruned_block(self._codes, self._parts, self._order, self._sp, self._group_start,
                                               self._group_loc, self._chunks, self._n_patch_groups,
-                                              self._int_weights, codes, q_loc, q_sp, q_chunks, self._weights,
+                                              self._int_weights, codes, loc, q_sp, q_chunks, self._weights,
                                               self.block, s, e, index, distance, bounded, counted),
             n, self.n_threads)
-        return SearchResult(index, distance, np.full(n, self.n_rows, dtype=np.int64), np.zeros(n, dtype=np.int64),
-                            rows_read=counted, rows_bounded=bounded)
+        back = np.empty(n, dtype=np.int64)
+        back[visit] = np.arange(n)
+        return SearchResult(index[back], distance[back], np.full(n, self.n_rows, dtype=np.int64),
+                            np.zeros(n, dtype=np.int64), rows_read=counted[back], rows_bounded=bounded[back])

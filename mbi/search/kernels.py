@@ -105,26 +105,26 @@ def _weighted_sum(typingctx, wp, p, wh, h):  # noqa: ANN001 (numba typing signat
 
 
 @intrinsic
-def _prefetch_row(typingctx, table, pos):  # noqa: ANN001 (numba typing signature)
-    """Ask the CPU to fetch row ``pos`` of a 2-D C-contiguous array into cache (LLVM ``prefetch``).
+def _prefetch(typingctx, table, i, j):  # noqa: ANN001 (numba typing signature)
+    """Ask the CPU to fetch the cache line of ``table[i, j]`` (a 2-D array) ahead (LLVM ``prefetch``).
 
-    Two cache lines from the row's start (a row of packed codes is at most 128 bytes in the
-    layouts where this matters); a hint only, it never faults.
+    A hint only: it never faults, even past the array's end.
     """
-    if not (isinstance(table, types.Array) and table.ndim == 2 and isinstance(pos, types.Integer)):
+    if not (isinstance(table, types.Array) and table.ndim == 2 and isinstance(i, types.Integer)
+            and isinstance(j, types.Integer)):
         return None
-    sig = types.void(table, pos)
+    sig = types.void(table, i, j)
 
     def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
         array = context.make_array(signature.args[0])(context, builder, args[0])
         byte = ir.IntType(8)
-        start = builder.gep(builder.bitcast(array.data, byte.as_pointer()),
-                            [builder.mul(args[1], builder.extract_value(array.strides, 0))])
+        offset = builder.add(builder.mul(args[1], builder.extract_value(array.strides, 0)),
+                             builder.mul(args[2], builder.extract_value(array.strides, 1)))
+        address = builder.gep(builder.bitcast(array.data, byte.as_pointer()), [offset])
         fnty = ir.FunctionType(ir.VoidType(), [byte.as_pointer(), ir.IntType(32), ir.IntType(32), ir.IntType(32)])
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
         i32 = ir.IntType(32)
-        for line in (0, 64):
-            builder.call(fn, [builder.gep(start, [ir.Constant(ir.IntType(64), line)]), i32(0), i32(3), i32(1)])
+        builder.call(fn, [address, i32(0), i32(3), i32(1)])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -432,7 +432,8 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                     if keep_words[word] != 0:
                         for r in range(8 * word, min(8 * word + 8, m)):
                             if keep[r] != 0:
-                                _prefetch_row(codes, start + r)
+                                _prefetch(codes, start + r, 0)
+                                _prefetch(codes, start + r, codes.shape[1] - 1)
                 for word in range((m + 7) // 8):
                     if keep_words[word] == 0:
                         continue
