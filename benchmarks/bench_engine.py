@@ -89,18 +89,20 @@ def choose_checks(model, table, tree_index: StepIndex, exact_index: StepIndex, v
     set_threads(exact_index, 1)
     out = {}
     t_exact = timed(lambda: out.setdefault("exact", lookup_infer(model, table, vx, index=exact_index)),
-                    repeats=repeats)
+                    time.process_time, repeats)
     acc_exact = float(np.mean(out["exact"].prediction == vy))
     lines = [f"Tree `checks` chosen on {len(vx):,} VALIDATION digits, 1 thread (smallest within 0.2 points of "
-             "exact lookup):", "", "| search | validation accuracy | vs exact (points) | images/s |",
+             "exact lookup):", "", "| search | validation accuracy | vs exact (points) | images per CPU-second |",
              "|---|---:|---:|---:|", f"| exact (pruned) | {100 * acc_exact:.2f}% | - | {len(vx) / t_exact:,.0f} |"]
     chosen = None
     for checks in CHECKS:
         set_threads(tree_index, 1, checks)
         res = {}
-        t = timed(lambda: res.setdefault("tr", lookup_infer(model, table, vx, index=tree_index)), repeats=repeats)
+        t = timed(lambda: res.setdefault("tr", lookup_infer(model, table, vx, index=tree_index)), time.process_time,
+                  repeats)
         acc = float(np.mean(res["tr"].prediction == vy))
-        lines.append(f"| tree, checks {checks} | {100 * acc:.2f}% | {100 * (acc - acc_exact):+.2f} | {len(vx) / t:,.0f} |")
+        lines.append(f"| tree, checks {checks} | {100 * acc:.2f}% | {100 * (acc - acc_exact):+.2f} "
+                     f"| {len(vx) / t:,.0f} |")
         print(lines[-1], flush=True)
         if chosen is None and acc >= acc_exact - 0.002:
             chosen = checks
@@ -110,11 +112,13 @@ def choose_checks(model, table, tree_index: StepIndex, exact_index: StepIndex, v
     return chosen, lines
 
 
-def breakdown(model, index: StepIndex, table, x: np.ndarray, trace) -> tuple[float, float]:
+def breakdown(model, index: StepIndex, table, x: np.ndarray, trace, clock: Callable[[], float]
+              ) -> tuple[float, float]:
     """Seconds of the glimpse sensor and of the search alone on ``trace``'s locations and queries."""
     sensor = GlimpseSensor(model)
-    t_sensor = timed(lambda: [sensor.codes(x, trace.locs[:, t], index.n_threads) for t in range(table.num_glimpses)])
-    t_search = timed(lambda: [index.query(t, trace.queries[:, t]) for t in range(table.num_glimpses)])
+    t_sensor = timed(lambda: [sensor.codes(x, trace.locs[:, t], index.n_threads) for t in range(table.num_glimpses)],
+                     clock)
+    t_search = timed(lambda: [index.query(t, trace.queries[:, t]) for t in range(table.num_glimpses)], clock)
     return t_sensor, t_search
 
 
@@ -138,7 +142,10 @@ def end_to_end_section(model, table, weights, data, n_images: int, repeats: int,
         chosen, curve = choose_checks(model, table, tree_index, exact_index, vx, vy, repeats)
         lines += curve + ["", f"Index build: exact {t_exact_build:.1f} s, the four trees {t_build:.0f} s.", ""]
     lines += [f"{n_images:,} test digits" + (f"; tree with **checks {chosen}** (chosen above)." if with_tree
-                                             else "; exact lookup only (`--no-tree`)."), "",
+                                             else "; exact lookup only (`--no-tree`).")
+              + " One thread: images per CPU-second (the process runs one thread, so other jobs on the machine "
+              "do not count); two threads: images per wall-clock second. The split: the same run's glimpses "
+              "(compiled sensor), searches alone, and the rest (keys, table reads, Python).", "",
               "| threads | inference | images/s | vs RAM | test accuracy | glimpses (s) | search (s) | rest (s) |",
               "|---:|---|---:|---:|---:|---:|---:|---:|"]
     queries = None
@@ -147,9 +154,10 @@ def end_to_end_section(model, table, weights, data, n_images: int, repeats: int,
         set_threads(exact_index, threads)
         if tree_index is not None:
             set_threads(tree_index, threads, chosen)
+        clock = time.process_time if threads == 1 else time.perf_counter
         with threadpool_limits(threads):
             predict(model, x[:100])
-            t_ram = timed(lambda: predict(model, x), repeats=repeats)
+            t_ram = timed(lambda: predict(model, x), clock, repeats)
             acc_ram = float(np.mean(predict(model, x) == y))
             rows = [("RAM, batched torch forward", t_ram, acc_ram, None)]
             runs = [("lookup-only, exact (pruned)", exact_index)]
@@ -157,11 +165,12 @@ def end_to_end_section(model, table, weights, data, n_images: int, repeats: int,
                 runs.append((f"lookup-only, compiled tree (checks {chosen})", tree_index))
             for name, index in runs:
                 out = {}
-                t = timed(lambda: out.setdefault("tr", lookup_infer(model, table, x, index=index)), repeats=repeats)
+                t = timed(lambda: out.setdefault("tr", lookup_infer(model, table, x, index=index)), clock, repeats)
                 trace = out["tr"]
                 if queries is None:
                     queries = [trace.queries[:, s] for s in range(table.num_glimpses)]
-                rows.append((name, t, float(np.mean(trace.prediction == y)), breakdown(model, index, table, x, trace)))
+                rows.append((name, t, float(np.mean(trace.prediction == y)),
+                             breakdown(model, index, table, x, trace, clock)))
         for name, t, acc, parts in rows:
             split = "| - | - | - |" if parts is None else f"| {parts[0]:.2f} | {parts[1]:.2f} | {t - sum(parts):.2f} |"
             lines.append(f"| {threads} | {name} | {n_images / t:,.0f} | {t_ram / t:.2f}x | {100 * acc:.2f}% {split}")
@@ -170,11 +179,12 @@ def end_to_end_section(model, table, weights, data, n_images: int, repeats: int,
         x_t, loc = images_to_tensor(x), torch.from_numpy(queries[0][:, -2:].astype(np.int64))
         torch.set_num_threads(1)
         with threadpool_limits(1):
-            t_torch = timed(lambda: model.retina.quantizer.codes(model.retina(x_t, loc)))
+            t_torch = timed(lambda: model.retina.quantizer.codes(model.retina(x_t, loc)), time.process_time)
             sensor = GlimpseSensor(model)
-            t_sensor = timed(lambda: sensor.codes(x, loc.numpy()))
+            t_sensor = timed(lambda: sensor.codes(x, loc.numpy()), time.process_time)
     lines += ["", f"Glimpses of one step, 1 thread: compiled sensor {t_sensor * 1e3:.0f} ms vs the torch retina + "
-              f"quantizer {t_torch * 1e3:.0f} ms ({t_torch / t_sensor:.1f}x), bit-identical codes (tests/test_sensor.py)."]
+              f"quantizer {t_torch * 1e3:.0f} ms ({t_torch / t_sensor:.1f}x), bit-identical codes "
+              "(tests/test_sensor.py)."]
     return lines, queries, exact_index, tree_index
 
 
@@ -256,7 +266,8 @@ def ivf_section(table, queries: np.ndarray, step: int, repeats: int) -> list[str
              f"For each tree setting, the smallest `nprobe` of `IndexBinaryIVF` (nlist {nlist}) whose share of "
              "exact answers is at least the tree's.", "",
              "| tree (branching 4, leaf 32) | same distance as exact | queries per CPU-second | faiss IVF at matching "
-             "exactness | its exactness | its queries per CPU-second | ours vs faiss |", "|---|---:|---:|---|---:|---:|---:|"]
+             "exactness | its exactness | its queries per CPU-second | ours vs faiss |",
+             "|---|---:|---:|---|---:|---:|---:|"]
     for checks in CHECKS:
         res = tree.query(queries, checks=checks)
         share = float(np.mean(res.distance == exact.distance))
@@ -277,7 +288,7 @@ t0 = time.perf_counter()
 from mbi.search import kernels
 from mbi.model import sensor
 t1 = time.perf_counter()
-compile_s = kernels.warm_up()
+kernels.warm_up()
 t2 = time.perf_counter()
 from mbi.data import load_mnist
 from mbi.inference.lookup import StepIndex, lookup_infer
@@ -294,7 +305,7 @@ print(json.dumps({"import": t1 - t0, "kernels": t2 - t1, "load": t3 - t2, "index
 
 
 def first_call(weights, cache_dir: str | None) -> dict:
-    """Phases of the first exact lookup of 100 digits in a fresh process (``cache_dir``: numba's cache, None = default)."""
+    """Phases of the first exact lookup of 100 digits in a fresh process (``cache_dir``: numba's cache or default)."""
     env = dict(os.environ, **({"NUMBA_CACHE_DIR": cache_dir} if cache_dir else {}))
     out = subprocess.run([sys.executable, "-c", FIRST_CALL, json.dumps(list(weights))], capture_output=True,
                          text=True, cwd=ROOT, check=True, env=env)
@@ -312,7 +323,8 @@ def memory_and_first_call(table, weights, exact: StepIndex, tree: StepIndex | No
         cold = first_call(weights, empty)
 
     def phases(p: dict) -> str:
-        return (f"import {p['import']:.2f} s, first call of every kernel {p['kernels']:.2f} s, loading model, table "
+        return (f"import {p['import']:.2f} s (numba, torch), first call of every search kernel {p['kernels']:.2f} s, "
+                f"loading model, table "
                 f"and MNIST {p['load']:.2f} s, exact index {p['index']:.2f} s, first lookup of 100 digits "
                 f"{p['lookup']:.2f} s")
 
