@@ -107,6 +107,9 @@ def test_cluster_tree_knobs_node_and_checks():
     _ok(at)
     assert _metric(at, "Comparisons per query") != comparisons
     assert "Fig. 4(c)" in _title(_spec(at, "Key distance error"))
+    at.segmented_control(key="tree.images").set_value(300).run()  # more queries than the kept answers cover
+    _ok(at)
+    assert _spec(at, "Comparisons vs exactness (glimpse 2, 300 queries)") and at.query_params["images"] == "300"
 
 
 def test_metric_search_runs_trials_and_its_weights_reach_the_other_pages():
