@@ -44,7 +44,8 @@ def pages() -> dict[str, list[st.Page]]:
 
 @st.cache_resource
 def _bounded_allocator() -> bool:
-    """Once per server process: freed large arrays go back to the operating system (:func:`mbi.runs.memo.bound_allocator`)."""
+    """Once per server process: freed large arrays go back to the operating system
+    (:func:`mbi.runs.memo.bound_allocator`)."""
     return memo.bound_allocator()
 
 

@@ -52,7 +52,7 @@ IMAGES = Param("images", 10000, "choice", choices=IMAGE_CHOICES, label="test ima
 first = urlsync.peek(PAGE, BASE + [IMAGES], NAMES)
 t = int(first["step"]) - 1
 rows_t = table.rows_of_step(t)
-keys_t = table.keys[rows_t]
+keys_t = table.keys_of_step(t)
 
 settings = TreeConfig(branching=int(first["branching"]), leaf_size=int(first["leaf"]))
 tree_id = (models.current_model_key(), len(table), weights, t, settings)
