@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import sidebar
+from mbi.runs import memo
 
 PAGES_DIR = Path(__file__).resolve().parent / "dashboard" / "pages"
 
@@ -44,12 +45,24 @@ def pages() -> dict[str, list[st.Page]]:
     }
 
 
+@st.cache_resource
+def _bounded_allocator() -> bool:
+    """Once per server process: freed large arrays go back to the operating system
+    (:func:`mbi.runs.memo.bound_allocator`)."""
+    return memo.bound_allocator()
+
+
 def run() -> None:
-    """Configure the app, draw the shared sidebar and render the selected page."""
+    """Configure the app, draw the shared sidebar and render the selected page; afterwards the memory the
+    run freed goes back to the operating system (a hosted server's footprint is what it holds, not its peak)."""
     st.set_page_config(page_title="MBI Explorer", page_icon=":material/memory:", layout="wide")
+    _bounded_allocator()
     page = st.navigation(pages())
     sidebar.sidebar()
-    page.run()
+    try:
+        page.run()
+    finally:
+        memo.release_freed_memory()
 
 
 if __name__ == "__main__":

@@ -107,6 +107,9 @@ def test_cluster_tree_knobs_node_and_checks():
     _ok(at)
     assert _metric(at, "Comparisons per query") != comparisons
     assert "Fig. 4(c)" in _title(_spec(at, "Key distance error"))
+    at.segmented_control(key="tree.images").set_value(300).run()  # more queries than the kept answers cover
+    _ok(at)
+    assert _spec(at, "Comparisons vs exactness (glimpse 2, 300 queries)") and at.query_params["images"] == "300"
 
 
 def test_metric_search_runs_trials_and_its_weights_reach_the_other_pages():
@@ -175,3 +178,17 @@ def test_page_says_when_a_result_is_too_large_to_keep(monkeypatch):
     _ok(at)
     assert any("not kept" in c.value and "MBI_CACHE_MB=1" in c.value for c in at.caption), \
         [c.value for c in at.caption]
+
+
+def test_page_says_when_it_dropped_an_older_result(monkeypatch):
+    """With MBI_CACHE_MB=100 one search index (~70 MB) fits, two do not: other weights' index drops the first,
+    and the page says so."""
+    monkeypatch.setenv("MBI_CACHE_MB", "100")
+    at = _open("mixed", SMALL)
+    _ok(at)
+    assert not any("To make room" in c.value for c in at.caption)
+    at.query_params.update({"wb": "2"})
+    at.run()
+    _ok(at)
+    assert any("To make room, the server dropped 1 older result" in c.value and "MBI_CACHE_MB=100" in c.value
+               for c in at.caption), [c.value for c in at.caption]

@@ -216,6 +216,25 @@ def test_mapped_table_equals_the_decompressed_file(home):
         assert isinstance(getattr(again, field), np.memmap)
     assert (plain.layout, plain.num_glimpses, plain.meta) == (mapped.layout, mapped.num_glimpses, mapped.meta)
     assert list((home / "tables" / "mapped").iterdir())
+    for t in range(plain.num_glimpses):  # each step's keys: one mapped array, equal to the gathered rows
+        assert plain.step_keys is None and again.step_keys is not None
+        np.testing.assert_array_equal(again.keys_of_step(t), plain.keys[plain.rows_of_step(t)])
+        np.testing.assert_array_equal(plain.keys_of_step(t), plain.keys[plain.rows_of_step(t)])
+        assert isinstance(again.keys_of_step(t), np.memmap)
+
+
+def test_mapped_table_with_a_bad_step_is_refused(home, tmp_path):
+    """The mapped load checks the steps' keys instead of the whole array, so a row outside every step is caught."""
+    from mbi.memory.lut import load_table, save_table
+    from mbi.inference.tablesize import table_prefix
+
+    plain = load_table(ROOT / "mbi" / "default_model" / "table.npz")
+    small = table_prefix(plain, 2000)
+    assert small.step_keys is None
+    small.step[5] = plain.num_glimpses  # a step the table does not have
+    save_table(small, tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="beyond the table's"):
+        load_table(tmp_path / "bad.npz", mapped=True)
 
 
 def test_first_decode_runs_in_a_child_process(home, tmp_path, rng, monkeypatch):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mbi.inference.tablesize import budget_curve, budget_grid, cached_budget_curve, table_prefix
+from mbi.memory import decode
 from mbi.memory.decode import central_keys, decode_key, location_counts, mean_key, node_centroid, subtree_rows
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.memory.lut import build_table, distill, record_episodes
@@ -126,7 +127,7 @@ def test_decoded_key_is_what_the_ram_read(model, mnist):
         decode_key(rec.keys[0, 0, :-1], model.cfg)
 
 
-def test_tree_node_rows_and_centroid(table):
+def test_tree_node_rows_and_centroid(table, monkeypatch):
     rows = table.rows_of_step(1)
     keys = table.keys[rows]
     tree = KMeansTree(keys, table.layout, (1, 1, 1), branching=3, leaf_size=4)
@@ -153,6 +154,9 @@ def test_tree_node_rows_and_centroid(table):
     assert counts.shape == (CFG.loc_grid, CFG.loc_grid) and counts.sum() == len(keys)
     with pytest.raises(ValueError, match="node"):
         subtree_rows(s, len(s.node))
+    far = central_keys(keys, table.layout, (1, 2, 0.5), len(keys))  # every key, ranked
+    monkeypatch.setattr(decode, "_CHUNK_ROWS", 7)  # in blocks of 7 rows: the same distances, the same order
+    np.testing.assert_array_equal(central_keys(keys, table.layout, (1, 2, 0.5), len(keys)), far)
 
 
 # --------------------------------------------------------------------------- row budgets

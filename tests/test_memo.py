@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from mbi.runs import memo
 from mbi.runs.memo import ByteLRU, deep_nbytes
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_deep_nbytes_counts_buffers_once_and_maps_as_zero(tmp_path):
@@ -93,3 +100,42 @@ def test_put_reports_what_it_dropped():
     assert refused[0].refused and lru.get("trace", 9) is None
     small = ByteLRU(10_000)
     assert small.put("index", 0, 1, entries=1) == [] and [d.key for d in small.put("index", 1, 2, entries=1)] == [0]
+
+
+ALLOCATOR = """
+import sys
+import numpy as np
+from pathlib import Path
+from mbi.runs import memo
+
+def anon_mb():
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("RssAnon:"))
+    return int(line.split()[1]) / 1024
+
+if sys.argv[1] == "bound":
+    assert memo.bound_allocator()
+big = [np.ones(20_000_000 // 8)]  # a 20 MB block freed first: glibc then raises its map threshold to 20 MB
+del big
+base = anon_mb()
+kept, freed = [], []
+for _ in range(100):  # 2 MB arrays with small long-lived ones between them, as a server's results are
+    freed.append(np.ones(2_000_000 // 8))
+    kept.append(np.ones(100) + 1)
+held = anon_mb() - base
+del freed[::2]  # holes in the heap, which glibc keeps by itself
+if sys.argv[1] == "release":
+    assert memo.release_freed_memory()
+print(round(held), round(anon_mb() - base))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file() or memo._glibc() is None, reason="needs glibc on Linux")
+@pytest.mark.parametrize("mode", ["bound", "release"])
+def test_freed_arrays_go_back_to_the_system(mode):
+    """In a fresh process: with bound_allocator before, or release_freed_memory after, freeing every other
+    of 100 arrays of 2 MB gives their 100 MB back to the operating system."""
+    out = subprocess.run([sys.executable, "-c", ALLOCATOR, mode], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    held, left = (int(v) for v in out.stdout.split())
+    assert held >= 190 and left <= held / 2 + 10

@@ -1,9 +1,11 @@
 """Cluster tree (Fig. 4(b)/(c)): the hierarchical k-means tree over one glimpse step's keys.
 
-The tree (``mbi.search.searchers.KMeansTree`` with the session's weights) is built once per model, weights, step,
-branching and leaf size; the queries are the real lookups of test images at that step (a cached exact
-trace), so ``checks``, the view, the depth and the clicked node only redraw (the search-quality part is a
-fragment: its controls rerun only that part).
+The tree (the engine's k-means tree with the session's weights) is built once per model, weights, step,
+branching and leaf size, in a short-lived child process (``mbi.runs.treecache``: the server keeps only the
+tree's shape and its answers, not the tree, nor scikit-learn); the queries are the real lookups of test
+images at that step (a cached exact trace), answered for every ``checks`` at once, so ``checks``, the view,
+the depth, the clicked node and fewer test images only redraw (the search-quality part is a fragment: its
+controls rerun only that part; more images than the kept answers cover are searched anew).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import streamlit as st
 from mbi import plots
 from mbi.config import TreeConfig
 from mbi.memory.decode import central_keys, decode_key, location_counts, mean_key, subtree_rows
-from mbi.search.engine import build_searcher
+from mbi.runs.treecache import TreeView, tree_view
 from mbi.search.searchers import SearchResult, compare_with_reference
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
@@ -46,34 +48,47 @@ BASE = [
     Param("branching", 4, "int", lo=2, hi=16, label="branching"),
     Param("leaf", 32, "choice", choices=LEAF_CHOICES, label="leaf size"),
 ]
-first = urlsync.peek(PAGE, BASE, NAMES)
+IMAGES = Param("images", 10000, "choice", choices=IMAGE_CHOICES, label="test images")
+first = urlsync.peek(PAGE, BASE + [IMAGES], NAMES)
 t = int(first["step"]) - 1
 rows_t = table.rows_of_step(t)
-keys_t = table.keys[rows_t]
+keys_t = table.keys_of_step(t)
 
 settings = TreeConfig(branching=int(first["branching"]), leaf_size=int(first["leaf"]))
 tree_id = (models.current_model_key(), len(table), weights, t, settings)
-trees = lookups.memo("kmeans_tree", 4)
-tree = trees.get(tree_id)
-if tree is None:
-    with lookups.fresh_work("search index"), st.status(f"Building the k-means tree over the {len(rows_t):,} keys of glimpse {t + 1} (branching "
-                   f"{first['branching']}, leaves of at most {first['leaf']} keys) ...") as status:
+
+
+def tree_for(count: int) -> TreeView:
+    """The tree's view with its answers to (at least) the first ``count`` test images' queries at this step:
+    the kept one when it covers them, else built and searched in a child process (``mbi.runs.treecache``)."""
+    trees = lookups.memo("kmeans_tree", 4)
+    kept = trees.get(tree_id)
+    if kept is not None and kept.n_queries >= count:
+        return kept
+    trace = lookups.lookup_trace(table, "test", count, weights, "brute")
+    building = (f"Building the k-means tree over the {len(rows_t):,} keys of glimpse {t + 1} (branching "
+                f"{settings.branching}, leaves of at most {settings.leaf_size} keys) and searching it with "
+                f"{count:,} queries ...")
+    with lookups.fresh_work("search index"), st.status(building) as status:
         try:
-            tree = build_searcher(keys_t, table.layout, weights, "tree", tree=settings)
+            view = tree_view(keys_t, table.layout, weights, settings, trace.queries[:, t], CHECK_CHOICES)
         except furniture.USER_ERRORS as exc:
             status.update(label="The tree could not be built", state="error")
             st.error(furniture.friendly(exc))
             st.stop()
-        status.update(label=f"Built: {tree.n_nodes:,} nodes, height {tree.height}", state="complete")
-    trees.put(tree_id, tree)
-summary = tree.summary()
+        status.update(label=f"Built: {view.n_nodes:,} nodes, height {view.height}", state="complete")
+    return trees.put(tree_id, view)
+
+
+tree = tree_for(int(first["images"]))
+summary = tree.summary
 
 PARAMS = BASE + [
     Param("checks", 1, "choice", choices=CHECK_CHOICES, label="checks"),
     Param("view", "icicle", "choice", choices=tuple(VIEWS), label="view"),
     Param("depth", 4, "int", lo=1, hi=12, label="levels shown"),
     Param("node", 0, "int", lo=0, hi=tree.n_nodes - 1, label="node"),
-    Param("images", 10000, "choice", choices=IMAGE_CHOICES, label="test images"),
+    IMAGES,
 ]
 messages = urlsync.url_settings(PAGE, PARAMS)
 K = lambda name: urlsync.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys
@@ -146,20 +161,20 @@ def _search_quality() -> None:
     count = int(q[1].segmented_control("Test images (queries)", IMAGE_CHOICES, key=K("images"),
                                        format_func=lambda n: f"{n:,}") or 10000)
     trace = lookups.lookup_trace(table, "test", count, weights, "brute")
-    queries = trace.queries[:, t]
     reference = SearchResult(trace.rows[:, t], trace.distance[:, t], trace.comparisons[:, t],
                              np.zeros(count, dtype=np.int64))
+    view = tree_for(count)  # the same tree: only its answers to more queries may be new
     max_d = table.layout.max_distance(weights)
     reports_id = tree_id + (count,)
     reports = lookups.memo("tree_reports", 8).get(reports_id)
     if reports is None:  # every checks value at once: the checks slider then only picks one
-        reports = {ch: compare_with_reference(tree.query(queries, checks=ch), reference, max_d, tree.n_rows)
+        reports = {ch: compare_with_reference(view.answers(ch, count), reference, max_d, len(rows_t))
                    for ch in CHECK_CHOICES}
         lookups.memo("tree_reports", 8).put(reports_id, reports)
     report = reports[checks]
     s = st.columns(4)
     s[0].metric("Comparisons per query", f"{report.mean_comparisons:,.0f}",
-                help=f"Brute force: {tree.n_rows:,} (every key of the step); centroids compared count too")
+                help=f"Brute force: {len(rows_t):,} (every key of the step); centroids compared count too")
     s[1].metric("Less work than brute force", f"{report.speedup:,.0f}x")
     s[2].metric("Exact matches", f"{100 * report.exact_share:.1f}%",
                 help="Queries whose match is as close as brute force's")

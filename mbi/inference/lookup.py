@@ -81,7 +81,7 @@ class StepIndex:
                                      + (f" over {searcher.n_rows} rows" if isinstance(searcher, Searcher) else ""))
                 self.searchers.append(searcher)
             else:
-                self.searchers.append(build_searcher(table.keys[rows], table.layout, self.weights, str(kind),
+                self.searchers.append(build_searcher(table.keys_of_step(t), table.layout, self.weights, str(kind),
                                                      n_threads=self.n_threads, tree=self.tree))
 
     def query(self, t: int, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ def table_prefix(table: LookupTable, rows: int) -> LookupTable:
     meta = dict(table.meta, rows_budget=int(rows), prefix_of=len(table))
     cut = {f.name: getattr(table, f.name)[:rows] for f in dataclasses.fields(table)
            if isinstance(getattr(table, f.name), np.ndarray)}
-    out = dataclasses.replace(table, **cut, meta=meta)
+    out = dataclasses.replace(table, **cut, meta=meta, step_keys=None)
     missing = [t + 1 for t in range(table.num_glimpses) if not np.any(out.step == t)]
     if missing:
         raise ValueError(f"a budget of {rows} rows has no rows for glimpse steps {missing}; use a larger budget")

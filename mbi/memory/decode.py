@@ -24,6 +24,8 @@ from mbi.search.distance import KeyLayout
 from mbi.search.weights import check_weights
 from mbi.search.searchers import TreeSummary
 
+_CHUNK_ROWS = 4096  # rows whose float64 differences :func:`central_keys` holds at once (~8 MB for the default keys)
+
 
 def _check_width(keys: np.ndarray, cfg: RAMConfig) -> None:
     width = cfg.patch_vector_len + cfg.state_size + 2
@@ -114,8 +116,11 @@ def central_keys(keys: np.ndarray, layout: KeyLayout, weights: Sequence[float], 
         raise ValueError(f"count must be >= 1, got {count}")
     a, b, c = check_weights(weights)
     centre = mean_key(keys)
-    diff = np.abs(keys.astype(np.float64) - centre)
-    dist = sum(w * diff[:, cols].sum(axis=1) for w, cols in zip((a, b, c), layout.part_cols)) / (a + b + c)
+    dist = np.empty(len(keys))
+    for start in range(0, len(keys), _CHUNK_ROWS):  # float64 differences of a block of rows at a time
+        diff = np.abs(keys[start: start + _CHUNK_ROWS].astype(np.float64) - centre)
+        dist[start: start + _CHUNK_ROWS] = sum(w * diff[:, cols].sum(axis=1)
+                                               for w, cols in zip((a, b, c), layout.part_cols)) / (a + b + c)
     return np.argsort(dist, kind="stable")[:count]
 
 

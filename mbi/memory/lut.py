@@ -124,6 +124,8 @@ class LookupTable:
     model_hash: str
     meta: dict[str, Any] = field(default_factory=dict)
     dataset: str = DEFAULT_DATASET  # the dataset whose training images were replayed
+    # keys_of_step(t) of every step, memory-mapped beside a mapped table's copy (load_table(mapped=True))
+    step_keys: tuple[np.ndarray, ...] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -131,6 +133,17 @@ class LookupTable:
     def rows_of_step(self, t: int) -> np.ndarray:
         """Row indices of glimpse step ``t``."""
         return np.flatnonzero(self.step == t)
+
+    def keys_of_step(self, t: int) -> np.ndarray:
+        """``uint8 [n_t, D]``: the keys of step ``t`` in row order (``keys[rows_of_step(t)]``).
+
+        A table loaded memory-mapped has them as one mapped array per step, so the search indexes built on
+        them (and the pages that read them) share those pages instead of each holding a copy.
+        """
+        rows = self.rows_of_step(t)
+        if self.step_keys is not None and self.step_keys[t].shape == (len(rows), self.keys.shape[1]):
+            return self.step_keys[t]
+        return self.keys[rows]
 
     def storage_bytes(self) -> dict[str, int]:
         """Bytes the table takes stored bit-packed: binary-coded keys, thermometer keys, values, total.
@@ -290,10 +303,15 @@ def save_table(table: LookupTable, path: str | Path) -> Path:
 TABLE_FIELDS = ("keys", "next_hidden", "next_loc", "readout", "step", "count", "source")
 
 
-def _decoded_table(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a table file (decompressed), with its JSON header as a plain string array."""
+def _decoded_table(path: Path, by_step: bool = False) -> dict[str, np.ndarray]:
+    """The arrays of a table file (decompressed), with its JSON header as a plain string array; ``by_step`` adds
+    each step's keys as ``keys_step{t}`` (:meth:`LookupTable.keys_of_step`)."""
     with np.load(path, allow_pickle=False) as npz:
-        return {"header": npz["header"], **{k: npz[k] for k in TABLE_FIELDS}}
+        out = {"header": npz["header"], **{k: npz[k] for k in TABLE_FIELDS}}
+    if by_step:
+        steps = int(json.loads(str(out["header"].item()))["num_glimpses"])
+        out.update({f"keys_step{t}": out["keys"][out["step"] == t] for t in range(steps)})
+    return out
 
 
 def load_table(path: str | Path, expected_model_hash: str | None = None, expected_dataset: str | None = None,
@@ -302,7 +320,9 @@ def load_table(path: str | Path, expected_model_hash: str | None = None, expecte
     (when ``expected_dataset`` is given) or one of another model.
 
     ``mapped``: decompress the file once into a verified copy under ``$MBI_HOME/tables/mapped/`` and
-    memory-map it (:mod:`mbi.arraycache`), so processes and sessions share one copy of its pages.
+    memory-map it (:mod:`mbi.arraycache`), so processes and sessions share one copy of its pages; the copy
+    also holds each step's keys (:meth:`LookupTable.keys_of_step`), which are the ones checked here, so the
+    pages of the whole ``keys`` array are not read unless something asks for them.
     """
     p = Path(path)
     if not p.is_file():
@@ -311,19 +331,29 @@ def load_table(path: str | Path, expected_model_hash: str | None = None, expecte
         if mapped:
             where = hashlib.sha256(str(p.resolve()).encode()).hexdigest()[:8]
             folder = artifacts_root() / "tables" / "mapped" / f"{p.stem}-{where}"
-            decoded = mapped_arrays(folder, [p], lambda: _decoded_table(p), tag="table-v1")
+            decoded = mapped_arrays(folder, [p], lambda: _decoded_table(p, by_step=True), tag="table-v2")
         else:
             decoded = _decoded_table(p)
         header = json.loads(str(decoded["header"].item()))
         arrays = {k: decoded[k] for k in TABLE_FIELDS}
         layout = KeyLayout(*header["layout"])
-        table = LookupTable(**arrays, layout=layout, num_glimpses=int(header["num_glimpses"]),
-                            model_hash=str(header["model_hash"]), meta=dict(header.get("meta", {})),
-                            dataset=str(header.get("dataset", DEFAULT_DATASET)))
-        layout.check_keys(table.keys)
+        steps = int(header["num_glimpses"])
+        step_keys = tuple(decoded[f"keys_step{t}"] for t in range(steps)) if mapped else None
+        table = LookupTable(**arrays, layout=layout, num_glimpses=steps, model_hash=str(header["model_hash"]),
+                            meta=dict(header.get("meta", {})), dataset=str(header.get("dataset", DEFAULT_DATASET)),
+                            step_keys=step_keys)
         n = len(table.keys)
         if any(len(a) != n for a in arrays.values()) or table.next_hidden.shape[1] != layout.hidden_len:
             raise ValueError("arrays of different lengths")
+        if step_keys is None:
+            layout.check_keys(table.keys)
+        else:  # every row is in exactly one step's keys, so checking those checks them all
+            if n and int(table.step.max()) >= steps:
+                raise ValueError(f"a row's step is beyond the table's {steps} glimpse steps")
+            for t, keys in enumerate(step_keys):
+                layout.check_keys(keys)
+                if len(keys) != int(np.count_nonzero(table.step == t)):
+                    raise ValueError(f"the mapped keys of step {t + 1} do not match the table's rows")
     except Exception as exc:  # zip, JSON, key and shape errors all mean the same to the user
         raise ValueError(
             f"{p} is not a valid lookup table ({type(exc).__name__}: {str(exc)[:160]}); "

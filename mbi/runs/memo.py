@@ -6,15 +6,24 @@ least recently used entries when the total passes ``max_bytes``; each group of k
 of result) may also be capped in entries. :meth:`ByteLRU.put` returns what it dropped, so the
 caller can say so. Memory-mapped arrays count as 0 bytes: their pages are the operating
 system's shared, evictable file cache, not this process's own memory.
+
+Dropping a result frees its memory only if the allocator gives it back: glibc's malloc raises
+its memory-map threshold after large blocks are freed (up to 32 MB), so later arrays of a few MB
+come from the heap, which fragments and is rarely returned. :func:`bound_allocator` fixes that
+threshold (every block of at least 1 MiB gets its own map, unmapped when freed) and
+:func:`release_freed_memory` returns the heap's free pages (``malloc_trim``); a server calls the
+first once and the second after each request. Both do nothing where the C library is not glibc.
 """
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Hashable
 
 import numpy as np
@@ -145,4 +154,34 @@ class ByteLRU:
         return Dropped(full_key[1], size)
 
 
-__all__ = ["ByteLRU", "Dropped", "deep_nbytes"]
+MMAP_THRESHOLD = 1 << 20
+"""Bytes from which :func:`bound_allocator` has every block mapped on its own (returned to the OS when freed)."""
+
+_M_MMAP_THRESHOLD = -3  # mallopt parameter number in glibc's malloc.h
+
+
+@lru_cache(maxsize=1)
+def _glibc() -> ctypes.CDLL | None:
+    """The process's C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+def bound_allocator(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Serve every allocation of at least ``threshold`` bytes from its own memory map from now on, with no
+    dynamic raise of that threshold, so large arrays (tables, indexes, traces, torch buffers) go back to the
+    operating system as soon as they are freed. True when set (glibc), False where not available."""
+    libc = _glibc()
+    return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)) == 1)
+
+
+def release_freed_memory() -> bool:
+    """Give the heap's free pages back to the operating system (glibc ``malloc_trim(0)``); True when some were."""
+    libc = _glibc()
+    return bool(libc is not None and libc.malloc_trim(0))
+
+
+__all__ = ["ByteLRU", "Dropped", "MMAP_THRESHOLD", "bound_allocator", "deep_nbytes", "release_freed_memory"]
