@@ -15,6 +15,7 @@ from mbi.inference.gate import (LearnedGate, Neighbours, accuracy_at_share, erro
 from mbi.inference.lookup import LookupTrace
 from mbi.memory.lut import LookupTable
 from mbi.model.train import train
+from mbi.runs.gatecache import DEFAULT_SHARES, recorded_shares
 from mbi.search.distance import KeyLayout, distances_reference
 from tests.tiny import TINY_RAM
 
@@ -193,4 +194,31 @@ def test_the_gate_command_fits_on_validation_and_reports_test(checkpoint, tmp_pa
     assert row["share"] == 0.8 and row["threshold"] == settings_["gate_thresholds"]["distance"]["0.8"]
     assert main(base + ["--split", "test"]) == 0
     assert "ROC AUC" in capsys.readouterr().out
+    (checkpoint / "lookup.json").unlink()
+
+
+def test_gate_shares_are_chosen_recorded_and_reported(checkpoint, tmp_path, capsys, monkeypatch):
+    """--shares picks the shares whose thresholds --fit records; later reports default to the recorded shares."""
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    table = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "600", "--out", str(table)]) == 0
+    base = ["gate", str(checkpoint), "--table", str(table), "--images", "120", "--k", "4", "--json"]
+    capsys.readouterr()
+    assert main(base + ["--fit", "--record", "--shares", "0.7,0.75"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    recorded = json.loads((checkpoint / "lookup.json").read_text())["gate_thresholds"]
+    assert {g: sorted(v) for g, v in recorded.items()} == {"distance": ["0.7", "0.75"], "learned": ["0.7", "0.75"]}
+    assert [r["share"] for r in fitted["gates"]["learned"]["at_share"]] == [0.7, 0.75]
+    assert recorded_shares(recorded) == (0.7, 0.75) and recorded_shares({}) == DEFAULT_SHARES
+    assert main(base + ["--split", "test"]) == 0
+    test = json.loads(capsys.readouterr().out)
+    for gate in ("distance", "learned"):
+        rows = test["gates"][gate]["at_share"]
+        assert [r["share"] for r in rows] == [0.7, 0.75]
+        assert [r["threshold"] for r in rows] == [recorded[gate]["0.7"], recorded[gate]["0.75"]]
+    assert main(base + ["--split", "test", "--shares", "0.9"]) == 0
+    assert "threshold" not in json.loads(capsys.readouterr().out)["gates"]["learned"]["at_share"][0]  # none recorded
+    with pytest.raises(SystemExit):
+        main(base + ["--fit", "--shares", "0,0.5"])
+    assert "(0, 1]" in capsys.readouterr().err
     (checkpoint / "lookup.json").unlink()
