@@ -10,8 +10,9 @@ from hypothesis import given, settings, strategies as st
 
 from mbi.cli import main
 from mbi.config import RunConfig, TrainConfig
-from mbi.inference.gate import (LearnedGate, Neighbours, accuracy_at_share, error_auc, feature_names, gate_curve,
-                                gate_features, gated_predictions, out_of_fold_scores, step_neighbours)
+from mbi.inference.gate import (GatePoint, LearnedGate, Neighbours, accuracy_at_share, error_auc, feature_names,
+                                gate_curve, gate_features, gated_predictions, largest_share, out_of_fold_scores,
+                                step_neighbours)
 from mbi.inference.lookup import LookupTrace
 from mbi.memory.lut import LookupTable
 from mbi.model.train import train
@@ -151,6 +152,15 @@ def test_the_gate_curve_equals_thresholding_image_by_image(seed):
     assert half.lookup_share >= 0.5 and all(p.lookup_share < 0.5 for p in points if p.lookup_share < half.lookup_share)
 
 
+def test_largest_share_is_the_last_whole_percent_at_the_accuracy():
+    points = [GatePoint(0.0, 0.0, 0.90), GatePoint(0.1, 0.5, 0.91), GatePoint(0.2, 0.7308, 0.865),
+              GatePoint(0.3, 0.8, 0.86), GatePoint(0.4, 1.0, 0.80)]
+    assert largest_share(points, 0.865) == 0.73  # 73.08% rounded down to a whole percent
+    assert largest_share(points, 0.80) == 1.0 and largest_share(points, 0.905) == 0.5
+    with pytest.raises(ValueError, match="no share"):
+        largest_share(points, 0.95)
+
+
 def test_auc_of_a_perfect_and_a_backwards_score():
     wrong = np.array([0, 0, 1, 1], bool)
     assert error_auc(np.array([0.1, 0.2, 0.8, 0.9]), wrong) == 1.0
@@ -218,6 +228,10 @@ def test_gate_shares_are_chosen_recorded_and_reported(checkpoint, tmp_path, caps
         assert [r["threshold"] for r in rows] == [recorded[gate]["0.7"], recorded[gate]["0.75"]]
     assert main(base + ["--split", "test", "--shares", "0.9"]) == 0
     assert "threshold" not in json.loads(capsys.readouterr().out)["gates"]["learned"]["at_share"][0]  # none recorded
+    assert main(base + ["--fit", "--min-accuracy", "0.01", "--shares", "0.7"]) == 0  # every share is >= 1% right
+    assert [r["share"] for r in json.loads(capsys.readouterr().out)["gates"]["learned"]["at_share"]] == [0.7, 1.0]
+    assert main(base + ["--split", "test", "--min-accuracy", "0.5"]) == 2
+    assert "use it with --fit" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(base + ["--fit", "--shares", "0,0.5"])
     assert "(0, 1]" in capsys.readouterr().err

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
+
 import numpy as np
 
 from mbi.cli.options import add_lookup_options, checkpoint_of, data_of, image_count, table_of, weights_of
 from mbi.inference.gate import DEFAULT_K, GATES, LearnedGate, accuracy_at_share, feature_names, gate_curve, \
-    out_of_fold_scores
+    largest_share, out_of_fold_scores
 from mbi.runs.gatecache import DEFAULT_SHARES, gate_inputs, gate_report, recorded_shares
 
 
@@ -24,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shares", type=_shares, default=None,
                    help="comma-separated shares answered by lookup, e.g. 0.7,0.8 (default: with --fit 0.8,0.9; "
                         "else the recorded thresholds' shares)")
+    p.add_argument("--min-accuracy", type=float, default=None,
+                   help="with --fit: also choose a share, the largest (in whole percent) whose mixed accuracy with "
+                        "the learned gate's out-of-fold scores on these images is at least this (e.g. 0.865)")
     p.add_argument("--record", action="store_true", help="with --fit: store the gate and thresholds in lookup.json")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -48,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("fit the gate on validation data only: use --split val with --fit")
     if args.record and not args.fit:
         raise ValueError("--record stores a fitted gate: use it with --fit")
+    if args.min_accuracy is not None and (not args.fit or not 0.0 < args.min_accuracy <= 1.0):
+        raise ValueError(f"--min-accuracy (a fraction in (0, 1], got {args.min_accuracy}) chooses a share while "
+                         "fitting: use it with --fit")
     count = image_count(args)
     settings = ckpt.lookup
     weights = weights_of(args, ckpt)
@@ -60,9 +67,13 @@ def run(args: argparse.Namespace) -> int:
     inputs = gate_inputs(model, table, x, y, data.train_y, weights, images_id, args.k)
     names = feature_names(table.num_glimpses)
     if args.fit:
-        shares = args.shares or DEFAULT_SHARES
         gate = LearnedGate.fit(inputs.features, inputs.wrong, names, args.k, fitted_on=images_id)
         learned_score = out_of_fold_scores(inputs.features, inputs.wrong, names, args.k)
+        shares = args.shares or DEFAULT_SHARES
+        if args.min_accuracy is not None:
+            chosen = largest_share(gate_curve(learned_score, inputs.trace.prediction, inputs.ram_pred, y),
+                                   args.min_accuracy)
+            shares = tuple(sorted({*(args.shares or ()), chosen}))
         fitted = {"distance": inputs.trace.max_distance, "learned": gate.score(inputs.features)}
         thresholds = {g: {f"{s:g}": accuracy_at_share(gate_curve(fitted[g], inputs.trace.prediction, inputs.ram_pred,
                                                                  y), s).threshold for s in shares} for g in GATES}
