@@ -176,7 +176,10 @@ def fashion_sections(row: dict[str, Any] | None, fcfg: dict[str, Any] | None) ->
                             f"validation): {_pct(r['accuracy'])} with {_pct(r['lookup_share'])} by lookup"
                             for name in ("learned", "distance") for r in g[name]["at_share"] if "threshold" in r)
                   + f" ({gates['images']} test images, {gates['table_rows']} rows)")
-        why_g = (f"The learned gate (fitted on {gates['fitted_on']} validation images) predicts wrong lookups from "
+        split, _, count = gates["fitted_on"].partition(":")
+        fitted = f"{int(count):,} {'validation' if split == 'val' else split} images" if count.isdigit() else \
+            gates["fitted_on"] or "validation images"
+        why_g = (f"The learned gate (fitted on {fitted}) predicts wrong lookups from "
                  "each glimpse's distance, its margin to the second-best row and how many near rows agree; the paper "
                  "gates by the largest matched distance alone. RAM alone on these images: "
                  f"{_pct(gates['ram_accuracy'])}.")
