@@ -92,6 +92,14 @@ def test_column_groups_partition_the_columns(width: int, size: int, seed: int) -
         assert any(0 in g and 3 in g for g in groups)
 
 
+@pytest.mark.parametrize(("width", "size"), [(1200, 8), (6000, 8), (700, 1)])
+def test_column_groups_of_wide_parts_stay_within_size(width: int, size: int) -> None:
+    values = np.random.default_rng(0).integers(0, 2, (40, width)).astype(np.uint8)
+    groups = column_groups(values, size)
+    assert np.array_equal(np.sort(np.concatenate(groups)), np.arange(width))
+    assert max(len(g) for g in groups) <= size
+
+
 def test_largest_layouts_and_a_single_row() -> None:
     # parts close to the kernel's 65,535-bit limit; one key, and a table of one repeated key
     layout = KeyLayout(patch_len=4000, patch_levels=16, hidden_len=6000, hidden_levels=8, loc_levels=256)

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from mbi.search import kernels
-from mbi.search.distance import KeyLayout, default_threads, pack
+from mbi.search.distance import KeyLayout, default_threads
 from mbi.search.exact import pack_rows, part_ranges
 from mbi.search.searchers import KMeansTree, SearchResult
 from mbi.validate import check_int

@@ -29,13 +29,13 @@ from typing import Sequence
 import numpy as np
 
 from mbi.search import kernels
-from mbi.search.distance import KeyLayout, PackedKeys, default_threads, pack, part_word_slices
+from mbi.search.distance import KeyLayout, default_threads, pack, part_word_slices
 from mbi.search.searchers import SearchResult, Searcher
 from mbi.validate import check_int
 
 
 def part_ranges(part_words: Sequence[slice]) -> np.ndarray:
-    """Word ranges of (patch, hidden, location) (:attr:`PackedKeys.part_words`) as ``int64 [3, 2]`` (start, stop)."""
+    """Word ranges of (patch, hidden, location) (``PackedKeys.part_words``) as ``int64 [3, 2]`` (start, stop)."""
     return np.array([[s.start, s.stop] for s in part_words], dtype=np.int64)
 
 
@@ -102,11 +102,14 @@ def column_groups(values: np.ndarray, size: int) -> list[np.ndarray]:
     together (neighbouring pixels, a pixel and the coarse patch that covers it, the hidden
     units of one feature) end up together, which makes the group-sum bound of
     :class:`PrunedExact` tight. Parts wider than 512 columns start from runs of neighbouring
-    columns. Returns a list of ascending ``int64`` column arrays covering ``0..d-1``.
+    columns (and are only such runs when those would not fit ``size``). Returns a list of
+    ascending ``int64`` column arrays covering ``0..d-1``.
     """
     d = values.shape[1]
+    run = -(-d // 512)  # pairing starts from at most 512 groups
+    if run >= size:  # too wide (or groups of one): runs of neighbouring columns
+        return [np.arange(s, min(s + size, d)) for s in range(0, d, size)]
     sample = values[:: max(1, len(values) // 4096)].astype(np.float64)
-    run = max(1, -(-d // 512))
     groups = [np.arange(s, min(s + run, d)) for s in range(0, d, run)]
     while len(groups) > 1:
         sizes = np.array([len(g) for g in groups])
