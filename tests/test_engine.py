@@ -89,7 +89,8 @@ def test_column_groups_partition_the_columns(width: int, size: int, seed: int) -
     assert np.array_equal(np.sort(cols), np.arange(width))
     assert all(1 <= len(g) <= size and np.all(np.diff(g) > 0) for g in groups)
     if size >= 2 and width > 3:  # the first pairing round joins the most correlated columns: duplicates
-        assert any(0 in g and 3 in g for g in groups)
+        # (which of the duplicates of column 0 go together is a tie, and with an odd count one is left over)
+        assert any(np.count_nonzero(g % 3 == 0) >= 2 for g in groups)
 
 
 @pytest.mark.parametrize(("width", "size"), [(1200, 8), (6000, 8), (700, 1)])
