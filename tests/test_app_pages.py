@@ -287,6 +287,8 @@ def test_a_stopped_run_whose_last_pt_is_damaged_offers_its_best_checkpoint_or_sc
     best_epoch = json.loads((run / "metrics.json").read_text())["best_epoch"]
     at.button(key="resume_best").click().run()
     _ok(at)
+    while not list(run.glob("before-restart-*")):  # the training thread moves the old files aside when it starts
+        time.sleep(0.2)
     (aside,) = run.glob("before-restart-*")
     assert (aside / "last.pt").read_bytes() == b"\0" * 64  # the damaged file is kept, not deleted
     while json.loads((run / "metrics.json").read_text())["epochs_done"] <= best_epoch:  # one more epoch trained
