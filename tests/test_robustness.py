@@ -134,3 +134,38 @@ def test_robustness_gives_the_numbers_of_lookup_on_the_same_perturbed_images(che
     assert len({(r["lookup_accuracy"], r["mixed_accuracy"], r["ram_accuracy"]) for r in res["rows"]}) > 1
     assert main(["robustness", str(checkpoint), "--table", str(table), "--perturb", "blur-2"]) == 2
     assert "unknown perturbation" in capsys.readouterr().err
+
+
+def test_the_learned_gate_column_gives_the_numbers_of_the_gate_command_on_the_same_perturbed_images(
+        checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    table = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "600", "--out", str(table)]) == 0
+    common = ["--table", str(table), "--images", "80", "--weights", "1,0.5,1"]
+    assert main(["gate", str(checkpoint), *common, "--k", "4", "--fit", "--record"]) == 0
+    capsys.readouterr()
+    try:
+        names = ["clean", "shift-left-1", "noise-0.2"]
+        assert main(["robustness", str(checkpoint), *common, "--threshold", "3.0", "--perturb", ",".join(names),
+                     "--learned-share", "0.8", "--json"]) == 0
+        res = json.loads(capsys.readouterr().out)
+        assert res["learned_gate"]["share"] == 0.8
+        for row in res["rows"]:
+            assert main(["gate", str(checkpoint), *common, "--k", "4", "--split", "test", "--perturb",
+                         row["perturbation"], "--json"]) == 0
+            ref = json.loads(capsys.readouterr().out)
+            (at,) = [a for a in ref["gates"]["learned"]["at_share"] if a["share"] == 0.8]
+            assert row["learned_accuracy"] == at["accuracy"] and row["learned_lookup_share"] == at["lookup_share"]
+            assert row["learned_auc"] == pytest.approx(ref["gates"]["learned"]["auc"])
+            assert row["distance_auc"] == pytest.approx(ref["gates"]["distance"]["auc"])
+            assert row["lookup_accuracy"] == ref["lookup_accuracy"] and row["ram_accuracy"] == ref["ram_accuracy"]
+        fig = plots.robustness_bars(res["rows"], res["groups"])
+        assert [t.name for t in fig.data][3] == "mixed, learned gate accuracy (%)" and len(fig.data) == 6
+        assert main(["robustness", str(checkpoint), *common, "--threshold", "3.0", "--perturb", "clean",
+                     "--learned-share", "0.7"]) == 2
+        assert "thresholds for shares" in capsys.readouterr().err
+        assert main(["robustness", str(checkpoint), *common, "--threshold", "3.0", "--perturb", "clean",
+                     "--learned-share", "none", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["rows"][0]["learned_accuracy"] is None
+    finally:
+        (checkpoint / "lookup.json").unlink()

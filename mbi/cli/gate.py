@@ -16,6 +16,7 @@ from mbi.inference.gate import (DEFAULT_K, GATES, LearnedGate, accuracy_at_share
 from mbi.memory.lut import cached_table, load_table
 from mbi.model.checkpoint import LookupSettings, load_model, lookup_settings, model_hash, resolve_checkpoint
 from mbi.model.predict import predict
+from mbi.inference.robustness import parse_perturbation, perturbed_images_id
 from mbi.runs.gatecache import cached_neighbours
 from mbi.runs.tracecache import cached_trace
 
@@ -30,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--images", type=int, help="use only the first N images of the split")
     p.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json)")
+    p.add_argument("--perturb", default="clean",
+                   help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
+                        "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
     p.add_argument("--k", type=int, default=DEFAULT_K, help=f"neighbours per step the gate looks at (default {DEFAULT_K})")
     p.add_argument("--fit", action="store_true",
                    help="fit the learned gate on this split (validation only) and the thresholds that answer "
@@ -73,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
     x, y = mnist.split(args.split)
     if args.images:
         x, y = x[: args.images], y[: args.images]
-    images_id = f"{args.split}:{len(x)}"
+    perturbation = parse_perturbation(args.perturb)
+    x = perturbation.apply(x)
+    images_id = perturbed_images_id(f"{args.split}:{len(x)}", perturbation)
     trace = cached_trace(model, table, x, images_id, weights)
     neighbours = cached_neighbours(table, weights, trace, images_id, args.k)
     features = gate_features(trace, neighbours, table, mnist.train_y)
@@ -100,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         learned_score = gate.score(features)
         thresholds = settings.get("gate_thresholds", {})
     scores = {"distance": trace.max_distance.astype(np.float64), "learned": learned_score}
-    res = {"images": int(len(y)), "split": args.split, "k": args.k, "weights": [float(w) for w in weights],
+    res = {"images": int(len(y)), "split": args.split, "perturbation": perturbation.name, "k": args.k, "weights": [float(w) for w in weights],
            "ram_accuracy": float(np.mean(ram_pred == y)), "lookup_accuracy": float(np.mean(~wrong)),
            "learned_scores": "out-of-fold (5 folds of this split)" if args.fit else f"fitted on {gate.fitted_on}",
            "gates": {g: _gate_report(scores[g], wrong, trace.prediction, ram_pred, y, thresholds.get(g))
@@ -111,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"{res['images']} {args.split} images: RAM {100 * res['ram_accuracy']:.2f}%, lookup-only "
+    which = "" if perturbation.kind == "clean" else f" ({perturbation.name})"
+    print(f"{res['images']} {args.split} images{which}: RAM {100 * res['ram_accuracy']:.2f}%, lookup-only "
           f"{100 * res['lookup_accuracy']:.2f}%; learned gate scores {res['learned_scores']}")
     for g in GATES:
         r = res["gates"][g]
