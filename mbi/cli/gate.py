@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--perturb", default="clean",
                    help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
                         "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
-    p.add_argument("--k", type=int, default=DEFAULT_K, help=f"neighbours per step the gate looks at (default {DEFAULT_K})")
+    p.add_argument("--k", type=int,
+                   help=f"neighbours per step the gate looks at (default: {DEFAULT_K} with --fit, else the recorded gate's)")
     p.add_argument("--fit", action="store_true",
                    help="fit the learned gate on this split (validation only) and the thresholds that answer "
                         "80%% and 90%% of its images by lookup, for both gates")
@@ -80,15 +81,25 @@ def run(args: argparse.Namespace) -> int:
     perturbation = parse_perturbation(args.perturb)
     x = perturbation.apply(x)
     images_id = perturbed_images_id(f"{args.split}:{len(x)}", perturbation)
+    gate = None
+    if not args.fit:
+        if "gate" not in settings:
+            raise ValueError(f"{folder}/lookup.json has no learned gate; fit one on validation with "
+                             "`python -m mbi gate CHECKPOINT --fit --record`")
+        gate = LearnedGate.from_dict(settings["gate"])
+        if args.k is not None and gate.k != args.k:
+            raise ValueError(f"the recorded gate looks at k={gate.k} neighbours; run with --k {gate.k} (or without "
+                             "--k), or fit it again with --fit --record")
+    k = gate.k if gate is not None else (DEFAULT_K if args.k is None else args.k)
+    names = feature_names(table.num_glimpses) if gate is None else list(gate.features)
     trace = cached_trace(model, table, x, images_id, weights)
-    neighbours = cached_neighbours(table, weights, trace, images_id, args.k)
-    features = gate_features(trace, neighbours, table, mnist.train_y)
+    neighbours = cached_neighbours(table, weights, trace, images_id, k)
+    features = gate_features(trace, neighbours, table, mnist.train_y, names)
     wrong = wrong_answers(trace, y)
     ram_pred = predict(model, x)
-    names = feature_names(table.num_glimpses)
-    if args.fit:
-        gate = LearnedGate.fit(features, wrong, names, args.k, fitted_on=images_id)
-        learned_score = out_of_fold_scores(features, wrong, names, args.k)
+    if gate is None:
+        gate = LearnedGate.fit(features, wrong, names, k, fitted_on=images_id)
+        learned_score = out_of_fold_scores(features, wrong, names, k)
         thresholds = {
             "distance": {f"{s:g}": accuracy_at_share(gate_curve(trace.max_distance, trace.prediction, ram_pred, y),
                                                      s).threshold for s in SHARES},
@@ -96,17 +107,11 @@ def run(args: argparse.Namespace) -> int:
                                                     s).threshold for s in SHARES},
         }
     else:
-        if "gate" not in settings:
-            raise ValueError(f"{folder}/lookup.json has no learned gate; fit one on validation with "
-                             "`python -m mbi gate CHECKPOINT --fit --record`")
-        gate = LearnedGate.from_dict(settings["gate"])
-        if gate.k != args.k or list(gate.features) != names:
-            raise ValueError(f"the recorded gate looks at k={gate.k} neighbours and features {list(gate.features)}; "
-                             f"run with --k {gate.k}, or fit it again with --fit --record")
         learned_score = gate.score(features)
         thresholds = settings.get("gate_thresholds", {})
     scores = {"distance": trace.max_distance.astype(np.float64), "learned": learned_score}
-    res = {"images": int(len(y)), "split": args.split, "perturbation": perturbation.name, "k": args.k, "weights": [float(w) for w in weights],
+    res = {"images": int(len(y)), "split": args.split, "perturbation": perturbation.name, "k": k,
+           "weights": [float(w) for w in weights], "features": names,
            "ram_accuracy": float(np.mean(ram_pred == y)), "lookup_accuracy": float(np.mean(~wrong)),
            "learned_scores": "out-of-fold (5 folds of this split)" if args.fit else f"fitted on {gate.fitted_on}",
            "gates": {g: _gate_report(scores[g], wrong, trace.prediction, ram_pred, y, thresholds.get(g))

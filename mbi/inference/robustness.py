@@ -257,7 +257,8 @@ def robustness_rows(model: RAM, table: LookupTable, images: np.ndarray, labels: 
         if learned is not None:
             found = neighbours_of(p, trace) if neighbours_of else \
                 step_neighbours(table, index.weights, trace.queries, learned.gate.k)
-            score = learned.gate.score(gate_features(trace, found, table, learned.train_labels))
+            score = learned.gate.score(gate_features(trace, found, table, learned.train_labels,
+                                                     learned.gate.features))
         rows.append(robustness_row(p, trace, predict(model, x), labels, threshold, score,
                                    None if learned is None else learned.threshold))
     return rows

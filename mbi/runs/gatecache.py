@@ -55,4 +55,4 @@ def gate_scores(gate: str, trace: LookupTrace, neighbours: Neighbours | None = N
         raise ValueError(f"gate must be 'distance' or 'learned', got {gate!r}")
     if learned is None or neighbours is None or table is None or train_labels is None:
         raise ValueError("the learned gate needs a fitted gate, the neighbours, the table and the training labels")
-    return learned.score(gate_features(trace, neighbours, table, train_labels))
+    return learned.score(gate_features(trace, neighbours, table, train_labels, learned.features))
