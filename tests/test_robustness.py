@@ -169,3 +169,22 @@ def test_the_learned_gate_column_gives_the_numbers_of_the_gate_command_on_the_sa
         assert json.loads(capsys.readouterr().out)["rows"][0]["learned_accuracy"] is None
     finally:
         (checkpoint / "lookup.json").unlink()
+
+
+def test_table_shifts_picks_the_cached_table_of_that_recipe(checkpoint, tmp_path, capsys, monkeypatch):
+    from mbi.memory.lut import table_path
+    from mbi.memory.recipe import TableRecipe
+
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    cached = table_path(checkpoint, recipe=TableRecipe("2px"))  # where --table-shifts 2px looks first
+    cached.parent.mkdir(parents=True)
+    assert main(["distill", str(checkpoint), "--rows", "900", "--shifts", "2px", "--out", str(cached)]) == 0
+    capsys.readouterr()
+    common = ["robustness", str(checkpoint), "--images", "40", "--weights", "1,1,1", "--threshold", "3",
+              "--perturb", "clean,shift-up-2", "--json"]
+    assert main(common + ["--table-shifts", "2px"]) == 0
+    by_recipe = json.loads(capsys.readouterr().out)
+    assert main(common + ["--table", str(cached)]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == by_recipe["rows"]
+    assert main(common + ["--table", str(cached), "--table-shifts", "2px"]) == 2
+    assert "pass one of them" in capsys.readouterr().err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -13,8 +12,8 @@ from mbi.cli.lookup import parse_floats
 from mbi.data import load_mnist
 from mbi.inference.gate import (DEFAULT_K, GATES, LearnedGate, accuracy_at_share, error_auc, feature_names,
                                 gate_curve, gate_features, gated_predictions, out_of_fold_scores, wrong_answers)
-from mbi.memory.lut import cached_table, load_table
-from mbi.model.checkpoint import LookupSettings, load_model, lookup_settings, model_hash, resolve_checkpoint
+from mbi.cli.options import add_table_options, table_of
+from mbi.model.checkpoint import Checkpoint, LookupSettings, load_model, lookup_settings, resolve_checkpoint
 from mbi.model.predict import predict
 from mbi.inference.robustness import parse_perturbation, perturbed_images_id
 from mbi.runs.gatecache import cached_neighbours
@@ -27,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``gate`` command."""
     p = subparsers.add_parser("gate", help="fit the learned mixed-MBI gate on validation; compare gates on a split")
     p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
-    p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
+    add_table_options(p)
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--images", type=int, help="use only the first N images of the split")
     p.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json)")
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.record and not args.fit:
         raise ValueError("--record stores a fitted gate: use it with --fit")
     model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
+    table = table_of(args, Checkpoint(folder))
     settings = lookup_settings(folder)
     weights = settings.get("weights", [1.0, 1.0, 1.0]) if args.weights == "chosen" else parse_floats(args.weights)
     if len(weights) != 3:

@@ -15,8 +15,8 @@ from mbi.inference.gate import LearnedGate
 from mbi.inference.lookup import StepIndex
 from mbi.inference.robustness import STANDARD, GateSetting, Perturbation, group_means, parse_perturbation, \
     perturbed_images_id, robustness_rows
-from mbi.memory.lut import cached_table, load_table
-from mbi.model.checkpoint import load_model, lookup_settings, model_hash, resolve_checkpoint
+from mbi.cli.options import add_table_options, table_of
+from mbi.model.checkpoint import Checkpoint, load_model, lookup_settings, resolve_checkpoint
 from mbi.runs.gatecache import cached_neighbours
 from mbi.runs.tracecache import cached_trace
 from mbi.store import atomic_write_text
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``robustness`` command."""
     p = subparsers.add_parser("robustness", help="RAM, lookup-only and mixed MBI on shifted and noisy digits")
     p.add_argument("checkpoint", nargs="?", default="default", help="run folder or 'default'")
-    p.add_argument("--table", type=Path, help="table .npz (default: the full table, cached or distilled now)")
+    add_table_options(p)
     p.add_argument("--split", choices=("val", "test"), default="test")
     p.add_argument("--images", type=int, help="use only the first N images of the split")
     p.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json)")
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--perturb names no perturbation")
     folder = resolve_checkpoint(args.checkpoint)
     model = load_model(folder)
-    table = load_table(args.table, model_hash(folder)) if args.table else cached_table(folder)
+    table = table_of(args, Checkpoint(folder))
     settings = lookup_settings(folder)
     weights = settings.get("weights", [1.0, 1.0, 1.0]) if args.weights == "chosen" else parse_floats(args.weights)
     if len(weights) != 3:
@@ -83,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
                                                                             learned.gate.k))
     bar.update(len(perturbations) - bar.n)
     bar.close()
-    res = {"images": int(len(y)), "split": args.split, "weights": [float(w) for w in weights], "threshold": threshold,
+    res = {"images": int(len(y)), "split": args.split, "table_rows": int(len(table)),
+           "table_mb": table.storage_bytes()["total_binary"] / 1e6, "table_shifts": table.meta.get("shifts", []),
+           "weights": [float(w) for w in weights], "threshold": threshold,
            "learned_gate": None if learned is None else {"share": learned.share, "threshold": learned.threshold,
                                                          "fitted_on": learned.gate.fitted_on},
            "rows": [asdict(r) for r in rows], "groups": group_means(rows)}
@@ -92,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"{res['images']} {args.split} images, weights {weights}, mixed threshold {threshold:.4g}"
+    print(f"{res['images']} {args.split} images, table of {res['table_rows']:,} rows ({res['table_mb']:.1f} MB), "
+          f"weights {weights}, mixed threshold {threshold:.4g}"
           + ("" if learned is None else f"; learned gate at its threshold for {100 * learned.share:.0f}% by lookup "
                                         f"on validation ({learned.threshold:.4g})"))
     print(_line("perturbation", "RAM", "lookup", "mixed", "by lookup", "lookup part", learned is not None,
