@@ -188,3 +188,38 @@ def test_table_shifts_picks_the_cached_table_of_that_recipe(checkpoint, tmp_path
     assert json.loads(capsys.readouterr().out)["rows"] == by_recipe["rows"]
     assert main(common + ["--table", str(cached), "--table-shifts", "2px"]) == 2
     assert "pass one of them" in capsys.readouterr().err
+
+
+def test_the_recipes_command_records_what_robustness_measures_per_recipe(checkpoint, tmp_path, capsys, monkeypatch):
+    from mbi.inference.tablesize import RECIPES_FILE, read_recipe_tradeoff
+    from mbi.memory.lut import table_path
+    from mbi.memory.recipe import TableRecipe
+
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    for shifts, rows in (("none", 600), ("1px", 900)):  # stand-ins for the full tables, where the cache looks
+        cached = table_path(checkpoint, recipe=TableRecipe(shifts))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        assert main(["distill", str(checkpoint), "--rows", str(rows), "--shifts", shifts, "--out", str(cached)]) == 0
+    capsys.readouterr()
+    args = ["--images", "40", "--weights", "1,1,1", "--perturb", "clean,shift-up-1,shift-left-2"]
+    try:
+        assert main(["recipes", str(checkpoint), "--shifts", "none,1px", "--split", "test", *args, "--record"]) == 0
+        assert "recorded in" in capsys.readouterr().out
+        recorded = read_recipe_tradeoff(checkpoint)
+        assert recorded["images"] == "test:40" and "--shifts none,1px" in recorded["command"]
+        for point in recorded["points"]:
+            assert main(["robustness", str(checkpoint), "--table-shifts", point.shifts, "--threshold", "3", *args,
+                         "--learned-share", "none", "--json"]) == 0
+            res = json.loads(capsys.readouterr().out)
+            assert point.rows == res["table_rows"] == (600 if point.shifts == "none" else 900)
+            assert point.accuracy == {g["group"]: g["lookup_accuracy"] for g in res["groups"]}
+            assert point.ram_accuracy == {g["group"]: g["ram_accuracy"] for g in res["groups"]}
+        fig = plots.recipe_tradeoff([p.to_dict() for p in recorded["points"]], current="none")
+        assert [t.name for t in fig.data] == ["lookup, clean", "lookup, shift 1 px", "lookup, shift 2 px"]
+        assert main(["recipes", str(checkpoint), "--shifts", "3px"]) == 2
+        (checkpoint / RECIPES_FILE).write_text('{"points": [{"shifts": "none"}]}')
+        with pytest.raises(ValueError, match="not a recorded recipe trade-off"):
+            read_recipe_tradeoff(checkpoint)
+    finally:
+        (checkpoint / RECIPES_FILE).unlink(missing_ok=True)
+    assert read_recipe_tradeoff(checkpoint) is None
