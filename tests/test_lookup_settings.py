@@ -65,7 +65,7 @@ def test_the_shipped_lookup_json_reads_and_writes_back_unchanged():
     ({"threshold": True}, "'threshold' must be a finite number"),
     ({"test_images": 2.5}, "'test_images' must be an integer"),
     ({"val_lookup_accuracy": float("nan")}, "val_lookup_accuracy"),
-    ({"table": {"shifts": "2px"}}, "table shifts must be one of"),
+    ({"table": {"shifts": "3px"}}, "table shifts must be one of"),
     ({"table": {"colour": "red"}}, "unknown table recipe field"),
     ({"table": "1px"}, "is not a table recipe"),
     ({"thresold": 4.6}, "unknown entry \\['thresold'\\]"),
