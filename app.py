@@ -25,7 +25,10 @@ def _page(file: str, title: str, icon: str, url_path: str, **kwargs) -> st.Page:
 def pages() -> dict[str, list[st.Page]]:
     """The dashboard's pages in the order of the guided path, grouped as in the paper."""
     return {
-        "Start": [_page("overview.py", "Overview", "home", "start", default=True)],
+        # The default page is served at "/" whatever its url_path; the hidden alias keeps links to the
+        # Overview's own path "/start" working (without it Streamlit shows "Page not found" over the page).
+        "Start": [_page("overview.py", "Overview", "home", "overview", default=True),
+                  _page("overview.py", "Overview", "home", "start", visibility="hidden")],
         "The network": [
             _page("ram_hyperparameters.py", "RAM hyperparameters", "tune", "ram"),
             _page("glimpse_paths.py", "Glimpse paths", "visibility", "glimpses"),

@@ -1,22 +1,25 @@
 """The compiled search engine on the shipped table, against faiss and the RAM, in one run.
 
-    python -m benchmarks.bench_engine                    # 10,000 test digits, 1 and 2 threads
+    python -m benchmarks.bench_engine                    # 10,000 test and validation digits
     python -m benchmarks.bench_engine --images 2000 --no-write
 
-Measured (all on the shipped default model and table, the model's recorded weights):
+Measured (all on the shipped default model and table, the model's recorded weights), every
+speed the best of ``--repeats`` runs, ours and the peer's alike, in the same process:
 
-1. exact search per glimpse step on the real queries the test digits issue: ours (pruned
-   exact, compiled full scan) vs faiss ``IndexFlat(d, METRIC_L1)`` on keys scaled by a, b, c
-   (weighted) and ``IndexBinaryFlat`` on the same thermometer bits (a = b = c), in queries per
-   CPU-second with one thread and queries/s with two;
-2. the compiled tree vs faiss ``IndexBinaryIVF`` at the ``nprobe`` that matches its exactness
-   (a = b = c, one step);
-3. end-to-end lookup-only inference on the test digits vs the RAM's batched torch forward
-   pass, same threads; the tree's ``checks`` are chosen on the validation split (smallest
-   whose validation accuracy is within 0.2 points of exact lookup);
-4. the index's bytes against the packed table's, and the first call in a fresh process.
+1. end-to-end lookup-only inference on the test digits vs the RAM's batched torch forward,
+   same threads (1 and 2); where the lookup's time goes (glimpses, search, the rest); the
+   tree's ``checks`` chosen on the validation digits (smallest whose lookup accuracy is within
+   0.2 points of exact lookup), with the whole validation curve;
+2. exact search per glimpse step on the real queries the test digits issue: ours (pruned exact,
+   compiled full scan) vs faiss ``IndexFlat(d, METRIC_L1)`` on keys scaled by a, b, c (weighted)
+   and ``IndexBinaryFlat`` on the same thermometer bits (a = b = c), in queries per CPU-second
+   with one thread and queries/s with two; the rows each stage of the pruned search reads;
+3. the index's bytes against the packed table's, and the first call in a fresh process (numba's
+   on-disk cache warm, and cold: everything compiled);
+4. the compiled tree vs faiss ``IndexBinaryIVF`` (a = b = c, one step) at the ``nprobe`` that
+   matches the tree's exactness on the same queries.
 
-Results are printed and written as the ``## Search engine`` section of BENCHMARKS.md.
+Results are printed as they come and written as the ``## Search engine`` section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -41,15 +45,17 @@ from mbi.data import load_mnist
 from mbi.inference.lookup import StepIndex, lookup_infer
 from mbi.memory.lut import cached_table
 from mbi.model.checkpoint import load_model
-from mbi.model.predict import predict
+from mbi.model.predict import images_to_tensor, predict
+from mbi.model.sensor import GlimpseSensor
 from mbi.search.distance import pack
 from mbi.search.engine import build_searcher
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKS = (1, 2, 4, 8, 16, 32)
+CHECKS = (1, 2, 4, 8, 16, 32, 64)
+NPROBES = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
-def timed(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter, repeats: int = 2) -> float:
+def timed(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter, repeats: int = 3) -> float:
     """Best of ``repeats`` timings of ``fn()`` with ``clock``."""
     best = float("inf")
     for _ in range(repeats):
@@ -68,11 +74,130 @@ def scaled_keys(keys: np.ndarray, table_layout, weights) -> np.ndarray:
     return keys.astype(np.float32) * scale
 
 
-def search_section(table, weights, queries_by_step: list[np.ndarray], n_queries: int) -> list[str]:
+def set_threads(index: StepIndex, threads: int, checks: int | None = None) -> None:
+    """Run ``index`` on ``threads`` threads (and, for a tree, with ``checks`` leaves)."""
+    index.n_threads = threads
+    for s in index.searchers:
+        s.n_threads = threads
+        if checks is not None:
+            s.checks = checks
+
+
+def choose_checks(model, table, tree_index: StepIndex, exact_index: StepIndex, vx: np.ndarray, vy: np.ndarray,
+                  repeats: int) -> tuple[int, list[str]]:
+    """The tree's ``checks`` chosen on validation digits (1 thread) and the table of the curve."""
+    set_threads(exact_index, 1)
+    out = {}
+    t_exact = timed(lambda: out.setdefault("exact", lookup_infer(model, table, vx, index=exact_index)),
+                    time.process_time, repeats)
+    acc_exact = float(np.mean(out["exact"].prediction == vy))
+    lines = [f"Tree `checks` chosen on {len(vx):,} VALIDATION digits, 1 thread (smallest within 0.2 points of "
+             "exact lookup):", "", "| search | validation accuracy | vs exact (points) | images per CPU-second |",
+             "|---|---:|---:|---:|", f"| exact (pruned) | {100 * acc_exact:.2f}% | - | {len(vx) / t_exact:,.0f} |"]
+    chosen = None
+    for checks in CHECKS:
+        set_threads(tree_index, 1, checks)
+        res = {}
+        t = timed(lambda: res.setdefault("tr", lookup_infer(model, table, vx, index=tree_index)), time.process_time,
+                  repeats)
+        acc = float(np.mean(res["tr"].prediction == vy))
+        lines.append(f"| tree, checks {checks} | {100 * acc:.2f}% | {100 * (acc - acc_exact):+.2f} "
+                     f"| {len(vx) / t:,.0f} |")
+        print(lines[-1], flush=True)
+        if chosen is None and acc >= acc_exact - 0.002:
+            chosen = checks
+    if chosen is None:
+        chosen = CHECKS[-1]
+        lines += ["", f"No `checks` up to {CHECKS[-1]} comes within 0.2 points: the end-to-end run uses {chosen}."]
+    return chosen, lines
+
+
+def breakdown(model, index: StepIndex, table, x: np.ndarray, trace, clock: Callable[[], float]
+              ) -> tuple[float, float]:
+    """Seconds of the glimpse sensor and of the search alone on ``trace``'s locations and queries."""
+    sensor = GlimpseSensor(model)
+    t_sensor = timed(lambda: [sensor.codes(x, trace.locs[:, t], index.n_threads) for t in range(table.num_glimpses)],
+                     clock)
+    t_search = timed(lambda: [index.query(t, trace.queries[:, t]) for t in range(table.num_glimpses)], clock)
+    return t_sensor, t_search
+
+
+def end_to_end_section(model, table, weights, data, n_images: int, repeats: int, with_tree: bool = True
+                       ) -> tuple[list[str], list[np.ndarray], StepIndex, StepIndex | None]:
+    """Lookup-only inference vs the RAM's batched forward (1 and 2 threads), and where the time goes.
+
+    Also returns the real queries per step and the exact and tree indexes.
+    """
+    x, y = data.test_x[:n_images], data.test_y[:n_images]
+    vx, vy = data.val_x[:n_images], data.val_y[:n_images]
+    start = time.perf_counter()
+    exact_index = StepIndex(table, weights, n_threads=1)
+    t_exact_build = time.perf_counter() - start
+    tree_index, chosen = None, 0
+    lines = ["### End to end: lookup-only inference vs the RAM's batched forward", ""]
+    if with_tree:
+        start = time.perf_counter()
+        tree_index = StepIndex(table, weights, "tree", n_threads=1)
+        t_build = time.perf_counter() - start
+        chosen, curve = choose_checks(model, table, tree_index, exact_index, vx, vy, repeats)
+        lines += curve + ["", f"Index build: exact {t_exact_build:.1f} s, the four trees {t_build:.0f} s.", ""]
+    lines += [f"{n_images:,} test digits" + (f"; tree with **checks {chosen}** (chosen above)." if with_tree
+                                             else "; exact lookup only (`--no-tree`).")
+              + " One thread: images per CPU-second (the process runs one thread, so other jobs on the machine "
+              "do not count); two threads: images per wall-clock second. The split: the same run's glimpses "
+              "(compiled sensor), searches alone, and the rest (keys, table reads, Python); at two threads the "
+              "parts are separate wall-clock runs on a shared machine, so they need not add up.", "",
+              "| threads | inference | images/s | vs RAM | test accuracy | glimpses (s) | search (s) | rest (s) |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    queries = None
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        set_threads(exact_index, threads)
+        if tree_index is not None:
+            set_threads(tree_index, threads, chosen)
+        clock = time.process_time if threads == 1 else time.perf_counter
+        with threadpool_limits(threads):
+            predict(model, x[:100])
+            t_ram = timed(lambda: predict(model, x), clock, repeats)
+            acc_ram = float(np.mean(predict(model, x) == y))
+            rows = [("RAM, batched torch forward", t_ram, acc_ram, None)]
+            runs = [("lookup-only, exact (pruned)", exact_index)]
+            if tree_index is not None:
+                runs.append((f"lookup-only, compiled tree (checks {chosen})", tree_index))
+            for name, index in runs:
+                out = {}
+                t = timed(lambda: out.setdefault("tr", lookup_infer(model, table, x, index=index)), clock, repeats)
+                trace = out["tr"]
+                if queries is None:
+                    queries = [trace.queries[:, s] for s in range(table.num_glimpses)]
+                rows.append((name, t, float(np.mean(trace.prediction == y)),
+                             breakdown(model, index, table, x, trace, clock)))
+        for name, t, acc, parts in rows:
+            split = "| - | - | - |" if parts is None else f"| {parts[0]:.2f} | {parts[1]:.2f} | {t - sum(parts):.2f} |"
+            lines.append(f"| {threads} | {name} | {n_images / t:,.0f} | {t_ram / t:.2f}x | {100 * acc:.2f}% {split}")
+        print("\n".join(lines[-len(rows):]), flush=True)
+    with torch.no_grad():
+        x_t, loc = images_to_tensor(x), torch.from_numpy(queries[0][:, -2:].astype(np.int64))
+        torch.set_num_threads(1)
+        with threadpool_limits(1):
+            t_torch = timed(lambda: model.retina.quantizer.codes(model.retina(x_t, loc)), time.process_time)
+            sensor = GlimpseSensor(model)
+            t_sensor = timed(lambda: sensor.codes(x, loc.numpy()), time.process_time)
+    lines += ["", f"Glimpses of one step, 1 thread: compiled sensor {t_sensor * 1e3:.0f} ms vs the torch retina + "
+              f"quantizer {t_torch * 1e3:.0f} ms ({t_torch / t_sensor:.1f}x), bit-identical codes "
+              "(tests/test_sensor.py)."]
+    return lines, queries, exact_index, tree_index
+
+
+def search_section(table, weights, queries_by_step: list[np.ndarray], n_queries: int, n_peer: int,
+                   repeats: int) -> list[str]:
     """Exact search per step: ours vs faiss flat indexes, 1 thread (CPU s) and 2 threads (wall)."""
     lines = ["### Exact search per glimpse step (real queries of the test digits)", "",
+             f"{n_queries:,} queries per step for ours and faiss `IndexBinaryFlat`, {n_peer:,} for faiss "
+             "`IndexFlat(METRIC_L1)` (slow; rates are per query). Rows per query: bounded = the pruned search's "
+             "group-sum bound computed, exact = distances computed.", "",
              "| step | metric | searcher | queries per CPU-second, 1 thread | vs faiss | queries/s, 2 threads (wall) "
-             "| vs faiss | rows read per query |", "|---:|---|---|---:|---:|---:|---:|---:|"]
+             "| vs faiss | rows per query |", "|---:|---|---|---:|---:|---:|---:|---|"]
     layout = table.layout
     for t, queries in enumerate(queries_by_step):
         queries = queries[:n_queries]
@@ -81,7 +206,7 @@ def search_section(table, weights, queries_by_step: list[np.ndarray], n_queries:
             if metric == "weighted":
                 peer = faiss.IndexFlat(layout.width, faiss.METRIC_L1)
                 peer.add(scaled_keys(keys, layout, w))
-                q_peer = scaled_keys(queries, layout, w)
+                q_peer = scaled_keys(queries[:n_peer], layout, w)
                 peer_name = "faiss `IndexFlat(METRIC_L1)`, scaled keys"
             else:
                 codes = pack(keys, layout).row_bytes()
@@ -89,33 +214,36 @@ def search_section(table, weights, queries_by_step: list[np.ndarray], n_queries:
                 peer.add(codes)
                 q_peer = pack(queries, layout).row_bytes()
                 peer_name = "faiss `IndexBinaryFlat`, same bits"
-            rates = {}
+            rates, reads = {}, {}
+            searchers = {kind: build_searcher(keys, layout, w, kind, n_threads=1) for kind in ("brute", "scan")}
             for threads in (1, 2):
                 faiss.omp_set_num_threads(threads)
                 clock = time.process_time if threads == 1 else time.perf_counter
-                rates[("faiss", threads)] = len(queries) / timed(lambda: peer.search(q_peer, 1), clock)
-                for kind in ("brute", "scan"):
-                    s = build_searcher(keys, layout, w, kind, n_threads=threads)
+                rates[("faiss", threads)] = len(q_peer) / timed(lambda: peer.search(q_peer, 1), clock, repeats)
+                for kind, s in searchers.items():
+                    s.n_threads = threads
                     s.query(queries[:4])
                     result = {}
                     rates[(kind, threads)] = len(queries) / timed(lambda: result.setdefault("r", s.query(queries)),
-                                                                  clock)
+                                                                  clock, repeats)
                     r = result["r"]
-                    rates[(kind, "read")] = float((r.comparisons if r.rows_read is None else r.rows_read).mean())
+                    reads[kind] = (f"{r.comparisons.mean():,.0f}" if r.rows_read is None else
+                                   f"bounded {r.rows_bounded.mean():,.0f}, exact {r.rows_read.mean():,.0f}")
             f_dist, _ = peer.search(q_peer, 1)
-            ours = build_searcher(keys, layout, w, "brute", n_threads=2).query(queries)
+            ours = searchers["brute"].query(queries[:len(q_peer)])
             close = np.isclose(f_dist[:, 0], ours.distance * (3.0 if metric != "weighted" else 1.0), rtol=1e-5)
             for kind, name in (("brute", "ours: pruned exact (`PrunedExact`)"), ("scan", "ours: compiled full scan")):
                 lines.append(f"| {t + 1} | {metric} | {name} | {rates[(kind, 1)]:,.0f} "
                              f"| {rates[(kind, 1)] / rates[('faiss', 1)]:.2f}x | {rates[(kind, 2)]:,.0f} "
-                             f"| {rates[(kind, 2)] / rates[('faiss', 2)]:.2f}x | {rates[(kind, 'read')]:,.0f} |")
+                             f"| {rates[(kind, 2)] / rates[('faiss', 2)]:.2f}x | {reads[kind]} |")
             lines.append(f"| {t + 1} | {metric} | {peer_name} | {rates[('faiss', 1)]:,.0f} | 1.00x "
                          f"| {rates[('faiss', 2)]:,.0f} | 1.00x | {len(keys):,} (same distances: "
                          f"{100 * close.mean():.1f}%) |")
+            print("\n".join(lines[-3:]), flush=True)
     return lines
 
 
-def ivf_section(table, queries: np.ndarray, step: int) -> list[str]:
+def ivf_section(table, queries: np.ndarray, step: int, repeats: int) -> list[str]:
     """Compiled tree vs faiss IndexBinaryIVF at matching exactness, a = b = c, one step, one thread."""
     layout, ones = table.layout, (1.0, 1.0, 1.0)
     keys = table.keys[table.rows_of_step(step)]
@@ -128,134 +256,121 @@ def ivf_section(table, queries: np.ndarray, step: int) -> list[str]:
     ivf = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(codes.shape[1] * 8), codes.shape[1] * 8, nlist)
     ivf.train(codes)
     ivf.add(codes)
-    lines = [f"### Approximate: compiled k-means tree vs faiss `IndexBinaryIVF` (step {step + 1}, a = b = c, "
-             f"{len(queries):,} real queries, 1 thread)", "",
-             "| searcher | setting | same distance as exact | queries per CPU-second |", "|---|---|---:|---:|"]
-    for checks in CHECKS:
-        res = tree.query(queries, checks=checks)
-        rate = len(queries) / timed(lambda: tree.query(queries, checks=checks), time.process_time)
-        lines.append(f"| ours: compiled tree (branching 4, leaf 32) | checks {checks} "
-                     f"| {100 * np.mean(res.distance == exact.distance):.1f}% | {rate:,.0f} |")
-    for nprobe in (1, 2, 4, 8, 16, 32, 64):
+    ivf_points = []
+    for nprobe in NPROBES:
         ivf.nprobe = nprobe
         dist, _ = ivf.search(q_codes, 1)
-        rate = len(queries) / timed(lambda: ivf.search(q_codes, 1), time.process_time)
-        lines.append(f"| faiss `IndexBinaryIVF` (nlist {nlist}) | nprobe {nprobe} "
-                     f"| {100 * np.mean(dist[:, 0] == exact.distance * 3):.1f}% | {rate:,.0f} |")
+        rate = len(queries) / timed(lambda: ivf.search(q_codes, 1), time.process_time, repeats)
+        ivf_points.append((nprobe, float(np.mean(dist[:, 0] == exact.distance * 3)), rate))
+    lines = [f"### Approximate: compiled k-means tree vs faiss `IndexBinaryIVF` (step {step + 1}, a = b = c, "
+             f"{len(queries):,} real queries, 1 thread)", "",
+             f"For each tree setting, the smallest `nprobe` of `IndexBinaryIVF` (nlist {nlist}) whose share of "
+             "exact answers is at least the tree's.", "",
+             "| tree (branching 4, leaf 32) | same distance as exact | queries per CPU-second | faiss IVF at matching "
+             "exactness | its exactness | its queries per CPU-second | ours vs faiss |",
+             "|---|---:|---:|---|---:|---:|---:|"]
+    for checks in CHECKS:
+        res = tree.query(queries, checks=checks)
+        share = float(np.mean(res.distance == exact.distance))
+        rate = len(queries) / timed(lambda: tree.query(queries, checks=checks), time.process_time, repeats)
+        match = next((p for p in ivf_points if p[1] >= share), None)
+        peer = ("| not reached (nprobe <= 128) | - | - | - |" if match is None else
+                f"| nprobe {match[0]} | {100 * match[1]:.1f}% | {match[2]:,.0f} | {rate / match[2]:.2f}x |")
+        lines.append(f"| checks {checks} | {100 * share:.1f}% | {rate:,.0f} {peer}")
+        print(lines[-1], flush=True)
+    lines += ["", "faiss `IndexBinaryIVF` curve: " + ", ".join(f"nprobe {n}: {100 * s:.1f}% at {r:,.0f}/s"
+                                                             for n, s, r in ivf_points) + "."]
     return lines
 
 
-def end_to_end_section(model, table, weights, data, n_images: int, with_tree: bool = True
-                       ) -> tuple[list[str], list[np.ndarray], StepIndex, StepIndex | None]:
-    """Lookup-only inference vs the RAM's batched forward (1 and 2 threads).
-
-    Also returns the real queries per step and the exact and tree indexes.
-    """
-    x, y = data.test_x[:n_images], data.test_y[:n_images]
-    vx, vy = data.val_x[:n_images], data.val_y[:n_images]
-    exact_index = StepIndex(table, weights, n_threads=2)
-    tree_index, chosen = None, 0
-    lines = ["### End to end: lookup-only inference vs the RAM's batched forward", ""]
-    if with_tree:
-        start = time.perf_counter()
-        tree_index = StepIndex(table, weights, "tree", n_threads=2)
-        t_build = time.perf_counter() - start
-        # checks chosen on VALIDATION: smallest within 0.2 points of exact lookup
-        val_exact = float(np.mean(lookup_infer(model, table, vx, index=exact_index).prediction == vy))
-        val_tree = {}
-        for checks in CHECKS:
-            for s in tree_index.searchers:
-                s.checks = checks
-            val_tree[checks] = float(np.mean(lookup_infer(model, table, vx, index=tree_index).prediction == vy))
-        chosen = next((c for c in CHECKS if val_tree[c] >= val_exact - 0.002), CHECKS[-1])
-        lines += [f"{n_images:,} test digits; tree `checks` chosen on {n_images:,} validation digits: exact lookup "
-                  f"{100 * val_exact:.2f}%, tree by checks "
-                  + ", ".join(f"{c}: {100 * a:.2f}%" for c, a in val_tree.items())
-                  + f" -> **checks {chosen}** (smallest within 0.2 points). The four trees took {t_build:.0f} s to "
-                  "build."]
-    else:
-        lines += [f"{n_images:,} test digits; exact lookup only (`--no-tree`)."]
-    lines += ["", "| threads | inference | images/s | vs RAM | test accuracy | of which search (s) |",
-             "|---:|---|---:|---:|---:|---:|"]
-    queries = None
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        for index in (exact_index, tree_index) if with_tree else (exact_index,):
-            for s in index.searchers:
-                s.n_threads = threads
-                if index is tree_index:
-                    s.checks = chosen
-        with threadpool_limits(threads):
-            predict(model, x[:100])
-            t_ram = timed(lambda: predict(model, x), repeats=1)
-            acc_ram = float(np.mean(predict(model, x) == y))
-            rows = [("RAM, batched torch forward", t_ram, acc_ram, None)]
-            runs = [("lookup-only, exact (pruned)", exact_index)]
-            if with_tree:
-                runs.append((f"lookup-only, compiled tree (checks {chosen})", tree_index))
-            for name, index in runs:
-                out = {}
-                t = timed(lambda: out.setdefault("tr", lookup_infer(model, table, x, index=index)), repeats=1)
-                trace = out["tr"]
-                if queries is None:
-                    queries = [trace.queries[:, s] for s in range(table.num_glimpses)]
-                t_search = sum(timed(lambda s=s: index.query(s, trace.queries[:, s]), repeats=1)
-                               for s in range(table.num_glimpses))
-                rows.append((name, t, float(np.mean(trace.prediction == y)), t_search))
-        for name, t, acc, t_search in rows:
-            lines.append(f"| {threads} | {name} | {n_images / t:,.0f} | {t_ram / t:.2f}x | {100 * acc:.2f}% "
-                         f"| {'-' if t_search is None else f'{t_search:.2f} of {t:.2f}'} |")
-    return lines, queries, exact_index, tree_index
+FIRST_CALL = """
+import time, json, sys
+t0 = time.perf_counter()
+from mbi.search import kernels
+from mbi.model import sensor
+t1 = time.perf_counter()
+kernels.warm_up()
+t2 = time.perf_counter()
+from mbi.data import load_mnist
+from mbi.inference.lookup import StepIndex, lookup_infer
+from mbi.memory.lut import cached_table
+from mbi.model.checkpoint import load_model
+model, table, data = load_model("default"), cached_table("default"), load_mnist()
+t3 = time.perf_counter()
+index = StepIndex(table, tuple(json.loads(sys.argv[1])))
+t4 = time.perf_counter()
+lookup_infer(model, table, data.test_x[:100], index=index)
+t5 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "kernels": t2 - t1, "load": t3 - t2, "index": t4 - t3, "lookup": t5 - t4}))
+"""
 
 
-def memory_and_first_call(table, exact: StepIndex, tree: StepIndex | None) -> list[str]:
-    """Index bytes vs packed table bytes; first call in a fresh process."""
+def first_call(weights, cache_dir: str | None) -> dict:
+    """Phases of the first exact lookup of 100 digits in a fresh process (``cache_dir``: numba's cache or default)."""
+    env = dict(os.environ, **({"NUMBA_CACHE_DIR": cache_dir} if cache_dir else {}))
+    out = subprocess.run([sys.executable, "-c", FIRST_CALL, json.dumps(list(weights))], capture_output=True,
+                         text=True, cwd=ROOT, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def memory_and_first_call(table, weights, exact: StepIndex, tree: StepIndex | None) -> list[str]:
+    """Index bytes vs packed table bytes; the first call in a fresh process, cache warm and cold."""
     packed = sum(pack(table.keys[table.rows_of_step(t)], table.layout).words.nbytes for t in range(table.num_glimpses))
     b_exact = sum(s.index_bytes for s in exact.searchers)
     b_tree = sum(s.index_bytes for s in tree.searchers) if tree is not None else 0
-    code = ("import time; t0 = time.perf_counter(); from mbi.search import kernels; t1 = time.perf_counter(); "
-            "kernels.warm_up(); t2 = time.perf_counter(); print(f'{t1 - t0:.2f} {t2 - t1:.2f}')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    t_import, t_warm = (float(v) for v in out.stdout.split())
+    first_call(weights, None)  # make sure numba's own cache is written
+    warm = first_call(weights, None)
+    with tempfile.TemporaryDirectory() as empty:
+        cold = first_call(weights, empty)
+
+    def phases(p: dict) -> str:
+        return (f"import {p['import']:.2f} s (numba, torch), first call of every search kernel {p['kernels']:.2f} s, "
+                f"loading model, table "
+                f"and MNIST {p['load']:.2f} s, exact index {p['index']:.2f} s, first lookup of 100 digits "
+                f"{p['lookup']:.2f} s")
+
     return ["### Index memory and first call", "",
-            f"Packed table (all steps): {packed / 1e6:.2f} MB. Exact index: {b_exact / 1e6:.2f} MB "
-            f"({b_exact / packed:.2f}x)."
+            f"Packed table (all steps): {packed / 1e6:.2f} MB. Exact index (codes, group sums, order): "
+            f"{b_exact / 1e6:.2f} MB ({b_exact / packed:.2f}x)."
             + (f" Tree index (codes, order, centroids, nodes): {b_tree / 1e6:.2f} MB ({b_tree / packed:.2f}x)."
                if tree is not None else ""), "",
-            f"Fresh process (numba's on-disk cache warm): importing the kernels {t_import:.2f} s, first call of "
-            f"every kernel {t_warm:.2f} s (the cache is written on the very first run after an install, which "
-            "compiles for about 10-30 s)."]
+            f"First exact lookup in a fresh process, numba's on-disk cache warm: {phases(warm)}.", "",
+            f"The same with an empty cache (every kernel compiled, as on the very first run after an install): "
+            f"{phases(cold)}."]
 
 
 def main() -> None:
     """Run every measurement, print them and write the BENCHMARKS.md section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=10_000)
-    parser.add_argument("--search-queries", type=int, default=2_000, help="real queries per step for section 1")
+    parser.add_argument("--images", type=int, default=10_000, help="test digits (and as many validation digits)")
+    parser.add_argument("--search-queries", type=int, default=2_000, help="real queries per step for section 2")
+    parser.add_argument("--peer-queries", type=int, default=300, help="queries for faiss IndexFlat(METRIC_L1)")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per measurement; the best is reported")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-tree", action="store_true", help="exact search only: no trees, no IVF comparison")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    load = os.getloadavg()[0]
+    load = os.getloadavg()
     model, table, data = load_model("default"), cached_table("default"), load_mnist()
     weights = tuple(json.loads((ROOT / "mbi" / "default_model" / "lookup.json").read_text())["weights"])
-    e2e, queries, exact_index, tree_index = end_to_end_section(model, table, weights, data, args.images,
-                                                                 with_tree=not args.no_tree)
-    lines = ["## Search engine", "", f"Command: `python -m benchmarks.bench_engine {' '.join(sys.argv[1:])}`", "",
+    command = " ".join(["python -m benchmarks.bench_engine"] + sys.argv[1:])
+    lines = ["## Search engine", "", f"Command: `{command}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, faiss "
-             f"{faiss.__version__}, torch {torch.__version__}; load average {load:.1f} at start (other jobs share "
-             f"the cores: compare ratios within the run). Shipped default model and table ({len(table):,} rows, "
-             f"weights {weights}).", ""]
-    print("\n".join(lines + e2e), flush=True)  # each part as soon as it is measured
-    parts = [search_section(table, weights, queries, args.search_queries),
-             memory_and_first_call(table, exact_index, tree_index)]
-    for part in parts[:1]:
-        print("\n" + "\n".join(part), flush=True)
-    lines += e2e + [""] + parts[0] + [""] + parts[1] + [""]
-    print("\n".join(parts[1]), flush=True)
-    ivf = [] if args.no_tree else ivf_section(table, queries[2][: args.search_queries], 2)
-    print("\n".join(ivf), flush=True)
-    lines += ivf
+             f"{faiss.__version__}, torch {torch.__version__}; load average {load[0]:.1f} / {load[1]:.1f} / "
+             f"{load[2]:.1f} (1 / 5 / 15 min) at start: other jobs share the cores, so every speed is the best of "
+             f"{args.repeats} runs and only ratios within this run are compared. Shipped default model and table "
+             f"({len(table):,} rows, weights {weights}).", ""]
+    print("\n".join(lines), flush=True)
+    e2e, queries, exact_index, tree_index = end_to_end_section(model, table, weights, data, args.images, args.repeats,
+                                                                 with_tree=not args.no_tree)
+    lines += e2e + [""]
+    lines += search_section(table, weights, queries, args.search_queries, args.peer_queries, args.repeats) + [""]
+    part = memory_and_first_call(table, weights, exact_index, tree_index)
+    print("\n".join(part), flush=True)
+    lines += part + [""]
+    if not args.no_tree:
+        lines += ivf_section(table, queries[2][: args.search_queries], 2, args.repeats) + [""]
+    lines.append(f"Load average at the end: {' / '.join(f'{v:.1f}' for v in os.getloadavg())}.")
     section = "\n".join(lines) + "\n"
     if not args.no_write:
         write_section(args.output, section, "## Search engine")

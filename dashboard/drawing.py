@@ -58,8 +58,7 @@ def canvas_digit(key: str) -> np.ndarray | None:
         right.info(str(exc)[:1].upper() + str(exc)[1:] + ".", icon=":material/draw:")
         return None
     with right:
-        st.plotly_chart(plots.digit_image(digit.image, "what the RAM gets (28x28)"), key=f"{key}.digit",
-                        config={"displaylogo": False})
+        furniture.plot(plots.digit_image(digit.image, "what the RAM gets (28x28)"), key=f"{key}.digit")
         st.caption("Centred by centre of mass and scaled into 20x20 px of 28x28, as MNIST digits are.")
         st.download_button("Download the 28x28 digit (PNG)", data=encode_png(digit.image), file_name="mbi-digit.png",
                            mime="image/png", key=f"{key}.download", icon=":material/download:")
@@ -223,17 +222,17 @@ def draw_and_compare(key: str) -> None:
     scales = [ram.glimpse_scale**k for k in range(ram.num_patches)]
     c = st.columns([2, 3])
     with c[0]:
-        st.plotly_chart(plots.two_paths(image, tr.centres[0], lookup_centres, step, ram.patch_size, scales,
-                                        comparison.first_cell_split, title="Both paths on your drawing"),
-                        key=f"{key}.two_paths", config={"displaylogo": False})
+        furniture.plot(plots.two_paths(image, tr.centres[0], lookup_centres, step, ram.patch_size, scales,
+                                       comparison.first_cell_split, title="Both paths on your drawing"),
+                       key=f"{key}.two_paths")
     with c[1]:
         s = comparison.steps[step - 1]
         st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: matched table row **{s.row:,}** at distance "
                     f"**{s.distance:.2f}**, first met on training image #{s.training_image}.")
-        st.plotly_chart(plots.digit_gallery([models.dataset().train_x[s.training_image]],
-                                            [f"training image #{s.training_image}"], cols=1,
-                                            title=f"Where row {s.row:,} comes from"),
-                        key=f"{key}.source", config={"displaylogo": False})
+        furniture.plot(plots.digit_gallery([models.dataset().train_x[s.training_image]],
+                                           [f"training image #{s.training_image}"], cols=1,
+                                           title=f"Where row {s.row:,} comes from"),
+                       key=f"{key}.source")
     names = models.class_names()
     verdict(comparison, names)
     steps_table(comparison, step, f"{key}.verdict", names)

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import html
 import io
+import string
+import textwrap
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -26,19 +29,66 @@ def intro(title: str, text: str, figure: str | None = None) -> None:
         st.caption(f"Reproduces {figure} of Giacomini et al., arXiv 2307.07631.")
 
 
+_MARKDOWN_ESCAPES = {ord(ch): "\\" + ch for ch in string.punctuation}
+_JOINER = "\u2060"
+
+
+def plain(text: object, limit: int = 400) -> str:
+    """``text`` as literal Markdown: every ASCII punctuation mark backslash-escaped, line breaks and control
+    characters turned into spaces, at most ``limit`` characters.
+
+    For any text a visitor controls (a run name, an upload's name, a link's value, an error that may quote
+    them) before it reaches ``st.markdown``/``st.warning``/``st.info``/a progress text: no link, image,
+    HTML, icon or formatting can come from it (an invisible word joiner follows every ``:``, ``.`` and
+    ``@``, so no bare URL is autolinked).
+    """
+    flat = "".join(ch if ch.isprintable() else " " for ch in str(text)[:limit])
+    # the Markdown renderer turns bare URLs, www. names and e-mail addresses into links even when their
+    # punctuation is escaped: an invisible word joiner after every ':', '.' and '@' breaks those patterns
+    return "".join(ch + _JOINER if ch in ":.@" else ch for ch in flat.translate(_MARKDOWN_ESCAPES))
+
+
+def plotly_text(text: object, limit: int = 80) -> str:
+    """``text`` for a Plotly title, legend or table cell (which read ``<a href>``, ``<br>`` and entities):
+    HTML-escaped, control characters turned into spaces, at most ``limit`` characters."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in str(text)[:limit])
+    return html.escape(flat, quote=False)
+
+
 def friendly(exc: BaseException) -> str:
-    """One line for a user (no traceback)."""
+    """One line for a user (no traceback), as literal Markdown (an error may quote what a visitor typed)."""
     text = str(exc).strip() or type(exc).__name__
-    return text[:400]
+    return plain(text, 400)
 
 
-def plot(fig: go.Figure, key: str, download_name: str | None = None) -> None:
-    """Show a figure full width; optionally offer it as a standalone HTML file."""
-    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+TITLE_CHARS = 44
+"""Longest title line shown: about what a 390 px phone window holds at Plotly's title size."""
+
+
+def fit_narrow(fig: go.Figure) -> go.Figure:
+    """``fig`` made to read in a phone-width window (in place; idempotent): a long title broken into lines at
+    word boundaries (Plotly does not wrap) with room made above the plot, and the tool bar stood up along the right
+    edge, where it covers no title."""
+    for layout in [fig.layout] + [frame.layout for frame in fig.frames if frame.layout is not None]:
+        title = layout.title.text
+        if title and "<br>" not in title and len(title) > TITLE_CHARS:
+            layout.title.text = "<br>".join(textwrap.wrap(title, TITLE_CHARS))
+            layout.title.automargin = True
+    fig.update_layout(modebar_orientation="v")
+    return fig
+
+
+def plot(fig: go.Figure, key: str, download_name: str | None = None, **chart: Any) -> Any:
+    """Show a figure full width (fitted to narrow windows); optionally offer it as a standalone HTML file.
+
+    ``chart``: more arguments of ``st.plotly_chart`` (``on_select``, ``selection_mode``); returns what it returns.
+    """
+    shown = st.plotly_chart(fit_narrow(fig), key=key, config={"displaylogo": False}, **chart)
     if download_name:
         st.download_button("Download figure (HTML)", data=lambda: fig.to_html(include_plotlyjs=True),
                            file_name=f"{download_name}.html", mime="text/html", key=f"dl_{key}",
                            icon=":material/download:")
+    return shown
 
 
 def table(frame: Any, key: str, title: str = "", max_rows: int = 60) -> None:
@@ -50,12 +100,12 @@ def table(frame: Any, key: str, title: str = "", max_rows: int = 60) -> None:
             return "-"
         if isinstance(value, float):
             return f"{value:.4g}"
-        return str(value)
+        return plotly_text(value, 200)
 
     rows = [[cell(x) for x in row] for row in shown.itertuples(index=False)]
-    fig = plots.table_figure([str(c) for c in shown.columns], rows, title)
+    fig = plots.table_figure([plotly_text(c) for c in shown.columns], rows, title)
     fig.update_layout(height=min(700, 45 + (50 if title else 0) + 22 * len(rows)))
-    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    st.plotly_chart(fit_narrow(fig), key=key, config={"displaylogo": False})
     if len(frame) > max_rows:
         st.caption(f"First {max_rows} of {len(frame)} rows; download the CSV for all.")
 

@@ -6,7 +6,10 @@ small process-wide memo (and, for traces, on disk by ``mbi.runs.tracecache``), s
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+import os
+import uuid
+from typing import Any, Iterator, Sequence
 
 import streamlit as st
 
@@ -14,6 +17,7 @@ from mbi.config import RunConfig, TreeConfig
 from mbi.model.checkpoint import SHIPPED_MODELS
 from mbi.runs.jobs import limits_from_env
 from mbi.runs.memo import ByteLRU
+from mbi.runs.quota import QuotaError, WorkQuota, quota_from_env
 
 from dashboard import furniture, models
 
@@ -54,6 +58,35 @@ def _store(max_bytes: int) -> ByteLRU:
 def memo(name: str, size: int) -> _Memo:
     """The process-wide memo ``name`` (pages keep their own expensive results here), at most ``size`` entries."""
     return _Memo(name, size, _store(limits_from_env().cache_mb * 1_000_000))
+
+
+@st.cache_resource
+def _quota(env_key: str) -> WorkQuota:
+    return quota_from_env()
+
+
+QUOTA_VARIABLES = ("MBI_HOSTED", "MBI_MAX_FRESH_LOOKUPS", "MBI_MAX_CONCURRENT_LOOKUPS")
+
+
+@contextlib.contextmanager
+def fresh_work(what: str = "lookup pass") -> Iterator[None]:
+    """Run expensive uncached work for this session within the server's quota (``mbi.runs.quota``);
+    over it, the page ends with a message saying when to try again."""
+    try:
+        quota = _quota("|".join(f"{k}={os.environ.get(k, '')}" for k in QUOTA_VARIABLES))
+    except ValueError as exc:
+        st.error(furniture.friendly(exc))
+        st.stop()
+    visitor = st.session_state.setdefault("_visitor", uuid.uuid4().hex)
+    try:
+        quota.acquire(visitor, what)
+    except QuotaError as exc:
+        st.warning(f"Not started: {furniture.friendly(exc)}.", icon=":material/hourglass_empty:")
+        st.stop()
+    try:
+        yield
+    finally:
+        quota.release(visitor)
 
 
 def quantized(cfg: RunConfig) -> bool:
@@ -128,7 +161,7 @@ def step_index(table: Any, weights: Sequence[float], kind: str = "brute", tree: 
     index = cache.get(key)
     if index is None:
         what = ("Building a k-means tree per glimpse step" if kind == "tree" else "Packing the table's keys")
-        with st.spinner(f"{what} ({len(table):,} keys) ..."):
+        with fresh_work("search index"), st.spinner(f"{what} ({len(table):,} keys) ..."):
             index = cache.put(key, StepIndex(table, weights, kind, tree=tree))
     return index
 
@@ -147,13 +180,15 @@ def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], k
     model, _, _ = models.current_model()
     images = models.dataset().split(split)[0][: int(count)]
     index = None
-    if not trace_path(table, weights, kind, tree, f"{split}:{count}").is_file():
+    fresh = not trace_path(table, weights, kind, tree, f"{split}:{count}").is_file()
+    if fresh:
         index = step_index(table, weights, kind, tree)
-    bar = st.progress(0.0, text=f"Looking up {count:,} {split} images ({kind} search) ...")
-    trace = cached_trace(model, table, images, f"{split}:{count}", weights, kind, tree, index=index,
-                         progress=lambda f: bar.progress(f, text=f"Looking up {count:,} {split} images "
-                                                                 f"({kind} search) ... {100 * f:.0f}%"))
-    bar.empty()
+    with fresh_work() if fresh else contextlib.nullcontext():
+        bar = st.progress(0.0, text=f"Looking up {count:,} {split} images ({kind} search) ...")
+        trace = cached_trace(model, table, images, f"{split}:{count}", weights, kind, tree, index=index,
+                             progress=lambda f: bar.progress(f, text=f"Looking up {count:,} {split} images "
+                                                                     f"({kind} search) ... {100 * f:.0f}%"))
+        bar.empty()
     return cache.put(key, trace)
 
 
@@ -173,7 +208,7 @@ def ram_predictions(split: str, count: int) -> Any:
 def gate_neighbours(table: Any, split: str, count: int, weights: Sequence[float], k: int, kind: str = "brute",
                     tree: TreeConfig | None = None) -> Any:
     """The exact ``k`` nearest rows per step of the trace of the first ``count`` images (memory, disk, computed)."""
-    from mbi.runs.gatecache import cached_neighbours
+    from mbi.runs.gatecache import cached_neighbours, neighbours_path
 
     weights = tuple(weights)
     key = (models.current_model_key(), len(table), split, int(count), weights, kind, tree, int(k))
@@ -182,11 +217,13 @@ def gate_neighbours(table: Any, split: str, count: int, weights: Sequence[float]
     if found is not None:
         return found
     trace = lookup_trace(table, split, count, weights, kind, tree)
-    bar = st.progress(0.0, text=f"Finding the {k} nearest rows of every glimpse for the learned gate ...")
-    found = cached_neighbours(table, weights, trace, f"{split}:{count}", int(k), kind, tree,
-                              progress=lambda f: bar.progress(f, text=f"Finding the {k} nearest rows ... "
-                                                                      f"{100 * f:.0f}%"))
-    bar.empty()
+    fresh = not neighbours_path(table, weights, kind, tree, f"{split}:{count}", int(k)).is_file()
+    with fresh_work("nearest-rows search") if fresh else contextlib.nullcontext():
+        bar = st.progress(0.0, text=f"Finding the {k} nearest rows of every glimpse for the learned gate ...")
+        found = cached_neighbours(table, weights, trace, f"{split}:{count}", int(k), kind, tree,
+                                  progress=lambda f: bar.progress(f, text=f"Finding the {k} nearest rows ... "
+                                                                          f"{100 * f:.0f}%"))
+        bar.empty()
     return cache.put(key, found)
 
 

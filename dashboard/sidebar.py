@@ -32,7 +32,7 @@ def sidebar() -> None:
                           "page.")
         message = st.session_state.pop("_model_message", None)
         if message:
-            st.warning(message)
+            st.warning(furniture.plain(message))
         _model_summary()
         _weights_sidebar()
 
@@ -73,4 +73,4 @@ def _weights_sidebar() -> None:
                   icon=":material/undo:")
     message = st.session_state.pop("_weights_message", None)
     if message:
-        st.warning(message)
+        st.warning(furniture.plain(message))

@@ -9,7 +9,7 @@ import streamlit as st
 
 from mbi import urlstate
 
-from dashboard import models, session_weights
+from dashboard import furniture, models, session_weights
 
 
 def _wkey(page: str, name: str) -> str:
@@ -88,5 +88,5 @@ def sync_url(page: str, params: Sequence[urlstate.Param], placeholder: Any = Non
             st.session_state.pop(f"_url_msgs.{page}")
         elif messages and placeholder is not None:
             placeholder.warning("The link had settings this page cannot use, so they were fixed: "
-                                + " ".join(messages), icon=":material/link:")
+                                + furniture.plain(" ".join(messages)), icon=":material/link:")
     return values

@@ -54,6 +54,7 @@ class RAMConfig:
     image_size: int = IMAGE_SIZE
 
     def __post_init__(self) -> None:
+        check_int("image_size", self.image_size, 1, 4096)
         check_int("num_glimpses", self.num_glimpses, 1, 32)
         check_int("patch_size", self.patch_size, 1, self.image_size)
         check_int("glimpse_scale", self.glimpse_scale, 1, 8)
@@ -184,6 +185,8 @@ class TreeConfig:
 
 
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} must be a JSON object of fields, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -210,11 +213,30 @@ class RunConfig:
         """Plain nested dict for JSON."""
         return {"dataset": self.dataset, "ram": self.ram.to_dict(), "train": self.train.to_dict()}
 
+    @staticmethod
+    def sections(data: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
+        """The ``ram`` and ``train`` objects of a config document (each {} when absent) and its dataset name
+        (:data:`DEFAULT_DATASET` when absent), checked for shape: ``data`` must be an object with no other keys,
+        each section an object and the dataset a string."""
+        if not isinstance(data, dict):
+            raise ValueError(f'a run config must be a JSON object {{"dataset": ..., "ram": {{...}}, "train": {{...}}}}, '
+                             f"got {type(data).__name__}")
+        unknown = sorted(str(k) for k in set(data) - {"dataset", "ram", "train"})
+        if unknown:
+            raise ValueError(f"unknown config section(s) {unknown}; valid sections: ['dataset', 'ram', 'train']")
+        parts = []
+        for name in ("ram", "train"):
+            part = data.get(name, {})
+            if not isinstance(part, dict):
+                raise ValueError(f"config section '{name}' must be a JSON object of fields, got {type(part).__name__}")
+            parts.append(part)
+        dataset = data.get("dataset", DEFAULT_DATASET)
+        if not isinstance(dataset, str):
+            raise ValueError(f"config field 'dataset' must be a dataset name (text), got {type(dataset).__name__}")
+        return parts[0], parts[1], dataset
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
         """Build from ``{"dataset": name, "ram": {...}, "train": {...}}`` (each part optional)."""
-        unknown = sorted(set(data) - {"dataset", "ram", "train"})
-        if unknown:
-            raise ValueError(f"unknown config section(s) {unknown}; valid sections: ['dataset', 'ram', 'train']")
-        return cls(RAMConfig.from_dict(data.get("ram", {})), TrainConfig.from_dict(data.get("train", {})),
-                   data.get("dataset", DEFAULT_DATASET))
+        ram, train, dataset = cls.sections(data)
+        return cls(RAMConfig.from_dict(ram), TrainConfig.from_dict(train), dataset)

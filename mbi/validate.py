@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Collection
+from typing import Any, Collection, Mapping, overload
 
 
 class WrongType(TypeError, ValueError):
@@ -72,4 +72,23 @@ def check_choice(name: str, value: Any, choices: Collection[Any]) -> Any:
     return value
 
 
-__all__ = ["WrongType", "check_choice", "check_int", "check_number"]
+@overload
+def env_int(env: Mapping[str, str], name: str, default: int) -> int: ...
+@overload
+def env_int(env: Mapping[str, str], name: str, default: int | None) -> int | None: ...
+def env_int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    """The positive integer in environment variable ``name`` of ``env`` (``default`` when unset or blank);
+    a ValueError naming the variable for anything else (``0``, ``-1``, ``many``)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"environment variable {name} must be a positive integer, got {raw!r}")
+    return value
+
+
+__all__ = ["WrongType", "check_choice", "check_int", "check_number", "env_int"]

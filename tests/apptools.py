@@ -34,9 +34,10 @@ def specs(at: AppTest) -> list[dict]:
 
 
 def title(spec: dict) -> str:
-    """A figure's title text."""
+    """A figure's title text (the lines of a title broken for narrow windows joined by spaces)."""
     text = spec["layout"].get("title", "")
-    return text.get("text", "") if isinstance(text, dict) else str(text)
+    text = text.get("text", "") if isinstance(text, dict) else str(text)
+    return text.replace("<br>", " ")
 
 
 def spec(at: AppTest, title_part: str) -> dict:

@@ -170,7 +170,7 @@ def test_sram_bad_url_opens_with_defaults_and_a_message():
     assert at.slider(key="hardware.sigma").value == 60.0
     assert at.slider(key="hardware.adc").value == 8
     assert at.select_slider(key="hardware.rows").value == 32
-    assert len(at.warning) == 1 and "sigma_VTH" in at.warning[0].value
+    assert len(at.warning) == 1 and "sigma_VTH" in at.warning[0].value.replace("\\", "")  # shown as literal text
 
 
 def _fake_sweep(root: Path, name: str, axes: dict[str, list]) -> None:
@@ -263,6 +263,43 @@ def test_hosted_limits_one_run_at_a_time_and_stop(artifacts, monkeypatch):
     _ok(at)
     assert "Stopped" in at.get("progress")[0].proto.text or any("Stopped" in str(p.proto) for p in at.get("progress"))
     assert not _open(PAGES[1]).button(key="start_training").disabled
+
+
+def test_a_stopped_run_whose_last_pt_is_damaged_offers_its_best_checkpoint_or_scratch(artifacts):
+    query = {"num_glimpses": "2", "hidden_size": "64", "state_size": "16", "glimpse_hidden": "32",
+             "loc_hidden": "32", "glimpse_size": "64", "epochs": "30", "train_images": "500", "val_images": "500"}
+    at = _open(PAGES[1], query)
+    at.button(key="start_training").click().run()
+    (run,) = (artifacts / "runs" / "app").iterdir()
+    while not (run / "metrics.json").is_file():  # stop once the first epoch is on disk
+        time.sleep(0.2)
+    at.run()
+    at.button(key="stop_training").click().run()
+    _wait_done(at)
+    _ok(at)
+    assert _has(at, "resume_last") and not _has(at, "resume_best")  # an intact run simply continues
+    (run / "last.pt").write_bytes(b"\0" * 64)
+    at.run()
+    _ok(at)
+    (note,) = [w.value for w in at.warning if "cannot continue" in w.value]
+    assert "last" in note and "pt" in note and "Nothing was deleted" in note
+    assert _has(at, "resume_best") and _has(at, "resume_scratch") and not _has(at, "resume_last")
+    best_epoch = json.loads((run / "metrics.json").read_text())["best_epoch"]
+    at.button(key="resume_best").click().run()
+    _ok(at)
+    while not list(run.glob("before-restart-*")):  # the training thread moves the old files aside when it starts
+        time.sleep(0.2)
+    (aside,) = run.glob("before-restart-*")
+    assert (aside / "last.pt").read_bytes() == b"\0" * 64  # the damaged file is kept, not deleted
+    while json.loads((run / "metrics.json").read_text())["epochs_done"] <= best_epoch:  # one more epoch trained
+        time.sleep(0.2)
+    at.run()
+    at.button(key="stop_training").click().run()
+    _wait_done(at)
+    _ok(at)
+    history = json.loads((run / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history][: best_epoch + 1] == list(range(1, best_epoch + 2))
+    checkpoint.load_model(run)
 
 
 def test_overview_shows_the_recorded_lookup_numbers():

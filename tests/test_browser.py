@@ -190,12 +190,16 @@ def _no_exception(pg) -> None:
     assert pg.get_by_text("Traceback").count() == 0
 
 
+TITLE_TEXT_JS = "e => [...e.querySelectorAll('tspan.line')].map(t => t.textContent).join(' ') || e.textContent"
+"""A Plotly title's text, its lines (a long title is broken for narrow windows) joined by spaces."""
+
+
 def _titles(pg) -> list[str]:
-    return pg.evaluate("() => [...document.querySelectorAll('.gtitle')].map(e => e.textContent)")
+    return pg.evaluate(f"() => [...document.querySelectorAll('.gtitle')].map({TITLE_TEXT_JS})")
 
 
 def _wait_title(pg, prefix: str) -> None:
-    pg.wait_for_function("p => [...document.querySelectorAll('.gtitle')].some(e => e.textContent.startsWith(p))",
+    pg.wait_for_function(f"p => [...document.querySelectorAll('.gtitle')].some(e => ({TITLE_TEXT_JS})(e).startsWith(p))",
                          arg=prefix)
 
 
@@ -409,8 +413,8 @@ def test_cluster_tree_click_on_a_node(server, page):
     # the icicle's second row holds the root's children: click the first one
     page.mouse.click(box["x"] + box["width"] * 0.12, box["y"] + box["height"] * 0.33)
     _wait_url(page, "node=")
-    page.wait_for_function("() => [...document.querySelectorAll('.gtitle')].some(e => /^Node [1-9][0-9]*: its "
-                           "centroid/.test(e.textContent))")
+    page.wait_for_function(f"() => [...document.querySelectorAll('.gtitle')].some(e => /^Node [1-9][0-9]*: its "
+                           f"centroid/.test(({TITLE_TEXT_JS})(e)))")
     _settled(page)
     _no_exception(page)
     _shot(page, "cluster-tree")
@@ -486,7 +490,7 @@ def test_draw_a_digit_step_both_paths_and_match_mbi(server, page):
     _wait_title(page, "Lookup on your drawing")
     _wait_title(page, "Both paths on your drawing (glimpse 1 of")
     _settled(page)
-    steps = int(page.evaluate("() => [...document.querySelectorAll('.gtitle')].map(e => e.textContent)"
+    steps = int(page.evaluate(f"() => [...document.querySelectorAll('.gtitle')].map({TITLE_TEXT_JS})"
                               ".find(t => t.startsWith('Both paths on your drawing')).match(/of (\\d+)/)[1]"))
     for k in range(2, steps + 1):
         page.get_by_role("button", name="Step", exact=True).click()

@@ -18,6 +18,7 @@ from mbi import plots
 from mbi.config import TreeConfig
 from mbi.model.checkpoint import model_hash
 from mbi.cli import energy as energy_cli
+from mbi.cli.energy import table_one_title
 from mbi.config import RAMConfig, RunConfig, TrainConfig
 from mbi.hardware.energy import (COMPONENTS, TABLE_COLUMNS, EnergyConfig, TraversalRecord, format_energy,
                                  format_table_one, inference_energy_j, key_match_energy_j, match_energy,
@@ -290,3 +291,33 @@ def test_energy_record_then_json_prints_the_measured_row(tiny, tmp_path, capsys)
     assert f"energy {format_energy(row['energy_j'])} per inference" in measured
     with pytest.raises(ValueError, match="--measured"):
         _energy_command(["--record"])
+
+
+def test_table_one_title_names_our_dataset_and_the_macros_mnist():
+    assert table_one_title("mnist", measured=True) == "Table I: MBI (measured) vs CIM on MNIST"
+    assert table_one_title("mnist", measured=False) == "Table I: MBI vs CIM on MNIST"
+    fashion = table_one_title("fashion-mnist", measured=True)
+    assert fashion.startswith("Table I: MBI (measured) on Fashion-MNIST vs CIM") and "MNIST)" in fashion
+
+
+def test_energy_titles_follow_a_fashion_checkpoint(tmp_path, rng, capsys):
+    """A Fashion-MNIST checkpoint's measured Table I says so, and that the other rows are MNIST's."""
+    from mbi.data import load_dataset
+    from tests.test_datasets import _checkpoint, _write_idx_folder
+
+    _write_idx_folder(tmp_path / "idx", rng, n_train=60, n_test=4)
+    folder = tmp_path / "fm"
+    model = _checkpoint(folder, "fashion-mnist")
+    images = load_dataset("fashion-mnist", str(tmp_path / "idx"))
+    path = save_table(distill(model, images.train_x, model_hash(folder), dataset="fashion-mnist"), tmp_path / "t.npz")
+    out = tmp_path / "measured"
+    assert _energy_command(["--measured", "--checkpoint", str(folder), "--table", str(path), "--data-dir",
+                            str(tmp_path / "idx"), "--images", "5", "--branching", "3", "--leaf-size", "8",
+                            "--no-exact", "--out", str(out)]) == 0
+    assert "our row is on Fashion-MNIST, the CIM macros' and the paper's rows are MNIST's" in capsys.readouterr().out
+    html = (out / "table1.html").read_text()
+    assert "MBI (measured) on Fashion-MNIST vs CIM" in html and "vs CIM on MNIST" not in html
+    # without --measured Table I is the paper's MBI row: MNIST's; the line about our row names Fashion-MNIST
+    assert _energy_command(["--checkpoint", str(folder), "--out", str(tmp_path / "paper")]) == 0
+    assert "our row is on Fashion-MNIST" in capsys.readouterr().out
+    assert "Table I: MBI vs CIM on MNIST" in (tmp_path / "paper" / "table1.html").read_text()

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from mbi.config import TreeConfig
 from mbi.search.compiled_tree import CompiledTree
-from mbi.search.distance import KeyLayout, distances_reference
+from mbi.search.distance import KeyLayout, distances_reference, pack
 from mbi.search.engine import SEARCH_KINDS, build_searcher
-from mbi.search.exact import CompiledBruteForce, PrunedExact
+from mbi.search.exact import CompiledBruteForce, PrunedExact, column_groups, pack_rows
 from mbi.search.searchers import BruteForce, KMeansTree, search_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,19 +52,53 @@ def problems(draw: st.DrawFn, max_rows: int = 60) -> tuple[KeyLayout, np.ndarray
 
 
 @settings(max_examples=150, deadline=None)
-@given(problems(), st.integers(1, 3))
-def test_compiled_exact_searches_equal_the_numpy_reference(problem, n_threads: int) -> None:
+@given(problems(), st.integers(1, 3), st.integers(1, 9), st.sampled_from([1, 2, 3, 8, 32, 128]))
+def test_compiled_exact_searches_equal_the_numpy_reference(problem, n_threads: int, block: int,
+                                                           group_size: int) -> None:
     layout, keys, queries, weights = problem
     ref = BruteForce(keys, layout, weights, n_threads=1).query(queries)
     plain = distances_reference(queries, keys, layout, weights)
     assert np.array_equal(ref.distance, plain.min(axis=1))
     assert np.array_equal(ref.index, plain.argmin(axis=1))  # argmin: first (lowest) row of the minimum
-    for searcher in (CompiledBruteForce(keys, layout, weights, n_threads=n_threads),
-                     PrunedExact(keys, layout, weights, n_threads=n_threads, block=int(np.random.default_rng(
-                         len(keys)).integers(1, 9)))):
+    # group_size 32/128 with 16-level patches: group sums above 255, the 16-bit variant of the bound
+    pruned = PrunedExact(keys, layout, weights, n_threads=n_threads, block=block, group_size=group_size)
+    for searcher in (CompiledBruteForce(keys, layout, weights, n_threads=n_threads), pruned):
         got = searcher.query(queries)
         assert np.array_equal(got.index, ref.index), type(searcher).__name__
         assert np.array_equal(got.distance, ref.distance), type(searcher).__name__
+    got = pruned.query(queries)
+    assert (got.rows_read <= got.rows_bounded).all() and (got.rows_bounded <= len(keys)).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_compiled_packing_equals_numpy_packbits(problem) -> None:
+    layout, keys, queries, _ = problem
+    for k in (keys, queries):
+        assert np.array_equal(pack_rows(layout.check_keys(k), layout, n_threads=2), pack(k, layout).words.T)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 70), st.integers(1, 40), st.integers(0, 2**31 - 1))
+def test_column_groups_partition_the_columns(width: int, size: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 4, (50, width)).astype(np.uint8)
+    values[:, ::3] = values[:, :1]  # duplicated columns: perfectly correlated
+    groups = column_groups(values, size)
+    cols = np.concatenate(groups)
+    assert np.array_equal(np.sort(cols), np.arange(width))
+    assert all(1 <= len(g) <= size and np.all(np.diff(g) > 0) for g in groups)
+    if size >= 2 and width > 3:  # the first pairing round joins the most correlated columns: duplicates
+        # (which of the duplicates of column 0 go together is a tie, and with an odd count one is left over)
+        assert any(np.count_nonzero(g % 3 == 0) >= 2 for g in groups)
+
+
+@pytest.mark.parametrize(("width", "size"), [(1200, 8), (6000, 8), (700, 1)])
+def test_column_groups_of_wide_parts_stay_within_size(width: int, size: int) -> None:
+    values = np.random.default_rng(0).integers(0, 2, (40, width)).astype(np.uint8)
+    groups = column_groups(values, size)
+    assert np.array_equal(np.sort(np.concatenate(groups)), np.arange(width))
+    assert max(len(g) for g in groups) <= size
 
 
 def test_largest_layouts_and_a_single_row() -> None:
@@ -83,7 +117,7 @@ def test_largest_layouts_and_a_single_row() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(problems(max_rows=120), st.integers(2, 5), st.integers(1, 8), st.integers(1, 6))
+@given(problems(max_rows=120), st.integers(2, 5), st.integers(1, 8), st.integers(1, 20))
 def test_compiled_tree_equals_numpy_tree(problem, branching: int, leaf_size: int, checks: int) -> None:
     layout, keys, queries, weights = problem
     tree = CompiledTree(keys, layout, weights, branching=branching, leaf_size=leaf_size, n_threads=2)
@@ -140,7 +174,8 @@ def test_pruned_search_equals_brute_force_on_real_queries(shipped_queries) -> No
             got = PrunedExact(keys, table.layout, w, n_threads=2).query(queries)
             assert np.array_equal(got.index, ref.index) and np.array_equal(got.distance, ref.distance)
             assert (got.comparisons == len(rows)).all()  # the cost of the exhaustive search it equals
-            assert got.rows_read.mean() < len(rows)  # ... which it did not need
+            assert got.rows_bounded.mean() < len(rows)  # ... which it did not need
+            assert got.rows_read.mean() < 0.02 * len(rows)  # the group-sum bound reads few rows exactly
             if w == weights:  # the lookup trace itself was made by the engine's exact search
                 assert np.array_equal(rows[ref.index], trace.rows[:, t])
 
@@ -154,3 +189,14 @@ def test_tree_report_uses_an_exact_reference(shipped_queries) -> None:
     exact = BruteForce(table.keys[rows], table.layout, weights).query(queries)
     found = tree.query(queries)
     assert report.exact_share == float(np.mean(found.distance == exact.distance))
+
+
+def test_compiled_tree_equals_numpy_tree_on_real_queries(shipped_queries) -> None:
+    table, weights, trace = shipped_queries
+    rows = table.rows_of_step(2)[::20]  # 2,500 keys: a quick tree
+    tree = CompiledTree(table.keys[rows], table.layout, weights, n_threads=2)
+    queries = trace.queries[:60, 2]
+    for checks in (1, 8, 32):  # beams selected by repeated minimum (small) and by sorting (large)
+        got, ref = tree.query(queries, checks=checks), tree.reference_query(queries, checks=checks)
+        for field in ("index", "distance", "comparisons", "levels"):
+            assert np.array_equal(getattr(got, field), getattr(ref, field)), (checks, field)

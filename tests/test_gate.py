@@ -10,11 +10,13 @@ from hypothesis import given, settings, strategies as st
 
 from mbi.cli import main
 from mbi.config import RunConfig, TrainConfig
-from mbi.inference.gate import (LearnedGate, Neighbours, accuracy_at_share, error_auc, feature_names, gate_curve,
-                                gate_features, gated_predictions, out_of_fold_scores, step_neighbours)
+from mbi.inference.gate import (GatePoint, LearnedGate, Neighbours, accuracy_at_share, error_auc, feature_names,
+                                gate_curve, gate_features, gated_predictions, largest_share, out_of_fold_scores,
+                                step_neighbours)
 from mbi.inference.lookup import LookupTrace
 from mbi.memory.lut import LookupTable
 from mbi.model.train import train
+from mbi.runs.gatecache import DEFAULT_SHARES, recorded_shares
 from mbi.search.distance import KeyLayout, distances_reference
 from tests.tiny import TINY_RAM
 
@@ -150,6 +152,15 @@ def test_the_gate_curve_equals_thresholding_image_by_image(seed):
     assert half.lookup_share >= 0.5 and all(p.lookup_share < 0.5 for p in points if p.lookup_share < half.lookup_share)
 
 
+def test_largest_share_is_the_last_whole_percent_at_the_accuracy():
+    points = [GatePoint(0.0, 0.0, 0.90), GatePoint(0.1, 0.5, 0.91), GatePoint(0.2, 0.7308, 0.865),
+              GatePoint(0.3, 0.8, 0.86), GatePoint(0.4, 1.0, 0.80)]
+    assert largest_share(points, 0.865) == 0.73  # 73.08% rounded down to a whole percent
+    assert largest_share(points, 0.80) == 1.0 and largest_share(points, 0.905) == 0.5
+    with pytest.raises(ValueError, match="no share"):
+        largest_share(points, 0.95)
+
+
 def test_auc_of_a_perfect_and_a_backwards_score():
     wrong = np.array([0, 0, 1, 1], bool)
     assert error_auc(np.array([0.1, 0.2, 0.8, 0.9]), wrong) == 1.0
@@ -193,4 +204,35 @@ def test_the_gate_command_fits_on_validation_and_reports_test(checkpoint, tmp_pa
     assert row["share"] == 0.8 and row["threshold"] == settings_["gate_thresholds"]["distance"]["0.8"]
     assert main(base + ["--split", "test"]) == 0
     assert "ROC AUC" in capsys.readouterr().out
+    (checkpoint / "lookup.json").unlink()
+
+
+def test_gate_shares_are_chosen_recorded_and_reported(checkpoint, tmp_path, capsys, monkeypatch):
+    """--shares picks the shares whose thresholds --fit records; later reports default to the recorded shares."""
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    table = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "600", "--out", str(table)]) == 0
+    base = ["gate", str(checkpoint), "--table", str(table), "--images", "120", "--k", "4", "--json"]
+    capsys.readouterr()
+    assert main(base + ["--fit", "--record", "--shares", "0.7,0.75"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    recorded = json.loads((checkpoint / "lookup.json").read_text())["gate_thresholds"]
+    assert {g: sorted(v) for g, v in recorded.items()} == {"distance": ["0.7", "0.75"], "learned": ["0.7", "0.75"]}
+    assert [r["share"] for r in fitted["gates"]["learned"]["at_share"]] == [0.7, 0.75]
+    assert recorded_shares(recorded) == (0.7, 0.75) and recorded_shares({}) == DEFAULT_SHARES
+    assert main(base + ["--split", "test"]) == 0
+    test = json.loads(capsys.readouterr().out)
+    for gate in ("distance", "learned"):
+        rows = test["gates"][gate]["at_share"]
+        assert [r["share"] for r in rows] == [0.7, 0.75]
+        assert [r["threshold"] for r in rows] == [recorded[gate]["0.7"], recorded[gate]["0.75"]]
+    assert main(base + ["--split", "test", "--shares", "0.9"]) == 0
+    assert "threshold" not in json.loads(capsys.readouterr().out)["gates"]["learned"]["at_share"][0]  # none recorded
+    assert main(base + ["--fit", "--min-accuracy", "0.01", "--shares", "0.7"]) == 0  # every share is >= 1% right
+    assert [r["share"] for r in json.loads(capsys.readouterr().out)["gates"]["learned"]["at_share"]] == [0.7, 1.0]
+    assert main(base + ["--split", "test", "--min-accuracy", "0.5"]) == 2
+    assert "use it with --fit" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(base + ["--fit", "--shares", "0,0.5"])
+    assert "(0, 1]" in capsys.readouterr().err
     (checkpoint / "lookup.json").unlink()

@@ -54,6 +54,37 @@ def test_resume_continues_from_saved_epoch_and_matches_unbroken_run(small_mnist,
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("metrics_left", ["missing", "one epoch behind"])
+def test_run_killed_before_its_metrics_were_written_resumes_like_an_unbroken_run(small_mnist, tmp_path,
+                                                                                 metrics_left):
+    """A kill after an epoch's last.pt but before its metrics.json (the last write) is an interruption,
+    not damage: the run resumes from last.pt and ends as an unbroken run does."""
+    unbroken = tmp_path / "unbroken"
+    list(train(_cfg(3, train_limit=300), unbroken, data=small_mnist))
+
+    broken = tmp_path / "broken"
+    gen = train(_cfg(3, train_limit=300), broken, data=small_mnist)
+    kept = None
+    for ev in gen:
+        if ev.kind == "epoch" and ev.epoch == 1:
+            kept = (broken / "metrics.json").read_bytes()
+        if ev.kind == "epoch" and ev.epoch == 2:
+            gen.close()
+            break
+    if metrics_left == "missing":
+        (broken / "metrics.json").unlink()
+    else:
+        (broken / "metrics.json").write_bytes(kept)  # epoch 2's last.pt is on disk, its metrics.json is not
+
+    events = list(train(_cfg(3, train_limit=300), broken, data=small_mnist))
+    assert events[0].epoch == 2 and [e.epoch for e in events if e.kind == "epoch"] == [3]
+    a, b = (json.loads((run / "metrics.json").read_text()) for run in (unbroken, broken))
+    drop = lambda history: [{k: v for k, v in h.items() if k != "elapsed_s"} for h in history]  # noqa: E731
+    assert drop(a["history"]) == drop(b["history"]) and a["best_epoch"] == b["best_epoch"]
+    wa, wb = (torch.load(run / "model.pt", weights_only=True) for run in (unbroken, broken))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
 def test_resume_refuses_other_architecture(small_mnist, tmp_path):
     list(train(_cfg(1, train_limit=200), tmp_path, data=small_mnist))
     other = RunConfig(RAMConfig(num_glimpses=2, hidden_size=64, state_size=32), TrainConfig(epochs=2, num_threads=1))

@@ -66,9 +66,10 @@ def tree_for(count: int) -> TreeView:
     if kept is not None and kept.n_queries >= count:
         return kept
     trace = lookups.lookup_trace(table, "test", count, weights, "brute")
-    with st.status(f"Building the k-means tree over the {len(rows_t):,} keys of glimpse {t + 1} (branching "
-                   f"{settings.branching}, leaves of at most {settings.leaf_size} keys) and searching it with "
-                   f"{count:,} queries ...") as status:
+    building = (f"Building the k-means tree over the {len(rows_t):,} keys of glimpse {t + 1} (branching "
+                f"{settings.branching}, leaves of at most {settings.leaf_size} keys) and searching it with "
+                f"{count:,} queries ...")
+    with lookups.fresh_work("search index"), st.status(building) as status:
         try:
             view = tree_view(keys_t, table.layout, weights, settings, trace.queries[:, t], CHECK_CHOICES)
         except furniture.USER_ERRORS as exc:
@@ -114,8 +115,7 @@ with left:
     node = int(st.session_state[K("node")])
     fig = plots.key_tree(summary.parent, summary.size, summary.depth, summary.is_leaf, view, depth, node,
                          title=f"k-means tree of glimpse {t + 1}: {tree.n_nodes:,} nodes, height {tree.height}")
-    st.plotly_chart(fig, key="tree_chart", on_select=_pick_node, selection_mode="points",
-                    config={"displaylogo": False})
+    furniture.plot(fig, key="tree_chart", on_select=_pick_node, selection_mode="points")
     st.caption("Blue: inner nodes; red: leaves; outlined: the chosen node and its path. Click a node to inspect "
                "it (a click on the chosen node's parent band zooms back out).")
 with right:
@@ -134,8 +134,8 @@ with right:
     n[1].metric("Depth", int(summary.depth[node]))
     n[2].metric("Children", "leaf" if summary.is_leaf[node] else kids)
     counts = location_counts(keys_t[local], cfg.ram)
-    st.plotly_chart(plots.location_map(counts, title=f"Where the keys of node {node} looked (glimpse {t + 1})"),
-                    key="node_locations", config={"displaylogo": False})
+    furniture.plot(plots.location_map(counts, title=f"Where the keys of node {node} looked (glimpse {t + 1})"),
+                   key="node_locations")
 
 items = [("centroid (mean key)", centroid.patches)]
 items += [(f"row {int(rows_t[i]):,}", decode_key(keys_t[i], cfg.ram).patches) for i in top]

@@ -83,15 +83,14 @@ else:
         try:
             digit = _digit(upload.getvalue())
         except DigitError as exc:
-            st.error(f"This upload cannot be used: {exc}")
+            st.error(f"This upload cannot be used: {furniture.friendly(exc)}")
         else:
-            image, name = digit.image, f"your digit ({upload.name[:40]})"
+            image, name = digit.image, f"your digit ({furniture.plotly_text(upload.name, 40)})"
             c = st.columns([1, 1, 2])
-            c[0].image(upload.getvalue(), caption=f"uploaded, {digit.original_size[0]}x{digit.original_size[1]} px",
+            c[0].image(digit.preview, caption=f"uploaded, {digit.original_size[0]}x{digit.original_size[1]} px",
                        width=160)
             with c[1]:
-                st.plotly_chart(plots.digit_image(image, "what the RAM gets (28x28)"), key="upload_28",
-                                config={"displaylogo": False})
+                furniture.plot(plots.digit_image(image, "what the RAM gets (28x28)"), key="upload_28")
             c[2].markdown("**Conversion**\n\n" + "\n".join(f"- {s}" for s in digit.steps))
 
 if image is None:
@@ -122,9 +121,9 @@ def _ram_column() -> None:
     gr, gc = tr.locs[0, t]
     st.markdown(f"**Glimpse {step} of {ram.num_glimpses}**: centre row {r}, column {col} px (grid cell {gr}, {gc} "
                 f"of {ram.loc_grid}x{ram.loc_grid}); after it the hidden state reads as class **{names[tr.readouts[0, t]]}**.")
-    st.plotly_chart(plots.glimpse_patches(tr.patches[0, t], widths, ram.patch_bits,
-                                          title=f"Glimpse {step}: what the RAM sees"),
-                    key="ram_patches", config={"displaylogo": False})
+    furniture.plot(plots.glimpse_patches(tr.patches[0, t], widths, ram.patch_bits,
+                                         title=f"Glimpse {step}: what the RAM sees"),
+                   key="ram_patches")
 
 
 def _lookup_column() -> tuple[object, LookupTrace] | None:
@@ -155,17 +154,17 @@ def _lookup_column() -> tuple[object, LookupTrace] | None:
                 f"({same}); nearest key: table row **{row:,}** at distance **{dist:.2f}**, first met on training "
                 f"image #{source}; its value reads as class **{names[lt.readouts[0, t]]}**.")
     matched = decode_key(table.keys[row], ram)
-    st.plotly_chart(plots.query_and_match(keys[t].intensity, matched.intensity, widths, ram.patch_bits,
-                                          ("query", f"row {row:,}"),
-                                          title=f"Glimpse {step}: query vs matched key (distance {dist:.2f})"),
-                    key="lookup_match", config={"displaylogo": False})
+    furniture.plot(plots.query_and_match(keys[t].intensity, matched.intensity, widths, ram.patch_bits,
+                                         ("query", f"row {row:,}"),
+                                         title=f"Glimpse {step}: query vs matched key (distance {dist:.2f})"),
+                   key="lookup_match")
     threshold = lookups.recorded_threshold(weights)
-    st.plotly_chart(plots.step_distances(lt.distance[0], threshold, "Matched distance per glimpse"
-                                         + ("" if threshold is None else " (dashed: the model's mixed-MBI threshold)")),
-                    key="lookup_distances", config={"displaylogo": False})
-    st.plotly_chart(plots.digit_gallery([data.train_x[source]], [f"training image #{source}"], [matched.centre_px],
-                                        cols=1, title=f"Where row {row:,} comes from"),
-                    key="lookup_source", config={"displaylogo": False})
+    furniture.plot(plots.step_distances(lt.distance[0], threshold, "Matched distance per glimpse"
+                                        + ("" if threshold is None else " (dashed: the model's mixed-MBI threshold)")),
+                   key="lookup_distances")
+    furniture.plot(plots.digit_gallery([data.train_x[source]], [f"training image #{source}"], [matched.centre_px],
+                                       cols=1, title=f"Where row {row:,} comes from"),
+                   key="lookup_source")
     frame = pd.DataFrame({
         "step": np.arange(1, ram.num_glimpses + 1), "grid row": lt.locs[0, :, 0], "grid col": lt.locs[0, :, 1],
         "matched row": lt.rows[0], "distance": lt.distance[0], "training image": table.source[lt.rows[0]],
@@ -190,9 +189,9 @@ if looked_up is not None:
     c = st.columns([2, 3])
     lookup_centres = np.array([decode_key(lt.queries[0, s], ram).centre_px for s in range(ram.num_glimpses)])
     with c[0]:
-        st.plotly_chart(plots.two_paths(image, tr.centres[0], lookup_centres, int(step), ram.patch_size, scales,
-                                        comparison.first_cell_split, title=f"Both paths on {name}"),
-                        key="two_paths", config={"displaylogo": False})
+        furniture.plot(plots.two_paths(image, tr.centres[0], lookup_centres, int(step), ram.patch_size, scales,
+                                       comparison.first_cell_split, title=f"Both paths on {name}"),
+                       key="two_paths")
     with c[1]:
         drawing.verdict(comparison, names)
     drawing.steps_table(comparison, int(step), "glimpse_verdict", names)
@@ -209,6 +208,5 @@ with c[0]:
     furniture.table(steps, key="steps_table")
     furniture.csv_download(steps, "mbi-glimpse-steps", key="dl_steps")
 with c[1]:
-    st.plotly_chart(plots.class_probabilities(tr.probs[0], label, class_names=names), key="probs",
-                    config={"displaylogo": False})
+    furniture.plot(plots.class_probabilities(tr.probs[0], label, class_names=names), key="probs")
 urlsync.sync_url(PAGE, PARAMS, messages)

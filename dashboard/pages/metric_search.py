@@ -97,7 +97,7 @@ if run:
             bar.progress(min(1.0, seen["n"] / remaining),
                          text=f"Trial {trial.number}: {100 * (trial.value or 0):.2f}% with "
                               f"{session_weights.weights_text(w) if w else '-'}")
-            chart.plotly_chart(plot_optimization_history(live), key=f"bo_live_{seen['n']}",
+            chart.plotly_chart(furniture.fit_narrow(plot_optimization_history(live)), key=f"bo_live_{seen['n']}",
                                config={"displaylogo": False})
 
         try:

@@ -52,14 +52,14 @@ def _core_ready(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-st.plotly_chart(plots.pipeline_diagram([
-    dict(name=dataset_info(cfg.dataset).title, detail="50k / 10k / 10k", ready=True),
-    dict(name="RAM", detail=f"{ram.num_glimpses} quantized<br>glimpses", ready=True),
-    dict(name="Table", detail="distilled<br>key -> value", ready=_core_ready("mbi.memory.lut")),
-    dict(name="Search", detail="weighted Manhattan,<br>k-means tree", ready=_core_ready("mbi.search.searchers")),
-    dict(name="Inference", detail="lookups only<br>or mixed", ready=_core_ready("mbi.inference.lookup")),
-    dict(name="Hardware", detail="SRAM search,<br>energy", ready=_core_ready("mbi.hardware.sram")),
-], title="The MBI pipeline (filled = available in this copy)"), key="pipeline", config={"displaylogo": False})
+furniture.plot(plots.pipeline_diagram([
+   dict(name=dataset_info(cfg.dataset).title, detail="50k / 10k / 10k", ready=True),
+   dict(name="RAM", detail=f"{ram.num_glimpses} quantized<br>glimpses", ready=True),
+   dict(name="Table", detail="distilled<br>key -> value", ready=_core_ready("mbi.memory.lut")),
+   dict(name="Search", detail="weighted Manhattan,<br>k-means tree", ready=_core_ready("mbi.search.searchers")),
+   dict(name="Inference", detail="lookups only<br>or mixed", ready=_core_ready("mbi.inference.lookup")),
+   dict(name="Hardware", detail="SRAM search,<br>energy", ready=_core_ready("mbi.hardware.sram")),
+], title="The MBI pipeline (filled = available in this copy)"), key="pipeline")
 
 # --------------------------------------------------------------------------- headline numbers
 
@@ -180,4 +180,4 @@ for b, col in enumerate(st.columns(GALLERY)):
                              title=f"#{i}: label {names[label]}, RAM says {names[said]} ({verdict})")
     fig.update_yaxes(constrain="domain")
     with col:
-        st.plotly_chart(fig, key=f"gallery{b}", config={"displaylogo": False})
+        furniture.plot(fig, key=f"gallery{b}")

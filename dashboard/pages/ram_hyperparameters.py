@@ -210,15 +210,15 @@ def _live(job_id: str) -> None:
              "stopped": "Stopped by request (finished epochs are kept)", "done": "Finished",
              "failed": "Failed"}[view.state]
     where = f": epoch {ev.epoch}/{ev.epochs}" if ev and ev.kind in ("batch", "epoch") else ""
-    st.progress(view.progress, text=f"**{view.name}** - {label}{where}")
+    st.progress(view.progress, text=f"**{furniture.plain(view.name)}** - {label}{where}")
     batch_pts, epoch_pts = view.curves()
-    st.plotly_chart(plots.live_training(batch_pts, epoch_pts, title=f"Training '{view.name}'"), key="live_curves",
-                    config={"displaylogo": False})
+    furniture.plot(plots.live_training(batch_pts, epoch_pts, title=f"Training '{furniture.plotly_text(view.name)}'"),
+                   key="live_curves")
     if view.active:
         st.button("Stop training", key="stop_training", icon=":material/stop:", on_click=job.stop,
                   disabled=view.state == "stopping")
     elif view.state == "failed":
-        st.error(f"The run failed: {view.error}")
+        st.error(f"The run failed: {furniture.plain(view.error)}")
     else:
         best = next((e.best_val_acc for e in reversed(view.events) if e.best_val_acc is not None), None)
         if best is not None and best >= 0:
@@ -230,6 +230,8 @@ def _live(job_id: str) -> None:
             c[1].download_button("Download run (zip)", data=lambda: furniture.zip_folder(view.run_dir),
                                  file_name=f"{view.run_dir.name}.zip", mime="application/zip", key="dl_run",
                                  icon=":material/download:")
+    if view.state in ("stopped", "failed") and (view.run_dir / "last.pt").is_file():
+        _continue_buttons(job)
     if st.session_state.get("_live_was_active") and not view.active:
         st.session_state["_live_was_active"] = False
         st.rerun(scope="app")  # refresh the page: the run list and the model choice now include it
@@ -256,6 +258,32 @@ def _train_smaller_copy() -> None:
     st.session_state["_start_copy"] = True
 
 
+def _continue_buttons(job: Job) -> None:
+    """Continue a stopped or failed run in its folder; when its last epoch cannot be read, say which file is
+    damaged and offer its best checkpoint or a fresh start (the old files are kept aside, nothing deleted)."""
+    from mbi.model.train import resume_problem  # torch: only once a run has stopped
+
+    problem = resume_problem(job.run_dir)
+    choices = {"last": "Continue training"} if problem is None else {}
+    if problem is not None:
+        st.warning(f"This run cannot continue from its last epoch: {furniture.plain(problem.reason)}. Nothing was "
+                   "deleted: the files a restart replaces are kept in a before-restart folder of the run.")
+        if problem.best_epoch is not None:
+            choices["best"] = f"Continue from the last good checkpoint (epoch {problem.best_epoch})"
+        choices["scratch"] = "Start this run again from scratch"
+    cols = st.columns(len(choices))
+    for col, (start, text) in zip(cols, choices.items()):
+        if col.button(text, key=f"resume_{start}", icon=":material/play_arrow:", disabled=manager.active() is not None):
+            try:
+                new = manager.resume(job.id, start, owner=st.session_state.setdefault("_owner", uuid.uuid4().hex))
+            except (BusyError, ValueError) as exc:
+                st.warning(furniture.friendly(exc))
+                return
+            st.session_state["train_job"] = new.id
+            st.session_state["_live_was_active"] = True
+            st.rerun(scope="app")
+
+
 def _train_view() -> None:
     cfg = _knobs()
     active = manager.active()
@@ -276,7 +304,7 @@ def _train_view() -> None:
     busy = active is not None and active.id != mine
     if busy:
         v = active.view()
-        st.info(f"Another visitor's run ('{v.name}') is training on this server ({100 * v.progress:.0f}% done). "
+        st.info(f"Another visitor's run ('{furniture.plain(v.name)}') is training on this server ({100 * v.progress:.0f}% done). "
                 "One run trains at a time; start yours when it finishes.")
     own_active = active is not None and active.id == mine
     start_copy = bool(st.session_state.pop("_start_copy", False))
@@ -320,7 +348,7 @@ def _compare_view() -> None:
                 "artifacts/runs/app/NAME`), and it appears here.")
     chosen = st.multiselect("Runs to compare", list(options), default=list(options)[:4], format_func=options.get,
                             key="compare_runs")
-    fig = plots.runs_comparison({options[k]: histories[k] for k in chosen},
+    fig = plots.runs_comparison({furniture.plotly_text(options[k]): histories[k] for k in chosen},
                                 reference_pct={"authors' code, 1-bit hidden: 96.00%": 96.0})
     furniture.plot(fig, key="compare_fig", download_name="mbi-runs-comparison")
     table = pd.DataFrame(rows)

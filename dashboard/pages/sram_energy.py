@@ -105,11 +105,10 @@ furniture.plot(plots.sum_line_distributions(res["levels"], res["voltages"], res[
 g = list(res["levels"]).index(res["min_gap_level"])
 c = st.columns(2)
 with c[0]:
-    st.plotly_chart(plots.sum_line_gap_zoom(res["min_gap_level"], res["voltages"][g], res["voltages"][g + 1],
-                                            res["threshold_v"]), key="gap_zoom", config={"displaylogo": False})
+    furniture.plot(plots.sum_line_gap_zoom(res["min_gap_level"], res["voltages"][g], res["voltages"][g + 1],
+                                           res["threshold_v"]), key="gap_zoom")
 with c[1]:
-    st.plotly_chart(plots.adc_errors_by_level(res["levels"], res["adc_errors"], int(v["adc"])), key="adc_errors",
-                    config={"displaylogo": False})
+    furniture.plot(plots.adc_errors_by_level(res["levels"], res["adc_errors"], int(v["adc"])), key="adc_errors")
 with st.expander("Numbers per distance level"):
     per_level = pd.DataFrame(res["per_level"]).rename(columns={
         "mean_mv": "mean (mV)", "std_mv": "std (mV)", "min_mv": "min (mV)", "max_mv": "max (mV)",
@@ -124,9 +123,9 @@ energy_cfg = EnergyConfig(sram=replace(SRAMConfig(), adc_bits=int(v["adc"]), row
 parts = match_energy(energy_cfg)
 c = st.columns([2, 3])
 with c[0]:
-    st.plotly_chart(plots.energy_breakdown({k: parts[k] for k in COMPONENTS},
-                                           title=f"Energy per {v['rows']}x{v['cols']} match"),
-                    key="fig6c", config={"displaylogo": False})
+    furniture.plot(plots.energy_breakdown({k: parts[k] for k in COMPONENTS},
+                                          title=f"Energy per {v['rows']}x{v['cols']} match"),
+                   key="fig6c")
 with c[1]:
     st.markdown("Energy per inference = glimpses x tree levels x keys per level x arrays per key x energy per match "
                 "(Table I footnote).")

@@ -56,8 +56,9 @@ if points is None:
     bar = st.progress(0.0, text="Scoring each table size ...")
     x, y = data.test_x[:count], data.test_y[:count]
     try:
-        points = cached_budget_curve(model, table, x, y, f"test:{count}", budgets, weightings,
-                                     progress=lambda f, msg: bar.progress(min(1.0, f), text=f"Scoring: {msg}"))
+        with lookups.fresh_work():
+            points = cached_budget_curve(model, table, x, y, f"test:{count}", budgets, weightings,
+                                         progress=lambda f, msg: bar.progress(min(1.0, f), text=f"Scoring: {msg}"))
     except furniture.USER_ERRORS as exc:
         st.error(f"The table-size curve could not be computed: {furniture.friendly(exc)}")
         st.stop()

@@ -17,11 +17,13 @@ from pathlib import Path
 
 from mbi import plots
 from mbi.cli.options import add_lookup_options
+from mbi.data import DEFAULT_DATASET, dataset_info
 from mbi.hardware.energy import (COMPONENTS, PAPER_GLIMPSES, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
                         PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, PAPER_SPLITS, TABLE_COLUMNS, EnergyConfig,
                         TraversalRecord, format_energy, format_table_one, inference_energy_j, match_energy,
                         measure_traversal, measured_inference_energy, our_table_row, record_traversal, table_cells,
                         table_one)
+from mbi.model.checkpoint import Checkpoint
 from mbi.hardware.sram import ENCODINGS, SRAMConfig, build_layout, key_parts_from_layout
 from mbi.store import atomic_write_json, atomic_write_text
 
@@ -101,7 +103,8 @@ def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
                          accuracy=None if args.accuracy is None else (args.accuracy, "given with --accuracy"),
                          storage_mb=None if args.storage_mb is None else (args.storage_mb, "given with --storage-mb"))
     rows = ours.table_rows()
-    print(f"\n{_describe(ours)} (other works projected to 16 nm as E_T x (16 nm / T)^2):")
+    print(f"\n{_describe(ours)} (other works projected to 16 nm as E_T x (16 nm / T)^2"
+          f"{_others_note(ckpt.dataset)}):")
     print(format_table_one(rows, args.format), end="")
     if args.record:
         print(f"recorded the traversal in {record_traversal(ckpt.folder, record)}")
@@ -112,10 +115,28 @@ def run_measured(args: argparse.Namespace, config: EnergyConfig) -> int:
         atomic_write_text(args.out / "table1.csv", format_table_one(rows, "csv"))
         atomic_write_text(args.out / "table1.md", format_table_one(rows, "markdown"))
         atomic_write_text(args.out / "table1.html", plots.table_figure(
-            [h for _, h in TABLE_COLUMNS], table_cells(rows), "Table I: MBI (measured) vs CIM on MNIST").to_html(
+            [h for _, h in TABLE_COLUMNS], table_cells(rows), table_one_title(ckpt.dataset, measured=True)).to_html(
             include_plotlyjs="cdn"))
         print(f"wrote {args.out}/traversal.json, table1.csv, table1.md, table1.html")
     return 0
+
+
+def table_one_title(dataset: str, measured: bool) -> str:
+    """Title of a Table I whose MBI row (ours) is on ``dataset``, e.g. ``Table I: MBI (measured) vs CIM on MNIST``.
+
+    The compute-in-memory macros' rows (and the paper's MBI row) are always MNIST's, so for another dataset
+    the title names both."""
+    mbi = "MBI (measured)" if measured else "MBI"
+    if dataset == DEFAULT_DATASET:
+        return f"Table I: {mbi} vs CIM on MNIST"
+    return f"Table I: {mbi} on {dataset_info(dataset).title} vs CIM (the CIM macros and the paper's MBI: MNIST)"
+
+
+def _others_note(dataset: str) -> str:
+    """What the CLI adds after Table I's projection note when our row is not MNIST's ('' for MNIST)."""
+    if dataset == DEFAULT_DATASET:
+        return ""
+    return f"; our row is on {dataset_info(dataset).title}, the CIM macros' and the paper's rows are MNIST's"
 
 
 def _describe(ours) -> str:
@@ -159,8 +180,10 @@ def run(args: argparse.Namespace) -> int:
     print("\nTable I (other works projected to 16 nm as E_T x (16 nm / T)^2):")
     print(table, end="")
     try:
-        ours = our_table_row(args.checkpoint, config=config)
-        print(f"\n{_describe(ours)}; `--json` prints it, `--measured` shows its Table I.")
+        ckpt = Checkpoint(args.checkpoint)
+        ours = our_table_row(ckpt, config=config)
+        print(f"\n{_describe(ours)}{_others_note(ckpt.dataset)}; `--json` prints it, `--measured` shows its "
+              "Table I.")
     except (FileNotFoundError, ValueError) as exc:  # the paper's numbers above need no checkpoint
         ours = None
         print(f"\nno row of ours for checkpoint {args.checkpoint!r}: {exc}")
@@ -176,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(args.out / "fig6c.html", plots.energy_breakdown(
             {k: parts[k] for k in COMPONENTS}).to_html(include_plotlyjs="cdn"))
         atomic_write_text(args.out / "table1.html", plots.table_figure(
-            [h for _, h in TABLE_COLUMNS], table_cells(rows), "Table I: MBI vs CIM on MNIST").to_html(
+            [h for _, h in TABLE_COLUMNS], table_cells(rows), table_one_title(DEFAULT_DATASET, measured=False)).to_html(
             include_plotlyjs="cdn"))
         print(f"wrote {args.out}/energy.json, table1.csv, table1.md, fig6c.html, table1.html")
     return 0

@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
+
 import numpy as np
 
 from mbi.cli.options import add_lookup_options, checkpoint_of, data_of, image_count, table_of, weights_of
-from mbi.inference.gate import (DEFAULT_K, GATES, LearnedGate, accuracy_at_share, error_auc, feature_names,
-                                gate_curve, gate_features, gated_predictions, out_of_fold_scores, wrong_answers)
-from mbi.model.predict import predict
-from mbi.runs.gatecache import cached_neighbours
-from mbi.runs.tracecache import cached_trace
-
-SHARES = (0.8, 0.9)
+from mbi.inference.gate import DEFAULT_K, GATES, LearnedGate, accuracy_at_share, feature_names, gate_curve, \
+    largest_share, out_of_fold_scores
+from mbi.runs.gatecache import DEFAULT_SHARES, gate_inputs, gate_report, recorded_shares
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,28 +20,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_lookup_options(p, tree=False)
     p.add_argument("--k", type=int, default=DEFAULT_K, help=f"neighbours per step the gate looks at (default {DEFAULT_K})")
     p.add_argument("--fit", action="store_true",
-                   help="fit the learned gate on this split (validation only) and the thresholds that answer "
-                        "80%% and 90%% of its images by lookup, for both gates")
+                   help="fit the learned gate on this split (validation only) and, for both gates, the thresholds "
+                        "that answer each of --shares of its images by lookup")
+    p.add_argument("--shares", type=_shares, default=None,
+                   help="comma-separated shares answered by lookup, e.g. 0.7,0.8 (default: with --fit 0.8,0.9; "
+                        "else the recorded thresholds' shares)")
+    p.add_argument("--min-accuracy", type=float, default=None,
+                   help="with --fit: also choose a share, the largest (in whole percent) whose mixed accuracy with "
+                        "the learned gate's out-of-fold scores on these images is at least this (e.g. 0.865)")
     p.add_argument("--record", action="store_true", help="with --fit: store the gate and thresholds in lookup.json")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
-def _gate_report(score: np.ndarray, wrong: np.ndarray, lookup_pred: np.ndarray, ram_pred: np.ndarray,
-                 labels: np.ndarray, thresholds: dict[str, float] | None) -> dict:
-    """AUC, the curve, and mixed MBI at each share: at the recorded threshold and at the share on these images."""
-    curve = gate_curve(score, lookup_pred, ram_pred, labels)
-    at = []
-    for share in SHARES:
-        here = accuracy_at_share(curve, share)
-        row = {"share": share, "threshold_here": here.threshold, "accuracy_here": here.accuracy,
-               "lookup_share_here": here.lookup_share}
-        if thresholds and f"{share:g}" in thresholds:
-            pred, mask = gated_predictions(score, lookup_pred, ram_pred, thresholds[f"{share:g}"])
-            row.update(threshold=thresholds[f"{share:g}"], accuracy=float(np.mean(pred == labels)),
-                       lookup_share=float(mask.mean()))
-        at.append(row)
-    return {"auc": error_auc(score, wrong), "at_share": at, "curve": [vars(p) for p in curve]}
+def _shares(text: str) -> tuple[float, ...]:
+    """``--shares``: comma-separated fractions in (0, 1]."""
+    try:
+        shares = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shares takes comma-separated numbers such as 0.7,0.8, got {text!r}")
+    if not shares or any(not 0.0 < v <= 1.0 for v in shares):
+        raise argparse.ArgumentTypeError(f"--shares must be fractions in (0, 1], got {text!r}")
+    return shares
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("fit the gate on validation data only: use --split val with --fit")
     if args.record and not args.fit:
         raise ValueError("--record stores a fitted gate: use it with --fit")
+    if args.min_accuracy is not None and (not args.fit or not 0.0 < args.min_accuracy <= 1.0):
+        raise ValueError(f"--min-accuracy (a fraction in (0, 1], got {args.min_accuracy}) chooses a share while "
+                         "fitting: use it with --fit")
     count = image_count(args)
     settings = ckpt.lookup
     weights = weights_of(args, ckpt)
@@ -64,21 +64,19 @@ def run(args: argparse.Namespace) -> int:
     if count is not None:
         x, y = x[:count], y[:count]
     images_id = f"{args.split}:{len(x)}"
-    trace = cached_trace(model, table, x, images_id, weights)
-    neighbours = cached_neighbours(table, weights, trace, images_id, args.k)
-    features = gate_features(trace, neighbours, table, data.train_y)
-    wrong = wrong_answers(trace, y)
-    ram_pred = predict(model, x)
+    inputs = gate_inputs(model, table, x, y, data.train_y, weights, images_id, args.k)
     names = feature_names(table.num_glimpses)
     if args.fit:
-        gate = LearnedGate.fit(features, wrong, names, args.k, fitted_on=images_id)
-        learned_score = out_of_fold_scores(features, wrong, names, args.k)
-        thresholds = {
-            "distance": {f"{s:g}": accuracy_at_share(gate_curve(trace.max_distance, trace.prediction, ram_pred, y),
-                                                     s).threshold for s in SHARES},
-            "learned": {f"{s:g}": accuracy_at_share(gate_curve(gate.score(features), trace.prediction, ram_pred, y),
-                                                    s).threshold for s in SHARES},
-        }
+        gate = LearnedGate.fit(inputs.features, inputs.wrong, names, args.k, fitted_on=images_id)
+        learned_score = out_of_fold_scores(inputs.features, inputs.wrong, names, args.k)
+        shares = args.shares or DEFAULT_SHARES
+        if args.min_accuracy is not None:
+            chosen = largest_share(gate_curve(learned_score, inputs.trace.prediction, inputs.ram_pred, y),
+                                   args.min_accuracy)
+            shares = tuple(sorted({*(args.shares or ()), chosen}))
+        fitted = {"distance": inputs.trace.max_distance, "learned": gate.score(inputs.features)}
+        thresholds = {g: {f"{s:g}": accuracy_at_share(gate_curve(fitted[g], inputs.trace.prediction, inputs.ram_pred,
+                                                                 y), s).threshold for s in shares} for g in GATES}
     else:
         if settings.gate is None:
             raise ValueError(f"{folder}/lookup.json has no learned gate; fit one on validation with "
@@ -87,14 +85,16 @@ def run(args: argparse.Namespace) -> int:
         if gate.k != args.k or list(gate.features) != names:
             raise ValueError(f"the recorded gate looks at k={gate.k} neighbours and features {list(gate.features)}; "
                              f"run with --k {gate.k}, or fit it again with --fit --record")
-        learned_score = gate.score(features)
+        learned_score = gate.score(inputs.features)
         thresholds = settings.gate_thresholds
-    scores = {"distance": trace.max_distance.astype(np.float64), "learned": learned_score}
-    res = {"images": int(len(y)), "dataset": ckpt.dataset, "split": args.split, "k": args.k, "weights": [float(w) for w in weights],
-           "ram_accuracy": float(np.mean(ram_pred == y)), "lookup_accuracy": float(np.mean(~wrong)),
+        shares = args.shares or recorded_shares(thresholds)
+    scores = {"distance": inputs.trace.max_distance.astype(np.float64), "learned": learned_score}
+    report = gate_report(inputs, scores, thresholds, shares)
+    res = {"images": report["images"], "dataset": ckpt.dataset, "split": args.split, "k": args.k,
+           "weights": [float(w) for w in weights], "ram_accuracy": report["ram_accuracy"],
+           "lookup_accuracy": report["lookup_accuracy"],
            "learned_scores": "out-of-fold (5 folds of this split)" if args.fit else f"fitted on {gate.fitted_on}",
-           "gates": {g: _gate_report(scores[g], wrong, trace.prediction, ram_pred, y, thresholds.get(g))
-                     for g in GATES}}
+           "gates": report["gates"]}
     if args.record:
         ckpt.save_lookup(replace(settings, gate=gate.to_dict(), gate_thresholds=thresholds))
     if args.json:
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         r = res["gates"][g]
         print(f"  {g:8s} gate: ROC AUC for 'the lookup answer is wrong' {r['auc']:.4f}")
         for row in r["at_share"]:
-            line = (f"    {100 * row['share']:.0f}% by lookup on these images: {100 * row['accuracy_here']:.2f}% mixed "
+            line = (f"    {100 * row['share']:g}% by lookup on these images: {100 * row['accuracy_here']:.2f}% mixed "
                     f"(threshold {row['threshold_here']:.4g})")
             if "threshold" in row:
                 line += (f"; at the validation threshold {row['threshold']:.4g}: {100 * row['accuracy']:.2f}% with "

@@ -66,16 +66,22 @@ def add_dataset_flags(parser: argparse.ArgumentParser, training: bool = False) -
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig from ``--config`` (if given) with flag overrides (``--dataset`` included) applied
     and validated."""
-    base = read_json(args.config) if getattr(args, "config", None) else {}
-    ram = dict(base.get("ram", {}))
-    train = dict(base.get("train", {}))
+    source = getattr(args, "config", None)
+    try:
+        ram, train, dataset = RunConfig.sections(read_json(source) if source else {})
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from exc
+    ram, train = dict(ram), dict(train)
     for key, value in vars(args).items():
         if key.startswith("RAMConfig."):
             ram[key.split(".", 1)[1]] = value
         elif key.startswith("TrainConfig."):
             train[key.split(".", 1)[1]] = value
-    dataset = getattr(args, "dataset", base.get("dataset", DEFAULT_DATASET))
-    return RunConfig.from_dict({"ram": ram, "train": train, "dataset": dataset})
+    dataset = getattr(args, "dataset", dataset)
+    try:
+        return RunConfig.from_dict({"ram": ram, "train": train, "dataset": dataset})
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}" if source else str(exc)) from exc
 
 
 # ----------------------------------------------------------------------------- lookup inputs

@@ -8,15 +8,18 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mbi.cli.options import add_config_flags, add_dataset_flags, config_from_args
+from mbi.config import RunConfig
 from mbi.data import load_dataset
-from mbi.model.train import train
+from mbi.model.train import DamagedRunError, train
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` command."""
     p = subparsers.add_parser("train", help="train a quantized RAM (resumes an interrupted run)")
     p.add_argument("--out", type=Path, default=Path("artifacts/runs/ram"), help="run folder (checkpoints, metrics)")
-    p.add_argument("--no-resume", action="store_true", help="start from scratch even if --out holds a run")
+    p.add_argument("--restart", choices=("best", "scratch"), default=None,
+                   help="do not resume --out's last epoch: continue from its best checkpoint (model.pt) or start "
+                        "from scratch; the files this replaces are moved to OUT/before-restart-<time>/")
     add_dataset_flags(p, training=True)
     add_config_flags(p)
     p.set_defaults(func=run)
@@ -25,9 +28,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train and print one line per epoch."""
     cfg = config_from_args(args)
+    try:
+        return _run(cfg, args)
+    except DamagedRunError as exc:
+        flags = "--restart best or --restart scratch" if exc.best_epoch is not None else "--restart scratch"
+        raise ValueError(f"{exc} (rerun with {flags})") from exc
+
+
+def _run(cfg: RunConfig, args: argparse.Namespace) -> int:
     bar = None
     data = load_dataset(cfg.dataset, None if args.data_dir is None else str(args.data_dir))
-    for ev in train(cfg, args.out, data=data, resume=not args.no_resume):
+    for ev in train(cfg, args.out, data=data, start=args.restart or "last"):
         if ev.kind == "start":
             print(f"training on {data.info.title} into {args.out} (from epoch {ev.epoch}/{ev.epochs})")
             continue

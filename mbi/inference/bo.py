@@ -113,7 +113,7 @@ def run_bo(
     """Search a, b, c maximizing validation lookup accuracy; resumes a study of the same name."""
     import optuna
 
-    from mbi.runs.studies import open_storage
+    from mbi.runs.studies import load_or_create, open_storage
 
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
@@ -122,8 +122,7 @@ def run_bo(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.GPSampler(seed=seed, n_startup_trials=min(8, n_trials),
                                             deterministic_objective=True)
-    study = optuna.create_study(study_name=name, storage=open_storage(storage, default_journal),
-                                direction="maximize", sampler=sampler, load_if_exists=True)
+    study = load_or_create(open_storage(storage, default_journal), name, direction="maximize", sampler=sampler)
     if not study.trials:
         study.enqueue_trial({"b_over_a": 1.0, "c_over_a": 1.0}, user_attrs={"unweighted": True})
 

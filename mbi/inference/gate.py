@@ -25,6 +25,7 @@ and :func:`error_auc` compare any two gates on the same images.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -283,6 +284,17 @@ def accuracy_at_share(points: Sequence[GatePoint], share: float) -> GatePoint:
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"share must be between 0 and 1, got {share}")
     return min((p for p in points if p.lookup_share >= share - 1e-12), key=lambda p: p.lookup_share)
+
+
+def largest_share(points: Sequence[GatePoint], min_accuracy: float) -> float:
+    """The largest share answered by lookup, in whole percent (rounded down), at which a :func:`gate_curve` is at
+    least ``min_accuracy`` accurate; ValueError when no share of at least 1% is."""
+    ok = [p.lookup_share for p in points if p.accuracy >= min_accuracy]
+    share = math.floor(100 * max(ok, default=0.0) + 1e-9) / 100
+    if share < 0.01:
+        raise ValueError(f"mixed MBI reaches {min_accuracy:.2%} at no share of at least 1% by lookup on these images; "
+                         "ask for less accuracy")
+    return share
 
 
 def share_threshold(points: Sequence[GatePoint], share: float) -> float:

@@ -23,11 +23,14 @@ import torch
 from mbi.config import TreeConfig
 from mbi.inference.mixed import mixed_curve, threshold_candidates
 from mbi.memory.lut import LookupTable, query_key
-from mbi.model.predict import images_to_tensor, predict
+from mbi.model.predict import predict
 from mbi.model.ram import RAM
+from mbi.model.sensor import GlimpseSensor
+from mbi.search.distance import default_threads
 from mbi.search.engine import build_searcher, exact_reference
 from mbi.search.searchers import Searcher, SearchReport, error_histogram, search_report
 from mbi.search.weights import UNWEIGHTED, check_weights
+from mbi.validate import check_int
 
 SearchKind = Literal["brute", "tree"]
 SearcherFactory = Callable[[int, np.ndarray], Searcher]
@@ -39,12 +42,11 @@ class StepIndex:
 
     ``kind`` picks the digital search of :func:`mbi.search.engine.build_searcher` ("brute": exact, or
     "tree": the compiled k-means tree with the settings ``tree``, default :class:`mbi.config.TreeConfig`);
-    ``n_threads`` threads share each batch of queries (default: all usable cores). ``searcher_factory``
-    replaces both: it is called once per step with the step number and the step's global row indices and
-    must return a
-    :class:`mbi.search.searchers.Searcher` over ``table.keys[rows]`` whose answers index into ``rows``
-    (e.g. a search on the in-memory array model, :mod:`mbi.hardware.nonideal`); ``kind`` then only
-    labels the index.
+    ``n_threads`` threads share each batch of queries and of glimpses (default: all usable cores).
+    ``searcher_factory`` replaces both: it is called once per step with the step number and the step's
+    global row indices and must return a :class:`mbi.search.searchers.Searcher` over ``table.keys[rows]``
+    whose answers index into ``rows`` (e.g. a search on the in-memory array model,
+    :mod:`mbi.hardware.nonideal`); ``kind`` then only labels the index.
     """
 
     def __init__(self, table: LookupTable, weights: Sequence[float] = UNWEIGHTED, kind: SearchKind | str = "brute",
@@ -61,6 +63,7 @@ class StepIndex:
             raise TypeError(f"tree must be a TreeConfig, got {type(tree).__name__}")
         self.table = table
         self.weights = check_weights(weights)
+        self.n_threads = default_threads() if n_threads is None else check_int("n_threads", n_threads, 1)
         self.kind = kind
         self.tree = (tree or TreeConfig()) if kind == "tree" and searcher_factory is None else None
         self.rows: list[np.ndarray] = []
@@ -79,7 +82,7 @@ class StepIndex:
                 self.searchers.append(searcher)
             else:
                 self.searchers.append(build_searcher(table.keys_of_step(t), table.layout, self.weights, str(kind),
-                                                     n_threads=n_threads, tree=self.tree))
+                                                     n_threads=self.n_threads, tree=self.tree))
 
     def query(self, t: int, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest row (global index), its distance and the comparisons made, for step ``t``."""
@@ -115,25 +118,29 @@ class LookupTrace:
 @torch.no_grad()
 def lookup_infer(model: RAM, table: LookupTable, images: np.ndarray, index: StepIndex | None = None,
                  weights: Sequence[float] = UNWEIGHTED, batch_size: int = 2000) -> LookupTrace:
-    """Classify ``images`` (uint8 [B, 28, 28]) by table lookups only; the model serves as the retina."""
+    """Classify ``images`` (uint8 [B, 28, 28]) by table lookups only; the model serves as the retina.
+
+    The glimpses are read by :class:`mbi.model.sensor.GlimpseSensor` (the retina's quantized
+    patch codes, compiled; the same levels as ``model.retina``).
+    """
     index = index or StepIndex(table, weights)
     if table.num_glimpses != model.cfg.num_glimpses:
         raise ValueError(f"table has {table.num_glimpses} glimpse steps but the model takes {model.cfg.num_glimpses}")
-    parts = [_lookup_batch(model, table, index, images[s: s + batch_size]) for s in range(0, len(images), batch_size)]
+    sensor = GlimpseSensor(model)
+    parts = [_lookup_batch(model, sensor, table, index, images[s: s + batch_size])
+             for s in range(0, len(images), batch_size)]
     return LookupTrace(*(np.concatenate([getattr(p, f) for p in parts])
                          for f in ("locs", "rows", "distance", "comparisons", "readouts", "queries")))
 
 
-def _lookup_batch(model: RAM, table: LookupTable, index: StepIndex, images: np.ndarray) -> LookupTrace:
-    x = images_to_tensor(images)
-    h0, loc0 = model.initial_state(len(x))
-    hidden = np.zeros((len(x), table.layout.hidden_len), dtype=np.uint8)
-    loc = loc0.numpy().astype(np.uint8)
+def _lookup_batch(model: RAM, sensor: GlimpseSensor, table: LookupTable, index: StepIndex,
+                  images: np.ndarray) -> LookupTrace:
+    hidden = np.zeros((len(images), table.layout.hidden_len), dtype=np.uint8)
+    loc = model.initial_state(len(images))[1].numpy().astype(np.uint8)
     steps = table.num_glimpses
     out = {k: [] for k in ("locs", "rows", "distance", "comparisons", "readouts", "queries")}
     for t in range(steps):
-        rho = model.retina.quantizer.codes(model.retina(x, torch.from_numpy(loc.astype(np.int64))))
-        query = query_key(rho, hidden, loc)
+        query = query_key(sensor.codes(images, loc, index.n_threads), hidden, loc)
         rows, dist, comps = index.query(t, query)
         out["locs"].append(loc)
         out["queries"].append(query)

@@ -33,7 +33,7 @@ from mbi.memory.lut import LookupTable, build_table, record_episodes, table_fing
 from mbi.model.ram import RAM
 from mbi.search.distance import key_layout
 from mbi.search.weights import UNWEIGHTED, Weights
-from mbi.store import artifacts_root, atomic_write_json, read_json
+from mbi.store import artifacts_root, atomic_write_json, cache_limits, prune_oldest, read_json
 
 
 def table_prefix(table: LookupTable, rows: int) -> LookupTable:
@@ -117,7 +117,8 @@ def cached_budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labe
                         budgets: Sequence[int], weightings: Mapping[str, Sequence[float]],
                         progress: Callable[[float, str], None] | None = None,
                         root: Path | None = None) -> list[BudgetPoint]:
-    """:func:`budget_curve`, kept as JSON in ``$MBI_HOME/budgets/`` under a digest of all it depends on."""
+    """:func:`budget_curve`, kept as JSON in ``$MBI_HOME/budgets/`` under a digest of all it depends on
+    (the folder capped like the trace cache: :func:`mbi.store.cache_limits`)."""
     settings = {"format": 2, "table": table_fingerprint(table), "images": images_id, "budgets": sorted({min(int(b), len(table)) for b in budgets}),
                 "weightings": {k: [round(float(w), 12) for w in v] for k, v in sorted(weightings.items())}}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
@@ -127,10 +128,11 @@ def cached_budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labe
             saved = read_json(path)
             return [BudgetPoint(int(p["rows"]), int(p["storage_bytes"]), int(p["storage_thermometer_bytes"]),
                                 {k: float(v) for k, v in p["accuracy"].items()}) for p in saved["points"]]
-        except (ValueError, KeyError, TypeError, OSError):
+        except (ValueError, KeyError, TypeError, AttributeError, OSError):
             pass  # damaged: compute again
     points = budget_curve(model, table, images, labels, budgets, weightings, progress)
     atomic_write_json(path, {"settings": settings, "points": [dataclasses.asdict(p) for p in points]})
+    prune_oldest(path.parent, *cache_limits(), keep=path, pattern="*.json")
     return points
 
 

@@ -17,7 +17,9 @@ import hashlib
 import io
 import math
 import numbers
+import pickle
 import re
+import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -51,22 +53,58 @@ def save_checkpoint_files(
     out: Path, cfg: RunConfig, model: RAM, optimizer: torch.optim.Optimizer, epoch: int,
     history: list[dict], best: float, improved: bool,
 ) -> None:
-    """Write config, last-epoch state, best weights (when ``improved``) and metrics, each atomically.
+    """Write config, best weights (when ``improved``), last-epoch state and metrics, each atomically.
 
-    ``metrics.json`` is written last, so it never describes an epoch whose weights are missing.
+    ``last.pt`` holds all a resume needs (model, optimizer, epoch, history, best), so a run killed between
+    these writes resumes from it alone; it is written after ``model.pt``, so it never records a best
+    epoch whose weights are missing, and ``metrics.json`` (the readable copy) comes last.
     """
     import torch
 
     atomic_write_json(out / "config.json", cfg.to_dict())
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": torch.tensor(epoch)}
-    atomic_write_bytes(out / "last.pt", _tensor_bytes(state))
     if improved or not (out / "model.pt").exists():
         atomic_write_bytes(out / "model.pt", _tensor_bytes(model.state_dict()))
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": torch.tensor(epoch),
+             "history": history, "best_val_acc": best}
+    atomic_write_bytes(out / "last.pt", _tensor_bytes(state))
     best_epoch = max((h for h in history if h.get("val_acc") is not None), key=lambda h: h["val_acc"], default=None)
     atomic_write_json(out / "metrics.json", {
         "epochs_done": epoch, "history": history, "best_val_acc": best,
         "best_epoch": best_epoch["epoch"] if best_epoch else None,
     })
+
+
+class DamagedFileError(ValueError):
+    """A checkpoint file cannot be used; ``path`` names it and the message says what is wrong, in our words."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+
+
+def read_weights(path: str | Path) -> Any:
+    """What a ``.pt`` file written by this project holds (tensors, dicts, numbers), read weights-only.
+
+    Raises :class:`DamagedFileError` saying which of three things is wrong: the file is not a
+    PyTorch archive at all (truncated, zeroed, random or another kind of file), it holds Python
+    objects other than tensors (never loaded: unpickling them could run code), or it is a damaged
+    archive.
+    """
+    import torch
+
+    p = Path(path)
+    if not zipfile.is_zipfile(p):
+        raise DamagedFileError(p, f"{p} could not be loaded: it is not a PyTorch weights file (truncated, "
+                                  "overwritten or another kind of file)")
+    try:
+        return torch.load(p, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        raise DamagedFileError(p, f"{p} could not be loaded: it holds Python objects other than tensors and "
+                                  "numbers, which are never loaded because they could run code; it was not "
+                                  "written by MBI Explorer") from exc
+    except Exception as exc:  # torch raises many kinds for a damaged archive
+        raise DamagedFileError(p, f"{p} could not be loaded: the PyTorch archive is damaged "
+                                  f"({type(exc).__name__})") from exc
 
 
 def resolve_checkpoint(path: str | Path | None) -> Path:
@@ -88,8 +126,13 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
 
 
 def load_config(path: str | Path | None) -> RunConfig:
-    """The run configuration saved in a checkpoint folder."""
-    return RunConfig.from_dict(read_json(resolve_checkpoint(path) / "config.json"))
+    """The run configuration saved in a checkpoint folder (ValueError naming the file when it is not valid)."""
+    file = resolve_checkpoint(path) / "config.json"
+    data = read_json(file)
+    try:
+        return RunConfig.from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"{file}: {exc}") from exc
 
 
 def checkpoint_dataset(path: str | Path | None) -> str:
@@ -112,29 +155,22 @@ def checkpoint_data(path: str | Path | None, dataset: str | None = None,
 
 def load_model(path: str | Path | None = None) -> RAM:
     """Rebuild the RAM of a checkpoint folder in eval mode (default: the shipped model)."""
-    import torch
-
     from mbi.model.ram import RAM
 
     folder = resolve_checkpoint(path)
     cfg = load_config(folder)
     model = RAM(cfg.ram)
+    path = folder / "model.pt"
     try:
-        state = torch.load(folder / "model.pt", weights_only=True, map_location="cpu")
-        model.load_state_dict(state)
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise ValueError(
-            f"{folder / 'model.pt'} could not be loaded as this RAM's weights ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); the file is damaged or belongs to another configuration: retrain or restore it"
-        ) from exc
+        load_weights_into(model, read_weights(path), path)
+    except DamagedFileError as exc:
+        raise DamagedFileError(path, f"{exc}; retrain the model or restore the file") from exc
     return model.eval()
 
 
 def check_weights_file(path: str | Path | None = None) -> None:
     """A cheap check, without torch, that a checkpoint's ``model.pt`` is a complete torch archive (a zip
     holding ``data.pkl``); raises ValueError saying what to do. :func:`load_model` checks the rest."""
-    import zipfile
-
     weights = resolve_checkpoint(path) / "model.pt"
     try:
         with zipfile.ZipFile(weights) as archive:
@@ -144,6 +180,17 @@ def check_weights_file(path: str | Path | None = None) -> None:
     if not complete:
         raise ValueError(f"{weights} is not a complete torch weights file; the file is damaged: retrain or "
                          "restore it")
+
+
+def load_weights_into(module: torch.nn.Module, state: Any, path: Path) -> None:
+    """Load a state dict read from ``path`` into ``module``; :class:`DamagedFileError` when it does not fit."""
+    if not isinstance(state, dict):
+        raise DamagedFileError(path, f"{path} could not be loaded: it holds a {type(state).__name__}, not weights")
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise DamagedFileError(path, f"{path} could not be loaded: its weights do not fit the configuration in "
+                                     f"config.json (it belongs to another model or is damaged)") from exc
 
 
 def model_hash(path: str | Path | None = None) -> str:

@@ -7,14 +7,19 @@ is already on disk. A run folder holds
 
 - ``model.pt``: the state dict of the best epoch so far (by deterministic
   validation accuracy), loadable with ``torch.load(..., weights_only=True)``;
-- ``last.pt``: model, optimizer and scheduler state of the last finished epoch
-  (also weights-only loadable), used to resume;
+- ``last.pt``: model and optimizer state, epoch, history and best accuracy of the
+  last finished epoch (also weights-only loadable), all a resume needs;
 - ``config.json``: the :class:`~mbi.config.RunConfig`;
 - ``metrics.json``: per-epoch history and the best validation accuracy.
 
 Early stopping (``TrainConfig.patience``): training ends once that many validation evaluations in a
 row do not beat the best one; the "done" event's ``epoch`` is the last epoch trained. The cosine
 schedule still spans ``epochs``, so ``epochs`` is the budget and ``patience`` decides when to stop.
+
+A run whose ``last.pt`` (or ``metrics.json``) is damaged does not resume: :class:`DamagedRunError`
+names the file and the two ways on, ``start="best"`` (continue from ``model.pt`` at its epoch) or
+``start="scratch"``; both first move the files they replace into ``before-restart-<time>/`` in the
+run folder, so nothing is deleted.
 
 Loss (Mnih et al. 2014, hybrid supervised + REINFORCE): NLL of the last
 readout, plus the REINFORCE term ``-(R - b_t) log pi(l_t)`` with reward R = 1 for a
@@ -24,15 +29,17 @@ correct class, plus the squared error of the learned baseline ``b_t``.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Any, Iterator, Literal
 
 import torch
 import torch.nn.functional as F
 
-from mbi.model.checkpoint import load_model, save_checkpoint_files
+from mbi.model.checkpoint import DamagedFileError, load_model, load_weights_into, read_weights, save_checkpoint_files
 from mbi.config import RunConfig
 from mbi.data import Dataset, load_dataset, require_dataset
 from mbi.model.predict import accuracy, images_to_tensor
@@ -93,6 +100,128 @@ def evaluations_without_improvement(history: list[dict]) -> int:
     return len(scores) - 1 - best_at
 
 
+Start = Literal["last", "best", "scratch"]
+START_CHOICES: tuple[Start, ...] = ("last", "best", "scratch")
+"""Where :func:`train` starts in a folder that holds a run: its last epoch (``last.pt``), its best
+checkpoint (``model.pt``, fresh optimizer state) or from scratch."""
+
+
+class DamagedRunError(DamagedFileError):
+    """A run cannot resume from ``last.pt``: which file is damaged, and where it can restart instead.
+
+    ``best_epoch`` is the epoch of a readable ``model.pt`` to continue from (None when there is none).
+    """
+
+    def __init__(self, path: Path, reason: str, best_epoch: int | None) -> None:
+        self.reason = reason
+        self.best_epoch = best_epoch
+        options = (f"continue from the last good checkpoint (model.pt, epoch {best_epoch}) or start again from "
+                   "scratch" if best_epoch is not None else "start again from scratch (there is no readable "
+                   "model.pt with its epoch to continue from)")
+        super().__init__(path, f"cannot resume: {reason}. Nothing was deleted; you can {options}, which keeps "
+                               f"the old files in {Path(path).parent / 'before-restart-<time>'}")
+
+
+def _history(path: Path, doc: Any) -> tuple[list[dict], float]:
+    """The per-epoch history and best validation accuracy that ``doc`` (read from ``path``) records."""
+    history = doc.get("history") if isinstance(doc, dict) else None
+    best = doc.get("best_val_acc") if isinstance(doc, dict) else None
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history) \
+            or not isinstance(best, (int, float)) or isinstance(best, bool):
+        raise DamagedFileError(path, f"{path} does not hold a training history")
+    return history, float(best)
+
+
+def _read_metrics(out: Path) -> dict[str, Any]:
+    try:
+        metrics = read_json(out / "metrics.json")
+    except (FileNotFoundError, ValueError) as exc:
+        raise DamagedFileError(out / "metrics.json", f"{out / 'metrics.json'} could not be read ({exc})") from exc
+    _history(out / "metrics.json", metrics)
+    return metrics
+
+
+def best_checkpoint_epoch(out: str | Path, cfg: RunConfig) -> int | None:
+    """The epoch of the run's ``model.pt`` when it and ``metrics.json`` are readable, else None."""
+    out = Path(out)
+    try:
+        metrics = _read_metrics(out)
+        load_weights_into(RAM(cfg.ram), read_weights(out / "model.pt"), out / "model.pt")
+    except (DamagedFileError, FileNotFoundError):
+        return None
+    epoch = metrics.get("best_epoch")
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 1 else None
+
+
+def _resume_last(out: Path, cfg: RunConfig, model: RAM, optimizer: torch.optim.Optimizer) -> tuple[int, list, float]:
+    """Load ``last.pt`` into ``model``/``optimizer``: (epoch, history, best) or DamagedRunError.
+
+    The history comes from ``last.pt`` itself (so a run killed before its ``metrics.json`` was written
+    resumes); a ``last.pt`` written before it held one falls back to ``metrics.json``.
+    """
+    path = out / "last.pt"
+    try:
+        state = read_weights(path)
+        if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= set(state):
+            raise DamagedFileError(path, f"{path} does not hold a model, optimizer and epoch")
+        load_weights_into(model, state["model"], path)
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            epoch = int(state["epoch"])
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            raise DamagedFileError(path, f"{path} holds an optimizer state or epoch that does not fit") from exc
+        if not 0 <= epoch <= cfg.train.epochs:
+            raise DamagedFileError(path, f"{path} says epoch {epoch}, outside 0..{cfg.train.epochs}")
+        if "history" in state or "best_val_acc" in state:
+            history, best = _history(path, state)
+        else:
+            history, best = _history(out / "metrics.json", _read_metrics(out))
+    except DamagedFileError as exc:
+        raise DamagedRunError(exc.path, str(exc), best_checkpoint_epoch(out, cfg)) from exc
+    return epoch, history[:epoch], best
+
+
+def resume_problem(out: str | Path) -> DamagedRunError | None:
+    """Why the run in ``out`` cannot resume from its last epoch (None when it can, or holds no run to resume).
+
+    Reads the files only (no training): for a page that offers to continue a run.
+    """
+    out = Path(out)
+    if not (out / "last.pt").is_file():
+        return None
+    try:
+        cfg = RunConfig.from_dict(read_json(out / "config.json"))
+    except (FileNotFoundError, ValueError) as exc:
+        return DamagedRunError(out / "config.json", f"{out / 'config.json'} could not be read ({exc})", None)
+    model = RAM(cfg.ram)
+    try:
+        _resume_last(out, cfg, model, _optimizer(model, cfg))
+    except DamagedRunError as exc:
+        return exc
+    return None
+
+
+def _keep_aside(out: Path, move: tuple[str, ...], copy: tuple[str, ...]) -> Path | None:
+    """Move (or copy) the run's files that a restart replaces into ``out/before-restart-<time>/``."""
+    present = [n for n in move + copy if (out / n).is_file()]
+    if not present:
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    aside = out / f"before-restart-{stamp}"
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = out / f"before-restart-{stamp}-{n}"
+    aside.mkdir()
+    for name in present:
+        (shutil.move if name in move else shutil.copy2)(str(out / name), str(aside / name))
+    return aside
+
+
+def _optimizer(model: RAM, cfg: RunConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+
+
 def _lr_at(epoch: int, cfg: RunConfig) -> float:
     t = cfg.train
     return t.lr_min + 0.5 * (t.lr - t.lr_min) * (1 + math.cos(math.pi * epoch / t.epochs))
@@ -102,15 +231,22 @@ def train(
     cfg: RunConfig,
     out_dir: str | Path,
     data: Dataset | None = None,
-    resume: bool = True,
+    start: Start = "last",
     log_every: int = 20,
 ) -> Iterator[TrainEvent]:
-    """Train a RAM into ``out_dir``, yielding progress; resumes from ``last.pt`` when present.
+    """Train a RAM into ``out_dir``, yielding progress.
+
+    ``start`` (see :data:`START_CHOICES`): ``"last"`` resumes from ``last.pt`` when present
+    (:class:`DamagedRunError` when it or ``metrics.json`` cannot be read); ``"best"`` continues
+    from ``model.pt`` at its epoch with a fresh optimizer state; ``"scratch"`` starts over. The
+    files a restart replaces are first moved to ``before-restart-<time>/`` in ``out_dir``.
 
     Reproducible: the weights are initialised from ``seed``, and each epoch's
     data order and location noise come from generators seeded with
     ``(seed, epoch)``, so a resumed run follows the same path as an unbroken one.
     """
+    if start not in START_CHOICES:
+        raise ValueError(f"start must be one of {START_CHOICES}, got {start!r}")
     out = Path(out_dir)
     t0 = time.perf_counter()
     torch.set_num_threads(cfg.train.num_threads)
@@ -127,23 +263,29 @@ def train(
 
     torch.manual_seed(cfg.train.seed)
     model = RAM(cfg.ram)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    optimizer = _optimizer(model, cfg)
     history: list[dict] = []
     start_epoch = 0
     best = -1.0
-    if resume and (out / "last.pt").is_file():
+    if start != "scratch" and ((out / "last.pt").is_file() or start == "best"):
         saved_cfg = RunConfig.from_dict(read_json(out / "config.json"))
         if saved_cfg.ram != cfg.ram or saved_cfg.dataset != cfg.dataset:
             raise ValueError(
-                f"{out} holds a run with a different architecture or dataset; use another --out folder or --no-resume"
+                f"{out} holds a run with a different architecture or dataset; use another --out folder or --restart scratch"
             )
-        state = torch.load(out / "last.pt", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = int(state["epoch"])
-        metrics = read_json(out / "metrics.json")
-        history = metrics.get("history", [])[:start_epoch]
-        best = float(metrics.get("best_val_acc", -1.0))
+    if start == "last" and (out / "last.pt").is_file():
+        start_epoch, history, best = _resume_last(out, cfg, model, optimizer)
+    elif start == "best":
+        epoch = best_checkpoint_epoch(out, cfg)
+        if epoch is None:
+            raise ValueError(f"{out} has no readable model.pt with its epoch in metrics.json to continue from; "
+                             "start from scratch instead")
+        history, best = _history(out / "metrics.json", _read_metrics(out))
+        load_weights_into(model, read_weights(out / "model.pt"), out / "model.pt")
+        start_epoch, history = epoch, history[:epoch]
+        _keep_aside(out, move=("last.pt",), copy=("metrics.json", "model.pt"))
+    elif start == "scratch":
+        _keep_aside(out, move=("last.pt", "model.pt", "metrics.json"), copy=("config.json",))
 
     n = len(x_train)
     batches = math.ceil(n / cfg.train.batch_size)
@@ -189,8 +331,8 @@ def train(
                      best_val_acc=best, elapsed_s=time.perf_counter() - t0)
 
 
-def train_to_end(cfg: RunConfig, out_dir: str | Path, data: Dataset | None = None, resume: bool = True) -> RAM:
+def train_to_end(cfg: RunConfig, out_dir: str | Path, data: Dataset | None = None, start: Start = "last") -> RAM:
     """Run :func:`train` to completion and return the best model (by validation accuracy)."""
-    for _ in train(cfg, out_dir, data=data, resume=resume):
+    for _ in train(cfg, out_dir, data=data, start=start):
         pass
     return load_model(out_dir)

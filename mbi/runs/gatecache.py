@@ -3,22 +3,28 @@
 A gate needs, beside the lookup trace (:mod:`mbi.runs.tracecache`), the exact ``k`` nearest rows of
 every step's query (:func:`mbi.inference.gate.step_neighbours`): a second exhaustive search as costly
 as the lookup itself. :func:`cached_neighbours` keeps them beside the trace in ``$MBI_HOME/traces/``
-under the trace's name plus ``-knnK``; :func:`gate_scores` turns a trace into a gate's per-image scores.
+under the trace's name plus ``-knnK`` (capped with the traces, :func:`mbi.store.cache_limits`); :func:`gate_scores` turns a trace into a gate's per-image scores.
+:func:`gate_inputs` gathers what both gates are scored and graded on for a set of images, and
+:func:`gate_report` grades them (what ``python -m mbi gate`` prints and the reproduce report shows).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from mbi.config import TreeConfig
-from mbi.inference.gate import LearnedGate, Neighbours, gate_features, step_neighbours
+from mbi.inference.gate import (GATES, LearnedGate, Neighbours, accuracy_at_share, error_auc, gate_curve, gate_features,
+                                gated_predictions, step_neighbours, wrong_answers)
 from mbi.inference.lookup import LookupTrace
 from mbi.memory.lut import LookupTable
-from mbi.runs.tracecache import trace_path
-from mbi.store import atomic_save_npz
+from mbi.model.predict import predict
+from mbi.model.ram import RAM
+from mbi.runs.tracecache import cached_trace, trace_path
+from mbi.store import atomic_save_npz, cache_limits, prune_oldest
 
 
 def neighbours_path(table: LookupTable, weights: Sequence[float], kind: str, tree: TreeConfig | None, images: str, k: int,
@@ -43,6 +49,7 @@ def cached_neighbours(table: LookupTable, weights: Sequence[float], trace: Looku
             pass
     found = step_neighbours(table, weights, trace.queries, k, progress)
     atomic_save_npz(path, rows=found.rows, distance=found.distance)
+    prune_oldest(path.parent, *cache_limits(), keep=path, pattern="*.npz")
     return found
 
 
@@ -56,3 +63,71 @@ def gate_scores(gate: str, trace: LookupTrace, neighbours: Neighbours | None = N
     if learned is None or neighbours is None or table is None or train_labels is None:
         raise ValueError("the learned gate needs a fitted gate, the neighbours, the table and the training labels")
     return learned.score(gate_features(trace, neighbours, table, train_labels))
+
+
+DEFAULT_SHARES = (0.8, 0.9)
+"""Shares answered by lookup whose gate thresholds ``python -m mbi gate --fit`` chooses unless told others."""
+
+
+def recorded_shares(thresholds: Mapping[str, Mapping[str, float]]) -> tuple[float, ...]:
+    """The shares a checkpoint's recorded gate thresholds (``{gate: {"0.8": threshold}}``) are for, ascending
+    (:data:`DEFAULT_SHARES` when none are recorded)."""
+    found = sorted({float(s) for by_share in thresholds.values() for s in by_share})
+    return tuple(found) or DEFAULT_SHARES
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """What both gates are scored and graded on for ``B`` images.
+
+    Attributes:
+        trace: the exact lookup-only trace (brute force, cached).
+        features: ``float64 [B, 3T + 1]`` the learned gate's inputs (:func:`mbi.inference.gate.gate_features`).
+        wrong: ``bool [B]`` the lookup-only answer is wrong.
+        ram_pred: ``int64 [B]`` the RAM's classes (the fallback).
+        labels: ``int64 [B]`` the true classes.
+    """
+
+    trace: LookupTrace
+    features: np.ndarray
+    wrong: np.ndarray
+    ram_pred: np.ndarray
+    labels: np.ndarray
+
+
+def gate_inputs(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, train_labels: np.ndarray,
+                weights: Sequence[float], images_id: str, k: int) -> GateInputs:
+    """The trace and ``k`` neighbours per step (both cached under ``images_id``, e.g. ``"val:4000"``), the gate's
+    features and the RAM's answers for ``images`` ``[B, 28, 28]``; ``train_labels`` are the labels of the images the
+    table was distilled from."""
+    trace = cached_trace(model, table, images, images_id, weights)
+    neighbours = cached_neighbours(table, weights, trace, images_id, k)
+    labels = np.asarray(labels)
+    return GateInputs(trace, gate_features(trace, neighbours, table, train_labels), wrong_answers(trace, labels),
+                      predict(model, images), labels)
+
+
+def gate_report(inputs: GateInputs, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, Mapping[str, float]],
+                shares: Sequence[float]) -> dict:
+    """Both gates graded on ``inputs``: RAM and lookup-only accuracy, and per gate of :data:`GATES` (``scores[gate]``,
+    ``[B]``, lower = answer by lookup) its ROC AUC for wrong lookups, its curve and, at each of ``shares``, mixed MBI
+    at that share on these images and (when ``thresholds[gate]`` records one for the share, e.g. ``"0.8"``) at the
+    recorded threshold."""
+    trace, labels = inputs.trace, inputs.labels
+    gates = {}
+    for gate in GATES:
+        score, recorded = scores[gate], thresholds.get(gate) or {}
+        curve = gate_curve(score, trace.prediction, inputs.ram_pred, labels)
+        at = []
+        for share in shares:
+            here = accuracy_at_share(curve, share)
+            row = {"share": share, "threshold_here": here.threshold, "accuracy_here": here.accuracy,
+                   "lookup_share_here": here.lookup_share}
+            if f"{share:g}" in recorded:
+                pred, mask = gated_predictions(score, trace.prediction, inputs.ram_pred, recorded[f"{share:g}"])
+                row.update(threshold=recorded[f"{share:g}"], accuracy=float(np.mean(pred == labels)),
+                           lookup_share=float(mask.mean()))
+            at.append(row)
+        gates[gate] = {"auc": error_auc(score, inputs.wrong), "at_share": at, "curve": [vars(p) for p in curve]}
+    return {"images": int(len(labels)), "ram_accuracy": float(np.mean(inputs.ram_pred == labels)),
+            "lookup_accuracy": float(np.mean(~inputs.wrong)), "gates": gates}

@@ -33,14 +33,15 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Callable, Iterator, Literal, Mapping
 
 from mbi.config import RunConfig
 from mbi.data import Dataset, load_dataset
 from mbi.store import artifacts_root, atomic_write_json, read_json
+from mbi.validate import env_int
 
 if TYPE_CHECKING:  # training (torch) is imported when a run starts, so listing runs stays cheap
-    from mbi.model.train import TrainEvent
+    from mbi.model.train import Start, TrainEvent
 
 State = Literal["starting", "running", "stopping", "stopped", "done", "failed"]
 ACTIVE_STATES = ("starting", "running", "stopping")
@@ -87,17 +88,10 @@ HOSTED_LIMITS = Limits(max_epochs=3, max_train_images=5_000, max_val_images=2_00
                        max_runs=20, cache_mb=100)
 
 
-def _env_int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"environment variable {name} must be a positive integer, got {raw!r}") from exc
-    if value < 1:
-        raise ValueError(f"environment variable {name} must be a positive integer, got {raw!r}")
-    return value
+def hosted_from_env(env: Mapping[str, str] | None = None) -> bool:
+    """Whether this server is a public copy: ``MBI_HOSTED`` is 1, true, yes or on."""
+    env = os.environ if env is None else env
+    return env.get("MBI_HOSTED", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 LIMIT_VARIABLES = ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN",
@@ -108,16 +102,15 @@ LIMIT_VARIABLES = ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_
 def limits_from_env(env: dict[str, str] | None = None) -> Limits:
     """Limits for this server: ``MBI_HOSTED=1`` picks :data:`HOSTED_LIMITS`, the ``MBI_MAX_*`` variables override."""
     env = dict(os.environ if env is None else env)
-    hosted = env.get("MBI_HOSTED", "").strip().lower() in ("1", "true", "yes", "on")
-    base = HOSTED_LIMITS if hosted else Limits()
+    base = HOSTED_LIMITS if hosted_from_env(env) else Limits()
     return dataclasses.replace(
         base,
-        max_epochs=_env_int(env, "MBI_MAX_EPOCHS", base.max_epochs),
-        max_train_images=_env_int(env, "MBI_MAX_TRAIN_IMAGES", base.max_train_images),
-        max_val_images=_env_int(env, "MBI_MAX_VAL_IMAGES", base.max_val_images),
-        max_hidden=_env_int(env, "MBI_MAX_HIDDEN", base.max_hidden),
-        max_runs=_env_int(env, "MBI_MAX_RUNS", base.max_runs) if env.get("MBI_MAX_RUNS") else base.max_runs,
-        cache_mb=_env_int(env, "MBI_CACHE_MB", base.cache_mb),
+        max_epochs=env_int(env, "MBI_MAX_EPOCHS", base.max_epochs),
+        max_train_images=env_int(env, "MBI_MAX_TRAIN_IMAGES", base.max_train_images),
+        max_val_images=env_int(env, "MBI_MAX_VAL_IMAGES", base.max_val_images),
+        max_hidden=env_int(env, "MBI_MAX_HIDDEN", base.max_hidden),
+        max_runs=env_int(env, "MBI_MAX_RUNS", base.max_runs),
+        cache_mb=env_int(env, "MBI_CACHE_MB", base.cache_mb),
     )
 
 
@@ -348,6 +341,17 @@ class TrainingManager:
 
         Raises :class:`BusyError` while another run is active and ``ValueError`` for a config over a limit.
         """
+        return self._launch(cfg, name, owner, None, "scratch")
+
+    def resume(self, job_id: str, start: Start = "last", owner: str | None = None) -> Job:
+        """Continue a stopped or failed job of this process in its own folder: from its last epoch, its best
+        checkpoint or from scratch (see :func:`mbi.model.train.train`; nothing is deleted)."""
+        old = self.get(job_id)
+        if old is None or old.state in ACTIVE_STATES:
+            raise ValueError("only a stopped or failed run of this server session can be continued")
+        return self._launch(old.config, old.name, owner, old.run_dir, start)
+
+    def _launch(self, cfg: RunConfig, name: str, owner: str | None, run_dir: Path | None, start: Start) -> Job:
         self.limits.check(cfg)
         with self._lock:
             current = self._active
@@ -357,19 +361,21 @@ class TrainingManager:
                 where = f", epoch {ev.epoch}/{ev.epochs}" if ev else ""
                 raise BusyError(f"another training run ('{view.name}', started {view.started}{where}) is in "
                                 "progress on this server; only one runs at a time. Try again when it finishes.")
-            self._prune()
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
             label = name.strip() or "run"
-            run_dir = self.runs_dir / f"{stamp}-{_slug(label)}-{uuid.uuid4().hex[:4]}"
+            if run_dir is None:
+                self._prune()
+                stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+                run_dir = self.runs_dir / f"{stamp}-{_slug(label)}-{uuid.uuid4().hex[:4]}"
             job = Job(label, run_dir, cfg, owner)
             self._jobs[job.id] = job
             self._active = job
         log_every = self.log_every or self.auto_log_every(cfg)
+        folder = run_dir
 
         from mbi.model.train import train
 
         def events() -> Iterator[TrainEvent]:
-            return train(cfg, run_dir, data=self.data_loader(cfg.dataset), resume=False, log_every=log_every)
+            return train(cfg, folder, data=self.data_loader(cfg.dataset), start=start, log_every=log_every)
 
         job._thread = threading.Thread(target=_run, args=(job, events), name=f"mbi-train-{job.id}", daemon=True)
         job._thread.start()

@@ -34,7 +34,7 @@ import optuna
 from optuna.trial import TrialState
 
 from mbi.config import RAMConfig, RunConfig
-from mbi.runs.studies import ITEM_ATTR, enqueue_missing, heartbeat, item_params, open_storage, run_worker
+from mbi.runs.studies import ITEM_ATTR, enqueue_missing, heartbeat, item_params, load_or_create, open_storage, run_worker
 from mbi.store import atomic_write_json, read_json
 
 KEY_FIELDS = ("num_glimpses", "patch_size", "glimpse_scale", "num_patches", "state_size", "patch_bits",
@@ -170,8 +170,7 @@ def member_dir(spec: ScalingSpec, root: Path, member: str) -> Path:
 def open_family(spec: ScalingSpec, storage_url: str | None, root: Path) -> optuna.Study:
     """Create or load the family's study (study name ``scaling-NAME``)."""
     storage = open_storage(storage_url, default_storage(spec, root))
-    return optuna.create_study(study_name=f"scaling-{spec.name}", storage=storage, direction="maximize",
-                               load_if_exists=True)
+    return load_or_create(storage, f"scaling-{spec.name}", direction="maximize")
 
 
 # --------------------------------------------------------------------------- one member

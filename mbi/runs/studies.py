@@ -48,7 +48,24 @@ def open_storage(url: str | Path | None, default_journal: str | Path) -> BaseSto
             raise ValueError(f"cannot open storage {target!r}: {type(exc).__name__}: {str(exc)[:200]}") from exc
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    try:  # the journal is replayed here: a damaged file fails now, with Optuna's many kinds of errors
+        return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable Optuna journal ({type(exc).__name__}); it is damaged: move it "
+                         "aside (nothing in it is deleted) and run again to start a fresh study") from exc
+
+
+def load_or_create(storage: BaseStorage, name: str, **kwargs: Any) -> optuna.Study:
+    """``optuna.create_study(..., load_if_exists=True)``, with one ValueError naming the journal when its
+    records are damaged (Optuna then raises KeyError, UnicodeDecodeError or JSON errors)."""
+    try:
+        return optuna.create_study(study_name=name, storage=storage, load_if_exists=True, **kwargs)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        path = getattr(getattr(storage, "_backend", None), "_file_path", None)
+        if path is None:
+            raise
+        raise ValueError(f"{path} is not a readable Optuna journal ({type(exc).__name__}); it is damaged: move it "
+                         "aside (nothing in it is deleted) and run again to start a fresh study") from exc
 
 
 @contextlib.contextmanager

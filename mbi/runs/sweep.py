@@ -34,7 +34,7 @@ import pandas as pd
 
 from mbi.config import RAMConfig, RunConfig, TrainConfig
 from mbi.store import read_json
-from mbi.runs.studies import ITEM_ATTR, enqueue_missing, heartbeat, item_params, open_storage, run_worker
+from mbi.runs.studies import ITEM_ATTR, enqueue_missing, heartbeat, item_params, load_or_create, open_storage, run_worker
 from mbi.model.train import train
 
 MODES = ("one-at-a-time", "grid", "search")
@@ -135,8 +135,7 @@ def open_study(spec: SweepSpec, storage_url: str | None, root: Path) -> optuna.S
     """Create or load the sweep's study (maximizing validation accuracy)."""
     storage = open_storage(storage_url, default_storage(spec, root))
     sampler = optuna.samplers.TPESampler(seed=0) if spec.mode == "search" else None
-    return optuna.create_study(study_name=spec.name, storage=storage, direction="maximize",
-                               sampler=sampler, load_if_exists=True)
+    return load_or_create(storage, spec.name, direction="maximize", sampler=sampler)
 
 
 def make_objective(spec: SweepSpec, runs_dir: Path, progress: Callable[[str], None] | None = None):

@@ -7,7 +7,8 @@ seconds on 2 cores), while everything a dashboard slider moves afterwards
 runs :func:`mbi.inference.lookup.lookup_infer` in chunks and reports progress;
 :func:`cached_trace` also keeps the result in ``$MBI_HOME/traces/`` under a name
 made of everything it depends on (the table's fingerprint, weights, search
-settings, images), so a restarted server does not search again.
+settings, images), so a restarted server does not search again; the folder is capped (oldest files
+go first) at ``$MBI_DISK_CACHE_MB`` megabytes and ``$MBI_DISK_CACHE_FILES`` files (:func:`mbi.store.cache_limits`).
 :func:`table_ready` says whether a checkpoint's table loads without distilling.
 """
 
@@ -26,7 +27,7 @@ from mbi.memory.lut import LookupTable, table_fingerprint, table_path
 from mbi.model.checkpoint import Checkpoint
 from mbi.model.ram import RAM
 from mbi.search.weights import UNWEIGHTED
-from mbi.store import artifacts_root, atomic_save_npz
+from mbi.store import artifacts_root, atomic_save_npz, cache_limits, prune_oldest
 
 FIELDS = ("locs", "rows", "distance", "comparisons", "readouts", "queries")
 FORMAT_VERSION = 2
@@ -111,6 +112,7 @@ def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: 
         index = StepIndex(table, weights, kind, tree=tree)
     trace = trace_images(model, table, images, index, progress)
     save_trace(trace, path)
+    prune_oldest(path.parent, *cache_limits(), keep=path, pattern="*.npz")
     return trace
 
 

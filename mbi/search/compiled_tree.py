@@ -15,8 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from mbi.search import kernels
-from mbi.search.distance import KeyLayout, default_threads, pack
-from mbi.search.exact import part_ranges, row_major
+from mbi.search.distance import KeyLayout, default_threads
+from mbi.search.exact import pack_rows, part_ranges
 from mbi.search.searchers import KMeansTree, SearchResult
 from mbi.validate import check_int
 
@@ -57,7 +57,7 @@ class CompiledTree(KMeansTree):
                          iterations=iterations, checks=checks, seed=seed)
         self.n_threads = default_threads() if n_threads is None else check_int("n_threads", n_threads, 1)
         self._table = np.ascontiguousarray(self._packed.words)
-        self._parts = part_ranges(self._packed)
+        self._parts = part_ranges(self._packed.part_words)
         self._bit_column, self._column_scale = feature_columns(self)
         self._weight_array = np.array(self.weights, dtype=np.float64)
 
@@ -76,7 +76,7 @@ class CompiledTree(KMeansTree):
         """Nearest key found per query, scanning ``checks`` leaves (default: the tree's ``checks``)."""
         checks = self.checks if checks is None else check_int("checks", checks, 1)
         queries = self.layout.check_keys(queries, "queries")
-        codes = row_major(pack(queries, self.layout))
+        codes = pack_rows(queries, self.layout)
         n = len(codes)
         index, distance = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.float64)
         comparisons, levels = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)

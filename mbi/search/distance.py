@@ -293,7 +293,7 @@ class PackedKeys:
         return np.ascontiguousarray(self.words.T).view(np.uint8)
 
 
-def _part_word_slices(layout: KeyLayout) -> tuple[slice, slice, slice]:
+def part_word_slices(layout: KeyLayout) -> tuple[slice, slice, slice]:
     """Word slices of each part when every part starts on a fresh 64-bit word."""
     slices, start = [], 0
     for bits in layout.part_bits:
@@ -306,7 +306,7 @@ def _part_word_slices(layout: KeyLayout) -> tuple[slice, slice, slice]:
 def pack(keys: np.ndarray, layout: KeyLayout, chunk_rows: int = 65536) -> PackedKeys:
     """Pack integer keys ``[N, D]`` into :class:`PackedKeys` (works in row chunks to bound memory)."""
     k = layout.check_keys(keys)
-    part_words = _part_word_slices(layout)
+    part_words = part_word_slices(layout)
     n_words = part_words[-1].stop
     words = np.zeros((n_words, len(k)), dtype=np.uint64)
     for start in range(0, len(k), chunk_rows):

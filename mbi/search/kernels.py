@@ -49,6 +49,87 @@ def _ctpop(typingctx, x):  # noqa: ANN001 (numba typing signature)
     return sig, codegen
 
 
+@intrinsic
+def _absdiff(typingctx, x, y):  # noqa: ANN001 (numba typing signature)
+    """``|x - y|`` of two unsigned integers of the same type, in that type (``max - min``).
+
+    numba widens small integers to int64 in arithmetic, which would make LLVM vectorize the
+    group-sum bound 8 rows at a time instead of 32-64; this keeps the lanes narrow.
+    """
+    if not (isinstance(x, types.Integer) and x == y and not x.signed):
+        return None
+    sig = x(x, y)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        a, b = args
+        greater = builder.icmp_unsigned(">", a, b)
+        return builder.sub(builder.select(greater, a, b), builder.select(greater, b, a))
+
+    return sig, codegen
+
+
+@intrinsic
+def _add_sat(typingctx, acc, d):  # noqa: ANN001 (numba typing signature)
+    """``min(acc + d, max)`` of two unsigned integers of the same type (LLVM ``uadd.sat``).
+
+    A saturated sum of non-negative lower bounds is still a lower bound; it lets the group-sum
+    bound of :func:`pruned_block` run on bytes, 64 rows per AVX-512 instruction.
+    """
+    if not (isinstance(acc, types.Integer) and acc == d and not acc.signed):
+        return None
+    sig = acc(acc, d)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        a, v = args
+        fnty = ir.FunctionType(a.type, [a.type, a.type])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.uadd.sat.i{a.type.width}")
+        return builder.call(fn, [a, v])
+
+    return sig, codegen
+
+
+@intrinsic
+def _weighted_sum(typingctx, wp, p, wh, h):  # noqa: ANN001 (numba typing signature)
+    """``wp * p + wh * h`` in the (wider, unsigned) type of the integer weights ``wp``, ``wh``."""
+    if not (isinstance(wp, types.Integer) and wp == wh and not wp.signed and isinstance(p, types.Integer)
+            and p == h and not p.signed and p.bitwidth < wp.bitwidth):
+        return None
+    sig = wp(wp, p, wh, h)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        w1, x1, w2, x2 = args
+        x1, x2 = builder.zext(x1, w1.type), builder.zext(x2, w1.type)
+        return builder.add(builder.mul(w1, x1), builder.mul(w2, x2))
+
+    return sig, codegen
+
+
+@intrinsic
+def _prefetch(typingctx, table, i, j):  # noqa: ANN001 (numba typing signature)
+    """Ask the CPU to fetch the cache line of ``table[i, j]`` (a 2-D array) ahead (LLVM ``prefetch``).
+
+    A hint only: it never faults, even past the array's end.
+    """
+    if not (isinstance(table, types.Array) and table.ndim == 2 and isinstance(i, types.Integer)
+            and isinstance(j, types.Integer)):
+        return None
+    sig = types.void(table, i, j)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        byte = ir.IntType(8)
+        offset = builder.add(builder.mul(args[1], builder.extract_value(array.strides, 0)),
+                             builder.mul(args[2], builder.extract_value(array.strides, 1)))
+        address = builder.gep(builder.bitcast(array.data, byte.as_pointer()), [offset])
+        fnty = ir.FunctionType(ir.VoidType(), [byte.as_pointer(), ir.IntType(32), ir.IntType(32), ir.IntType(32)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        i32 = ir.IntType(32)
+        builder.call(fn, [address, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _eq1(mp: int, mh: int, ml: int, a: float, b: float, c: float, total: float) -> float:
     """Eq. (1) from integer part distances, in :func:`mbi.search.distance.combine`'s order."""
@@ -124,39 +205,153 @@ def brute_block(table: np.ndarray, parts: np.ndarray, queries: np.ndarray, weigh
         out_index[qi], out_dist[qi] = best_row, best
 
 
-# --------------------------------------------------------------------------- pruned exact search
+# --------------------------------------------------------------------------- packing
+
+
+_BYTE_HALVES = (np.uint64(0x0F0F0F0F0F0F0F0F), np.uint64(0x3333333333333333), np.uint64(0x5555555555555555))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _reverse_bits_in_bytes(x: np.uint64) -> np.uint64:
+    """Each byte of ``x`` with its bits in reverse order (swap nibbles, then pairs, then bits)."""
+    m4, m2, m1 = _BYTE_HALVES
+    x = ((x >> np.uint64(4)) & m4) | ((x & m4) << np.uint64(4))
+    x = ((x >> np.uint64(2)) & m2) | ((x & m2) << np.uint64(2))
+    return ((x >> np.uint64(1)) & m1) | ((x & m1) << np.uint64(1))
 
 
 @njit(cache=True, nogil=True)
-def pruned_block(table: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np.ndarray,
-                 group_start: np.ndarray, group_loc: np.ndarray, queries: np.ndarray, q_loc: np.ndarray,
-                 q_sp: np.ndarray, weights: np.ndarray, block: int, q_start: int, q_stop: int,
-                 out_index: np.ndarray, out_dist: np.ndarray, out_counted: np.ndarray) -> None:
+def pack_rows_block(keys: np.ndarray, col_start: np.ndarray, bits_per_value: np.ndarray, word_start: np.ndarray,
+                    start: int, stop: int, out: np.ndarray) -> None:
+    """Thermometer codes of keys ``start:stop`` into ``out`` (row-major ``uint64 [N, W]``, zeroed).
+
+    Part ``p`` has columns ``col_start[p]:col_start[p + 1]`` of ``keys`` (uint8 [N, D]),
+    ``bits_per_value[p]`` = levels - 1 bits per value and starts at word ``word_start[p]``.
+    Value ``v`` of the ``i``-th column of a part sets bits ``i * bits + j`` for ``j < v``, placed as
+    :func:`numpy.packbits` places them (bit ``k`` of a word in byte ``k // 8``, most significant
+    bit first), so ``out`` equals :func:`mbi.search.distance.pack`'s words, transposed. The runs of
+    ones are set a word at a time in natural bit order, then each byte is bit-reversed.
+    """
+    one = np.uint64(1)
+    for r in range(start, stop):
+        for p in range(3):
+            nb = bits_per_value[p]
+            w0 = word_start[p]
+            for i in range(col_start[p + 1] - col_start[p]):
+                bit = i * nb
+                end = bit + np.int64(keys[r, col_start[p] + i])
+                while bit < end:
+                    low = bit & 63
+                    n = min(end - bit, 64 - low)
+                    ones = ~np.uint64(0) if n == 64 else (one << np.uint64(n)) - one
+                    out[r, w0 + (bit >> 6)] |= ones << np.uint64(low)
+                    bit += n
+        for w in range(out.shape[1]):
+            out[r, w] = _reverse_bits_in_bytes(out[r, w])
+
+
+@njit(cache=True, nogil=True)
+def group_sums_block(keys: np.ndarray, column_group: np.ndarray, start: int, stop: int, out: np.ndarray) -> None:
+    """``out[r, g]`` = sum of ``keys[r, col]`` over the columns with ``column_group[col] == g`` (-1: none)."""
+    for r in range(start, stop):
+        for col in range(keys.shape[1]):
+            g = column_group[col]
+            if g >= 0:
+                out[r, g] += keys[r, col]
+
+
+# --------------------------------------------------------------------------- pruned exact search
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_part(q: np.ndarray, row: np.ndarray, start: int, stop: int) -> int:
+    """Hamming distance of words ``start:stop`` of one query and one (row-major) table row.
+
+    Unsigned indices: numba then emits no negative-index fix-up, and LLVM a plain scalar
+    loop (with the fix-up it vectorized this short loop into slow gathers).
+    """
+    n = 0
+    for w in range(np.uint64(start), np.uint64(stop)):
+        n += _ctpop(q[w] ^ row[w])
+    return n
+
+
+INT_WEIGHT_SCALE = 64
+"""The group-sum test weighs the patch and hidden bounds by integers in ``0..64`` (see :func:`pruned_block`)."""
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _threshold(best: float, ml: int, total: float, c: float, top: float, t_max: float) -> float:
+    """The group-sum test's threshold ``T`` for the best distance so far (see :func:`pruned_block`).
+
+    ``INT_WEIGHT_SCALE / max(a, b)`` times the room eq. (1)'s numerator leaves above
+    ``c * M_l``, with relative margins of 1e-9 (and 1 unit) for the float rounding, clipped to
+    ``0..t_max``; ``t_max`` (keep every row) when ``a = b = 0``.
+    """
+    if top <= 0:
+        return t_max
+    room = (best * total * (1.0 + 1e-9) + total * 1e-300) - c * np.float64(ml)
+    return min(max(room * (INT_WEIGHT_SCALE / top) * (1.0 + 1e-9) + 1.0, 0.0), t_max)
+
+
+@njit(cache=True, nogil=True)
+def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np.ndarray,
+                 group_start: np.ndarray, group_loc: np.ndarray, chunks: np.ndarray, n_patch_chunks: int,
+                 int_weights: np.ndarray, queries: np.ndarray, q_loc: np.ndarray, q_sp: np.ndarray,
+                 q_chunks: np.ndarray, weights: np.ndarray, block: int, q_start: int, q_stop: int,
+                 out_index: np.ndarray, out_dist: np.ndarray, out_bounded: np.ndarray,
+                 out_counted: np.ndarray) -> None:
     """Exact nearest rows for queries ``q_start:q_stop``, skipping rows by lower bounds.
 
-    ``table`` uint64 [W, N] holds the rows grouped by location (group ``g`` is
+    ``codes`` uint64 [N, W] (row-major) holds the rows grouped by location (group ``g`` is
     ``group_start[g]:group_start[g + 1]``, at location ``group_loc[g]`` = (row, col)) and
     sorted by patch level sum ``sp`` inside a group; ``order`` maps a position to its table
-    row. Groups are visited by increasing location distance ``M_l`` and the search ends when
-    eq. (1) of ``(0, 0, M_l)`` exceeds the best distance. Inside a group the scan starts at
-    the query's patch sum and takes blocks of ``block`` rows outwards on both sides; since
-    ``|sum(q_p) - sum(k_p)| <= M_p`` for thermometer codes, a side ends once eq. (1) of
-    ``(gap, 0, M_l)`` at its next row exceeds the best. Ties go to the lowest table row,
-    so the answers equal the full scan's. ``out_counted`` = rows whose distance was computed.
+    row. ``chunks`` [C, N] (uint8 or uint16, same positions) are level sums of groups of key
+    columns, the first ``n_patch_chunks`` over patch columns, the others over hidden
+    columns; ``q_chunks`` [Q, C] (same dtype) the queries' sums of the same columns.
+    ``int_weights`` (2 unsigned integers wider than ``chunks``) = ``floor(64 * (a, b) / max(a, b))``.
+
+    Three lower bounds, each exact because the Manhattan distance of a part is at least the
+    sum over column groups of the differences of their level sums:
+
+    1. groups are visited by increasing location distance ``M_l``; the search ends when
+       eq. (1) of ``(0, 0, M_l)`` exceeds the best distance;
+    2. inside a group the scan starts at the query's patch sum and takes blocks of
+       ``block`` rows outwards on both sides; a side ends once eq. (1) of
+       ``(sum gap, 0, M_l)`` at its next row exceeds the best;
+    3. in a block, the group-sum bounds ``P`` (patch) and ``H`` (hidden) of every row are
+       summed in saturating unsigned arithmetic (vectorized over rows) and a row is read
+       only if ``wp * P + wh * H <= T``, where ``T`` is ``64 / max(a, b) * (best's eq. (1)
+       numerator - c * M_l)`` rounded up with a margin (the weights rounded down make the test
+       weaker, never wrong; the margin covers float rounding). Only the rows that pass get
+       their exact distance.
+
+    Ties go to the lowest table row, so the answers equal the full scan's.
+    ``out_bounded`` = rows whose group-sum bound was computed, ``out_counted`` = rows whose
+    exact distance was computed.
     """
     a, b, c = weights[0], weights[1], weights[2]
     total = (a + b) + c
+    top = max(a, b)
     n_groups = group_loc.shape[0]
+    n_chunks = chunks.shape[0]
+    p0, p1, h0, h1 = parts[0, 0], parts[0, 1], parts[1, 0], parts[1, 1]
+    wp, wh = int_weights[0], int_weights[1]
+    threshold = int_weights[:1].copy()  # the test's threshold T, in the weights' type
+    t_max = np.float64(np.iinfo(int_weights.dtype).max)
     gdist = np.empty(n_groups, dtype=np.int64)
-    cp, ch, cl = np.empty(block, np.int32), np.empty(block, np.int32), np.empty(block, np.int32)
-    dist = np.empty(block, np.float64)
+    acc_p, acc_h = np.empty(block, chunks.dtype), np.empty(block, chunks.dtype)
+    score = np.empty(block, int_weights.dtype)
+    keep = np.zeros(8 * ((block + 7) // 8 + 1), np.uint8)  # whole uint64 words for the 8-at-a-time skip
+    keep_words = keep.view(np.uint64)
     for qi in range(q_start, q_stop):
         q = queries[qi]
         qsp = q_sp[qi]
+        qc = q_chunks[qi]
         for g in range(n_groups):
             gdist[g] = abs(group_loc[g, 0] - q_loc[qi, 0]) + abs(group_loc[g, 1] - q_loc[qi, 1])
         visit = np.argsort(gdist, kind="mergesort")
-        best, best_row, counted = np.inf, np.int64(-1), 0
+        best, best_row, bounded, counted = np.inf, np.int64(-1), 0, 0
         for k in range(n_groups):
             g = visit[k]
             ml = gdist[g]
@@ -189,33 +384,107 @@ def pruned_block(table: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                     m = min(block, down - lo)
                     start = down - m
                     down = start
-                _block_distances(q, table, parts, start, m, ml, a, b, c, total, cp, ch, cl, dist)
-                counted += m
+                bounded += m
+                threshold[0] = _threshold(best, ml, total, c, top, t_max)
+                limit = threshold[0]
+                acc_p[:m] = 0
+                acc_h[:m] = 0
+                for j in range(n_patch_chunks):  # narrow unsigned lanes, vectorized over the rows
+                    qv = qc[j]
+                    col = chunks[j, start:start + m]
+                    for r in range(m):
+                        acc_p[r] = _add_sat(acc_p[r], _absdiff(col[r], qv))
+                for j in range(n_patch_chunks, n_chunks):
+                    qv = qc[j]
+                    col = chunks[j, start:start + m]
+                    for r in range(m):
+                        acc_h[r] = _add_sat(acc_h[r], _absdiff(col[r], qv))
+                any_kept = np.uint8(0)
                 for r in range(m):
-                    d = dist[r]
-                    if d <= best:
-                        row = order[start + r]
-                        if d < best or row < best_row:
-                            best, best_row = d, row
-        out_index[qi], out_dist[qi], out_counted[qi] = best_row, best, counted
+                    score[r] = _weighted_sum(wp, acc_p[r], wh, acc_h[r])
+                    kept = np.uint8(score[r] <= limit)
+                    keep[r] = kept
+                    any_kept |= kept
+                if any_kept == 0:  # the common case once a good match is known
+                    continue
+                # best first: the row of the smallest bound is read first, and tightens the test for the others
+                first = 0
+                for r in range(1, m):
+                    if score[r] < score[first]:
+                        first = r
+                pos = start + first
+                d = _eq1(_row_part(q, codes[pos], p0, p1), _row_part(q, codes[pos], h0, h1), ml, a, b, c, total)
+                counted += 1
+                if d < best or (d == best and order[pos] < best_row):
+                    best, best_row = d, order[pos]
+                threshold[0] = _threshold(best, ml, total, c, top, t_max)
+                limit = threshold[0]
+                any_kept = np.uint8(0)
+                for r in range(m):
+                    kept = np.uint8(score[r] <= limit)
+                    keep[r] = kept
+                    any_kept |= kept
+                keep[first] = 0
+                if any_kept == 0:
+                    continue
+                keep[m:m + 8] = 0
+                for word in range((m + 7) // 8):  # fetch the rows to read in parallel, then read them
+                    if keep_words[word] != 0:
+                        for r in range(8 * word, min(8 * word + 8, m)):
+                            if keep[r] != 0:
+                                _prefetch(codes, start + r, 0)
+                                _prefetch(codes, start + r, codes.shape[1] - 1)
+                for word in range((m + 7) // 8):
+                    if keep_words[word] == 0:
+                        continue
+                    for r in range(8 * word, min(8 * word + 8, m)):
+                        if keep[r] == 0 or score[r] > limit:
+                            continue
+                        pos = start + r
+                        row = codes[pos]
+                        d = _eq1(_row_part(q, row, p0, p1), _row_part(q, row, h0, h1), ml, a, b, c, total)
+                        counted += 1
+                        if d <= best:
+                            table_row = order[pos]
+                            if d < best or table_row < best_row:
+                                best, best_row = d, table_row
+                                threshold[0] = _threshold(best, ml, total, c, top, t_max)
+                                limit = threshold[0]
+        out_index[qi], out_dist[qi] = best_row, best
+        out_bounded[qi], out_counted[qi] = bounded, counted
 
 
 # --------------------------------------------------------------------------- k-means tree
 
 
-@njit(cache=True, nogil=True)
-def _route_score(centroid: np.ndarray, centroid_norm: float, on_bits: np.ndarray, on_values: np.ndarray,
-                 n_on: int, query_norm: float) -> float:
-    """Squared Euclidean distance between a binary query's features and a centroid.
+@njit(cache=True, nogil=True, inline="always")
+def _route_scores4(centroids: np.ndarray, centroid_norms: np.ndarray, cand: np.ndarray, pending: np.ndarray,
+                   first: int, count: int, on_bits: np.ndarray, on_values: np.ndarray, n_on: int,
+                   query_norm: float, cand_score: np.ndarray) -> None:
+    """Routing scores of up to four candidates ``cand[pending[first:first + count]]`` at once.
 
-    The query's features are zero except ``on_values`` at ``on_bits``; the dot product runs
-    over those in ascending feature order in float64, as
-    :meth:`mbi.search.searchers.KMeansTree._descend` computes it.
+    A score is the squared Euclidean distance ``(|q|^2 + |c|^2) - 2 q.c`` between a binary
+    query's features (zero except ``on_values`` at ``on_bits``) and a centroid; the dot product
+    runs over the set features in ascending order in float64, as
+    :meth:`mbi.search.searchers.KMeansTree._descend` computes it. The four sums are independent,
+    so the CPU overlaps their additions (one sum at a time waits on each addition's latency).
     """
-    dot = 0.0
+    k0 = cand[pending[first]]
+    k1 = cand[pending[first + 1]] if count > 1 else k0
+    k2 = cand[pending[first + 2]] if count > 2 else k0
+    k3 = cand[pending[first + 3]] if count > 3 else k0
+    c0, c1, c2, c3 = centroids[k0], centroids[k1], centroids[k2], centroids[k3]
+    d0 = d1 = d2 = d3 = 0.0
     for j in range(n_on):
-        dot += np.float64(centroid[on_bits[j]]) * on_values[j]
-    return (query_norm + centroid_norm) - 2.0 * dot
+        f, v = on_bits[j], on_values[j]
+        d0 += np.float64(c0[f]) * v
+        d1 += np.float64(c1[f]) * v
+        d2 += np.float64(c2[f]) * v
+        d3 += np.float64(c3[f]) * v
+    dots = (d0, d1, d2, d3)
+    for i in range(count):
+        kid = cand[pending[first + i]]
+        cand_score[pending[first + i]] = (query_norm + centroid_norms[kid]) - 2.0 * dots[i]
 
 
 @njit(cache=True, nogil=True)
@@ -245,6 +514,7 @@ def tree_block(centroids: np.ndarray, centroid_norms: np.ndarray, first_child: n
     score = np.empty(checks, dtype=np.float64)
     cand = np.empty(width, dtype=np.int64)
     cand_score = np.empty(width, dtype=np.float64)
+    pending = np.empty(width, dtype=np.int64)  # positions in cand of the children to score
     cp, ch, cl = np.empty(BLOCK, np.int32), np.empty(BLOCK, np.int32), np.empty(BLOCK, np.int32)
     dist = np.empty(BLOCK, np.float64)
     for qi in range(q_start, q_stop):
@@ -269,7 +539,7 @@ def tree_block(centroids: np.ndarray, centroid_norms: np.ndarray, first_child: n
         n_beam = 1
         compared, levels = 0, 0
         while True:
-            n_cand = 0
+            n_cand, n_new = 0, 0
             any_internal = False
             for j in range(n_beam):
                 node = beam[j]
@@ -279,25 +549,38 @@ def tree_block(centroids: np.ndarray, centroid_norms: np.ndarray, first_child: n
                     continue
                 any_internal = True
                 for k in range(n_children[node]):
-                    kid = first_child[node] + k
-                    cand[n_cand] = kid
-                    cand_score[n_cand] = _route_score(centroids[kid], centroid_norms[kid], on_bits, on_values,
-                                                      n_on, query_norm)
+                    cand[n_cand] = first_child[node] + k
+                    pending[n_new] = n_cand
+                    n_new += 1
                     n_cand += 1
-                    compared += 1
             if not any_internal:
                 break
+            compared += n_new
+            for p in range(0, n_new, 4):
+                _route_scores4(centroids, centroid_norms, cand, pending, p, min(4, n_new - p), on_bits, on_values,
+                               n_on, query_norm, cand_score)
             levels += 1
-            # keep the `checks` best (score, node id): selection by repeated minimum
+            # keep the `checks` best by (score, node id), in that order
             n_beam = min(checks, n_cand)
-            for j in range(n_beam):
-                m = j
-                for k in range(j + 1, n_cand):
-                    if cand_score[k] < cand_score[m] or (cand_score[k] == cand_score[m] and cand[k] < cand[m]):
-                        m = k
-                cand[j], cand[m] = cand[m], cand[j]
-                cand_score[j], cand_score[m] = cand_score[m], cand_score[j]
-                beam[j], score[j] = cand[j], cand_score[j]
+            if n_beam * n_cand <= 64:  # few candidates: selection by repeated minimum
+                for j in range(n_beam):
+                    m = j
+                    for k in range(j + 1, n_cand):
+                        if cand_score[k] < cand_score[m] or (cand_score[k] == cand_score[m] and cand[k] < cand[m]):
+                            m = k
+                    cand[j], cand[m] = cand[m], cand[j]
+                    cand_score[j], cand_score[m] = cand_score[m], cand_score[j]
+                    beam[j], score[j] = cand[j], cand_score[j]
+            else:  # sort by score, then order each run of equal scores by node id
+                by_score = np.argsort(cand_score[:n_cand])
+                for i in range(1, n_cand):
+                    k = i
+                    while k > 0 and cand_score[by_score[k - 1]] == cand_score[by_score[k]] and \
+                            cand[by_score[k - 1]] > cand[by_score[k]]:
+                        by_score[k - 1], by_score[k] = by_score[k], by_score[k - 1]
+                        k -= 1
+                for j in range(n_beam):
+                    beam[j], score[j] = cand[by_score[j]], cand_score[by_score[j]]
         best, best_row = np.inf, np.int64(-1)
         scanned = 0
         for j in range(n_beam):
@@ -348,8 +631,14 @@ def warm_up() -> float:
     q = np.zeros((1, 3), dtype=np.uint64)
     idx, dist, cnt = np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.int64)
     brute_block(table, parts, q, weights, 0, 1, idx, dist)
-    pruned_block(table, parts, np.arange(2), np.zeros(2, np.int32), np.array([0, 2]), np.zeros((1, 2), np.int64), q,
-                 np.zeros((1, 2), np.int64), np.zeros(1, np.int64), weights, 64, 0, 1, idx, dist, cnt)
+    codes = np.zeros((2, 3), dtype=np.uint64)
+    pruned_block(codes, parts, np.arange(2), np.zeros(2, np.int32), np.array([0, 2]), np.zeros((1, 2), np.int64),
+                 np.zeros((2, 2), np.uint8), 1, np.ones(2, np.uint16), q, np.zeros((1, 2), np.int64),
+                 np.zeros(1, np.int64), np.zeros((1, 2), np.uint8), weights, 64, 0, 1, idx, dist, cnt,
+                 np.zeros(1, np.int64))
+    one = np.ones(3, dtype=np.int64)
+    pack_rows_block(np.zeros((1, 3), np.uint8), np.arange(4), one, np.arange(3), 0, 1, codes)
+    group_sums_block(np.zeros((1, 3), np.uint8), np.zeros(3, np.int64), 0, 1, np.zeros((1, 1), np.int64))
     tree_block(np.zeros((1, 192), np.float32), np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.int64),
                np.zeros(1, np.int64), np.array([2]), np.arange(2), table, parts, weights, np.full(192, -1),
                np.zeros(192), q, 1, 2,

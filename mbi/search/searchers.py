@@ -52,6 +52,8 @@ class SearchResult:
             (:class:`mbi.search.exact.PrunedExact`) really computed; None for the others. Its
             ``comparisons`` stay those of the exhaustive search it equals (every key, as the
             in-memory array compares them), so costs and the energy model do not change meaning.
+        rows_bounded: ``int64 [Q]`` keys whose cheap lower bound such a search computed (the
+            rows it looked at at all); None for the others.
     """
 
     index: np.ndarray
@@ -59,6 +61,7 @@ class SearchResult:
     comparisons: np.ndarray
     levels: np.ndarray
     rows_read: np.ndarray | None = None
+    rows_bounded: np.ndarray | None = None
 
 
 def sequential_sum(x: np.ndarray) -> np.ndarray:

@@ -31,7 +31,24 @@ def work_items(cfg: dict[str, Any]) -> list[dict[str, Any]]:
     items += [{"kind": k} for k in ("tree", "mixed", "sram", "energy")]
     if cfg.get("scaling"):
         items.append({"kind": "scaling"})
+    for row in DATASET_ROWS:
+        if cfg.get(row):
+            items += [{"kind": "tablesize", "size": -1 if s is None else int(s), "row": row} for s in cfg[row]["sizes"]]
+            items += [{"kind": k, "row": row} for k in DATASET_ROW_KINDS]
     return items
+
+
+DATASET_ROWS = ("fashion",)
+"""Profile keys of the rows on another dataset than the default model's (``"fashion"``: Fashion-MNIST)."""
+
+DATASET_ROW_KINDS = ("mixed", "gate")
+"""The item kinds of such a row besides one ``tablesize`` item per table size."""
+
+
+def row_config(cfg: dict[str, Any], row: str) -> dict[str, Any]:
+    """The profile as a dataset row's items see it: its own checkpoint, table, images and BO trials (the profile's
+    ``cfg[row]``) over the rest of the profile (seed, tree)."""
+    return {**cfg, **cfg[row]}
 
 
 # --------------------------------------------------------------------------- item runners
@@ -168,6 +185,26 @@ def run_mixed_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
     return res
 
 
+def run_gate_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
+    """Both gates of mixed MBI on test images with the checkpoint's recorded learned gate and thresholds, as
+    ``python -m mbi gate CHECKPOINT --split test`` reports them (``"gates": None`` when it records no gate)."""
+    from mbi.inference.gate import LearnedGate
+    from mbi.runs.gatecache import gate_inputs, gate_report, recorded_shares
+
+    settings = ctx.checkpoint.lookup
+    if settings.gate is None:
+        return {"gates": None, "reason": f"{ctx.checkpoint.folder}/lookup.json records no learned gate "
+                                          "(`python -m mbi gate CHECKPOINT --fit --record`)"}
+    gate = LearnedGate.from_dict(settings.gate)
+    x, y = ctx.split("test")
+    heartbeat(trial)
+    inputs = gate_inputs(ctx.model, ctx.table, x, y, ctx.data.train_y, ctx.weights, f"test:{len(x)}", gate.k)
+    heartbeat(trial)
+    scores = {"distance": inputs.trace.max_distance.astype(np.float64), "learned": gate.score(inputs.features)}
+    report = gate_report(inputs, scores, settings.gate_thresholds, recorded_shares(settings.gate_thresholds))
+    return {**report, "table_rows": int(len(ctx.table)), "fitted_on": gate.fitted_on}
+
+
 def _voltage_quantiles(voltages: np.ndarray, n: int = 101) -> list[list[float]]:
     """Per level, ``n`` quantiles (mV, 0.01 mV) of the samples: the distribution's shape in a small JSON."""
     return np.round(1e3 * np.quantile(voltages, np.linspace(0, 1, n), axis=1).T, 2).tolist()
@@ -217,11 +254,13 @@ def run_scaling_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
 
 def make_objective(cfg: dict[str, Any], out: Path, storage_url: str | None):
     """The Optuna objective of a reproduction: run the trial's item, store its result, return a headline."""
-    ctx = ItemContext(cfg, out)
+    contexts = {None: ItemContext(cfg, out)}
+    contexts.update({row: ItemContext(row_config(cfg, row), out) for row in DATASET_ROWS if cfg.get(row)})
 
     def objective(trial: optuna.Trial) -> float:
         item = item_params(trial)
         kind = item["kind"]
+        ctx = contexts[item.get("row")]
         if kind == "sweep":
             result = run_sweep_item(ctx, trial, item["figure"], json.loads(item["params"]))
             value = result["val_acc"]
@@ -240,7 +279,7 @@ def make_objective(cfg: dict[str, Any], out: Path, storage_url: str | None):
 
 
 RUNNERS = {"tree": run_tree_item, "mixed": run_mixed_item, "sram": run_sram_item, "energy": run_energy_item,
-           "scaling": run_scaling_item}
+           "scaling": run_scaling_item, "gate": run_gate_item}
 
 
 def json_default(value: Any) -> Any:

@@ -1,7 +1,9 @@
 """Reproduction profiles (``tiny``, ``quick``, ``full``) and what the paper and the authors' code state per figure.
 
 A profile says how long the Fig. 3 trainings are, which checkpoint the memorization figures use,
-how many images, table sizes and BO trials; :func:`profile` returns a validated copy.
+how many images, table sizes and BO trials, and (``"fashion"``, None to leave it out) the same for
+the Fashion-MNIST row: the shipped Fashion-MNIST model's RAM, lookup-only and mixed accuracy, its
+table-size curve and both gates of mixed MBI; :func:`profile` returns a validated copy.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-FIGURES = ("fig3a", "fig3b", "fig3c", "fig4a", "fig4c", "fig5", "fig6b", "fig6c", "table1", "scaling")
+FIGURES = ("fig3a", "fig3b", "fig3c", "fig4a", "fig4c", "fig5", "fig6b", "fig6c", "table1", "scaling",
+           "fashion_fig4a", "fashion_fig5", "fashion_gates")
 
 TINY_FAMILY = {  # two members sharing a 2-glimpse key, 1 epoch on 64 images
     "name": "tiny-family",
@@ -37,6 +40,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "val_images": 30, "test_images": 30, "tree": {"branching": 4, "leaf_size": 32, "checks": 1},
         "sram_trials": 2, "seed": 0,
         "scaling": {"spec": TINY_FAMILY, "root": "out"},
+        "fashion": {"checkpoint": "fashion-mnist", "table_train_images": 200, "sizes": [100, None], "bo_trials": 2,
+                    "val_images": 30, "test_images": 30},
     },
     # under 15 minutes on 2 cores: short Fig. 3 trainings, the shipped model for the rest
     "quick": {
@@ -48,6 +53,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "val_images": 300, "test_images": 500, "tree": {"branching": 4, "leaf_size": 32, "checks": 1},
         "sram_trials": 20, "seed": 0,
         "scaling": None,  # the model-size family trains for hours: `python -m mbi scaling` (the full profile has it)
+        "fashion": {"checkpoint": "fashion-mnist", "table_train_images": None, "sizes": [1000, 10000, None],
+                    "bo_trials": 4, "val_images": 300, "test_images": 500},
     },
     # the real reproduction: the shipped specs as they are, whole test split, whole table; BO as in
     # RESULTS.md (16 trials on the first 1,000 validation images per table size); the tree with 32
@@ -58,6 +65,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bo_trials": 16, "val_images": 1000, "test_images": 10000,
         "tree": {"branching": 4, "leaf_size": 32, "checks": 32}, "sram_trials": 200, "seed": 0,
         "scaling": {"spec": "scaling.json", "root": "artifacts"},
+        "fashion": {"checkpoint": "fashion-mnist", "table_train_images": None, "sizes": [1000, 10000, 100000, None],
+                    "bo_trials": 16, "val_images": 1000, "test_images": 10000},
     },
 }
 # Fig. 3 at convergence: the full profile with every Fig. 3 configuration trained on the whole training split
@@ -73,6 +82,14 @@ AUTHORS_BO_LOOKUP_PCT = 89.19
 """Lookup-only accuracy of the authors' code with BO weights on the whole training set (DESIGN.md)."""
 PAPER_BO_GAIN_POINTS = (3.0, 4.0)
 """Points BO weighting gains over unweighted lookups at every table size (paper Fig. 4(a))."""
+AUTHORS_FASHION_PCT = {"float": {"ram": 88.55, "lookup": 71.20}, "quantized": {"ram": 73.98, "lookup": 64.54}}
+"""The authors' code on Fashion-MNIST (their repository's result files; table from 50% of the training data, no
+weight search): RAM and lookup-only test accuracy of their float RAM and of their quantized one (1-bit state,
+2-bit patches)."""
+_AUTHORS_FASHION = (f"authors' code on Fashion-MNIST: float RAM {AUTHORS_FASHION_PCT['float']['ram']:.2f}%, lookup "
+                    f"{AUTHORS_FASHION_PCT['float']['lookup']:.2f}%; quantized RAM "
+                    f"{AUTHORS_FASHION_PCT['quantized']['ram']:.2f}%, lookup {AUTHORS_FASHION_PCT['quantized']['lookup']:.2f}% "
+                    "(table from 50% of the training data, no weight search)")
 
 # What the paper states and what the authors' own code published (DESIGN.md), per figure.
 PAPER = {
@@ -95,6 +112,10 @@ PAPER = {
                 "layers and parameters; never measured in the paper", "-"),
     "table1": ("MBI 13.16 nJ per inference = 5 x 3.5 x 32 x 5 x 4.7 pJ, 6.21 MB, 93.04%",
                "other works projected to 16 nm as E_T x (16/T)^2"),
+    "fashion_fig4a": ("not in the paper (its figures are MNIST's); on MNIST: BO-weighted beats unweighted by "
+                      f"{PAPER_BO_GAIN_POINTS[0]:g}-{PAPER_BO_GAIN_POINTS[1]:g} points", _AUTHORS_FASHION),
+    "fashion_fig5": ("not in the paper; on MNIST: mixed MBI 93.04% with 69.65% by lookup", _AUTHORS_FASHION),
+    "fashion_gates": ("not in the paper: its gate is the largest matched distance", _AUTHORS_FASHION),
 }
 
 

@@ -123,7 +123,84 @@ def figure_sections(results: dict[str, Any], cfg: dict[str, Any]) -> list[dict[s
         fig = plots.model_size_figure(family["rows"], family["summary"])
     add("scaling", "Model size: lookup cost vs network size", fig, scaling_text(family),
         scaling_why(family, bool(cfg.get("scaling"))))
+    for section in fashion_sections(results.get("fashion"), cfg.get("fashion")):
+        add(*section)
     return s
+
+
+def fashion_sections(row: dict[str, Any] | None, fcfg: dict[str, Any] | None) -> list[tuple]:
+    """The Fashion-MNIST row's sections (id, title, figure or None, ours, why): its table-size curve, its mixed MBI
+    threshold curve (distance gate) and both gates, drawn by the builders the CLI and the dashboard use."""
+    from mbi import plots
+
+    titles = {"fashion_fig4a": "Fashion-MNIST: lookup accuracy vs table size (as Fig. 4(a))",
+              "fashion_fig5": "Fashion-MNIST: mixed MBI against the distance threshold (as Fig. 5)",
+              "fashion_gates": "Fashion-MNIST: mixed MBI per gate (distance vs learned)"}
+    if not fcfg:
+        off = "not part of this profile (its \"fashion\" setting is off)"
+        return [(fid, title, None, off, "-") for fid, title in titles.items()]
+    row = row or {"tablesize": []}
+    n_test = fcfg["test_images"]
+    pts = row["tablesize"]
+    ours4a = "; ".join(f"{p['rows']} rows: {_pct(p['unweighted_accuracy'])} unweighted, "
+                       f"{_pct(p['weighted_accuracy'])} BO-weighted" for p in pts) or "not finished yet"
+    out = [("fashion_fig4a", titles["fashion_fig4a"], plots.table_size_curve(pts, title=titles["fashion_fig4a"])
+            if pts else None, ours4a,
+            f"Model {fcfg['checkpoint']}; scored on {n_test} Fashion-MNIST test images with {fcfg['bo_trials']} BO "
+            f"trials on {fcfg['val_images']} validation images; {bo_gain_text(pts)}")]
+    mixed = row.get("mixed")
+    fig = None
+    ours5 = "not finished yet"
+    if mixed:
+        at = mixed.get("at_chosen_threshold")
+        fig = plots.mixed_mbi_curve(mixed["mixed"], current=at["threshold"] if at else None, paper=None,
+                                    title=titles["fashion_fig5"])
+        ours5 = (f"RAM {_pct(mixed['ram_accuracy'])}, lookup-only {_pct(mixed['lookup_accuracy'])} on "
+                 f"{mixed['images']} Fashion-MNIST test images ({mixed['table_rows']} rows)")
+        if at:
+            ours5 += (f"; at the distance threshold chosen on validation: {_pct(at['accuracy'])} with "
+                      f"{_pct(at['lookup_share'])} by lookup")
+    out.append(("fashion_fig5", titles["fashion_fig5"], fig, ours5, fashion_text(mixed)))
+    gates = row.get("gate")
+    fig = None
+    ours_g = "not finished yet" if gates is None else gates.get("reason", "")
+    why_g = "The learned gate is compared with the distance gate once the gate item finishes."
+    if gates and gates.get("gates"):
+        g = gates["gates"]
+        marks = {name: r for name in g for r in g[name]["at_share"][-1:] if "threshold" in r}
+        fig = plots.gate_curves({name: g[name]["curve"] for name in g},
+                                {name: {"lookup_share": r["lookup_share"], "accuracy": r["accuracy"]}
+                                 for name, r in marks.items()}, gates["ram_accuracy"], title=titles["fashion_gates"])
+        ours_g = (f"ROC AUC for a wrong lookup: learned {g['learned']['auc']:.3f}, distance {g['distance']['auc']:.3f}"
+                  + "".join(f"; at the {name} gate's threshold for {100 * r['share']:g}% by lookup (chosen on "
+                            f"validation): {_pct(r['accuracy'])} with {_pct(r['lookup_share'])} by lookup"
+                            for name in ("learned", "distance") for r in g[name]["at_share"] if "threshold" in r)
+                  + f" ({gates['images']} test images, {gates['table_rows']} rows)")
+        split, _, count = gates["fitted_on"].partition(":")
+        fitted = f"{int(count):,} {'validation' if split == 'val' else split} images" if count.isdigit() else \
+            gates["fitted_on"] or "validation images"
+        why_g = (f"The learned gate (fitted on {fitted}) predicts wrong lookups from "
+                 "each glimpse's distance, its margin to the second-best row and how many near rows agree; the paper "
+                 "gates by the largest matched distance alone. RAM alone on these images: "
+                 f"{_pct(gates['ram_accuracy'])}.")
+    out.append(("fashion_gates", titles["fashion_gates"], fig, ours_g, why_g))
+    return out
+
+
+def fashion_text(mixed: dict[str, Any] | None) -> str:
+    """The Fashion-MNIST row against the authors' code on Fashion-MNIST (quantized and float)."""
+    from mbi.runs.reproduce.profiles import AUTHORS_FASHION_PCT
+
+    if not mixed:
+        return "Compared with the authors' Fashion-MNIST numbers once the mixed item finishes."
+    q, f = AUTHORS_FASHION_PCT["quantized"], AUTHORS_FASHION_PCT["float"]
+    ram, lookup = 100 * mixed["ram_accuracy"], 100 * mixed["lookup_accuracy"]
+    return (f"Our quantized RAM ({model_text(mixed['ram'])}) reaches {ram:.2f}% on these test images, "
+            f"{_versus(ram, q['ram'])} the authors' quantized {q['ram']:.2f}% and {_versus(ram, f['ram'])} their "
+            f"float {f['ram']:.2f}%; our lookups alone {lookup:.2f}%, {_versus(lookup, q['lookup'])} their quantized "
+            f"{q['lookup']:.2f}% and {_versus(lookup, f['lookup'])} their float {f['lookup']:.2f}% (their table: half the "
+            f"training images, no weight search; ours: {mixed['table_rows']:,} rows, weights "
+            f"{', '.join(f'{w:.3g}' for w in mixed['weights'])}).")
 
 
 def scaling_text(family: dict[str, Any] | None) -> str:

@@ -16,8 +16,8 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
-from mbi.runs.reproduce.items import RESULT_ATTR, make_objective, work_items
-from mbi.runs.studies import ITEM_ATTR, enqueue_missing, item_params, open_storage, run_worker
+from mbi.runs.reproduce.items import DATASET_ROWS, RESULT_ATTR, make_objective, work_items
+from mbi.runs.studies import ITEM_ATTR, enqueue_missing, item_params, load_or_create, open_storage, run_worker
 
 CONFIG_ATTR = "reproduce_config"
 
@@ -43,7 +43,7 @@ def open_reproduction(storage_url: str | None, out: Path, name: str | None = Non
             name = names[0]
         else:
             name = study_name(cfg)
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+    study = load_or_create(storage, name, direction="maximize")
     stored = study.user_attrs.get(CONFIG_ATTR)
     if cfg is None:
         if stored is None:
@@ -71,7 +71,8 @@ def start(cfg: dict[str, Any], out: Path, storage_url: str | None = None, name: 
 
 
 def collect(study: optuna.Study) -> dict[str, Any]:
-    """Results of the finished items: {"sweeps": {fig: [rows]}, "tablesize": [points], kind: result}."""
+    """Results of the finished items: {"sweeps": {fig: [rows]}, "tablesize": [points], kind: result}, and per
+    dataset row with a finished item (e.g. ``"fashion"``) the same {"tablesize": [points], kind: result}."""
     out: dict[str, Any] = {"sweeps": {"fig3a": [], "fig3b": [], "fig3c": []}, "tablesize": []}
     states = {"COMPLETE": 0, "WAITING": 0, "RUNNING": 0, "FAIL": 0}
     errors = []
@@ -86,13 +87,15 @@ def collect(study: optuna.Study) -> dict[str, Any]:
             continue
         item = item_params(t)
         result = json.loads(t.user_attrs[RESULT_ATTR])
+        into = out.setdefault(item["row"], {"tablesize": []}) if "row" in item else out
         if item["kind"] == "sweep":
             out["sweeps"][item["figure"]].append({**result, "state": "COMPLETE", "trial": t.number})
         elif item["kind"] == "tablesize":
-            out["tablesize"].append(result)
+            into["tablesize"].append(result)
         else:
-            out[item["kind"]] = result
-    out["tablesize"].sort(key=lambda p: p["rows"])
+            into[item["kind"]] = result
+    for into in (out, *(out[row] for row in DATASET_ROWS if row in out)):
+        into["tablesize"].sort(key=lambda p: p["rows"])
     out["trials"] = states
     out["errors"] = errors
     return out
