@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import mbi.model.checkpoint as checkpoint
+from mbi.inference.tablesize import read_recipe_tradeoff
 from tests.apptools import APP, NO_LIMIT, metric, ok, open_page, spec, specs, title
 
 pytestmark = pytest.mark.usefixtures("default_table", "artifacts")
@@ -85,6 +86,15 @@ def test_table_size_budget_moves_the_chosen_point():
     assert _metric(at, "Rows") == "10,000" and _metric(at, "Binary storage") != storage
     assert _spec(at, "Lookup accuracy vs table size")["layout"]["shapes"][0]["x0"] == 10000
     assert at.query_params["rows"] == "10000"
+    recorded = read_recipe_tradeoff(checkpoint.resolve_checkpoint("default"))
+    if recorded is None:  # a stand-in model without recipes.json: the page says how to record one
+        assert any("python -m mbi recipes" in i.value for i in at.info)
+    else:  # the shipped model: the recorded trade-off of the table recipes, one line per perturbation group
+        tradeoff = _spec(at, "Shifted replays: table size against lookups")
+        groups = list(recorded["points"][0].accuracy)
+        assert [t["name"] for t in tradeoff["data"]] == [f"lookup, {g}" for g in groups]
+        assert list(tradeoff["data"][0]["text"]) == [p.shifts for p in sorted(recorded["points"],
+                                                                              key=lambda p: p.storage_bytes)]
 
 
 def test_cluster_tree_knobs_node_and_checks():

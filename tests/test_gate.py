@@ -10,9 +10,9 @@ from hypothesis import given, settings, strategies as st
 
 from mbi.cli import main
 from mbi.config import RunConfig, TrainConfig
-from mbi.inference.gate import (GatePoint, LearnedGate, Neighbours, accuracy_at_share, error_auc, feature_names,
-                                gate_curve, gate_features, gated_predictions, largest_share, out_of_fold_scores,
-                                step_neighbours)
+from mbi.inference.gate import (CENSORED_MARGIN, GatePoint, LearnedGate, Neighbours, accuracy_at_share, error_auc,
+                                feature_names, gate_curve, gate_features, gated_predictions, largest_share,
+                                out_of_fold_scores, step_neighbours)
 from mbi.inference.lookup import LookupTrace
 from mbi.memory.lut import LookupTable
 from mbi.model.train import train
@@ -106,10 +106,30 @@ def test_features_on_a_hand_built_table():
     assert a["source_agree_2"] == pytest.approx(1 / 3)
     # their readouts 5, 5, 2
     assert a["readout_agree_last"] == pytest.approx(2 / 3)
+    # class margins: the nearest row from another class's digit, minus the best (row 2, class 3; row 5, class 6)
+    assert a["class_margin_1"] == pytest.approx(1 / 3) and a["class_margin_2"] == pytest.approx(1 / 3)
     b = dict(zip(names, f[1]))  # image B answers class 2 (row 6)
     assert b["distance_1"] == pytest.approx(2 / 3) and b["readout_agree_last"] == pytest.approx(1 / 3)
+    # no step-1 neighbour of B comes from a digit of class 2: its nearest other row is its nearest row
+    assert b["source_agree_1"] == 0 and b["class_margin_1"] == 0
+    # a subset of the features, in any order, is the same columns
+    sub = gate_features(trace, nb, table, TRAIN_LABELS, ["readout_agree_last", "class_margin_2", "distance_1"])
+    np.testing.assert_array_equal(sub, f[:, [names.index(n) for n in ("readout_agree_last", "class_margin_2",
+                                                                      "distance_1")]])
     with pytest.raises(ValueError, match="train_labels"):
         gate_features(trace, nb, table, TRAIN_LABELS[:3])
+    with pytest.raises(ValueError, match="unknown gate features"):
+        gate_features(trace, nb, table, TRAIN_LABELS, ["distance_3"])
+
+
+def test_the_class_margin_is_censored_when_every_neighbour_agrees():
+    table = _table()
+    # image A at step 1: rows 0 and 1 (digits of class 5) at 0.5 and 1.25; the answer is class 5 (row 4)
+    nb = Neighbours(np.array([[[0, 1], [4, 5]]]), np.array([[[0.5, 1.25], [0.0, 0.75]]]))
+    trace = _trace(nb.rows[:, :, 0], nb.distance[:, :, 0])
+    a = dict(zip(feature_names(2), gate_features(trace, nb, table, TRAIN_LABELS)[0]))
+    assert a["source_agree_1"] == 1 and a["class_margin_1"] == pytest.approx(1.25 + CENSORED_MARGIN - 0.5)
+    assert a["class_margin_2"] == pytest.approx(0.75)  # row 5 comes from digit 4, of class 6
 
 
 def test_a_fitted_gate_separates_what_its_features_separate_and_reads_back():
@@ -204,6 +224,10 @@ def test_the_gate_command_fits_on_validation_and_reports_test(checkpoint, tmp_pa
     assert row["share"] == 0.8 and row["threshold"] == settings_["gate_thresholds"]["distance"]["0.8"]
     assert main(base + ["--split", "test"]) == 0
     assert "ROC AUC" in capsys.readouterr().out
+    assert main(base[:-2] + ["--split", "test", "--json"]) == 0  # without --k: the recorded gate's k
+    assert json.loads(capsys.readouterr().out)["gates"] == test["gates"]
+    assert main(base[:-2] + ["--split", "test", "--k", "5"]) == 2
+    assert "looks at k=4" in capsys.readouterr().err
     (checkpoint / "lookup.json").unlink()
 
 

@@ -27,7 +27,7 @@ settings = st.builds(
     weights=maybe(st.tuples(*[st.floats(min_value=0.01, max_value=100.0)] * 3)),
     threshold=maybe(st.floats(min_value=0.0, max_value=50.0)),
     threshold_rule=maybe(st.just(THRESHOLD_RULE)),
-    table=st.builds(TableRecipe, st.sampled_from(["none", "1px"]), st.sampled_from(["ram", "label"])),
+    table=st.builds(TableRecipe, st.sampled_from(["none", "1px", "2px"]), st.sampled_from(["ram", "label"])),
     table_rows=maybe(st.integers(1, 10**6)), table_mb=maybe(st.floats(min_value=0.0, max_value=1e3)),
     splits=st.dictionaries(st.sampled_from(["val", "test"]), split_records),
 )
@@ -65,7 +65,7 @@ def test_the_shipped_lookup_json_reads_and_writes_back_unchanged():
     ({"threshold": True}, "'threshold' must be a finite number"),
     ({"test_images": 2.5}, "'test_images' must be an integer"),
     ({"val_lookup_accuracy": float("nan")}, "val_lookup_accuracy"),
-    ({"table": {"shifts": "2px"}}, "table shifts must be one of"),
+    ({"table": {"shifts": "3px"}}, "table shifts must be one of"),
     ({"table": {"colour": "red"}}, "unknown table recipe field"),
     ({"table": "1px"}, "is not a table recipe"),
     ({"thresold": 4.6}, "unknown entry \\['thresold'\\]"),

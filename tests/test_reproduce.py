@@ -101,6 +101,16 @@ def test_tiny_reproduce_draws_every_figure_with_the_commands_numbers(tmp_path, c
         assert res["tree"][key] == pytest.approx(tree[key]), key
     assert sum(res["tree"]["hist_counts"]) == cfg["test_images"] * model.cfg.num_glimpses
 
+    # Robustness: `robustness` on the same table, images, perturbations and distance threshold
+    rob = res["robustness"]
+    assert rob["learned_gate"] is None and "the paper's share" in rob["threshold_source"]
+    assert main(["robustness", "default", "--table", str(path), "--split", "test", "--images",
+                 str(cfg["robustness"]["images"]), "--threshold", repr(rob["threshold"]), "--perturb",
+                 ",".join(cfg["robustness"]["perturbations"]), "--learned-share", "none", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["rows"] == rob["rows"] and cli["groups"] == rob["groups"]
+    assert "robustness" in [s["id"] for s in report["comparison"]] and "test digits; clean: RAM" in md
+
     # Fig. 4(a): table_size_curve (what `evaluate --lut-sizes` runs) on the same data, in a fresh BO storage
     from mbi.inference.tablesize import table_size_curve
     n_val, n_test = cfg["val_images"], cfg["test_images"]

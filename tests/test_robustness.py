@@ -134,3 +134,92 @@ def test_robustness_gives_the_numbers_of_lookup_on_the_same_perturbed_images(che
     assert len({(r["lookup_accuracy"], r["mixed_accuracy"], r["ram_accuracy"]) for r in res["rows"]}) > 1
     assert main(["robustness", str(checkpoint), "--table", str(table), "--perturb", "blur-2"]) == 2
     assert "unknown perturbation" in capsys.readouterr().err
+
+
+def test_the_learned_gate_column_gives_the_numbers_of_the_gate_command_on_the_same_perturbed_images(
+        checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    table = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "600", "--out", str(table)]) == 0
+    common = ["--table", str(table), "--images", "80", "--weights", "1,0.5,1"]
+    assert main(["gate", str(checkpoint), *common, "--k", "4", "--fit", "--record"]) == 0
+    capsys.readouterr()
+    try:
+        names = ["clean", "shift-left-1", "noise-0.2"]
+        assert main(["robustness", str(checkpoint), *common, "--threshold", "3.0", "--perturb", ",".join(names),
+                     "--learned-share", "0.8", "--json"]) == 0
+        res = json.loads(capsys.readouterr().out)
+        assert res["learned_gate"]["share"] == 0.8
+        for row in res["rows"]:
+            assert main(["gate", str(checkpoint), *common, "--k", "4", "--split", "test", "--perturb",
+                         row["perturbation"], "--json"]) == 0
+            ref = json.loads(capsys.readouterr().out)
+            (at,) = [a for a in ref["gates"]["learned"]["at_share"] if a["share"] == 0.8]
+            assert row["learned_accuracy"] == at["accuracy"] and row["learned_lookup_share"] == at["lookup_share"]
+            assert row["learned_auc"] == pytest.approx(ref["gates"]["learned"]["auc"])
+            assert row["distance_auc"] == pytest.approx(ref["gates"]["distance"]["auc"])
+            assert row["lookup_accuracy"] == ref["lookup_accuracy"] and row["ram_accuracy"] == ref["ram_accuracy"]
+        fig = plots.robustness_bars(res["rows"], res["groups"])
+        assert [t.name for t in fig.data][3] == "mixed, learned gate accuracy (%)" and len(fig.data) == 6
+        assert main(["robustness", str(checkpoint), *common, "--threshold", "3.0", "--perturb", "clean",
+                     "--learned-share", "0.7"]) == 2
+        assert "thresholds for shares" in capsys.readouterr().err
+        assert main(["robustness", str(checkpoint), *common, "--threshold", "3.0", "--perturb", "clean",
+                     "--learned-share", "none", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["rows"][0]["learned_accuracy"] is None
+    finally:
+        (checkpoint / "lookup.json").unlink()
+
+
+def test_table_shifts_picks_the_cached_table_of_that_recipe(checkpoint, tmp_path, capsys, monkeypatch):
+    from mbi.memory.lut import table_path
+    from mbi.memory.recipe import TableRecipe
+
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    cached = table_path(checkpoint, recipe=TableRecipe("2px"))  # where --table-shifts 2px looks first
+    cached.parent.mkdir(parents=True)
+    assert main(["distill", str(checkpoint), "--rows", "900", "--shifts", "2px", "--out", str(cached)]) == 0
+    capsys.readouterr()
+    common = ["robustness", str(checkpoint), "--images", "40", "--weights", "1,1,1", "--threshold", "3",
+              "--perturb", "clean,shift-up-2", "--json"]
+    assert main(common + ["--table-shifts", "2px"]) == 0
+    by_recipe = json.loads(capsys.readouterr().out)
+    assert main(common + ["--table", str(cached)]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == by_recipe["rows"]
+    assert main(common + ["--table", str(cached), "--table-shifts", "2px"]) == 2
+    assert "pass one of them" in capsys.readouterr().err
+
+
+def test_the_recipes_command_records_what_robustness_measures_per_recipe(checkpoint, tmp_path, capsys, monkeypatch):
+    from mbi.inference.tablesize import RECIPES_FILE, read_recipe_tradeoff
+    from mbi.memory.lut import table_path
+    from mbi.memory.recipe import TableRecipe
+
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    for shifts, rows in (("none", 600), ("1px", 900)):  # stand-ins for the full tables, where the cache looks
+        cached = table_path(checkpoint, recipe=TableRecipe(shifts))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        assert main(["distill", str(checkpoint), "--rows", str(rows), "--shifts", shifts, "--out", str(cached)]) == 0
+    capsys.readouterr()
+    args = ["--images", "40", "--weights", "1,1,1", "--perturb", "clean,shift-up-1,shift-left-2"]
+    try:
+        assert main(["recipes", str(checkpoint), "--shifts", "none,1px", "--split", "test", *args, "--record"]) == 0
+        assert "recorded in" in capsys.readouterr().out
+        recorded = read_recipe_tradeoff(checkpoint)
+        assert recorded["images"] == "test:40" and "--shifts none,1px" in recorded["command"]
+        for point in recorded["points"]:
+            assert main(["robustness", str(checkpoint), "--table-shifts", point.shifts, "--threshold", "3", *args,
+                         "--learned-share", "none", "--json"]) == 0
+            res = json.loads(capsys.readouterr().out)
+            assert point.rows == res["table_rows"] == (600 if point.shifts == "none" else 900)
+            assert point.accuracy == {g["group"]: g["lookup_accuracy"] for g in res["groups"]}
+            assert point.ram_accuracy == {g["group"]: g["ram_accuracy"] for g in res["groups"]}
+        fig = plots.recipe_tradeoff([p.to_dict() for p in recorded["points"]], current="none")
+        assert [t.name for t in fig.data] == ["lookup, clean", "lookup, shift 1 px", "lookup, shift 2 px"]
+        assert main(["recipes", str(checkpoint), "--shifts", "3px"]) == 2
+        (checkpoint / RECIPES_FILE).write_text('{"points": [{"shifts": "none"}]}')
+        with pytest.raises(ValueError, match="not a recorded recipe trade-off"):
+            read_recipe_tradeoff(checkpoint)
+    finally:
+        (checkpoint / RECIPES_FILE).unlink(missing_ok=True)
+    assert read_recipe_tradeoff(checkpoint) is None

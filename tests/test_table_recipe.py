@@ -7,7 +7,7 @@ import pytest
 
 from mbi.inference.lookup import lookup_infer
 from mbi.memory.lut import distill, distill_recipe, record_episodes, shift_images
-from mbi.memory.recipe import SHIFTS_1PX, TableRecipe
+from mbi.memory.recipe import SHIFTS_1PX, SHIFTS_2PX, TableRecipe
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,19 @@ def test_shifted_table_extends_the_paper_table(model, images):
     np.testing.assert_array_equal(distill(model, images, "h", rows=20, shifts=SHIFTS_1PX).keys, plain.keys[:20])
 
 
+def test_two_pixel_table_adds_the_one_and_two_pixel_replays(model, images):
+    assert sorted(SHIFTS_2PX) == sorted({(s * dy, s * dx) for s in (1, 2) for dy, dx in SHIFTS_1PX})
+    plain = distill(model, images, "h")
+    one = distill(model, images, "h", shifts=SHIFTS_1PX)
+    two = distill(model, images, "h", shifts=SHIFTS_2PX)
+    assert plain.meta["plain_rows"] == len(plain) == one.meta["plain_rows"] == two.meta["plain_rows"]
+    np.testing.assert_array_equal(two.keys[: len(one)], one.keys)  # the 1-px replays come before the 2-px ones
+    assert len(one) < len(two) <= 9 * len(plain)
+    episodes = {tuple(k) for dy, dx in [(0, 0), *SHIFTS_2PX]
+                for k in record_episodes(model, shift_images(images, dy, dx)).keys.reshape(-1, two.keys.shape[1])}
+    assert {tuple(k) for k in two.keys} == episodes  # every step of every replay, and nothing else
+
+
 def test_label_readout_answers_with_the_training_labels(model, images, labels):
     table = distill(model, images, "h", labels=labels)
     np.testing.assert_array_equal(table.readout, labels[table.source])
@@ -65,8 +78,9 @@ def test_label_readout_answers_with_the_training_labels(model, images, labels):
 
 def test_recipe_validation_and_file_names(tmp_path):
     assert TableRecipe().suffix == "" and TableRecipe("1px", "label").suffix == "-shift1px-label"
+    assert TableRecipe("2px").suffix == "-shift2px"
     with pytest.raises(ValueError, match="shifts must be one of"):
-        TableRecipe("2px")
+        TableRecipe("3px")
     with pytest.raises(ValueError, match="readout must be one of"):
         TableRecipe(readout="vote")
 

@@ -121,8 +121,9 @@ else:
                           format_func={"distance": "largest matched distance (paper)",
                                        "learned": "learned (predicts wrong lookups)"}.get,
                           help="The learned gate scores each image's chance of a wrong lookup answer from every "
-                               f"glimpse's distance, the margin to the second-best row and how many of the {learned.k} "
-                               f"nearest rows agree; fitted on validation digits ({learned.fitted_on})")
+                               f"glimpse's distance, the margin to the second-best row, how many of the {learned.k} "
+                               "nearest rows come from digits of the answered class and how much farther the nearest "
+                               f"row of another class is; fitted on validation digits ({learned.fitted_on})")
         share = g[1].slider("Share answered by lookup (%)", 50, 100, key=K("share"),
                             help="Both gates answer this share by lookup: the images they trust most")
         marks = {name: asdict(accuracy_at_share(curves[name], share / 100)) for name in GATES}

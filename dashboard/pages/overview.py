@@ -78,8 +78,9 @@ def _test_or_val(metrics: dict) -> str:
 
 def _table_contents(recipe: TableRecipe) -> str:
     """One line on what the table memorizes (the recipe in ``lookup.json``; absent = the paper's)."""
-    episodes = ("every training digit's episode, also shifted by one pixel in 4 directions"
-                if recipe.shifts == "1px" else "every training digit's episode")
+    episodes = {"1px": "every training digit's episode, also shifted by one pixel in 4 directions",
+                "2px": "every training digit's episode, also shifted by one and by two pixels in 4 directions"}.get(
+        recipe.shifts, "every training digit's episode")
     readout = "the training label" if recipe.readout == "label" else "the RAM's own class readout"
     return f"{episodes}; class stored: {readout}"
 

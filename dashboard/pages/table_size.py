@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from mbi import plots
-from mbi.inference.tablesize import budget_grid, cached_budget_curve
+from mbi.inference.tablesize import budget_grid, cached_budget_curve, read_recipe_tradeoff
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
@@ -98,4 +98,29 @@ with right:
     furniture.plot(plots.budget_storage(frame.to_dict("records"), rows), key="budget_storage")
 furniture.table(frame, key="budget_table")
 furniture.csv_download(frame, "mbi-table-size", key="dl_budget")
+
+st.subheader("Shifted replays: a bigger table against lookups on shifted digits")
+try:
+    tradeoff = read_recipe_tradeoff(models.model_folder(models.current_model_name()))
+except furniture.USER_ERRORS as exc:
+    st.error(f"The recorded recipe trade-off could not be read: {furniture.friendly(exc)}")
+    tradeoff = None
+if tradeoff is None:
+    st.info("No recipe trade-off is recorded for this model. Measure it with `python -m mbi recipes CHECKPOINT "
+            "--record` (distills the tables with shifted replays once).", icon=":material/info:")
+else:
+    own = models.lookup_settings_of().table.shifts
+    furniture.plot(plots.recipe_tradeoff([p.to_dict() for p in tradeoff["points"]], current=own),
+                   key="recipe_tradeoff", download_name="mbi-recipe-tradeoff")
+    recipes = pd.DataFrame([{"recipe (shifts)": p.shifts, "rows": p.rows, "binary MB": p.storage_bytes / 1e6,
+                             "thermometer MB": p.storage_thermometer_bytes / 1e6,
+                             **{f"lookup, {g}": 100 * a for g, a in p.accuracy.items()},
+                             **{f"RAM, {g}": 100 * a for g, a in p.ram_accuracy.items()}}
+                            for p in tradeoff["points"]])
+    furniture.table(recipes, key="recipe_table")
+    st.caption(f"Recorded on {tradeoff['images']} images with weights {tradeoff['weights']} (`{tradeoff['command']}`). "
+               "Besides every training digit's episode, a 1px table also memorizes the network's episodes on each "
+               "digit shifted by one pixel in 4 directions, a 2px table by one and by two pixels: more of the "
+               f"network's own behaviour around each training trajectory. This model's table: {own} (the paper's "
+               "table is `none`; `--table-shifts` picks another on the command line).")
 urlsync.sync_url(PAGE, PARAMS, messages)

@@ -19,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rows", type=int, help="row budget N (default: every training image, all steps)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random image order (default 0)")
     p.add_argument("--shifts", choices=sorted(SHIFT_CHOICES), default="none",
-                   help="also replay every training image shifted by one pixel in each of the 4 directions "
-                        "(5x the episodes; default: none, the paper's table)")
+                   help="also replay every training image shifted in each of the 4 directions: by one pixel "
+                        "(1px: 5x the episodes) or by one and by two pixels (2px: 9x); default: none, the paper's "
+                        "table")
     p.add_argument("--readout", choices=READOUT_CHOICES, default="ram",
                    help="class stored in each row: the RAM's own readout (default, the paper's) or the "
                         "training label of the row's source image")

@@ -11,6 +11,7 @@ import numpy as np
 from mbi.cli.options import add_lookup_options, checkpoint_of, data_of, image_count, table_of, weights_of
 from mbi.inference.gate import DEFAULT_K, GATES, LearnedGate, accuracy_at_share, feature_names, gate_curve, \
     largest_share, out_of_fold_scores
+from mbi.inference.robustness import parse_perturbation, perturbed_images_id
 from mbi.runs.gatecache import DEFAULT_SHARES, gate_inputs, gate_report, recorded_shares
 
 
@@ -18,7 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``gate`` command."""
     p = subparsers.add_parser("gate", help="fit the learned mixed-MBI gate on validation; compare gates on a split")
     add_lookup_options(p, tree=False)
-    p.add_argument("--k", type=int, default=DEFAULT_K, help=f"neighbours per step the gate looks at (default {DEFAULT_K})")
+    p.add_argument("--perturb", default="clean",
+                   help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
+                        "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
+    p.add_argument("--k", type=int,
+                   help=f"neighbours per step the gate looks at (default: {DEFAULT_K} with --fit, else the recorded "
+                        "gate's)")
     p.add_argument("--fit", action="store_true",
                    help="fit the learned gate on this split (validation only) and, for both gates, the thresholds "
                         "that answer each of --shares of its images by lookup")
@@ -55,20 +61,32 @@ def run(args: argparse.Namespace) -> int:
     if args.min_accuracy is not None and (not args.fit or not 0.0 < args.min_accuracy <= 1.0):
         raise ValueError(f"--min-accuracy (a fraction in (0, 1], got {args.min_accuracy}) chooses a share while "
                          "fitting: use it with --fit")
+    perturbation = parse_perturbation(args.perturb)
     count = image_count(args)
     settings = ckpt.lookup
+    gate = None
+    if not args.fit:
+        if settings.gate is None:
+            raise ValueError(f"{folder}/lookup.json has no learned gate; fit one on validation with "
+                             "`python -m mbi gate CHECKPOINT --fit --record`")
+        gate = LearnedGate.from_dict(settings.gate)
+        if args.k is not None and gate.k != args.k:
+            raise ValueError(f"the recorded gate looks at k={gate.k} neighbours; run with --k {gate.k} (or without "
+                             "--k), or fit it again with --fit --record")
     weights = weights_of(args, ckpt)
     data = data_of(args, ckpt)
     model, table = ckpt.model, table_of(args, ckpt)
+    k = gate.k if gate is not None else (DEFAULT_K if args.k is None else args.k)
+    names = feature_names(table.num_glimpses) if gate is None else list(gate.features)
     x, y = data.split(args.split)
     if count is not None:
         x, y = x[:count], y[:count]
-    images_id = f"{args.split}:{len(x)}"
-    inputs = gate_inputs(model, table, x, y, data.train_y, weights, images_id, args.k)
-    names = feature_names(table.num_glimpses)
-    if args.fit:
-        gate = LearnedGate.fit(inputs.features, inputs.wrong, names, args.k, fitted_on=images_id)
-        learned_score = out_of_fold_scores(inputs.features, inputs.wrong, names, args.k)
+    x = perturbation.apply(x)
+    images_id = perturbed_images_id(f"{args.split}:{len(x)}", perturbation)
+    inputs = gate_inputs(model, table, x, y, data.train_y, weights, images_id, k, names)
+    if gate is None:
+        gate = LearnedGate.fit(inputs.features, inputs.wrong, names, k, fitted_on=images_id)
+        learned_score = out_of_fold_scores(inputs.features, inputs.wrong, names, k)
         shares = args.shares or DEFAULT_SHARES
         if args.min_accuracy is not None:
             chosen = largest_share(gate_curve(learned_score, inputs.trace.prediction, inputs.ram_pred, y),
@@ -78,21 +96,14 @@ def run(args: argparse.Namespace) -> int:
         thresholds = {g: {f"{s:g}": accuracy_at_share(gate_curve(fitted[g], inputs.trace.prediction, inputs.ram_pred,
                                                                  y), s).threshold for s in shares} for g in GATES}
     else:
-        if settings.gate is None:
-            raise ValueError(f"{folder}/lookup.json has no learned gate; fit one on validation with "
-                             "`python -m mbi gate CHECKPOINT --fit --record`")
-        gate = LearnedGate.from_dict(settings.gate)
-        if gate.k != args.k or list(gate.features) != names:
-            raise ValueError(f"the recorded gate looks at k={gate.k} neighbours and features {list(gate.features)}; "
-                             f"run with --k {gate.k}, or fit it again with --fit --record")
         learned_score = gate.score(inputs.features)
         thresholds = settings.gate_thresholds
         shares = args.shares or recorded_shares(thresholds)
     scores = {"distance": inputs.trace.max_distance.astype(np.float64), "learned": learned_score}
     report = gate_report(inputs, scores, thresholds, shares)
-    res = {"images": report["images"], "dataset": ckpt.dataset, "split": args.split, "k": args.k,
-           "weights": [float(w) for w in weights], "ram_accuracy": report["ram_accuracy"],
-           "lookup_accuracy": report["lookup_accuracy"],
+    res = {"images": report["images"], "dataset": ckpt.dataset, "split": args.split,
+           "perturbation": perturbation.name, "k": k, "weights": [float(w) for w in weights], "features": names,
+           "ram_accuracy": report["ram_accuracy"], "lookup_accuracy": report["lookup_accuracy"],
            "learned_scores": "out-of-fold (5 folds of this split)" if args.fit else f"fitted on {gate.fitted_on}",
            "gates": report["gates"]}
     if args.record:
@@ -100,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"{res['images']} {args.split} images: RAM {100 * res['ram_accuracy']:.2f}%, lookup-only "
+    which = "" if perturbation.kind == "clean" else f" ({perturbation.name})"
+    print(f"{res['images']} {args.split} images{which}: RAM {100 * res['ram_accuracy']:.2f}%, lookup-only "
           f"{100 * res['lookup_accuracy']:.2f}%; learned gate scores {res['learned_scores']}")
     for g in GATES:
         r = res["gates"][g]

@@ -15,6 +15,7 @@ import numpy as np
 
 from mbi.config import RAMConfig, RunConfig, TrainConfig, TreeConfig
 from mbi.data import DATASET_NAMES, DEFAULT_DATASET, Dataset, require_dataset
+from mbi.memory.recipe import SHIFT_CHOICES
 from mbi.model.checkpoint import Checkpoint
 from mbi.search.weights import Weights, parse_weights
 from mbi.store import read_json
@@ -101,8 +102,7 @@ def add_lookup_options(parser: argparse.ArgumentParser | Any, *, checkpoint_flag
     """
     add_checkpoint_option(parser, flag=checkpoint_flag)
     if table:
-        parser.add_argument("--table", type=Path,
-                            help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
+        add_table_options(parser)
     if splits is not None:
         parser.add_argument("--split", choices=splits, default=splits[0], help="images to classify")
     parser.add_argument(images_flag, dest="images", type=int, default=images,
@@ -113,6 +113,17 @@ def add_lookup_options(parser: argparse.ArgumentParser | Any, *, checkpoint_flag
                             help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json, else 1,1,1)")
     if tree:
         add_tree_options(parser)
+
+
+def add_table_options(parser: argparse.ArgumentParser | Any) -> None:
+    """``--table FILE`` or ``--table-shifts none|1px|2px`` (the checkpoint's full table with those shifted replays)."""
+    parser.add_argument("--table", type=Path,
+                        help="table .npz of that checkpoint (default: its full table, cached or distilled now)")
+    parser.add_argument("--table-shifts", choices=sorted(SHIFT_CHOICES),
+                        help="the checkpoint's full table with shifted replays of every training digit: none (the "
+                             "paper's table), 1px (also shifted by one pixel in 4 directions, 5x the rows) or 2px "
+                             "(by one and by two pixels, 9x); distilled on first use and cached (default: the "
+                             "checkpoint's own recipe)")
 
 
 def add_checkpoint_option(parser: argparse.ArgumentParser | Any, flag: bool = False) -> None:
@@ -143,8 +154,16 @@ def checkpoint_of(args: argparse.Namespace) -> Checkpoint:
 
 
 def table_of(args: argparse.Namespace, checkpoint: Checkpoint) -> LookupTable:
-    """``--table`` (refused unless distilled from ``checkpoint`` on its dataset), else the checkpoint's full table."""
-    return checkpoint.table(getattr(args, "table", None))
+    """``--table`` (refused unless distilled from ``checkpoint`` on its dataset), else the checkpoint's full table of its own
+    recipe, or with the shifted replays of ``--table-shifts``."""
+    path, shifts = getattr(args, "table", None), getattr(args, "table_shifts", None)
+    if path is not None and shifts is not None:
+        raise ValueError("--table names a table file and --table-shifts a recipe: pass one of them")
+    if shifts is None:
+        return checkpoint.table(path)
+    from mbi.memory.lut import cached_table
+
+    return cached_table(checkpoint, recipe=dataclasses.replace(checkpoint.lookup.table, shifts=shifts))
 
 
 def weights_of(args: argparse.Namespace, checkpoint: Checkpoint) -> Weights:

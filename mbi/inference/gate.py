@@ -12,6 +12,9 @@ The *learned gate* here looks at more of each step's neighbourhood in the table:
 * the share of the ``k`` nearest rows of every step that come from training digits of the class the
   lookup finally answers (:attr:`LookupTable.source` and the training labels), and the share of the
   last step's ``k`` nearest rows whose readout is that class;
+* the *class margin* of every step: how much farther than the best row the nearest of the ``k`` rows
+  is whose training digit is of another class than the answer (when all ``k`` agree: the ``k``-th
+  distance plus :data:`CENSORED_MARGIN`, a lower bound);
 
 and combines them with a logistic regression fitted on validation images (target: the lookup-only
 answer is wrong). Its score is the predicted probability of a wrong answer; mixed MBI answers by
@@ -38,8 +41,15 @@ from mbi.search.distance import check_weights, pack, packed_distances
 GATES = ("distance", "learned")
 """The gates mixed MBI can use: the paper's largest matched distance, or :class:`LearnedGate`."""
 
-DEFAULT_K = 8
-"""Neighbours per step the learned gate's features look at."""
+DEFAULT_K = 16
+"""Neighbours per step the learned gate's features look at (16 chosen on validation over 8: issue 16, RESULTS.md)."""
+
+CENSORED_MARGIN = 1.0
+"""Added to the ``k``-th distance as a step's class margin when all ``k`` nearest rows agree with the answer
+(one unit of eq. (1) with normalized weights; 0 and 3 were worse on validation)."""
+
+STEP_FEATURES = ("distance", "margin", "source_agree", "class_margin")
+"""The per-step features (``NAME_t`` for glimpse ``t``, 1-based); plus ``readout_agree_last`` once per image."""
 
 _QUERY_CHUNK = 64  # queries per block of the k-nearest search ([64, N] float64 distances at a time)
 
@@ -110,34 +120,57 @@ def step_neighbours(table: LookupTable, weights: Sequence[float], queries: np.nd
     return Neighbours(rows, dist)
 
 
-def feature_names(steps: int) -> list[str]:
-    """Names of :func:`gate_features`' columns for a table of ``steps`` glimpse steps."""
-    names = [f"distance_{t + 1}" for t in range(steps)]
-    names += [f"margin_{t + 1}" for t in range(steps)]
-    names += [f"source_agree_{t + 1}" for t in range(steps)]
-    return names + ["readout_agree_last"]
+def feature_names(steps: int, kinds: Sequence[str] = STEP_FEATURES) -> list[str]:
+    """Names of :func:`gate_features`' columns for a table of ``steps`` glimpse steps: each of ``kinds``
+    (:data:`STEP_FEATURES`) per step, then ``readout_agree_last``."""
+    unknown = sorted(set(kinds) - set(STEP_FEATURES))
+    if unknown:
+        raise ValueError(f"unknown gate feature kinds {unknown}; known: {list(STEP_FEATURES)}")
+    return [f"{kind}_{t + 1}" for kind in kinds for t in range(steps)] + ["readout_agree_last"]
 
 
 def gate_features(trace: LookupTrace, neighbours: Neighbours, table: LookupTable,
-                  train_labels: np.ndarray) -> np.ndarray:
-    """The learned gate's inputs, ``float64 [B, 3T + 1]`` in the order of :func:`feature_names`.
+                  train_labels: np.ndarray, names: Sequence[str] | None = None) -> np.ndarray:
+    """The learned gate's inputs, ``float64 [B, F]``: the columns ``names`` (default :func:`feature_names`).
 
     ``train_labels`` are the classes of the training digits the table was distilled from
-    (``table.source`` indexes them). The margin is second-best minus best exact distance.
+    (``table.source`` indexes them). The margin is second-best minus best exact distance; the class
+    margin the distance of the nearest of the ``k`` rows from a digit of another class than the
+    answer minus the best (censored at the ``k``-th distance + :data:`CENSORED_MARGIN`).
     """
     b, steps = trace.distance.shape
     if neighbours.rows.shape[:2] != (b, steps):
         raise ValueError(f"neighbours are for {neighbours.rows.shape[:2]} (images, steps), the trace {(b, steps)}")
+    names = feature_names(steps) if names is None else list(names)
+    known = set(feature_names(steps))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown gate features {unknown} for a table of {steps} glimpse steps; known: "
+                         f"{feature_names(steps)}")
     train_labels = np.asarray(train_labels)
     if len(table.source) and int(table.source.max()) >= len(train_labels):
         raise ValueError(f"train_labels has {len(train_labels)} classes but the table's rows come from training "
                          f"digit {int(table.source.max())}: pass the labels of the split the table was distilled from")
     pred = trace.prediction.astype(np.int64)[:, None]
-    margin = neighbours.distance[:, :, 1] - neighbours.distance[:, :, 0]
-    source_class = train_labels[table.source[neighbours.rows]]  # [B, T, k]
-    source_agree = (source_class == pred[:, :, None]).mean(axis=2)
+    d = neighbours.distance
+    agree = train_labels[table.source[neighbours.rows]] == pred[:, :, None]  # [B, T, k]
+    other = ~agree
+    nearest_other = np.take_along_axis(d, other.argmax(axis=2)[:, :, None], axis=2)[:, :, 0]
+    per_step = {
+        "distance": trace.distance.astype(np.float64),
+        "margin": d[:, :, 1] - d[:, :, 0],
+        "source_agree": agree.mean(axis=2),
+        "class_margin": np.where(other.any(axis=2), nearest_other, d[:, :, -1] + CENSORED_MARGIN) - d[:, :, 0],
+    }
     readout_agree = (table.readout[neighbours.rows[:, -1]] == pred).mean(axis=1)
-    return np.concatenate([trace.distance.astype(np.float64), margin, source_agree, readout_agree[:, None]], axis=1)
+    columns = []
+    for name in names:
+        if name == "readout_agree_last":
+            columns.append(readout_agree)
+        else:
+            kind, t = name.rsplit("_", 1)
+            columns.append(per_step[kind][:, int(t) - 1])
+    return np.stack(columns, axis=1)
 
 
 @dataclass(frozen=True)

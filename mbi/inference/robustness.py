@@ -13,7 +13,9 @@ the perturbations, applies them reproducibly and measures all three ways of answ
 * :data:`STANDARD`: what ``python -m mbi robustness`` measures (clean, 1 and 2 px in 4 directions,
   noise 0.1 and 0.2, seed 0);
 * :func:`robustness_rows`: per perturbation, the RAM's and lookup-only accuracy, and mixed MBI's
-  accuracy and share answered by lookup at a distance threshold.
+  accuracy and share answered by lookup at a distance threshold; with a :class:`GateSetting`, also
+  mixed MBI with the learned gate (:mod:`mbi.inference.gate`) at its threshold, and both gates' ROC
+  AUC for "this lookup answer is wrong".
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from mbi.inference.gate import LearnedGate, Neighbours, error_auc, gate_features, gated_predictions, step_neighbours
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.inference.mixed import mixed_predictions
 from mbi.memory.lut import LookupTable, shift_images
@@ -117,6 +120,12 @@ class Perturbation:
         return images.copy()
 
 
+def perturbed_images_id(images_id: str, perturbation: Perturbation) -> str:
+    """The name of the perturbed images in the trace caches: ``images_id`` (e.g. ``"test:2000"``) itself when
+    clean, else with ``:NAME`` added (``"test:2000:shift-up-1"``), so that every command caches them alike."""
+    return images_id if perturbation.kind == "clean" else f"{images_id}:{perturbation.name}"
+
+
 _SHIFT = re.compile(r"shift-(up|down|left|right)-(\d+)")
 _NOISE = re.compile(r"noise-([0-9]*\.?[0-9]+)(?:-seed(\d+))?")
 
@@ -144,8 +153,28 @@ STANDARD: tuple[Perturbation, ...] = (
 
 
 @dataclass(frozen=True)
+class GateSetting:
+    """The learned gate at one threshold (answer by lookup when its score is <= ``threshold``).
+
+    ``train_labels``: the classes of the training digits the table was distilled from (its
+    features need them, :func:`mbi.inference.gate.gate_features`); ``share``: the validation share
+    answered by lookup the threshold was chosen for (a label for reports, e.g. 0.9).
+    """
+
+    gate: LearnedGate
+    threshold: float
+    train_labels: np.ndarray
+    share: float | None = None
+
+
+@dataclass(frozen=True)
 class RobustnessRow:
-    """The three ways of answering on one perturbation of the same images (accuracies in 0..1)."""
+    """The three ways of answering on one perturbation of the same images (accuracies in 0..1).
+
+    The ``learned_*`` fields are mixed MBI with the learned gate (None without a :class:`GateSetting`);
+    ``*_auc`` are the ROC AUCs of each gate's score for "the lookup answer is wrong" (None when the
+    lookups are all right or all wrong, or without a learned gate for ``learned_auc``).
+    """
 
     perturbation: str
     group: str
@@ -156,30 +185,63 @@ class RobustnessRow:
     mixed_accuracy: float
     lookup_share: float  # share of images mixed MBI answered by lookup
     lookup_part_accuracy: float | None  # accuracy of the images answered by lookup (None if none)
+    learned_accuracy: float | None = None  # mixed MBI with the learned gate
+    learned_lookup_share: float | None = None
+    learned_part_accuracy: float | None = None
+    distance_auc: float | None = None
+    learned_auc: float | None = None
+
+
+def _auc(score: np.ndarray, wrong: np.ndarray) -> float | None:
+    return error_auc(score, wrong) if wrong.any() and not wrong.all() else None
 
 
 def robustness_row(perturbation: Perturbation, trace: LookupTrace, ram_pred: np.ndarray, labels: np.ndarray,
-                   threshold: float) -> RobustnessRow:
-    """Accuracies of one perturbation from its lookup trace and the RAM's classes on the same perturbed images."""
+                   threshold: float, learned_score: np.ndarray | None = None,
+                   learned_threshold: float | None = None) -> RobustnessRow:
+    """Accuracies of one perturbation from its lookup trace and the RAM's classes on the same perturbed images.
+
+    ``learned_score`` (``float64 [B]``, :meth:`LearnedGate.score` of the trace's features) and
+    ``learned_threshold`` add the learned gate's mixed MBI and both gates' AUCs.
+    """
     labels, ram_pred = np.asarray(labels), np.asarray(ram_pred)
     pred, by_lookup = mixed_predictions(trace, ram_pred, float(threshold))
     lookup_ok = trace.prediction == labels
+    extra: dict = {"distance_auc": _auc(trace.max_distance.astype(np.float64), ~lookup_ok)}
+    if learned_score is not None:
+        if learned_threshold is None:
+            raise ValueError("a learned gate's scores need its threshold")
+        gated, by_gate = gated_predictions(learned_score, trace.prediction, ram_pred, learned_threshold)
+        extra.update(learned_accuracy=float(np.mean(gated == labels)), learned_lookup_share=float(by_gate.mean()),
+                     learned_part_accuracy=float(lookup_ok[by_gate].mean()) if by_gate.any() else None,
+                     learned_auc=_auc(learned_score, ~lookup_ok))
     return RobustnessRow(
         perturbation=perturbation.name, group=perturbation.group, images=int(len(labels)),
         ram_accuracy=float(np.mean(ram_pred == labels)), lookup_accuracy=float(np.mean(lookup_ok)),
         lookup_agrees_with_ram=float(np.mean(trace.prediction == ram_pred)),
         mixed_accuracy=float(np.mean(pred == labels)), lookup_share=float(np.mean(by_lookup)),
-        lookup_part_accuracy=float(lookup_ok[by_lookup].mean()) if by_lookup.any() else None,
+        lookup_part_accuracy=float(lookup_ok[by_lookup].mean()) if by_lookup.any() else None, **extra,
     )
+
+
+TraceOf = Callable[[Perturbation, np.ndarray], LookupTrace]
+"""``trace_of(perturbation, perturbed_images) -> LookupTrace`` (e.g. a disk cache of the lookups)."""
+NeighboursOf = Callable[[Perturbation, LookupTrace], Neighbours]
+"""``neighbours_of(perturbation, trace) -> Neighbours`` of the trace's queries (e.g. a disk cache)."""
 
 
 def robustness_rows(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, threshold: float,
                     index: StepIndex, perturbations: Sequence[Perturbation] = STANDARD,
-                    progress: Callable[[int, Perturbation], None] | None = None) -> list[RobustnessRow]:
+                    progress: Callable[[int, Perturbation], None] | None = None,
+                    learned: GateSetting | None = None, trace_of: TraceOf | None = None,
+                    neighbours_of: NeighboursOf | None = None) -> list[RobustnessRow]:
     """The RAM, lookup-only and mixed MBI (at ``threshold``) on each perturbation of ``images``.
 
     ``index`` is the table's :class:`mbi.inference.lookup.StepIndex` (its weights and search are the
     lookups'); ``progress(i, perturbation)`` is called before perturbation ``i`` is measured.
+    ``learned`` adds mixed MBI with the learned gate (its ``k`` exact nearest rows per step are
+    searched for every perturbed image, as costly as the lookups). ``trace_of`` / ``neighbours_of``
+    replace the lookups / the neighbour search (same answers, e.g. from a disk cache).
     """
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
@@ -190,29 +252,46 @@ def robustness_rows(model: RAM, table: LookupTable, images: np.ndarray, labels: 
         if progress:
             progress(i, p)
         x = p.apply(images)
-        trace = lookup_infer(model, table, x, index=index)
-        rows.append(robustness_row(p, trace, predict(model, x), labels, threshold))
+        trace = trace_of(p, x) if trace_of else lookup_infer(model, table, x, index=index)
+        score = None
+        if learned is not None:
+            found = neighbours_of(p, trace) if neighbours_of else \
+                step_neighbours(table, index.weights, trace.queries, learned.gate.k)
+            score = learned.gate.score(gate_features(trace, found, table, learned.train_labels,
+                                                     learned.gate.features))
+        rows.append(robustness_row(p, trace, predict(model, x), labels, threshold, score,
+                                   None if learned is None else learned.threshold))
     return rows
+
+
+def _pooled_part(members: Sequence[RobustnessRow], share: str, part: str) -> float | None:
+    """Accuracy of the lookup-answered images pooled over ``members`` (None if none was answered by lookup)."""
+    by_lookup = sum(getattr(m, share) * m.images for m in members)
+    right = sum((getattr(m, part) or 0.0) * getattr(m, share) * m.images for m in members)
+    return right / by_lookup if by_lookup else None
 
 
 def group_means(rows: Sequence[RobustnessRow]) -> list[dict]:
     """Rows averaged per :attr:`Perturbation.group` (the 4 directions of a shift pooled), in first-seen order.
 
     Each dict has ``group``, ``perturbations`` (how many were pooled) and the mean of every accuracy
-    field of :class:`RobustnessRow` (``lookup_part_accuracy`` pooled over the images answered by lookup).
+    field of :class:`RobustnessRow` (the ``*_part_accuracy`` fields pooled over the images answered by
+    lookup; a field that is None in any member is None).
     """
     out: dict[str, list[RobustnessRow]] = {}
     for r in rows:
         out.setdefault(r.group, []).append(r)
     means = []
     for group, members in out.items():
-        by_lookup = sum(m.lookup_share * m.images for m in members)
-        right = sum((m.lookup_part_accuracy or 0.0) * m.lookup_share * m.images for m in members)
+        mean = {f: (None if any(getattr(m, f) is None for m in members)
+                    else float(np.mean([getattr(m, f) for m in members])))
+                for f in ("ram_accuracy", "lookup_accuracy", "lookup_agrees_with_ram", "mixed_accuracy",
+                          "lookup_share", "learned_accuracy", "learned_lookup_share", "distance_auc", "learned_auc")}
+        learned = mean["learned_lookup_share"] is not None
         means.append({
-            "group": group, "perturbations": len(members),
-            **{f: float(np.mean([getattr(m, f) for m in members]))
-               for f in ("ram_accuracy", "lookup_accuracy", "lookup_agrees_with_ram", "mixed_accuracy",
-                         "lookup_share")},
-            "lookup_part_accuracy": right / by_lookup if by_lookup else None,
+            "group": group, "perturbations": len(members), **mean,
+            "lookup_part_accuracy": _pooled_part(members, "lookup_share", "lookup_part_accuracy"),
+            "learned_part_accuracy": _pooled_part(members, "learned_lookup_share", "learned_part_accuracy")
+            if learned else None,
         })
     return means

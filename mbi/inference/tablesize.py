@@ -14,6 +14,13 @@ evaluate --lut-sizes``): per budget the weights a, b, c are searched on validati
 :func:`mbi.inference.bo.run_bo`, then the unweighted and the BO-weighted metric are scored with
 :func:`budget_curve` on ``evaluation`` images (the test split when reporting). Nothing about the
 evaluation images feeds any choice.
+
+*The recipe trade-off.* A table with shifted replays (:class:`mbi.memory.recipe.TableRecipe`) holds 5x
+or 9x the rows of the paper's table and follows shifted digits far better. :func:`recipe_point` sums
+one recipe up (rows, storage, lookup-only and RAM accuracy per perturbation group, from
+:func:`mbi.inference.robustness.robustness_rows`); ``python -m mbi recipes --record`` writes the
+points to the checkpoint's ``recipes.json`` (:func:`write_recipe_tradeoff`), which the Table size page
+shows (:func:`read_recipe_tradeoff`).
 """
 
 from __future__ import annotations
@@ -187,5 +194,65 @@ def table_size_curve(
     return points
 
 
-__all__ = ["BudgetPoint", "SizePoint", "budget_curve", "budget_grid", "cached_budget_curve", "table_prefix",
-           "table_size_curve"]
+RECIPES_FILE = "recipes.json"
+"""The recorded recipe trade-off in a checkpoint folder (:func:`write_recipe_tradeoff`)."""
+
+
+@dataclass(frozen=True)
+class RecipePoint:
+    """One table recipe: its size and its lookups on clean and perturbed digits (accuracies in 0..1).
+
+    ``accuracy`` / ``ram_accuracy``: lookup-only and RAM accuracy per perturbation group (``"clean"``,
+    ``"shift 1 px"``, ...: :attr:`mbi.inference.robustness.Perturbation.group`, directions pooled).
+    """
+
+    shifts: str
+    rows: int
+    storage_bytes: int  # binary keys + values
+    storage_thermometer_bytes: int
+    accuracy: dict[str, float]
+    ram_accuracy: dict[str, float]
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+
+def recipe_point(shifts: str, table: LookupTable, rows: Sequence) -> RecipePoint:
+    """:class:`RecipePoint` of ``table`` (distilled with ``shifts``) from its robustness rows."""
+    from mbi.inference.robustness import group_means
+
+    storage = table.storage_bytes()
+    groups = group_means(rows)
+    return RecipePoint(shifts, len(table), storage["total_binary"], storage["total_thermometer"],
+                       {g["group"]: g["lookup_accuracy"] for g in groups}, {g["group"]: g["ram_accuracy"] for g in groups})
+
+
+def write_recipe_tradeoff(folder: str | Path, points: Sequence[RecipePoint], images: str,
+                          weights: Sequence[float], command: str) -> Path:
+    """Write ``points`` (measured on ``images``, e.g. ``"val:1000"``, with ``weights``) to ``FOLDER/recipes.json``."""
+    return atomic_write_json(Path(folder) / RECIPES_FILE, {
+        "images": images, "weights": [float(w) for w in weights], "command": command,
+        "points": [p.to_dict() for p in points]})
+
+
+def read_recipe_tradeoff(folder: str | Path) -> dict | None:
+    """The recorded trade-off of a checkpoint (``points`` as :class:`RecipePoint`), or None when none is recorded."""
+    path = Path(folder) / RECIPES_FILE
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    try:
+        points = [RecipePoint(str(p["shifts"]), int(p["rows"]), int(p["storage_bytes"]),
+                              int(p["storage_thermometer_bytes"]), {str(k): float(v) for k, v in p["accuracy"].items()},
+                              {str(k): float(v) for k, v in p["ram_accuracy"].items()}) for p in data["points"]]
+        return {"images": str(data["images"]), "weights": [float(w) for w in data["weights"]],
+                "command": str(data["command"]), "points": points}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{path} is not a recorded recipe trade-off ({exc}); record it again with "
+                         "`python -m mbi recipes CHECKPOINT --record`") from exc
+
+
+__all__ = ["RECIPES_FILE", "BudgetPoint", "RecipePoint", "SizePoint", "budget_curve", "budget_grid",
+           "cached_budget_curve", "read_recipe_tradeoff", "recipe_point", "table_prefix", "table_size_curve",
+           "write_recipe_tradeoff"]

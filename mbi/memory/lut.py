@@ -22,8 +22,8 @@ is recorded in ``meta["conflicts"]``. ``count`` records how many replayed
 steps hit each row.
 
 *Two extensions beyond the paper* (both off by default, both still lookup-only at inference):
-``shifts`` also replays every training image translated by a pixel or so (the distortions that
-shift-augmented training uses), which fills the key space around every training episode with more of the
+``shifts`` also replays every training image translated by one pixel, or by one and by two pixels, in
+4 directions (the distortions that shift-augmented training uses), which fills the key space around every training episode with more of the
 RAM's own behaviour; ``labels`` makes each row's class readout the training label of its source
 image instead of the RAM's own readout (what the value stores). RESULTS.md measures both.
 
@@ -245,9 +245,10 @@ def distill(
 
     Images are replayed in a random order drawn from ``seed``; pass ``records``
     (from :func:`record_episodes` on the same images) to reuse a replay across budgets.
-    ``shifts`` (pixel offsets ``(dy, dx)``, e.g. :data:`SHIFTS_1PX`) replays every image once
+    ``shifts`` (pixel offsets ``(dy, dx)``, e.g. :data:`SHIFTS_1PX`, :data:`SHIFTS_2PX`) replays every image once
     more per offset, translated; those episodes come after all unshifted ones, so a row budget
-    fills with unshifted episodes first. ``labels`` (the images' classes) makes every row's
+    fills with unshifted episodes first, and ``meta["plain_rows"]`` says how many rows they gave (the
+    table without shifts is that prefix). ``labels`` (the images' classes) makes every row's
     readout the label of its source image. ``source`` always indexes ``images``; ``dataset``
     names the dataset they come from (recorded in the table).
     """
@@ -278,6 +279,8 @@ def distill(
     table = build_table(recs, key_layout(model.cfg), model_hash, rows, local_order, meta=meta)
     table.dataset = dataset
     if records is None:
+        # rows first met in the unshifted replays (the first len(order) episodes) come first: the paper's table
+        table.meta["plain_rows"] = int(np.sum(table.source < len(order)))
         table.source = order[table.source % len(order)].astype(np.int32)
         table.meta["images"] = int(len(np.unique(table.source)))
     if labels is not None:

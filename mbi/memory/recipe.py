@@ -14,7 +14,11 @@ from mbi.validate import check_choice
 SHIFTS_1PX: tuple[tuple[int, int], ...] = ((1, 0), (-1, 0), (0, 1), (0, -1))
 """The four one-pixel translations (down, up, right, left) of ``distill(shifts=...)``."""
 
-SHIFT_CHOICES = {"none": (), "1px": SHIFTS_1PX}
+SHIFTS_2PX: tuple[tuple[int, int], ...] = SHIFTS_1PX + ((2, 0), (-2, 0), (0, 2), (0, -2))
+"""The one- and two-pixel translations in the four directions (8 replays besides the unshifted one)."""
+
+SHIFT_CHOICES = {"none": (), "1px": SHIFTS_1PX, "2px": SHIFTS_2PX}
+"""Shifted replays of a table recipe: none (the paper's table), 1 px (4 replays), 1 and 2 px (8 replays)."""
 READOUT_CHOICES = ("ram", "label")
 
 
@@ -25,7 +29,7 @@ class TableRecipe:
     ``TableRecipe()`` is the paper's table (unshifted replays, the RAM's readout).
     """
 
-    shifts: str = "none"  # "none" or "1px" (see SHIFT_CHOICES)
+    shifts: str = "none"  # "none", "1px" or "2px" (1 and 2 px; see SHIFT_CHOICES)
     readout: str = "ram"  # "ram" or "label"
 
     def __post_init__(self) -> None:
@@ -59,4 +63,4 @@ class TableRecipe:
         return cls(**data)
 
 
-__all__ = ["READOUT_CHOICES", "SHIFTS_1PX", "SHIFT_CHOICES", "TableRecipe"]
+__all__ = ["READOUT_CHOICES", "SHIFTS_1PX", "SHIFTS_2PX", "SHIFT_CHOICES", "TableRecipe"]

@@ -20,7 +20,7 @@ from mbi.plots.robustness import gate_curves, parting_paths, robustness_bars
 from mbi.plots.scaling import model_size_figure
 from mbi.plots.search import distance_error_histogram, key_tree, search_tradeoff
 from mbi.plots.table import (budget_accuracy, budget_storage, decoded_keys, location_map, query_and_match,
-                             step_distances, table_size_curve)
+                             recipe_tradeoff, step_distances, table_size_curve)
 from mbi.plots.teaching import two_paths
 from mbi.plots.training import live_training, runs_comparison, sweep_grid_lines, sweep_one_at_a_time
 
@@ -30,7 +30,7 @@ __all__ = [
     "digit_gallery", "digit_image", "distance_error_histogram", "energy_breakdown", "fallback_steps_bars",
     "gate_curves", "glimpse_animation", "glimpse_patches", "glimpse_path", "key_tree", "live_training", "location_map",
     "mixed_mbi_curve", "mixed_mbi_marked", "model_size_figure", "parting_paths", "pipeline_diagram", "query_and_match",
-    "robustness_bars", "runs_comparison",
+    "recipe_tradeoff", "robustness_bars", "runs_comparison",
     "search_tradeoff", "step_distances", "sum_line_distributions", "sum_line_gap_zoom", "sweep_grid_lines",
     "sweep_one_at_a_time", "table_figure", "table_size_curve", "two_paths",
 ]

@@ -18,24 +18,33 @@ def robustness_bars(rows: Sequence[dict], groups: Sequence[dict] | None = None,
 
     ``rows`` are ``dataclasses.asdict`` of :class:`mbi.inference.robustness.RobustnessRow`; with
     ``groups`` (:func:`mbi.inference.robustness.group_means`) the bars show the group means instead
-    (the 4 directions of a shift pooled) and ``rows`` only feed the hover text.
+    (the 4 directions of a shift pooled) and ``rows`` only feed the hover text. Where the rows have
+    the learned gate's mixed MBI (``learned_accuracy``), it gets a bar and a share line of its own.
     """
     items = list(groups) if groups else list(rows)
     x = [r["group"] if groups else r["perturbation"] for r in items]
+    learned = bool(items) and all(r.get("learned_accuracy") is not None for r in items)
     fig = go.Figure()
-    for key, name, color in (("ram_accuracy", "RAM", PAPER_COLOR), ("lookup_accuracy", "lookup-only", ACCENT_COLOR),
-                             ("mixed_accuracy", "mixed", MIXED_COLOR)):
+    bars = [("ram_accuracy", "RAM", PAPER_COLOR), ("lookup_accuracy", "lookup-only", ACCENT_COLOR),
+            ("mixed_accuracy", "mixed, distance gate" if learned else "mixed", MIXED_COLOR)]
+    if learned:
+        bars.append(("learned_accuracy", "mixed, learned gate", OURS_COLOR))
+    for key, name, color in bars:
         fig.add_trace(go.Bar(x=x, y=percent([r[key] for r in items]), name=f"{name} accuracy (%)", marker_color=color,
                              text=[f"{100 * r[key]:.1f}" for r in items], textposition="outside",
                              hovertemplate=f"%{{x}}<br>{name}: %{{y:.2f}}%<extra></extra>"))
-    fig.add_trace(go.Scatter(x=x, y=percent([r["lookup_share"] for r in items]), name="mixed: answered by lookup (%)",
-                             mode="lines+markers", line=dict(color=OURS_COLOR, dash="dot"),
-                             hovertemplate="%{x}<br>by lookup: %{y:.1f}%<extra></extra>"))
+    shares = [("lookup_share", "mixed" + (", distance gate" if learned else ""), MIXED_COLOR)]
+    if learned:
+        shares.append(("learned_lookup_share", "mixed, learned gate", OURS_COLOR))
+    for key, name, color in shares:
+        fig.add_trace(go.Scatter(x=x, y=percent([r[key] for r in items]), name=f"{name}: answered by lookup (%)",
+                                 mode="lines+markers", line=dict(color=color, dash="dot"),
+                                 hovertemplate=f"%{{x}}<br>{name}, by lookup: %{{y:.1f}}%<extra></extra>"))
     n = items[0]["images"] if items and "images" in items[0] else (rows[0]["images"] if rows else 0)
     apply_layout(fig, f"{title} ({n:,} images each)" if n else title, "perturbation", "percent")
     fig.update_layout(barmode="group", margin=dict(l=60, r=20, t=90, b=50))
     fig.update_xaxes(type="category")
-    lows = [100 * min(r["ram_accuracy"], r["lookup_accuracy"], r["mixed_accuracy"], r["lookup_share"]) for r in items]
+    lows = [100 * min(r[key] for key in [b[0] for b in bars] + [s[0] for s in shares]) for r in items]
     fig.update_yaxes(range=[max(0.0, (min(lows) if lows else 0.0) - 10.0), 103])
     return fig
 

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mbi.plots.common import ACCENT_COLOR, OURS_COLOR, PAPER_COLOR, apply_layout
+from mbi.plots.palette import COLORWAY
 
 
 def table_size_curve(points: Sequence[dict],
@@ -78,6 +79,36 @@ def budget_storage(points: Sequence[dict], current_rows: int | None = None,
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log", dtick=1)
     fig.update_layout(margin=dict(l=60, r=20, t=110, b=50))
+    return fig
+
+
+def recipe_tradeoff(points: Sequence[dict], current: str | None = None,
+                    title: str = "Shifted replays: table size against lookups on shifted digits") -> go.Figure:
+    """Lookup-only accuracy (%) against storage (MB) per table recipe, one line per perturbation group.
+
+    ``points`` are :meth:`mbi.inference.tablesize.RecipePoint.to_dict` rows; the RAM's accuracy on each
+    group is a dashed line of the same colour; ``current`` (a recipe's ``shifts``) is marked.
+    """
+    points = sorted(points, key=lambda p: p["storage_bytes"])
+    groups = list(points[0]["accuracy"]) if points else []
+    mb = [p["storage_bytes"] / 1e6 for p in points]
+    labels = [f"{p['shifts']} ({p['rows']:,} rows)" for p in points]
+    fig = go.Figure()
+    for i, group in enumerate(groups):
+        color = COLORWAY[i % len(COLORWAY)]
+        ys = [100 * p["accuracy"][group] for p in points]
+        fig.add_trace(go.Scatter(x=mb, y=ys, mode="lines+markers+text", name=f"lookup, {group}",
+                                 line=dict(color=color), text=[p["shifts"] for p in points], textposition="top center",
+                                 customdata=labels,
+                                 hovertemplate="%{customdata}, %{x:.1f} MB: %{y:.2f}%<extra>" + group + "</extra>"))
+        fig.add_hline(y=100 * points[0]["ram_accuracy"][group], line=dict(color=color, dash="dash", width=1),
+                      annotation_text=f"RAM, {group}", annotation_position="bottom right")
+    if current is not None:
+        for p, x in zip(points, mb):
+            if p["shifts"] == current:
+                fig.add_vline(x=x, line=dict(color="gray", dash="dot"), annotation_text="this model's table")
+    apply_layout(fig, title, "table storage (MB, binary keys + values, log)", "lookup-only accuracy (%)")
+    fig.update_xaxes(type="log")
     return fig
 
 

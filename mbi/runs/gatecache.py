@@ -3,7 +3,8 @@
 A gate needs, beside the lookup trace (:mod:`mbi.runs.tracecache`), the exact ``k`` nearest rows of
 every step's query (:func:`mbi.inference.gate.step_neighbours`): a second exhaustive search as costly
 as the lookup itself. :func:`cached_neighbours` keeps them beside the trace in ``$MBI_HOME/traces/``
-under the trace's name plus ``-knnK`` (capped with the traces, :func:`mbi.store.cache_limits`); :func:`gate_scores` turns a trace into a gate's per-image scores.
+under the trace's name plus ``-knnK`` (capped with the traces, :func:`mbi.store.cache_limits`);
+:func:`gate_scores` turns a trace into a gate's per-image scores.
 :func:`gate_inputs` gathers what both gates are scored and graded on for a set of images, and
 :func:`gate_report` grades them (what ``python -m mbi gate`` prints and the reproduce report shows).
 """
@@ -62,7 +63,7 @@ def gate_scores(gate: str, trace: LookupTrace, neighbours: Neighbours | None = N
         raise ValueError(f"gate must be 'distance' or 'learned', got {gate!r}")
     if learned is None or neighbours is None or table is None or train_labels is None:
         raise ValueError("the learned gate needs a fitted gate, the neighbours, the table and the training labels")
-    return learned.score(gate_features(trace, neighbours, table, train_labels))
+    return learned.score(gate_features(trace, neighbours, table, train_labels, learned.features))
 
 
 DEFAULT_SHARES = (0.8, 0.9)
@@ -82,7 +83,8 @@ class GateInputs:
 
     Attributes:
         trace: the exact lookup-only trace (brute force, cached).
-        features: ``float64 [B, 3T + 1]`` the learned gate's inputs (:func:`mbi.inference.gate.gate_features`).
+        features: ``float64 [B, F]`` the learned gate's inputs, the columns it was built with
+            (:func:`mbi.inference.gate.gate_features`).
         wrong: ``bool [B]`` the lookup-only answer is wrong.
         ram_pred: ``int64 [B]`` the RAM's classes (the fallback).
         labels: ``int64 [B]`` the true classes.
@@ -96,15 +98,16 @@ class GateInputs:
 
 
 def gate_inputs(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, train_labels: np.ndarray,
-                weights: Sequence[float], images_id: str, k: int) -> GateInputs:
-    """The trace and ``k`` neighbours per step (both cached under ``images_id``, e.g. ``"val:4000"``), the gate's
-    features and the RAM's answers for ``images`` ``[B, 28, 28]``; ``train_labels`` are the labels of the images the
-    table was distilled from."""
+                weights: Sequence[float], images_id: str, k: int, names: Sequence[str]) -> GateInputs:
+    """The trace and ``k`` neighbours per step (both cached under ``images_id``, e.g. ``"val:4000"`` or a perturbed
+    set's :func:`mbi.inference.robustness.perturbed_images_id`), the gate's features ``names`` (e.g. a recorded
+    gate's ``features``, or :func:`mbi.inference.gate.feature_names`) and the RAM's answers for ``images``
+    ``[B, 28, 28]``; ``train_labels`` are the labels of the images the table was distilled from."""
     trace = cached_trace(model, table, images, images_id, weights)
     neighbours = cached_neighbours(table, weights, trace, images_id, k)
     labels = np.asarray(labels)
-    return GateInputs(trace, gate_features(trace, neighbours, table, train_labels), wrong_answers(trace, labels),
-                      predict(model, images), labels)
+    features = gate_features(trace, neighbours, table, train_labels, names)
+    return GateInputs(trace, features, wrong_answers(trace, labels), predict(model, images), labels)
 
 
 def gate_report(inputs: GateInputs, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, Mapping[str, float]],

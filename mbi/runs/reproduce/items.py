@@ -2,7 +2,7 @@
 
 :func:`work_items` turns a profile into items such as ``{"kind": "sweep", "figure": "fig3a",
 "params": ...}``, ``{"kind": "tablesize", "size": 1000}``, ``{"kind": "tree"}``, ``{"kind": "mixed"}``,
-``{"kind": "sram"}``, ``{"kind": "energy"}``; :func:`make_objective` runs the trial's item and stores
+``{"kind": "sram"}``, ``{"kind": "energy"}``, ``{"kind": "robustness"}``; :func:`make_objective` runs the trial's item and stores
 its result as the JSON user attribute ``result`` of the trial.
 """
 
@@ -35,6 +35,8 @@ def work_items(cfg: dict[str, Any]) -> list[dict[str, Any]]:
         if cfg.get(row):
             items += [{"kind": "tablesize", "size": -1 if s is None else int(s), "row": row} for s in cfg[row]["sizes"]]
             items += [{"kind": k, "row": row} for k in DATASET_ROW_KINDS]
+    if cfg.get("robustness"):
+        items.append({"kind": "robustness"})
     return items
 
 
@@ -198,7 +200,8 @@ def run_gate_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
     gate = LearnedGate.from_dict(settings.gate)
     x, y = ctx.split("test")
     heartbeat(trial)
-    inputs = gate_inputs(ctx.model, ctx.table, x, y, ctx.data.train_y, ctx.weights, f"test:{len(x)}", gate.k)
+    inputs = gate_inputs(ctx.model, ctx.table, x, y, ctx.data.train_y, ctx.weights, f"test:{len(x)}", gate.k,
+                         gate.features)
     heartbeat(trial)
     scores = {"distance": inputs.trace.max_distance.astype(np.float64), "learned": gate.score(inputs.features)}
     report = gate_report(inputs, scores, settings.gate_thresholds, recorded_shares(settings.gate_thresholds))
@@ -252,6 +255,47 @@ def run_scaling_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
             "training": spec.base.train.to_dict()}
 
 
+def run_robustness_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
+    """Robustness (issue 16): ``python -m mbi robustness`` on the profile's first test images and perturbations.
+
+    With the checkpoint's own table: its recorded weights, distance threshold and learned gate (at its
+    validation threshold for 90% by lookup). With a table of a few training images (the tiny profile)
+    nothing recorded fits it: the distance threshold is the one that answers the paper's share of the
+    clean images by lookup, and no learned gate is run.
+    """
+    from dataclasses import asdict
+
+    from mbi.inference.lookup import StepIndex, lookup_infer
+    from mbi.inference.mixed import PAPER_LOOKUP_SHARE, share_threshold
+    from mbi.inference.gate import LearnedGate
+    from mbi.inference.robustness import GateSetting, group_means, parse_perturbation, robustness_rows
+
+    spec = ctx.cfg["robustness"]
+    x, y = ctx.data.test_x[: spec["images"]], ctx.data.test_y[: spec["images"]]
+    perturbations = [parse_perturbation(name) for name in spec["perturbations"]]
+    index = StepIndex(ctx.table, ctx.weights)
+    own = ctx.cfg["table_train_images"] is None
+    settings = ctx.checkpoint.lookup
+    threshold = settings.threshold if own else None
+    source = "recorded with the model (lookup.json)"
+    if threshold is None:
+        threshold = share_threshold(lookup_infer(ctx.model, ctx.table, x, index=index), PAPER_LOOKUP_SHARE)
+        source = f"answers {100 * PAPER_LOOKUP_SHARE:.2f}% of the clean images by lookup (the paper's share)"
+    learned = None
+    recorded = settings.gate_thresholds.get("learned", {})
+    if own and settings.gate is not None and "0.9" in recorded:
+        learned = GateSetting(LearnedGate.from_dict(dict(settings.gate)), float(recorded["0.9"]), ctx.data.train_y,
+                              0.9)
+    heartbeat(trial)
+    rows = robustness_rows(ctx.model, ctx.table, x, y, float(threshold), index, perturbations,
+                           progress=lambda _i, _p: heartbeat(trial), learned=learned)
+    return {"images": int(len(y)), "split": "test", "weights": [float(w) for w in ctx.weights],
+            "threshold": float(threshold), "threshold_source": source, "table_rows": int(len(ctx.table)),
+            "learned_gate": None if learned is None else {"share": learned.share, "threshold": learned.threshold,
+                                                          "fitted_on": learned.gate.fitted_on},
+            "rows": [asdict(r) for r in rows], "groups": group_means(rows)}
+
+
 def make_objective(cfg: dict[str, Any], out: Path, storage_url: str | None):
     """The Optuna objective of a reproduction: run the trial's item, store its result, return a headline."""
     contexts = {None: ItemContext(cfg, out)}
@@ -279,7 +323,7 @@ def make_objective(cfg: dict[str, Any], out: Path, storage_url: str | None):
 
 
 RUNNERS = {"tree": run_tree_item, "mixed": run_mixed_item, "sram": run_sram_item, "energy": run_energy_item,
-           "scaling": run_scaling_item, "gate": run_gate_item}
+           "scaling": run_scaling_item, "gate": run_gate_item, "robustness": run_robustness_item}
 
 
 def json_default(value: Any) -> Any:

@@ -11,8 +11,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-FIGURES = ("fig3a", "fig3b", "fig3c", "fig4a", "fig4c", "fig5", "fig6b", "fig6c", "table1", "scaling",
+FIGURES = ("fig3a", "fig3b", "fig3c", "fig4a", "fig4c", "fig5", "fig6b", "fig6c", "table1", "scaling", "robustness",
            "fashion_fig4a", "fashion_fig5", "fashion_gates")
+
+STANDARD_PERTURBATIONS = ["clean", *(f"shift-{d}-{k}" for k in (1, 2) for d in ("up", "down", "left", "right")),
+                          "noise-0.1", "noise-0.2"]
+"""What ``python -m mbi robustness`` measures by default (:data:`mbi.inference.robustness.STANDARD`, by name)."""
 
 TINY_FAMILY = {  # two members sharing a 2-glimpse key, 1 epoch on 64 images
     "name": "tiny-family",
@@ -42,6 +46,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "scaling": {"spec": TINY_FAMILY, "root": "out"},
         "fashion": {"checkpoint": "fashion-mnist", "table_train_images": 200, "sizes": [100, None], "bo_trials": 2,
                     "val_images": 30, "test_images": 30},
+        "robustness": {"images": 30, "perturbations": ["clean", "shift-left-1", "noise-0.2"]},
     },
     # under 15 minutes on 2 cores: short Fig. 3 trainings, the shipped model for the rest
     "quick": {
@@ -55,6 +60,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "scaling": None,  # the model-size family trains for hours: `python -m mbi scaling` (the full profile has it)
         "fashion": {"checkpoint": "fashion-mnist", "table_train_images": None, "sizes": [1000, 10000, None],
                     "bo_trials": 4, "val_images": 300, "test_images": 500},
+        "robustness": {"images": 300, "perturbations": STANDARD_PERTURBATIONS},
     },
     # the real reproduction: the shipped specs as they are, whole test split, whole table; BO as in
     # RESULTS.md (16 trials on the first 1,000 validation images per table size); the tree with 32
@@ -67,6 +73,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "scaling": {"spec": "scaling.json", "root": "artifacts"},
         "fashion": {"checkpoint": "fashion-mnist", "table_train_images": None, "sizes": [1000, 10000, 100000, None],
                     "bo_trials": 16, "val_images": 1000, "test_images": 10000},
+        # the first 2,000 test digits (the learned gate's neighbour search of 11 x 2,000 images takes ~15 minutes)
+        "robustness": {"images": 2000, "perturbations": STANDARD_PERTURBATIONS},
     },
 }
 # Fig. 3 at convergence: the full profile with every Fig. 3 configuration trained on the whole training split
@@ -110,6 +118,8 @@ PAPER = {
     "fig6c": ("4.7 pJ per 32x32 key match at 16 nm (ADC, row peripherals, precharge, logic)", "-"),
     "scaling": ("title claim (Fig. 1): an MBI's storage and compute stay constant while a DNN's grow with its "
                 "layers and parameters; never measured in the paper", "-"),
+    "robustness": ("not measured in the paper (beyond it, issue 16): the RAM, lookup-only and mixed MBI on test digits "
+                   "shifted by 1 and 2 px and with Gaussian pixel noise of sigma 0.1 and 0.2", "-"),
     "table1": ("MBI 13.16 nJ per inference = 5 x 3.5 x 32 x 5 x 4.7 pJ, 6.21 MB, 93.04%",
                "other works projected to 16 nm as E_T x (16/T)^2"),
     "fashion_fig4a": ("not in the paper (its figures are MNIST's); on MNIST: BO-weighted beats unweighted by "

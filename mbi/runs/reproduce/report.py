@@ -123,6 +123,11 @@ def figure_sections(results: dict[str, Any], cfg: dict[str, Any]) -> list[dict[s
         fig = plots.model_size_figure(family["rows"], family["summary"])
     add("scaling", "Model size: lookup cost vs network size", fig, scaling_text(family),
         scaling_why(family, bool(cfg.get("scaling"))))
+
+    robust = results.get("robustness")
+    fig = plots.robustness_bars(robust["rows"], robust["groups"]) if robust else None
+    add("robustness", "Robustness: perturbed digits (beyond the paper)", fig, robustness_text(robust),
+        robustness_why(robust, bool(cfg.get("robustness"))))
     for section in fashion_sections(results.get("fashion"), cfg.get("fashion")):
         add(*section)
     return s
@@ -201,6 +206,36 @@ def fashion_text(mixed: dict[str, Any] | None) -> str:
             f"{q['lookup']:.2f}% and {_versus(lookup, f['lookup'])} their float {f['lookup']:.2f}% (their table: half the "
             f"training images, no weight search; ours: {mixed['table_rows']:,} rows, weights "
             f"{', '.join(f'{w:.3g}' for w in mixed['weights'])}).")
+
+
+def robustness_text(robust: dict[str, Any] | None) -> str:
+    """Per perturbation group: RAM / lookup-only / mixed accuracy and the share answered by lookup."""
+    if not robust:
+        return "not finished yet"
+    learned = robust.get("learned_gate") is not None
+    parts = []
+    for g in robust["groups"]:
+        line = (f"{g['group']}: RAM {_pct(g['ram_accuracy'])}, lookup {_pct(g['lookup_accuracy'])}, mixed "
+                f"{_pct(g['mixed_accuracy'])} ({_pct(g['lookup_share'])} by lookup)")
+        if learned and g.get("learned_accuracy") is not None:
+            line += f", learned gate {_pct(g['learned_accuracy'])} ({_pct(g['learned_lookup_share'])})"
+        parts.append(line)
+    return f"{robust['images']} test digits; " + "; ".join(parts)
+
+
+def robustness_why(robust: dict[str, Any] | None, in_profile: bool = True) -> str:
+    """What the robustness figure measures with which gate settings, and why lookups suffer more than the RAM."""
+    if not robust:
+        return ("Measured once the robustness item finishes" if in_profile else
+                "Not part of this profile: `python -m mbi robustness`") + "."
+    text = (f"The table ({robust['table_rows']:,} rows) memorizes the RAM's episodes on the unperturbed training "
+            "digits, so a shifted digit follows none of them exactly; mixed MBI's distance gate uses threshold "
+            f"{robust['threshold']:.4g} ({robust['threshold_source']})")
+    gate = robust.get("learned_gate")
+    if gate:
+        text += (f"; the learned gate (fitted on {gate['fitted_on']}) answers by lookup below its threshold "
+                 f"{gate['threshold']:.4g}, chosen to answer {100 * gate['share']:.0f}% of the validation digits")
+    return text + "; shifts move the mass by exactly k pixels (zero fill), noise is seeded (seed 0)."
 
 
 def scaling_text(family: dict[str, Any] | None) -> str:
