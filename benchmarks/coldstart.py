@@ -6,7 +6,8 @@ the same ``MBI_HOME`` (the uint8 copy exists). Each run: Chromium is started fir
 server; the time is from the server process's start to the Overview's first Plotly figure, split
 into "server answers its health check" and "first figure". With ``--pages`` the same visitor then
 opens every page from the sidebar, and the time to each page's first figure and the server's
-resident memory (peak while the page loads, and after) are printed. With ``--importtime`` the
+resident memory (peak while the page loads, and after; at the end also split into the process's own,
+anonymous memory and its file-backed pages) are printed. With ``--importtime`` the
 server runs under ``python -X importtime`` and the packages its first Overview imports are listed
 by cumulative import time (the flag itself slows imports a little).
 
@@ -72,7 +73,9 @@ def one_run(browser, home: Path, label: str, pages: bool, importtime: bool) -> N
                 note = "" if drawn else " (no figure: run over)"
                 print(f"| {name} | {seconds:.2f}{note} | {cpu:.2f} | {server.peak_mb():.0f} | {server.rss_mb():.0f} |",
                       flush=True)
-            print(f"\nRSS after one visitor opened every page: {server.rss_mb():.0f} MB")
+            anon, mapped = server.rss_parts_mb()
+            print(f"\nRSS after one visitor opened every page: {server.rss_mb():.0f} MB ({anon:.0f} MB anonymous, "
+                  f"{mapped:.0f} MB file-backed: library code and memory-mapped data)")
         context.close()
     finally:
         server.stop()

@@ -67,6 +67,19 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def rss_parts_mb(pid: int) -> tuple[float, float]:
+    """(anonymous, file-backed) resident memory of process ``pid`` in MB (``RssAnon``, ``RssFile``): the first is the
+    process's own; the second is library code and memory-mapped data, shared with other processes and reclaimable."""
+    parts = {"RssAnon:": 0.0, "RssFile:": 0.0}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.split(":")[0] + ":" in parts:
+                parts[line.split()[0]] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return parts["RssAnon:"], parts["RssFile:"]
+
+
 def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) process ``pid`` has used so far: unlike wall time, not inflated by other
     work on a shared machine."""
@@ -124,6 +137,10 @@ class DashboardServer:
     def rss_mb(self) -> float:
         """Resident memory now (MB)."""
         return rss_mb(self.proc.pid)
+
+    def rss_parts_mb(self) -> tuple[float, float]:
+        """(anonymous, file-backed) resident memory now (MB)."""
+        return rss_parts_mb(self.proc.pid)
 
     def cpu_s(self) -> float:
         """CPU seconds the server has used so far."""

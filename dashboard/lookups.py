@@ -25,7 +25,7 @@ from dashboard import furniture, models
 class _Memo:
     """One kind of result (``name``, at most ``size`` entries) in the server's byte-bounded memo.
 
-    All memos share one :class:`mbi.runs.memo.ByteLRU` of ``MBI_CACHE_MB`` (hosted: 200 MB); when
+    All memos share one :class:`mbi.runs.memo.ByteLRU` of ``MBI_CACHE_MB`` (default 200 MB, hosted 100 MB); when
     keeping a result drops older ones, or a result is too large to keep, the page says so.
     """
 

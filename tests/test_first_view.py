@@ -68,3 +68,33 @@ def test_overview_first_view_imports_no_torch_and_decodes_no_mnist(tmp_path):
     assert facts["torch"] == "False" and facts["decoded"] == "0"
     assert facts["optuna"] == "False" and facts["sklearn"] == "False"
     assert not (tmp_path / "data").exists()  # nothing decoded, so no uint8 copy yet
+
+
+LOOKUP_PAGES = """
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=24 * 3600.0).run()
+for page in ("glimpse_paths", "cluster_tree", "mixed_mbi"):
+    at.switch_page(f"dashboard/pages/{page}.py")
+    at.query_params.update({"images": "100"})
+    at.run()
+    assert not at.exception, (page, [e.value for e in at.exception])
+    assert not at.error, (page, [e.value for e in at.error])
+    assert at.get("plotly_chart"), page
+heavy = sorted(m for m in sys.modules if m.split(".")[0] == "sklearn" or m.startswith("scipy.sparse"))
+print("heavy", ",".join(heavy) or "-")
+"""
+
+
+@pytest.mark.usefixtures("default_table")
+def test_lookup_pages_with_a_tree_keep_scikit_learn_out_of_the_server(artifacts):
+    """In a fresh process: Glimpse paths, Cluster tree (its k-means tree built) and Mixed MBI run, and neither
+    scikit-learn nor scipy.sparse is imported (the tree is built in a child process). scipy.linalg is not checked:
+    numba imports its BLAS bindings whenever it loads a compiled kernel."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # MBI_HOME is the test's own (artifacts)
+    out = subprocess.run([sys.executable, "-c", LOOKUP_PAGES], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=3600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert list((artifacts / "trees").glob("tree-*.npz"))  # the Cluster tree's view was built and kept
+    heavy = out.stdout.strip().splitlines()[-1].split()[1]
+    assert heavy == "-", heavy

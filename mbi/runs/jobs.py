@@ -66,7 +66,7 @@ class Limits:
     max_hidden: int = 1024
     hosted: bool = False
     max_runs: int | None = None  # app-trained run folders kept on disk (oldest removed first); None = all
-    cache_mb: int = 400  # MB of computed results kept in memory per server process (least recently used dropped)
+    cache_mb: int = 200  # MB of computed results kept in memory per server process (least recently used dropped)
 
     def check(self, cfg: RunConfig) -> None:
         """Raise ValueError naming the first setting over a limit."""
@@ -85,7 +85,7 @@ class Limits:
 
 
 HOSTED_LIMITS = Limits(max_epochs=3, max_train_images=5_000, max_val_images=2_000, max_hidden=256, hosted=True,
-                       max_runs=20, cache_mb=200)
+                       max_runs=20, cache_mb=100)
 
 
 def hosted_from_env(env: Mapping[str, str] | None = None) -> bool:

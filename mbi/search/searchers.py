@@ -26,9 +26,6 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
 
 from mbi.config import TreeConfig
 from mbi.search.distance import KeyLayout, PackedKeys, nearest, pack, pair_distances, thermometer
@@ -199,6 +196,9 @@ class KMeansTree(Searcher):
 
     def _split(self, features: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """k-means of one node's keys: ``(labels [n], centers [k, F])``."""
+        from sklearn.cluster import KMeans  # only building a tree needs scikit-learn (~80 MB): not at import
+        from sklearn.exceptions import ConvergenceWarning
+
         model = KMeans(n_clusters=min(self.branching, len(features)), init="random", n_init=1,
                        max_iter=self.iterations, tol=0.0, random_state=int(rng.integers(2**31 - 1)))
         with warnings.catch_warnings():
@@ -208,6 +208,8 @@ class KMeansTree(Searcher):
 
     def _build(self) -> None:
         """Split nodes breadth first; children of a node get consecutive ids."""
+        from threadpoolctl import threadpool_limits
+
         features = weighted_features(self.keys, self.layout, self.weights)
         rng = np.random.default_rng(self.seed)
         parent, depth, size = [-1], [0], [self.n_rows]
