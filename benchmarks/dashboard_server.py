@@ -38,7 +38,11 @@ PAGES = {
 """Page name in the sidebar -> (URL path, the page's title), in the sidebar's order."""
 
 SERVER = """
-import sys
+import os, sys, pathlib
+standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")  # the tests' stand-in for the shipped default model
+if standin:
+    import mbi.model.checkpoint
+    mbi.model.checkpoint.DEFAULT_MODEL_DIR = pathlib.Path(standin)
 from streamlit.web import cli
 sys.argv = ["streamlit", "run", "app.py", "--server.port", sys.argv[1], "--server.address", "127.0.0.1",
             "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]

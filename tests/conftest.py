@@ -89,3 +89,12 @@ def artifacts(tmp_path, monkeypatch) -> Path:
         (root / "tables").mkdir(parents=True)
         (root / "tables" / cached.name).symlink_to(cached)
     return root
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Debian Chromium driven by Playwright (the browser tests' own skip marks check it is there)."""
+    from benchmarks.dashboard_server import chromium
+
+    with chromium() as b:
+        yield b

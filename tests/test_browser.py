@@ -16,18 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
+from benchmarks.dashboard_server import CHROMIUM, ROOT, DashboardServer
+
 ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 300_000
 """Longest wait for one thing to appear (a hung server fails the test instead of hanging CI)."""
@@ -37,25 +32,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} is absent: install Debian's chromium "
                        "(`apt-get install chromium`; .ci/run does) to run the browser tests"),
 ]
-
-SERVER = """
-import os, sys, pathlib
-standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
-if standin:
-    import mbi.model.checkpoint
-    mbi.model.checkpoint.DEFAULT_MODEL_DIR = pathlib.Path(standin)
-from streamlit.web import cli
-sys.argv = ["streamlit", "run", "app.py", "--server.port", sys.argv[1], "--server.address", "127.0.0.1",
-            "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
-sys.exit(cli.main())
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _fake_sweep(root: Path) -> None:
     """Finished Fig. 3(a) and 3(c) sweeps in the journals the RAM page reads (trials added, no training)."""
@@ -78,57 +54,35 @@ def _fake_sweep(root: Path) -> None:
                                                       user_attrs={"overrides": json.dumps(overrides)}))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The dashboard on a free port (its own MBI_HOME), stopped after the module."""
-    standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
-    if not standin and not (ROOT / "mbi" / "default_model" / "model.pt").is_file():
+def needs_default_model() -> None:
+    """Skip (fail under CI) when neither the shipped default model nor a stand-in is there."""
+    if not os.environ.get("MBI_TEST_DEFAULT_MODEL") and not (ROOT / "mbi" / "default_model" / "model.pt").is_file():
         reason = "mbi/default_model is missing: the browser tests need the shipped default model"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason + " (set MBI_TEST_DEFAULT_MODEL=FOLDER to use another checkpoint)")
-    home = tmp_path_factory.mktemp("artifacts")
-    _fake_sweep(home)
-    port = _free_port()
-    env = {**os.environ, "MBI_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    for name in ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN"):
-        env.pop(name, None)
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the dashboard exited with code {proc.returncode}: {(home / 'server.log').read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r:
-                if r.read().strip() == b"ok":
-                    break
-        except OSError:
-            pass
-        if time.monotonic() - started > WAIT_MS / 1000:
-            proc.kill()
-            pytest.fail("the dashboard did not answer its health check")
-        time.sleep(0.2)
-    yield {"url": url, "home": home, "log": home / "server.log"}
-    proc.terminate()
+
+
+def start_server(home: Path) -> DashboardServer:
+    """The dashboard on a free port with ``MBI_HOME=home`` (no hosting limits), once it answers its health check."""
+    server = DashboardServer(home)
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        server.wait_healthy(WAIT_MS / 1000)
+    except RuntimeError as e:
+        server.stop()
+        pytest.fail(str(e))
+    return server
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
+def server(tmp_path_factory):
+    """The dashboard on a free port (its own MBI_HOME), stopped after the module."""
+    needs_default_model()
+    home = tmp_path_factory.mktemp("artifacts")
+    _fake_sweep(home)
+    dashboard = start_server(home)
+    yield {"url": dashboard.url, "home": home, "log": dashboard.log_path}
+    dashboard.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,11 @@ Playwright); each fixture here starts its own fresh server, so "the first view" 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from tests.test_browser import CHROMIUM, ROOT, SERVER, WAIT_MS, _free_port, _no_exception, _ready, _settled, _shot
+from tests.test_browser import CHROMIUM, WAIT_MS, _no_exception, _ready, _settled, _shot, needs_default_model, start_server
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,59 +26,6 @@ RUN_NAME = "[Click here](https://evil.example/r) <a href='https://evil.example/h
 OFFENDERS_JS = f"""() => [...document.querySelectorAll('a, img, image, iframe, link, object, embed, source, video')]
     .filter(e => [...e.attributes].some(a => a.value.includes('{EVIL}')))
     .map(e => e.outerHTML.slice(0, 200))"""
-
-
-def _start(home: Path):
-    port = _free_port()
-    env = {**os.environ, "MBI_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    for name in ("MBI_HOSTED", "MBI_MAX_EPOCHS", "MBI_MAX_TRAIN_IMAGES", "MBI_MAX_VAL_IMAGES", "MBI_MAX_HIDDEN"):
-        env.pop(name, None)
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the dashboard exited with code {proc.returncode}: {(home / 'server.log').read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r:
-                if r.read().strip() == b"ok":
-                    return proc, log, url
-        except OSError:
-            pass
-        if time.monotonic() - started > WAIT_MS / 1000:
-            proc.kill()
-            pytest.fail("the dashboard did not answer its health check")
-        time.sleep(0.2)
-
-
-def _stop(proc, log) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-def _needs_default_model() -> None:
-    if not os.environ.get("MBI_TEST_DEFAULT_MODEL") and not (ROOT / "mbi" / "default_model" / "model.pt").is_file():
-        reason = "mbi/default_model is missing: the browser tests need the shipped default model"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
 
 
 def _context_page(browser, requests: list[str] | None = None):
@@ -106,8 +47,9 @@ def _no_page_not_found(pg) -> None:
 
 @pytest.mark.parametrize("first", ["/", "/start", "/ram"])
 def test_first_view_of_a_fresh_server_shows_no_page_not_found(browser, tmp_path, first):
-    _needs_default_model()
-    proc, log, url = _start(tmp_path)
+    needs_default_model()
+    server = start_server(tmp_path)
+    url = server.url
     try:
         context, pg = _context_page(browser)
         pg.goto(url + first)  # the very first request this server process answers
@@ -118,13 +60,13 @@ def test_first_view_of_a_fresh_server_shows_no_page_not_found(browser, tmp_path,
             _no_page_not_found(pg)
         context.close()
     finally:
-        _stop(proc, log)
+        server.stop()
 
 
 @pytest.fixture(scope="module")
 def evil_server(tmp_path_factory, small_mnist):
     """A fresh server whose artifacts hold a finished app run named with Markdown and HTML."""
-    _needs_default_model()
+    needs_default_model()
     from mbi.config import RAMConfig, RunConfig, TrainConfig
     from mbi.model.train import train
     from mbi.store import atomic_write_json
@@ -138,9 +80,9 @@ def evil_server(tmp_path_factory, small_mnist):
     atomic_write_json(run / "job.json", {"id": "x", "name": RUN_NAME, "state": "done", "error": None, "owner": "o",
                                          "started": "2026-01-01T00:00:00+00:00", "finished": None,
                                          "best_val_acc": json.loads((run / "metrics.json").read_text())["best_val_acc"]})
-    proc, log, url = _start(home)
-    yield url
-    _stop(proc, log)
+    server = start_server(home)
+    yield server.url
+    server.stop()
 
 
 def _assert_inert(pg, requests: list[str]) -> None:
