@@ -17,7 +17,9 @@ speed the best of ``--repeats`` runs, ours and the peer's alike, in the same pro
 3. the index's bytes against the packed table's, and the first call in a fresh process (numba's
    on-disk cache warm, and cold: everything compiled);
 4. the compiled tree vs faiss ``IndexBinaryIVF`` (a = b = c, one step) at the ``nprobe`` that
-   matches the tree's exactness on the same queries.
+   matches the tree's exactness on the same queries;
+5. the learned gate's ``k`` nearest rows per step (``step_neighbours``) on validation digits:
+   the engine's exact k-nearest search vs the numpy reference it replaced.
 
 Results are printed as they come and written as the ``## Search engine`` section of BENCHMARKS.md.
 """
@@ -42,6 +44,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.bench_search import write_section
 from mbi.data import load_mnist
+from mbi.inference.gate import DEFAULT_K, step_neighbours
 from mbi.inference.lookup import StepIndex, lookup_infer
 from mbi.memory.lut import cached_table
 from mbi.model.checkpoint import load_model
@@ -49,6 +52,7 @@ from mbi.model.predict import images_to_tensor, predict
 from mbi.model.sensor import GlimpseSensor
 from mbi.search.distance import pack
 from mbi.search.engine import build_searcher
+from mbi.search.searchers import BruteForce
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = (1, 2, 4, 8, 16, 32, 64)
@@ -283,6 +287,44 @@ def ivf_section(table, queries: np.ndarray, step: int, repeats: int) -> list[str
     return lines
 
 
+def neighbours_section(model, table, weights, images: np.ndarray, k: int, repeats: int) -> list[str]:
+    """The learned gate's ``k`` nearest rows per step (:func:`step_neighbours`, the engine) vs the numpy reference.
+
+    One thread, CPU seconds, on the exact lookup trace of ``images``: the engine with and without building
+    its exact index, and the numpy reference (pack each step, full distance matrix, ``k_smallest``: what
+    ``step_neighbours`` did before the engine had a k-nearest search), timed once; the answers must agree.
+    """
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        index = StepIndex(table, weights, n_threads=1)
+        trace = lookup_infer(model, table, images, index=index)
+        step_neighbours(table, weights, trace.queries[:20], k, index=index)  # kernels loaded
+        found = {}
+        t_built = timed(lambda: found.setdefault("nb", step_neighbours(table, weights, trace.queries, k,
+                                                                       index=StepIndex(table, weights, n_threads=1))),
+                        time.process_time, repeats)
+        t_reuse = timed(lambda: step_neighbours(table, weights, trace.queries, k, index=index), time.process_time,
+                        repeats)
+        start = time.process_time()
+        same = True
+        for t in range(table.num_glimpses):
+            rows = table.rows_of_step(t)
+            ref_rows, ref_dist = BruteForce(table.keys[rows], table.layout, weights).query_k(trace.queries[:, t], k)
+            same &= bool(np.array_equal(rows[ref_rows], found["nb"].rows[:, t])
+                         and np.array_equal(ref_dist, found["nb"].distance[:, t]))
+        t_ref = time.process_time() - start
+    if not same:
+        raise AssertionError("the engine's k nearest rows differ from the numpy reference")
+    return [f"### The learned gate's {k} nearest rows per step ({len(images):,} validation digits, 1 thread)", "",
+            "`step_neighbours` (the engine's exact k-nearest search, `PrunedExact.query_k`) against the numpy "
+            "reference it replaced (`BruteForce.query_k`: a full distance matrix per block of 64 queries, "
+            "`k_smallest`), same queries (the exact lookup trace's), identical rows and distances.", "",
+            "| search | CPU seconds | vs reference |", "|---|---:|---:|",
+            f"| numpy reference (timed once) | {t_ref:.2f} | 1.00x |",
+            f"| engine, exact index built in the call | {t_built:.2f} | {t_ref / t_built:.1f}x |",
+            f"| engine, the lookups' exact index reused | {t_reuse:.2f} | {t_ref / t_reuse:.1f}x |"]
+
+
 FIRST_CALL = """
 import time, json, sys
 t0 = time.perf_counter()
@@ -348,6 +390,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per measurement; the best is reported")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-tree", action="store_true", help="exact search only: no trees, no IVF comparison")
+    parser.add_argument("--neighbour-images", type=int, default=2_000,
+                        help="validation digits for the learned gate's k nearest rows (0: skip)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     load = os.getloadavg()
@@ -365,6 +409,10 @@ def main() -> None:
                                                                  with_tree=not args.no_tree)
     lines += e2e + [""]
     lines += search_section(table, weights, queries, args.search_queries, args.peer_queries, args.repeats) + [""]
+    if args.neighbour_images:
+        part = neighbours_section(model, table, weights, data.val_x[: args.neighbour_images], DEFAULT_K, args.repeats)
+        print("\n".join(part), flush=True)
+        lines += part + [""]
     part = memory_and_first_call(table, weights, exact_index, tree_index)
     print("\n".join(part), flush=True)
     lines += part + [""]
