@@ -9,7 +9,8 @@ speed the best of ``--repeats`` runs, ours and the peer's alike, in the same pro
 1. end-to-end lookup-only inference on the test digits vs the RAM's batched torch forward,
    same threads (1 and 2); where the lookup's time goes (glimpses, search, the rest); the
    tree's ``checks`` chosen on the validation digits (smallest whose lookup accuracy is within
-   0.2 points of exact lookup), with the whole validation curve;
+   0.2 points of exact lookup), and the (1 + eps)-approximate pruned search's ``eps`` (largest
+   within 0.2 points), each with its whole validation curve;
 2. exact search per glimpse step on the real queries the test digits issue: ours (pruned exact,
    compiled full scan) vs faiss ``IndexFlat(d, METRIC_L1)`` on keys scaled by a, b, c (weighted)
    and ``IndexBinaryFlat`` on the same thermometer bits (a = b = c), in queries per CPU-second
@@ -56,6 +57,7 @@ from mbi.search.searchers import BruteForce
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = (1, 2, 4, 8, 16, 32, 64)
+EPS = (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
 NPROBES = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
@@ -78,23 +80,58 @@ def scaled_keys(keys: np.ndarray, table_layout, weights) -> np.ndarray:
     return keys.astype(np.float32) * scale
 
 
-def set_threads(index: StepIndex, threads: int, checks: int | None = None) -> None:
-    """Run ``index`` on ``threads`` threads (and, for a tree, with ``checks`` leaves)."""
+def set_threads(index: StepIndex, threads: int, checks: int | None = None, eps: float | None = None) -> None:
+    """Run ``index`` on ``threads`` threads (and, for a tree, with ``checks`` leaves; for the pruned search, ``eps``)."""
     index.n_threads = threads
     for s in index.searchers:
         s.n_threads = threads
         if checks is not None:
             s.checks = checks
+        if eps is not None:
+            s.eps = eps
 
 
-def choose_checks(model, table, tree_index: StepIndex, exact_index: StepIndex, vx: np.ndarray, vy: np.ndarray,
-                  repeats: int) -> tuple[int, list[str]]:
-    """The tree's ``checks`` chosen on validation digits (1 thread) and the table of the curve."""
+def choose_eps(model, table, approx_index: StepIndex, acc_exact: float, t_exact: float, vx: np.ndarray,
+               vy: np.ndarray, repeats: int) -> tuple[float, list[str]]:
+    """The (1 + eps)-approximate pruned search's ``eps`` chosen on validation digits (1 thread) and its curve.
+
+    The largest ``eps`` of :data:`EPS` such that it and every smaller one are within 0.2 points of
+    exact lookup (``acc_exact``, in ``t_exact`` CPU seconds); 0 (exact) if none is.
+    """
+    lines = ["", f"(1 + eps)-approximate pruned search (`build_searcher(..., eps=...)`: rows skipped once their "
+             f"bound exceeds the best distance / (1 + eps)), the same {len(vx):,} VALIDATION digits, 1 thread; "
+             "`eps` chosen = the largest such that it and every smaller one are within 0.2 points of exact lookup:",
+             "", "| search | validation accuracy | vs exact (points) | images per CPU-second | vs exact (speed) |",
+             "|---|---:|---:|---:|---:|"]
+    chosen, within = 0.0, True
+    for eps in EPS:
+        set_threads(approx_index, 1, eps=eps)
+        res = {}
+        t = timed(lambda: res.setdefault("tr", lookup_infer(model, table, vx, index=approx_index)), time.process_time,
+                  repeats)
+        acc = float(np.mean(res["tr"].prediction == vy))
+        lines.append(f"| pruned, eps {eps:g} | {100 * acc:.2f}% | {100 * (acc - acc_exact):+.2f} | {len(vx) / t:,.0f} "
+                     f"| {t_exact / t:.2f}x |")
+        print(lines[-1], flush=True)
+        within = within and acc >= acc_exact - 0.002
+        if within:
+            chosen = eps
+    return chosen, lines
+
+
+def exact_on_validation(model, table, exact_index: StepIndex, vx: np.ndarray, vy: np.ndarray,
+                        repeats: int) -> tuple[float, float]:
+    """Exact lookup's accuracy and CPU seconds (1 thread) on the validation digits."""
     set_threads(exact_index, 1)
     out = {}
     t_exact = timed(lambda: out.setdefault("exact", lookup_infer(model, table, vx, index=exact_index)),
                     time.process_time, repeats)
-    acc_exact = float(np.mean(out["exact"].prediction == vy))
+    return float(np.mean(out["exact"].prediction == vy)), t_exact
+
+
+def choose_checks(model, table, tree_index: StepIndex, acc_exact: float, t_exact: float, vx: np.ndarray,
+                  vy: np.ndarray, repeats: int) -> tuple[int, list[str]]:
+    """The tree's ``checks`` chosen on validation digits (1 thread) and the table of the curve."""
     lines = [f"Tree `checks` chosen on {len(vx):,} VALIDATION digits, 1 thread (smallest within 0.2 points of "
              "exact lookup):", "", "| search | validation accuracy | vs exact (points) | images per CPU-second |",
              "|---|---:|---:|---:|", f"| exact (pruned) | {100 * acc_exact:.2f}% | - | {len(vx) / t_exact:,.0f} |"]
@@ -139,14 +176,22 @@ def end_to_end_section(model, table, weights, data, n_images: int, repeats: int,
     t_exact_build = time.perf_counter() - start
     tree_index, chosen = None, 0
     lines = ["### End to end: lookup-only inference vs the RAM's batched forward", ""]
+    acc_exact, t_exact = exact_on_validation(model, table, exact_index, vx, vy, repeats)
     if with_tree:
         start = time.perf_counter()
         tree_index = StepIndex(table, weights, "tree", n_threads=1)
         t_build = time.perf_counter() - start
-        chosen, curve = choose_checks(model, table, tree_index, exact_index, vx, vy, repeats)
-        lines += curve + ["", f"Index build: exact {t_exact_build:.1f} s, the four trees {t_build:.0f} s.", ""]
-    lines += [f"{n_images:,} test digits" + (f"; tree with **checks {chosen}** (chosen above)." if with_tree
-                                             else "; exact lookup only (`--no-tree`).")
+        chosen, curve = choose_checks(model, table, tree_index, acc_exact, t_exact, vx, vy, repeats)
+        lines += curve + ["", f"Index build: exact {t_exact_build:.1f} s, the four trees {t_build:.0f} s."]
+    else:
+        lines += [f"Exact lookup on {len(vx):,} VALIDATION digits, 1 thread: {100 * acc_exact:.2f}%, "
+                  f"{len(vx) / t_exact:,.0f} images per CPU-second."]
+    approx_index = StepIndex(table, weights, n_threads=1)
+    eps, curve = choose_eps(model, table, approx_index, acc_exact, t_exact, vx, vy, repeats)
+    lines += curve + [""]
+    lines += [f"{n_images:,} test digits (measured once, after the choices above)"
+              + (f"; tree with **checks {chosen}** (chosen above)" if with_tree else "; no tree (`--no-tree`)")
+              + f"; approximate pruned search with **eps {eps:g}** (chosen above)."
               + " One thread: images per CPU-second (the process runs one thread, so other jobs on the machine "
               "do not count); two threads: images per wall-clock second. The split: the same run's glimpses "
               "(compiled sensor), searches alone, and the rest (keys, table reads, Python); at two threads the "
@@ -157,6 +202,7 @@ def end_to_end_section(model, table, weights, data, n_images: int, repeats: int,
     for threads in (1, 2):
         torch.set_num_threads(threads)
         set_threads(exact_index, threads)
+        set_threads(approx_index, threads, eps=eps)
         if tree_index is not None:
             set_threads(tree_index, threads, chosen)
         clock = time.process_time if threads == 1 else time.perf_counter
@@ -165,7 +211,8 @@ def end_to_end_section(model, table, weights, data, n_images: int, repeats: int,
             t_ram = timed(lambda: predict(model, x), clock, repeats)
             acc_ram = float(np.mean(predict(model, x) == y))
             rows = [("RAM, batched torch forward", t_ram, acc_ram, None)]
-            runs = [("lookup-only, exact (pruned)", exact_index)]
+            runs = [("lookup-only, exact (pruned)", exact_index),
+                    (f"lookup-only, (1 + eps)-approximate pruned (eps {eps:g})", approx_index)]
             if tree_index is not None:
                 runs.append((f"lookup-only, compiled tree (checks {chosen})", tree_index))
             for name, index in runs:

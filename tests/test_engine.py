@@ -259,3 +259,24 @@ def test_k_nearest_equals_the_reference_on_real_queries(shipped_queries) -> None
         ref = BruteForce(keys, table.layout, weights).query_k(queries, 16)
         assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
         assert np.array_equal(table.rows_of_step(t)[got[0][:, 0]], trace.rows[:40, t])  # the lookup's own row
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems(), st.sampled_from([0.05, 0.3, 1.0, 10.0]), st.integers(1, 9))
+def test_approximate_pruned_search_is_within_its_factor(problem, eps: float, block: int) -> None:
+    layout, keys, queries, weights = problem
+    plain = distances_reference(queries, keys, layout, weights)
+    got = build_searcher(keys, layout, weights, n_threads=2, eps=eps).query(queries)
+    exact = plain.min(axis=1)
+    assert np.array_equal(got.distance, plain[np.arange(len(queries)), got.index])  # the row's own distance
+    assert (got.distance <= exact * (1 + eps) * (1 + 1e-12)).all()
+    assert (got.distance[exact == 0] == 0).all()  # an identical key is never skipped
+
+
+def test_eps_only_for_the_pruned_search() -> None:
+    layout = KeyLayout(patch_len=3, patch_levels=4, hidden_len=2, hidden_levels=2, loc_levels=3)
+    keys = np.zeros((4, layout.width), dtype=np.uint8)
+    with pytest.raises(ValueError, match="eps only applies"):
+        build_searcher(keys, layout, (1, 1, 1), "scan", eps=0.1)
+    with pytest.raises(ValueError, match="eps"):
+        build_searcher(keys, layout, (1, 1, 1), eps=-0.1)

@@ -33,7 +33,7 @@ import numpy as np
 from mbi.search import kernels
 from mbi.search.distance import KeyLayout, default_threads, pack, part_word_slices
 from mbi.search.searchers import SearchResult, Searcher
-from mbi.validate import check_int
+from mbi.validate import check_int, check_number
 
 
 def part_ranges(part_words: Sequence[slice]) -> np.ndarray:
@@ -143,15 +143,19 @@ class PrunedExact(CompiledSearcher):
     """Exact search that skips rows by lower bounds (see the module docstring); same answers as a full scan.
 
     ``block``: rows bounded together (the granularity of the skipping); ``group_size``: most
-    columns per level-sum group of the third bound (:func:`column_groups`). The result's
+    columns per level-sum group of the third bound (:func:`column_groups`). ``eps`` > 0 makes it
+    a (1 + eps)-approximate search: rows are skipped once their bound exceeds the best distance
+    so far divided by ``1 + eps``, so an answer is at most ``1 + eps`` times the exact nearest
+    distance (its distance is still its exact eq. (1)); 0 (the default) is exact. The result's
     ``comparisons`` are the full scan's (``N``, the search it equals); ``rows_read`` counts the
     rows whose exact distance was computed, ``rows_bounded`` those whose group-sum bound was.
     """
 
     def __init__(self, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float],
-                 n_threads: int | None = None, block: int = 512, group_size: int = 8) -> None:
+                 n_threads: int | None = None, block: int = 512, group_size: int = 8, eps: float = 0.0) -> None:
         super().__init__(keys, layout, weights, n_threads)
         self.block = check_int("block", block, 1)
+        self.eps = check_number("eps", eps, 0.0)
         self.group_size = check_int("group_size", group_size, 1)
         loc = self.keys[:, layout.loc_cols].astype(np.int64)
         cells, group = np.unique(loc[:, 0] * layout.loc_levels + loc[:, 1], return_inverse=True)
@@ -244,7 +248,8 @@ class PrunedExact(CompiledSearcher):
             lambda s, e: kernels.pruned_block(self._codes, self._parts, self._order, self._sp, self._group_start,
                                               self._group_loc, self._chunks, self._n_patch_groups,
                                               self._int_weights, codes, loc, q_sp, q_chunks, self._weights,
-                                              self.block, kept, s, e, rows, distance, bounded, counted),
+                                              self.block, kept, 1.0 / (1.0 + self.eps), s, e, rows, distance,
+                                              bounded, counted),
             n, self.n_threads)
         back = np.empty(n, dtype=np.int64)
         back[visit] = np.arange(n)

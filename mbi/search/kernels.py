@@ -312,7 +312,8 @@ def _insert_nearest(top_d: np.ndarray, top_r: np.ndarray, found: int, k: int, d:
 def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np.ndarray,
                  group_start: np.ndarray, group_loc: np.ndarray, chunks: np.ndarray, n_patch_chunks: int,
                  int_weights: np.ndarray, queries: np.ndarray, q_loc: np.ndarray, q_sp: np.ndarray,
-                 q_chunks: np.ndarray, weights: np.ndarray, block: int, k: int, q_start: int, q_stop: int,
+                 q_chunks: np.ndarray, weights: np.ndarray, block: int, k: int, shrink: float, q_start: int,
+                 q_stop: int,
                  out_rows: np.ndarray, out_dist: np.ndarray, out_bounded: np.ndarray,
                  out_counted: np.ndarray) -> None:
     """Exact ``k`` nearest rows for queries ``q_start:q_stop``, skipping rows by lower bounds.
@@ -372,10 +373,11 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
         visit = np.argsort(gdist, kind="mergesort")
         # kd, krow: the k-th best (distance, row) so far; (inf, -1) while fewer than k are known
         found, kd, krow, bounded, counted = 0, np.inf, np.int64(-1), 0, 0
+        cut = kd * shrink  # what the bounds are tested against
         for kk in range(n_groups):
             g = visit[kk]
             ml = gdist[g]
-            if _eq1(0, 0, ml, a, b, c, total) > kd:
+            if _eq1(0, 0, ml, a, b, c, total) > cut:
                 break
             lo, hi = group_start[g], group_start[g + 1]
             left, right = lo, hi  # first position whose sum is >= qsp
@@ -391,7 +393,7 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                 gap_down = qsp - np.int64(sp[down - 1]) if down > lo else np.int64(1) << 40
                 going_up = gap_up <= gap_down
                 gap = gap_up if going_up else gap_down
-                if _eq1(gap, 0, ml, a, b, c, total) > kd:
+                if _eq1(gap, 0, ml, a, b, c, total) > cut:
                     if going_up:
                         up = hi
                     else:
@@ -405,7 +407,7 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                     start = down - m
                     down = start
                 bounded += m
-                threshold[0] = _threshold(kd, ml, total, c, top, t_max)
+                threshold[0] = _threshold(cut, ml, total, c, top, t_max)
                 limit = threshold[0]
                 acc_p[:m] = 0
                 acc_h[:m] = 0
@@ -440,7 +442,8 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                     found = _insert_nearest(top_d, top_r, found, k, d, table_row)
                     if found == k:
                         kd, krow = top_d[k - 1], top_r[k - 1]
-                threshold[0] = _threshold(kd, ml, total, c, top, t_max)
+                        cut = kd * shrink
+                threshold[0] = _threshold(cut, ml, total, c, top, t_max)
                 limit = threshold[0]
                 any_kept = np.uint8(0)
                 for r in range(m):
@@ -473,7 +476,8 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                                 found = _insert_nearest(top_d, top_r, found, k, d, table_row)
                                 if found == k:
                                     kd, krow = top_d[k - 1], top_r[k - 1]
-                                    threshold[0] = _threshold(kd, ml, total, c, top, t_max)
+                                    cut = kd * shrink
+                                    threshold[0] = _threshold(cut, ml, total, c, top, t_max)
                                     limit = threshold[0]
         out_rows[qi, :found] = top_r[:found]
         out_dist[qi, :found] = top_d[:found]
@@ -660,7 +664,7 @@ def warm_up() -> float:
     codes = np.zeros((2, 3), dtype=np.uint64)
     pruned_block(codes, parts, np.arange(2), np.zeros(2, np.int32), np.array([0, 2]), np.zeros((1, 2), np.int64),
                  np.zeros((2, 2), np.uint8), 1, np.ones(2, np.uint16), q, np.zeros((1, 2), np.int64),
-                 np.zeros(1, np.int64), np.zeros((1, 2), np.uint8), weights, 64, 1, 0, 1, np.zeros((1, 1), np.int64),
+                 np.zeros(1, np.int64), np.zeros((1, 2), np.uint8), weights, 64, 1, 1.0, 0, 1, np.zeros((1, 1), np.int64),
                  np.zeros((1, 1)), cnt, np.zeros(1, np.int64))
     one = np.ones(3, dtype=np.int64)
     pack_rows_block(np.zeros((1, 3), np.uint8), np.arange(4), one, np.arange(3), 0, 1, codes)
