@@ -346,8 +346,10 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
     that distance still enters when its table row is lower, so the answers equal a full scan's
     sorted by (distance, row). ``out_rows`` int64 [Q, k] and ``out_dist`` float64 [Q, k] get the
     rows nearest first; ``k`` must be at most ``N`` (every row is then found).
-    ``out_bounded`` = rows whose group-sum bound was computed, ``out_counted`` = rows whose
-    exact distance was computed.
+    ``shrink`` = ``1 / (1 + eps)``: the bounds are tested against the ``k``-th best distance times
+    ``shrink``; 1.0 is exact, less skips rows that could be up to ``1 + eps`` times nearer (a
+    (1 + eps)-approximate search). ``out_bounded`` = rows whose group-sum bound was computed,
+    ``out_counted`` = rows whose exact distance was computed.
     """
     a, b, c = weights[0], weights[1], weights[2]
     total = (a + b) + c
