@@ -36,7 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from mbi.inference.lookup import LookupTrace, StepIndex
-from mbi.memory.lut import LookupTable
+from mbi.memory.lut import LookupTable, table_fingerprint
 from mbi.search.weights import check_weights
 
 GATES = ("distance", "learned")
@@ -78,7 +78,8 @@ def step_neighbours(table: LookupTable, weights: Sequence[float], queries: np.nd
     """Exact ``k`` nearest rows of step ``t``'s rows for ``queries[:, t]`` (``[B, T, D]``, a trace's queries).
 
     The search is the engine's exact one (:meth:`mbi.inference.lookup.StepIndex.query_k`); ``index`` reuses an
-    exact :class:`StepIndex` of ``table`` under ``weights`` (default: one is built). A step with fewer than ``k``
+    exact :class:`StepIndex` of ``table`` (or of a table with its fingerprint, e.g. the same file loaded again)
+    under ``weights`` (default: one is built). A step with fewer than ``k``
     rows repeats its farthest row. ``progress(fraction)`` after each block of queries.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
@@ -89,7 +90,8 @@ def step_neighbours(table: LookupTable, weights: Sequence[float], queries: np.nd
     weights = check_weights(weights)
     if index is None:
         index = StepIndex(table, weights)
-    elif index.table is not table or index.weights != weights:
+    elif (index.table is not table and table_fingerprint(index.table) != table_fingerprint(table)) \
+            or index.weights != weights:
         raise ValueError("index must be a StepIndex of this table under these weights")
     b, steps, _ = queries.shape
     rows = np.empty((b, steps, k), dtype=np.int64)
