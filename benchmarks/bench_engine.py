@@ -9,7 +9,8 @@ speed the best of ``--repeats`` runs, ours and the peer's alike, in the same pro
 1. end-to-end lookup-only inference on the test digits vs the RAM's batched torch forward,
    same threads (1 and 2); where the lookup's time goes (glimpses, search, the rest); the
    tree's ``checks`` chosen on the validation digits (smallest whose lookup accuracy is within
-   0.2 points of exact lookup), with the whole validation curve;
+   0.2 points of exact lookup), and the (1 + eps)-approximate pruned search's ``eps`` (largest
+   within 0.2 points), each with its whole validation curve;
 2. exact search per glimpse step on the real queries the test digits issue: ours (pruned exact,
    compiled full scan) vs faiss ``IndexFlat(d, METRIC_L1)`` on keys scaled by a, b, c (weighted)
    and ``IndexBinaryFlat`` on the same thermometer bits (a = b = c), in queries per CPU-second
@@ -17,7 +18,9 @@ speed the best of ``--repeats`` runs, ours and the peer's alike, in the same pro
 3. the index's bytes against the packed table's, and the first call in a fresh process (numba's
    on-disk cache warm, and cold: everything compiled);
 4. the compiled tree vs faiss ``IndexBinaryIVF`` (a = b = c, one step) at the ``nprobe`` that
-   matches the tree's exactness on the same queries.
+   matches the tree's exactness on the same queries;
+5. the learned gate's ``k`` nearest rows per step (``step_neighbours``) on validation digits:
+   the engine's exact k-nearest search vs the numpy reference it replaced.
 
 Results are printed as they come and written as the ``## Search engine`` section of BENCHMARKS.md.
 """
@@ -42,6 +45,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.bench_search import write_section
 from mbi.data import load_mnist
+from mbi.inference.gate import DEFAULT_K, step_neighbours
 from mbi.inference.lookup import StepIndex, lookup_infer
 from mbi.memory.lut import cached_table
 from mbi.model.checkpoint import load_model
@@ -49,9 +53,11 @@ from mbi.model.predict import images_to_tensor, predict
 from mbi.model.sensor import GlimpseSensor
 from mbi.search.distance import pack
 from mbi.search.engine import build_searcher
+from mbi.search.searchers import BruteForce
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = (1, 2, 4, 8, 16, 32, 64)
+EPS = (0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
 NPROBES = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
@@ -74,23 +80,58 @@ def scaled_keys(keys: np.ndarray, table_layout, weights) -> np.ndarray:
     return keys.astype(np.float32) * scale
 
 
-def set_threads(index: StepIndex, threads: int, checks: int | None = None) -> None:
-    """Run ``index`` on ``threads`` threads (and, for a tree, with ``checks`` leaves)."""
+def set_threads(index: StepIndex, threads: int, checks: int | None = None, eps: float | None = None) -> None:
+    """Run ``index`` on ``threads`` threads (and, for a tree, with ``checks`` leaves; for the pruned search, ``eps``)."""
     index.n_threads = threads
     for s in index.searchers:
         s.n_threads = threads
         if checks is not None:
             s.checks = checks
+        if eps is not None:
+            s.eps = eps
 
 
-def choose_checks(model, table, tree_index: StepIndex, exact_index: StepIndex, vx: np.ndarray, vy: np.ndarray,
-                  repeats: int) -> tuple[int, list[str]]:
-    """The tree's ``checks`` chosen on validation digits (1 thread) and the table of the curve."""
+def choose_eps(model, table, approx_index: StepIndex, acc_exact: float, t_exact: float, vx: np.ndarray,
+               vy: np.ndarray, repeats: int) -> tuple[float, list[str]]:
+    """The (1 + eps)-approximate pruned search's ``eps`` chosen on validation digits (1 thread) and its curve.
+
+    The largest ``eps`` of :data:`EPS` such that it and every smaller one are within 0.2 points of
+    exact lookup (``acc_exact``, in ``t_exact`` CPU seconds); 0 (exact) if none is.
+    """
+    lines = ["", f"(1 + eps)-approximate pruned search (`build_searcher(..., eps=...)`: rows skipped once their "
+             f"bound exceeds the best distance / (1 + eps)), the same {len(vx):,} VALIDATION digits, 1 thread; "
+             "`eps` chosen = the largest such that it and every smaller one are within 0.2 points of exact lookup:",
+             "", "| search | validation accuracy | vs exact (points) | images per CPU-second | vs exact (speed) |",
+             "|---|---:|---:|---:|---:|"]
+    chosen, within = 0.0, True
+    for eps in EPS:
+        set_threads(approx_index, 1, eps=eps)
+        res = {}
+        t = timed(lambda: res.setdefault("tr", lookup_infer(model, table, vx, index=approx_index)), time.process_time,
+                  repeats)
+        acc = float(np.mean(res["tr"].prediction == vy))
+        lines.append(f"| pruned, eps {eps:g} | {100 * acc:.2f}% | {100 * (acc - acc_exact):+.2f} | {len(vx) / t:,.0f} "
+                     f"| {t_exact / t:.2f}x |")
+        print(lines[-1], flush=True)
+        within = within and acc >= acc_exact - 0.002
+        if within:
+            chosen = eps
+    return chosen, lines
+
+
+def exact_on_validation(model, table, exact_index: StepIndex, vx: np.ndarray, vy: np.ndarray,
+                        repeats: int) -> tuple[float, float]:
+    """Exact lookup's accuracy and CPU seconds (1 thread) on the validation digits."""
     set_threads(exact_index, 1)
     out = {}
     t_exact = timed(lambda: out.setdefault("exact", lookup_infer(model, table, vx, index=exact_index)),
                     time.process_time, repeats)
-    acc_exact = float(np.mean(out["exact"].prediction == vy))
+    return float(np.mean(out["exact"].prediction == vy)), t_exact
+
+
+def choose_checks(model, table, tree_index: StepIndex, acc_exact: float, t_exact: float, vx: np.ndarray,
+                  vy: np.ndarray, repeats: int) -> tuple[int, list[str]]:
+    """The tree's ``checks`` chosen on validation digits (1 thread) and the table of the curve."""
     lines = [f"Tree `checks` chosen on {len(vx):,} VALIDATION digits, 1 thread (smallest within 0.2 points of "
              "exact lookup):", "", "| search | validation accuracy | vs exact (points) | images per CPU-second |",
              "|---|---:|---:|---:|", f"| exact (pruned) | {100 * acc_exact:.2f}% | - | {len(vx) / t_exact:,.0f} |"]
@@ -135,14 +176,22 @@ def end_to_end_section(model, table, weights, data, n_images: int, repeats: int,
     t_exact_build = time.perf_counter() - start
     tree_index, chosen = None, 0
     lines = ["### End to end: lookup-only inference vs the RAM's batched forward", ""]
+    acc_exact, t_exact = exact_on_validation(model, table, exact_index, vx, vy, repeats)
     if with_tree:
         start = time.perf_counter()
         tree_index = StepIndex(table, weights, "tree", n_threads=1)
         t_build = time.perf_counter() - start
-        chosen, curve = choose_checks(model, table, tree_index, exact_index, vx, vy, repeats)
-        lines += curve + ["", f"Index build: exact {t_exact_build:.1f} s, the four trees {t_build:.0f} s.", ""]
-    lines += [f"{n_images:,} test digits" + (f"; tree with **checks {chosen}** (chosen above)." if with_tree
-                                             else "; exact lookup only (`--no-tree`).")
+        chosen, curve = choose_checks(model, table, tree_index, acc_exact, t_exact, vx, vy, repeats)
+        lines += curve + ["", f"Index build: exact {t_exact_build:.1f} s, the four trees {t_build:.0f} s."]
+    else:
+        lines += [f"Exact lookup on {len(vx):,} VALIDATION digits, 1 thread: {100 * acc_exact:.2f}%, "
+                  f"{len(vx) / t_exact:,.0f} images per CPU-second."]
+    approx_index = StepIndex(table, weights, n_threads=1)
+    eps, curve = choose_eps(model, table, approx_index, acc_exact, t_exact, vx, vy, repeats)
+    lines += curve + [""]
+    lines += [f"{n_images:,} test digits (measured once, after the choices above)"
+              + (f"; tree with **checks {chosen}** (chosen above)" if with_tree else "; no tree (`--no-tree`)")
+              + f"; approximate pruned search with **eps {eps:g}** (chosen above)."
               + " One thread: images per CPU-second (the process runs one thread, so other jobs on the machine "
               "do not count); two threads: images per wall-clock second. The split: the same run's glimpses "
               "(compiled sensor), searches alone, and the rest (keys, table reads, Python); at two threads the "
@@ -153,6 +202,7 @@ def end_to_end_section(model, table, weights, data, n_images: int, repeats: int,
     for threads in (1, 2):
         torch.set_num_threads(threads)
         set_threads(exact_index, threads)
+        set_threads(approx_index, threads, eps=eps)
         if tree_index is not None:
             set_threads(tree_index, threads, chosen)
         clock = time.process_time if threads == 1 else time.perf_counter
@@ -161,7 +211,8 @@ def end_to_end_section(model, table, weights, data, n_images: int, repeats: int,
             t_ram = timed(lambda: predict(model, x), clock, repeats)
             acc_ram = float(np.mean(predict(model, x) == y))
             rows = [("RAM, batched torch forward", t_ram, acc_ram, None)]
-            runs = [("lookup-only, exact (pruned)", exact_index)]
+            runs = [("lookup-only, exact (pruned)", exact_index),
+                    (f"lookup-only, (1 + eps)-approximate pruned (eps {eps:g})", approx_index)]
             if tree_index is not None:
                 runs.append((f"lookup-only, compiled tree (checks {chosen})", tree_index))
             for name, index in runs:
@@ -283,6 +334,44 @@ def ivf_section(table, queries: np.ndarray, step: int, repeats: int) -> list[str
     return lines
 
 
+def neighbours_section(model, table, weights, images: np.ndarray, k: int, repeats: int) -> list[str]:
+    """The learned gate's ``k`` nearest rows per step (:func:`step_neighbours`, the engine) vs the numpy reference.
+
+    One thread, CPU seconds, on the exact lookup trace of ``images``: the engine with and without building
+    its exact index, and the numpy reference (pack each step, full distance matrix, ``k_smallest``: what
+    ``step_neighbours`` did before the engine had a k-nearest search), timed once; the answers must agree.
+    """
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        index = StepIndex(table, weights, n_threads=1)
+        trace = lookup_infer(model, table, images, index=index)
+        step_neighbours(table, weights, trace.queries[:20], k, index=index)  # kernels loaded
+        found = {}
+        t_built = timed(lambda: found.setdefault("nb", step_neighbours(table, weights, trace.queries, k,
+                                                                       index=StepIndex(table, weights, n_threads=1))),
+                        time.process_time, repeats)
+        t_reuse = timed(lambda: step_neighbours(table, weights, trace.queries, k, index=index), time.process_time,
+                        repeats)
+        start = time.process_time()
+        same = True
+        for t in range(table.num_glimpses):
+            rows = table.rows_of_step(t)
+            ref_rows, ref_dist = BruteForce(table.keys[rows], table.layout, weights).query_k(trace.queries[:, t], k)
+            same &= bool(np.array_equal(rows[ref_rows], found["nb"].rows[:, t])
+                         and np.array_equal(ref_dist, found["nb"].distance[:, t]))
+        t_ref = time.process_time() - start
+    if not same:
+        raise AssertionError("the engine's k nearest rows differ from the numpy reference")
+    return [f"### The learned gate's {k} nearest rows per step ({len(images):,} validation digits, 1 thread)", "",
+            "`step_neighbours` (the engine's exact k-nearest search, `PrunedExact.query_k`) against the numpy "
+            "reference it replaced (`BruteForce.query_k`: a full distance matrix per block of 64 queries, "
+            "`k_smallest`), same queries (the exact lookup trace's), identical rows and distances.", "",
+            "| search | CPU seconds | vs reference |", "|---|---:|---:|",
+            f"| numpy reference (timed once) | {t_ref:.2f} | 1.00x |",
+            f"| engine, exact index built in the call | {t_built:.2f} | {t_ref / t_built:.1f}x |",
+            f"| engine, the lookups' exact index reused | {t_reuse:.2f} | {t_ref / t_reuse:.1f}x |"]
+
+
 FIRST_CALL = """
 import time, json, sys
 t0 = time.perf_counter()
@@ -348,6 +437,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per measurement; the best is reported")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-tree", action="store_true", help="exact search only: no trees, no IVF comparison")
+    parser.add_argument("--neighbour-images", type=int, default=2_000,
+                        help="validation digits for the learned gate's k nearest rows (0: skip)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     load = os.getloadavg()
@@ -365,6 +456,10 @@ def main() -> None:
                                                                  with_tree=not args.no_tree)
     lines += e2e + [""]
     lines += search_section(table, weights, queries, args.search_queries, args.peer_queries, args.repeats) + [""]
+    if args.neighbour_images:
+        part = neighbours_section(model, table, weights, data.val_x[: args.neighbour_images], DEFAULT_K, args.repeats)
+        print("\n".join(part), flush=True)
+        lines += part + [""]
     part = memory_and_first_call(table, weights, exact_index, tree_index)
     print("\n".join(part), flush=True)
     lines += part + [""]

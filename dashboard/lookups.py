@@ -218,9 +218,10 @@ def gate_neighbours(table: Any, split: str, count: int, weights: Sequence[float]
         return found
     trace = lookup_trace(table, split, count, weights, kind, tree)
     fresh = not neighbours_path(table, weights, kind, tree, f"{split}:{count}", int(k)).is_file()
+    index = step_index(table, weights) if fresh else None  # the exact index (the neighbours are exact)
     with fresh_work("nearest-rows search") if fresh else contextlib.nullcontext():
         bar = st.progress(0.0, text=f"Finding the {k} nearest rows of every glimpse for the learned gate ...")
-        found = cached_neighbours(table, weights, trace, f"{split}:{count}", int(k), kind, tree,
+        found = cached_neighbours(table, weights, trace, f"{split}:{count}", int(k), kind, tree, index=index,
                                   progress=lambda f: bar.progress(f, text=f"Finding the {k} nearest rows ... "
                                                                           f"{100 * f:.0f}%"))
         bar.empty()

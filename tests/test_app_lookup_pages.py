@@ -10,6 +10,7 @@ missing (fail in CI); ``MBI_TEST_DEFAULT_MODEL=FOLDER`` runs them on another che
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -192,7 +193,8 @@ def test_page_says_when_a_result_is_too_large_to_keep(monkeypatch):
 
 def test_page_says_when_it_dropped_an_older_result(monkeypatch):
     """With MBI_CACHE_MB=40 one exact search index of the shipped table (26.4 MB, BENCHMARKS.md) fits, two do not:
-    other weights' index drops the first, and the page says so."""
+    other weights' index drops the first (with the results used less recently than it: the learned gate's
+    neighbour search reuses the index after the trace and its RAM answers were cached), and the page says so."""
     monkeypatch.setenv("MBI_CACHE_MB", "40")
     at = _open("mixed", SMALL)
     _ok(at)
@@ -200,5 +202,5 @@ def test_page_says_when_it_dropped_an_older_result(monkeypatch):
     at.query_params.update({"wb": "2"})
     at.run()
     _ok(at)
-    assert any("To make room, the server dropped 1 older result" in c.value and "MBI_CACHE_MB=40" in c.value
-               for c in at.caption), [c.value for c in at.caption]
+    assert any(re.search(r"To make room, the server dropped \d+ older results? \((2[6-9]|[3-9]\d)\.\d MB\)", c.value)
+               and "MBI_CACHE_MB=40" in c.value for c in at.caption), [c.value for c in at.caption]

@@ -200,3 +200,83 @@ def test_compiled_tree_equals_numpy_tree_on_real_queries(shipped_queries) -> Non
         got, ref = tree.query(queries, checks=checks), tree.reference_query(queries, checks=checks)
         for field in ("index", "distance", "comparisons", "levels"):
             assert np.array_equal(getattr(got, field), getattr(ref, field)), (checks, field)
+
+
+def _plain_k_nearest(queries: np.ndarray, keys: np.ndarray, layout: KeyLayout, weights: tuple,
+                     k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``min(k, N)`` nearest rows by (distance, row) from a plain sort of the reference distances."""
+    d = distances_reference(queries, keys, layout, weights)
+    order = np.lexsort((np.broadcast_to(np.arange(len(keys)), d.shape), d), axis=1)[:, :k]
+    return order, np.take_along_axis(d, order, axis=1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems(), st.sampled_from([1, 2, 3, 5, 16, 70]), st.integers(1, 3), st.integers(1, 9),
+       st.sampled_from([1, 3, 8, 32]))
+def test_compiled_k_nearest_equals_the_numpy_reference(problem, k: int, n_threads: int, block: int,
+                                                       group_size: int) -> None:
+    # ties and duplicate keys are common (keys from a small pool), k may exceed the rows, weights are extreme
+    layout, keys, queries, weights = problem
+    plain_rows, plain_dist = _plain_k_nearest(queries, keys, layout, weights, k)
+    ref_rows, ref_dist = BruteForce(keys, layout, weights).query_k(queries, k)
+    assert np.array_equal(ref_rows, plain_rows) and np.array_equal(ref_dist, plain_dist)
+    pruned = PrunedExact(keys, layout, weights, n_threads=n_threads, block=block, group_size=group_size)
+    rows, dist = pruned.query_k(queries, k)
+    assert rows.shape == (len(queries), min(k, len(keys)))
+    assert np.array_equal(rows, ref_rows) and np.array_equal(dist, ref_dist)
+    first = pruned.query(queries)  # the nearest search is the k = 1 case
+    assert np.array_equal(first.index, rows[:, 0]) and np.array_equal(first.distance, dist[:, 0])
+
+
+def test_k_nearest_with_a_single_row_and_on_the_largest_layouts() -> None:
+    layout = KeyLayout(patch_len=4000, patch_levels=16, hidden_len=6000, hidden_levels=8, loc_levels=256)
+    rng = np.random.default_rng(4)
+    levels = np.array([16] * 4000 + [8] * 6000 + [256] * 2)
+    keys = (rng.random((9, layout.width)) * levels).astype(np.uint8)
+    queries = np.concatenate([keys[:2], (rng.random((3, layout.width)) * levels).astype(np.uint8)])
+    for table in (keys, keys[:1], np.repeat(keys[:1], 5, axis=0)):
+        for w in ((1.0, 1.0, 1.0), (1e-300, 1e300, 2.0)):
+            for k in (1, 4, 12):
+                got = build_searcher(table, layout, w, n_threads=2).query_k(queries, k)
+                ref = _plain_k_nearest(queries, table, layout, w, k)
+                assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1]), (len(table), w, k)
+
+
+def test_k_nearest_needs_an_exact_searcher_and_a_valid_k() -> None:
+    layout = KeyLayout(patch_len=3, patch_levels=4, hidden_len=2, hidden_levels=2, loc_levels=3)
+    keys = np.zeros((4, layout.width), dtype=np.uint8)
+    with pytest.raises(ValueError, match="k-nearest"):
+        build_searcher(keys, layout, (1, 1, 1), "tree", tree=TreeConfig(leaf_size=2)).query_k(keys, 2)
+    with pytest.raises(ValueError, match="k"):
+        build_searcher(keys, layout, (1, 1, 1)).query_k(keys, 0)
+
+
+def test_k_nearest_equals_the_reference_on_real_queries(shipped_queries) -> None:
+    table, weights, trace = shipped_queries
+    for t in range(table.num_glimpses):
+        keys, queries = table.keys_of_step(t), trace.queries[:40, t]
+        got = build_searcher(keys, table.layout, weights, n_threads=2).query_k(queries, 16)
+        ref = BruteForce(keys, table.layout, weights).query_k(queries, 16)
+        assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+        assert np.array_equal(table.rows_of_step(t)[got[0][:, 0]], trace.rows[:40, t])  # the lookup's own row
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems(), st.sampled_from([0.05, 0.3, 1.0, 10.0]), st.integers(1, 9))
+def test_approximate_pruned_search_is_within_its_factor(problem, eps: float, block: int) -> None:
+    layout, keys, queries, weights = problem
+    plain = distances_reference(queries, keys, layout, weights)
+    got = build_searcher(keys, layout, weights, n_threads=2, eps=eps).query(queries)
+    exact = plain.min(axis=1)
+    assert np.array_equal(got.distance, plain[np.arange(len(queries)), got.index])  # the row's own distance
+    assert (got.distance <= exact * (1 + eps) * (1 + 1e-12)).all()
+    assert (got.distance[exact == 0] == 0).all()  # an identical key is never skipped
+
+
+def test_eps_only_for_the_pruned_search() -> None:
+    layout = KeyLayout(patch_len=3, patch_levels=4, hidden_len=2, hidden_levels=2, loc_levels=3)
+    keys = np.zeros((4, layout.width), dtype=np.uint8)
+    with pytest.raises(ValueError, match="eps only applies"):
+        build_searcher(keys, layout, (1, 1, 1), "scan", eps=0.1)
+    with pytest.raises(ValueError, match="eps"):
+        build_searcher(keys, layout, (1, 1, 1), eps=-0.1)

@@ -260,3 +260,15 @@ def test_gate_shares_are_chosen_recorded_and_reported(checkpoint, tmp_path, caps
         main(base + ["--fit", "--shares", "0,0.5"])
     assert "(0, 1]" in capsys.readouterr().err
     (checkpoint / "lookup.json").unlink()
+
+
+def test_neighbours_reuse_an_exact_index_of_the_same_table():
+    from mbi.inference.lookup import StepIndex
+
+    table = _table()
+    fractions = []
+    nb = step_neighbours(table, (1, 1, 1), QUERIES, k=3, index=StepIndex(table, (1, 1, 1)), progress=fractions.append)
+    assert np.array_equal(nb.rows, step_neighbours(table, (1, 1, 1), QUERIES, k=3).rows)
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+    with pytest.raises(ValueError, match="StepIndex of this table"):
+        step_neighbours(table, (1, 1, 1), QUERIES, k=3, index=StepIndex(table, (1, 2, 1)))

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                            progress=lambda i, p: bar.update(i - bar.n), learned=learned,
                            trace_of=lambda p, xp: cached_trace(model, table, xp, images_id(p), weights, index=index),
                            neighbours_of=lambda p, trace: cached_neighbours(table, weights, trace, images_id(p),
-                                                                            learned.gate.k))
+                                                                            learned.gate.k, index=index))
     bar.update(len(perturbations) - bar.n)
     bar.close()
     res = {"images": int(len(y)), "dataset": ckpt.dataset, "split": args.split, "table_rows": int(len(table)),

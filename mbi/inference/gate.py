@@ -22,7 +22,8 @@ lookup when the score is at most a threshold. :class:`LearnedGate` is stored as 
 (:meth:`LearnedGate.to_dict`, JSON in the checkpoint's ``lookup.json``), never pickled.
 
 :func:`step_neighbours` is the exact ``k``-nearest search of each step that the features need
-(nearest first, ties to the lowest row as in :mod:`mbi.search.searchers`); :func:`gate_curve`
+(the engine's, :meth:`mbi.search.exact.PrunedExact.query_k`: nearest first, ties to the lowest row as in
+:mod:`mbi.search.searchers`); :func:`gate_curve`
 and :func:`error_auc` compare any two gates on the same images.
 """
 
@@ -34,9 +35,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mbi.inference.lookup import LookupTrace
-from mbi.memory.lut import LookupTable
-from mbi.search.distance import check_weights, pack, packed_distances
+from mbi.inference.lookup import LookupTrace, StepIndex
+from mbi.memory.lut import LookupTable, table_fingerprint
+from mbi.search.weights import check_weights
 
 GATES = ("distance", "learned")
 """The gates mixed MBI can use: the paper's largest matched distance, or :class:`LearnedGate`."""
@@ -51,7 +52,7 @@ CENSORED_MARGIN = 1.0
 STEP_FEATURES = ("distance", "margin", "source_agree", "class_margin")
 """The per-step features (``NAME_t`` for glimpse ``t``, 1-based); plus ``readout_agree_last`` once per image."""
 
-_QUERY_CHUNK = 64  # queries per block of the k-nearest search ([64, N] float64 distances at a time)
+_QUERY_BLOCK = 2048  # queries per call of the k-nearest search (the progress bar moves after each)
 
 
 @dataclass(frozen=True)
@@ -72,25 +73,14 @@ class Neighbours:
         return self.rows.shape[2]
 
 
-def _k_smallest(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``dist`` ``[Q, N]``, the ``k`` smallest columns by (distance, column): ``(cols, dists)``."""
-    q, n = dist.shape
-    if k >= n:
-        order = np.lexsort((np.broadcast_to(np.arange(n), dist.shape), dist), axis=1)
-        return order, np.take_along_axis(dist, order, axis=1)
-    kth = np.partition(dist, k - 1, axis=1)[:, k - 1: k]
-    cols = np.empty((q, k), dtype=np.int64)
-    for i in range(q):
-        cand = np.flatnonzero(dist[i] <= kth[i, 0])  # ascending columns, so a stable sort keeps ties lowest first
-        cols[i] = cand[np.argsort(dist[i, cand], kind="stable")[:k]]
-    return cols, np.take_along_axis(dist, cols, axis=1)
-
-
 def step_neighbours(table: LookupTable, weights: Sequence[float], queries: np.ndarray, k: int = DEFAULT_K,
-                    progress: Callable[[float], None] | None = None) -> Neighbours:
+                    progress: Callable[[float], None] | None = None, index: StepIndex | None = None) -> Neighbours:
     """Exact ``k`` nearest rows of step ``t``'s rows for ``queries[:, t]`` (``[B, T, D]``, a trace's queries).
 
-    A step with fewer than ``k`` rows repeats its farthest row. ``progress(fraction)`` after each step.
+    The search is the engine's exact one (:meth:`mbi.inference.lookup.StepIndex.query_k`); ``index`` reuses an
+    exact :class:`StepIndex` of ``table`` (or of a table with its fingerprint, e.g. the same file loaded again)
+    under ``weights`` (default: one is built). A step with fewer than ``k``
+    rows repeats its farthest row. ``progress(fraction)`` after each block of queries.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
         raise ValueError(f"k must be an integer >= 2 (the gate needs a second-best distance), got {k!r}")
@@ -98,25 +88,24 @@ def step_neighbours(table: LookupTable, weights: Sequence[float], queries: np.nd
     if queries.ndim != 3 or queries.shape[1] != table.num_glimpses:
         raise ValueError(f"queries must be [images, {table.num_glimpses} steps, key], got {queries.shape}")
     weights = check_weights(weights)
+    if index is None:
+        index = StepIndex(table, weights)
+    elif (index.table is not table and table_fingerprint(index.table) != table_fingerprint(table)) \
+            or index.weights != weights:
+        raise ValueError("index must be a StepIndex of this table under these weights")
     b, steps, _ = queries.shape
     rows = np.empty((b, steps, k), dtype=np.int64)
     dist = np.empty((b, steps, k), dtype=np.float64)
+    blocks = range(0, max(b, 1), _QUERY_BLOCK)
     for t in range(steps):
-        step_rows = table.rows_of_step(t)
-        if len(step_rows) == 0:
-            raise ValueError(f"the table has no rows for glimpse step {t + 1}; distill more rows")
-        packed = pack(table.keys[step_rows], table.layout)
-        q_packed = pack(table.layout.check_keys(queries[:, t], "queries"), table.layout)
-        for s in range(0, b, _QUERY_CHUNK):
-            block = q_packed.take(np.arange(s, min(s + _QUERY_CHUNK, b)))
-            cols, d = _k_smallest(packed_distances(block, packed, weights), k)
-            if cols.shape[1] < k:  # fewer rows than k: repeat the farthest
-                cols = np.concatenate([cols, np.repeat(cols[:, -1:], k - cols.shape[1], axis=1)], axis=1)
+        for i, s in enumerate(blocks):
+            found, d = index.query_k(t, queries[s: s + _QUERY_BLOCK, t], k)
+            if found.shape[1] < k:  # fewer rows than k: repeat the farthest
+                found = np.concatenate([found, np.repeat(found[:, -1:], k - found.shape[1], axis=1)], axis=1)
                 d = np.concatenate([d, np.repeat(d[:, -1:], k - d.shape[1], axis=1)], axis=1)
-            rows[s: s + len(cols), t] = step_rows[cols]
-            dist[s: s + len(cols), t] = d
-        if progress:
-            progress((t + 1) / steps)
+            rows[s: s + len(found), t], dist[s: s + len(found), t] = found, d
+            if progress:
+                progress((t * len(blocks) + i + 1) / (steps * len(blocks)))
     return Neighbours(rows, dist)
 
 

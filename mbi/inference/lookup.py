@@ -92,6 +92,17 @@ class StepIndex:
         res = searcher.query(queries)
         return self.rows[t][res.index], res.distance, res.comparisons
 
+    def query_k(self, t: int, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``k`` nearest rows (global indices, ``int64 [Q, min(k, n_t)]``) of step ``t`` and their distances.
+
+        Nearest first, ties to the lowest row (:meth:`mbi.search.searchers.Searcher.query_k`); only exact indexes.
+        """
+        searcher = self.searchers[t]
+        if searcher is None:
+            raise ValueError(f"the table has no rows for glimpse step {t + 1}; distill more rows")
+        rows, distance = searcher.query_k(queries, k)
+        return self.rows[t][rows], distance
+
 
 @dataclass
 class LookupTrace:

@@ -256,7 +256,8 @@ def robustness_rows(model: RAM, table: LookupTable, images: np.ndarray, labels: 
         score = None
         if learned is not None:
             found = neighbours_of(p, trace) if neighbours_of else \
-                step_neighbours(table, index.weights, trace.queries, learned.gate.k)
+                step_neighbours(table, index.weights, trace.queries, learned.gate.k,
+                                index=index if index.kind == "brute" else None)
             score = learned.gate.score(gate_features(trace, found, table, learned.train_labels,
                                                      learned.gate.features))
         rows.append(robustness_row(p, trace, predict(model, x), labels, threshold, score,

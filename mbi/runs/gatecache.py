@@ -20,7 +20,7 @@ import numpy as np
 from mbi.config import TreeConfig
 from mbi.inference.gate import (GATES, LearnedGate, Neighbours, accuracy_at_share, error_auc, gate_curve, gate_features,
                                 gated_predictions, step_neighbours, wrong_answers)
-from mbi.inference.lookup import LookupTrace
+from mbi.inference.lookup import LookupTrace, StepIndex
 from mbi.memory.lut import LookupTable
 from mbi.model.predict import predict
 from mbi.model.ram import RAM
@@ -37,8 +37,12 @@ def neighbours_path(table: LookupTable, weights: Sequence[float], kind: str, tre
 
 def cached_neighbours(table: LookupTable, weights: Sequence[float], trace: LookupTrace, images: str, k: int,
                       kind: str = "brute", tree: TreeConfig | None = None, progress: Callable[[float], None] | None = None,
-                      root: Path | None = None) -> Neighbours:
-    """:func:`step_neighbours` of ``trace``'s queries (``images`` names them, as for the trace), from disk or computed."""
+                      root: Path | None = None, index: StepIndex | None = None) -> Neighbours:
+    """:func:`step_neighbours` of ``trace``'s queries (``images`` names them, as for the trace), from disk or computed.
+
+    ``kind``/``tree`` name the trace's search; the neighbours are always exact (``index``: an exact
+    :class:`StepIndex` of ``table`` under ``weights`` to search with, default: one is built).
+    """
     path = neighbours_path(table, weights, kind, tree, images, k, root)
     if path.is_file():
         try:
@@ -48,7 +52,7 @@ def cached_neighbours(table: LookupTable, weights: Sequence[float], trace: Looku
                 return found
         except Exception:  # a damaged cache file is recomputed
             pass
-    found = step_neighbours(table, weights, trace.queries, k, progress)
+    found = step_neighbours(table, weights, trace.queries, k, progress, index=index)
     atomic_save_npz(path, rows=found.rows, distance=found.distance)
     prune_oldest(path.parent, *cache_limits(), keep=path, pattern="*.npz")
     return found

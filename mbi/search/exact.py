@@ -1,7 +1,9 @@
 """Exact nearest-key search with compiled kernels: a full scan, and a scan that skips rows.
 
 Both return exactly what :class:`mbi.search.searchers.BruteForce` (the numpy reference)
-returns: the nearest row under eq. (1), its float64 distance, ties to the lowest row.
+returns: the nearest row under eq. (1), its float64 distance, ties to the lowest row;
+:meth:`PrunedExact.query_k` the ``k`` nearest rows, sorted by (distance, row), as
+:meth:`mbi.search.searchers.BruteForce.query_k` does.
 
 :class:`PrunedExact` does less than a full scan with three lower bounds of eq. (1), each
 exact for the thermometer codes (the Manhattan distance of a part is at least the sum, over
@@ -31,7 +33,7 @@ import numpy as np
 from mbi.search import kernels
 from mbi.search.distance import KeyLayout, default_threads, pack, part_word_slices
 from mbi.search.searchers import SearchResult, Searcher
-from mbi.validate import check_int
+from mbi.validate import check_int, check_number
 
 
 def part_ranges(part_words: Sequence[slice]) -> np.ndarray:
@@ -141,15 +143,19 @@ class PrunedExact(CompiledSearcher):
     """Exact search that skips rows by lower bounds (see the module docstring); same answers as a full scan.
 
     ``block``: rows bounded together (the granularity of the skipping); ``group_size``: most
-    columns per level-sum group of the third bound (:func:`column_groups`). The result's
+    columns per level-sum group of the third bound (:func:`column_groups`). ``eps`` > 0 makes it
+    a (1 + eps)-approximate search: rows are skipped once their bound exceeds the best distance
+    so far divided by ``1 + eps``, so an answer is at most ``1 + eps`` times the exact nearest
+    distance (its distance is still its exact eq. (1)); 0 (the default) is exact. The result's
     ``comparisons`` are the full scan's (``N``, the search it equals); ``rows_read`` counts the
     rows whose exact distance was computed, ``rows_bounded`` those whose group-sum bound was.
     """
 
     def __init__(self, keys: np.ndarray, layout: KeyLayout, weights: Sequence[float],
-                 n_threads: int | None = None, block: int = 512, group_size: int = 8) -> None:
+                 n_threads: int | None = None, block: int = 512, group_size: int = 8, eps: float = 0.0) -> None:
         super().__init__(keys, layout, weights, n_threads)
         self.block = check_int("block", block, 1)
+        self.eps = check_number("eps", eps, 0.0)
         self.group_size = check_int("group_size", group_size, 1)
         loc = self.keys[:, layout.loc_cols].astype(np.int64)
         cells, group = np.unique(loc[:, 0] * layout.loc_levels + loc[:, 1], return_inverse=True)
@@ -201,26 +207,50 @@ class PrunedExact(CompiledSearcher):
         arrays = (self._codes, self._chunks, self._order, self._sp, self._group_start, self._group_loc)
         return int(sum(a.nbytes for a in arrays))
 
-    def query(self, queries: np.ndarray) -> SearchResult:
-        """Exact nearest key of every query (ties: lowest row); ``rows_read`` = rows whose distance was computed."""
+    def _visit(self, queries: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Validated ``queries`` in the order the kernels visit them: ``(visit, codes, loc, patch sums, group sums)``.
+
+        ``visit`` (``int64 [Q]``) is the (location, patch sum) order: neighbouring queries read
+        overlapping rows, which stay in cache; the other arrays are the queries' in that order.
+        """
         keys = self.layout.check_keys(queries, "queries")
         loc = keys[:, self.layout.loc_cols].astype(np.int64)
         q_sp = self._patch_sum(keys)
-        # queries in (location, patch sum) order: neighbours read overlapping rows, which stay in cache
         visit = np.lexsort((q_sp, loc[:, 0] * self.layout.loc_levels + loc[:, 1]))
         keys, loc, q_sp = keys[visit], np.ascontiguousarray(loc[visit]), q_sp[visit]
-        codes = pack_rows(keys, self.layout)
-        n = len(codes)
         q_chunks = np.ascontiguousarray(self._group_sums(keys), dtype=self._chunks.dtype)
-        index, distance = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.float64)
+        return visit, pack_rows(keys, self.layout), loc, q_sp, q_chunks
+
+    def query(self, queries: np.ndarray) -> SearchResult:
+        """Exact nearest key of every query (ties: lowest row); ``rows_read`` = rows whose distance was computed."""
+        rows, distance, bounded, counted = self._search(queries, 1)
+        n = len(rows)
+        return SearchResult(rows[:, 0], distance[:, 0], np.full(n, self.n_rows, dtype=np.int64),
+                            np.zeros(n, dtype=np.int64), rows_read=counted, rows_bounded=bounded)
+
+    def query_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``k`` nearest keys of every query, nearest first, ties to the lowest row.
+
+        Returns ``(rows int64 [Q, min(k, N)], distance float64 [Q, min(k, N)])``, equal to
+        :meth:`mbi.search.searchers.BruteForce.query_k` (the numpy reference).
+        """
+        rows, distance, _, _ = self._search(queries, check_int("k", k, 1))
+        return rows, distance
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`mbi.search.kernels.pruned_block` on ``queries``: ``min(k, N)`` nearest rows and distances
+        (``[Q, min(k, N)]``), rows bounded and rows read (``[Q]``), in the queries' order."""
+        visit, codes, loc, q_sp, q_chunks = self._visit(queries)
+        n, kept = len(codes), min(k, self.n_rows)
+        rows, distance = np.zeros((n, kept), dtype=np.int64), np.zeros((n, kept), dtype=np.float64)
         bounded, counted = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         kernels.run_blocks(
             lambda s, e: kernels.pruned_block(self._codes, self._parts, self._order, self._sp, self._group_start,
                                               self._group_loc, self._chunks, self._n_patch_groups,
                                               self._int_weights, codes, loc, q_sp, q_chunks, self._weights,
-                                              self.block, s, e, index, distance, bounded, counted),
+                                              self.block, kept, 1.0 / (1.0 + self.eps), s, e, rows, distance,
+                                              bounded, counted),
             n, self.n_threads)
         back = np.empty(n, dtype=np.int64)
         back[visit] = np.arange(n)
-        return SearchResult(index[back], distance[back], np.full(n, self.n_rows, dtype=np.int64),
-                            np.zeros(n, dtype=np.int64), rows_read=counted[back], rows_bounded=bounded[back])
+        return rows[back], distance[back], bounded[back], counted[back]

@@ -13,7 +13,7 @@ block of queries and release the GIL, so :func:`run_blocks` can share the querie
 threads the caller chooses):
 
 * :func:`brute_block`: the full scan.
-* :func:`pruned_block`: exact search that skips rows by lower bounds (see
+* :func:`pruned_block`: exact ``k``-nearest search that skips rows by lower bounds (see
   :mod:`mbi.search.exact`).
 * :func:`tree_block`: the beam descent of :class:`mbi.search.searchers.KMeansTree`
   and the scan of the leaves it reaches (see :mod:`mbi.search.compiled_tree`).
@@ -294,14 +294,29 @@ def _threshold(best: float, ml: int, total: float, c: float, top: float, t_max: 
     return min(max(room * (INT_WEIGHT_SCALE / top) * (1.0 + 1e-9) + 1.0, 0.0), t_max)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _insert_nearest(top_d: np.ndarray, top_r: np.ndarray, found: int, k: int, d: float, row: int) -> int:
+    """Insert ``(d, row)`` into the ``found`` entries of ``top_d``/``top_r`` sorted by (distance, row); keep ``k``.
+
+    Called only when ``(d, row)`` beats the ``k``-th entry (or fewer than ``k`` are kept); returns the new count.
+    """
+    i = found if found < k else k - 1
+    while i > 0 and (top_d[i - 1] > d or (top_d[i - 1] == d and top_r[i - 1] > row)):
+        top_d[i], top_r[i] = top_d[i - 1], top_r[i - 1]
+        i -= 1
+    top_d[i], top_r[i] = d, row
+    return min(found + 1, k)
+
+
 @njit(cache=True, nogil=True)
 def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np.ndarray,
                  group_start: np.ndarray, group_loc: np.ndarray, chunks: np.ndarray, n_patch_chunks: int,
                  int_weights: np.ndarray, queries: np.ndarray, q_loc: np.ndarray, q_sp: np.ndarray,
-                 q_chunks: np.ndarray, weights: np.ndarray, block: int, q_start: int, q_stop: int,
-                 out_index: np.ndarray, out_dist: np.ndarray, out_bounded: np.ndarray,
+                 q_chunks: np.ndarray, weights: np.ndarray, block: int, k: int, shrink: float, q_start: int,
+                 q_stop: int,
+                 out_rows: np.ndarray, out_dist: np.ndarray, out_bounded: np.ndarray,
                  out_counted: np.ndarray) -> None:
-    """Exact nearest rows for queries ``q_start:q_stop``, skipping rows by lower bounds.
+    """Exact ``k`` nearest rows for queries ``q_start:q_stop``, skipping rows by lower bounds.
 
     ``codes`` uint64 [N, W] (row-major) holds the rows grouped by location (group ``g`` is
     ``group_start[g]:group_start[g + 1]``, at location ``group_loc[g]`` = (row, col)) and
@@ -326,9 +341,15 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
        weaker, never wrong; the margin covers float rounding). Only the rows that pass get
        their exact distance.
 
-    Ties go to the lowest table row, so the answers equal the full scan's.
-    ``out_bounded`` = rows whose group-sum bound was computed, ``out_counted`` = rows whose
-    exact distance was computed.
+    The ``k`` best rows by (distance, table row) are kept: every bound is tested against the
+    ``k``-th best distance so far (infinite while fewer than ``k`` rows are known), and a row at
+    that distance still enters when its table row is lower, so the answers equal a full scan's
+    sorted by (distance, row). ``out_rows`` int64 [Q, k] and ``out_dist`` float64 [Q, k] get the
+    rows nearest first; ``k`` must be at most ``N`` (every row is then found).
+    ``shrink`` = ``1 / (1 + eps)``: the bounds are tested against the ``k``-th best distance times
+    ``shrink``; 1.0 is exact, less skips rows that could be up to ``1 + eps`` times nearer (a
+    (1 + eps)-approximate search). ``out_bounded`` = rows whose group-sum bound was computed,
+    ``out_counted`` = rows whose exact distance was computed.
     """
     a, b, c = weights[0], weights[1], weights[2]
     total = (a + b) + c
@@ -344,6 +365,7 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
     score = np.empty(block, int_weights.dtype)
     keep = np.zeros(8 * ((block + 7) // 8 + 1), np.uint8)  # whole uint64 words for the 8-at-a-time skip
     keep_words = keep.view(np.uint64)
+    top_d, top_r = np.empty(k, np.float64), np.empty(k, np.int64)
     for qi in range(q_start, q_stop):
         q = queries[qi]
         qsp = q_sp[qi]
@@ -351,11 +373,13 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
         for g in range(n_groups):
             gdist[g] = abs(group_loc[g, 0] - q_loc[qi, 0]) + abs(group_loc[g, 1] - q_loc[qi, 1])
         visit = np.argsort(gdist, kind="mergesort")
-        best, best_row, bounded, counted = np.inf, np.int64(-1), 0, 0
-        for k in range(n_groups):
-            g = visit[k]
+        # kd, krow: the k-th best (distance, row) so far; (inf, -1) while fewer than k are known
+        found, kd, krow, bounded, counted = 0, np.inf, np.int64(-1), 0, 0
+        cut = kd * shrink  # what the bounds are tested against
+        for kk in range(n_groups):
+            g = visit[kk]
             ml = gdist[g]
-            if _eq1(0, 0, ml, a, b, c, total) > best:
+            if _eq1(0, 0, ml, a, b, c, total) > cut:
                 break
             lo, hi = group_start[g], group_start[g + 1]
             left, right = lo, hi  # first position whose sum is >= qsp
@@ -371,7 +395,7 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                 gap_down = qsp - np.int64(sp[down - 1]) if down > lo else np.int64(1) << 40
                 going_up = gap_up <= gap_down
                 gap = gap_up if going_up else gap_down
-                if _eq1(gap, 0, ml, a, b, c, total) > best:
+                if _eq1(gap, 0, ml, a, b, c, total) > cut:
                     if going_up:
                         up = hi
                     else:
@@ -385,7 +409,7 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                     start = down - m
                     down = start
                 bounded += m
-                threshold[0] = _threshold(best, ml, total, c, top, t_max)
+                threshold[0] = _threshold(cut, ml, total, c, top, t_max)
                 limit = threshold[0]
                 acc_p[:m] = 0
                 acc_h[:m] = 0
@@ -405,7 +429,7 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                     kept = np.uint8(score[r] <= limit)
                     keep[r] = kept
                     any_kept |= kept
-                if any_kept == 0:  # the common case once a good match is known
+                if any_kept == 0:  # the common case once k good matches are known
                     continue
                 # best first: the row of the smallest bound is read first, and tightens the test for the others
                 first = 0
@@ -415,9 +439,13 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                 pos = start + first
                 d = _eq1(_row_part(q, codes[pos], p0, p1), _row_part(q, codes[pos], h0, h1), ml, a, b, c, total)
                 counted += 1
-                if d < best or (d == best and order[pos] < best_row):
-                    best, best_row = d, order[pos]
-                threshold[0] = _threshold(best, ml, total, c, top, t_max)
+                table_row = order[pos]
+                if found < k or d < kd or (d == kd and table_row < krow):
+                    found = _insert_nearest(top_d, top_r, found, k, d, table_row)
+                    if found == k:
+                        kd, krow = top_d[k - 1], top_r[k - 1]
+                        cut = kd * shrink
+                threshold[0] = _threshold(cut, ml, total, c, top, t_max)
                 limit = threshold[0]
                 any_kept = np.uint8(0)
                 for r in range(m):
@@ -444,13 +472,17 @@ def pruned_block(codes: np.ndarray, parts: np.ndarray, order: np.ndarray, sp: np
                         row = codes[pos]
                         d = _eq1(_row_part(q, row, p0, p1), _row_part(q, row, h0, h1), ml, a, b, c, total)
                         counted += 1
-                        if d <= best:
+                        if d <= kd:
                             table_row = order[pos]
-                            if d < best or table_row < best_row:
-                                best, best_row = d, table_row
-                                threshold[0] = _threshold(best, ml, total, c, top, t_max)
-                                limit = threshold[0]
-        out_index[qi], out_dist[qi] = best_row, best
+                            if found < k or d < kd or table_row < krow:
+                                found = _insert_nearest(top_d, top_r, found, k, d, table_row)
+                                if found == k:
+                                    kd, krow = top_d[k - 1], top_r[k - 1]
+                                    cut = kd * shrink
+                                    threshold[0] = _threshold(cut, ml, total, c, top, t_max)
+                                    limit = threshold[0]
+        out_rows[qi, :found] = top_r[:found]
+        out_dist[qi, :found] = top_d[:found]
         out_bounded[qi], out_counted[qi] = bounded, counted
 
 
@@ -634,8 +666,8 @@ def warm_up() -> float:
     codes = np.zeros((2, 3), dtype=np.uint64)
     pruned_block(codes, parts, np.arange(2), np.zeros(2, np.int32), np.array([0, 2]), np.zeros((1, 2), np.int64),
                  np.zeros((2, 2), np.uint8), 1, np.ones(2, np.uint16), q, np.zeros((1, 2), np.int64),
-                 np.zeros(1, np.int64), np.zeros((1, 2), np.uint8), weights, 64, 0, 1, idx, dist, cnt,
-                 np.zeros(1, np.int64))
+                 np.zeros(1, np.int64), np.zeros((1, 2), np.uint8), weights, 64, 1, 1.0, 0, 1, np.zeros((1, 1), np.int64),
+                 np.zeros((1, 1)), cnt, np.zeros(1, np.int64))
     one = np.ones(3, dtype=np.int64)
     pack_rows_block(np.zeros((1, 3), np.uint8), np.arange(4), one, np.arange(3), 0, 1, codes)
     group_sums_block(np.zeros((1, 3), np.uint8), np.zeros(3, np.int64), 0, 1, np.zeros((1, 1), np.int64))

@@ -28,11 +28,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from mbi.config import TreeConfig
-from mbi.search.distance import KeyLayout, PackedKeys, nearest, pack, pair_distances, thermometer
+from mbi.search.distance import KeyLayout, PackedKeys, nearest, pack, packed_distances, pair_distances, thermometer
 from mbi.search.weights import Weights, check_weights
 from mbi.validate import check_int
 
 _ROUTING_FLOATS = 1 << 22  # centroid floats gathered per chunk of queries in the tree descent
+_KNN_QUERIES = 64  # queries per block of the reference k-nearest scan ([64, N] float64 distances at a time)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,14 @@ class Searcher(ABC):
     def query(self, queries: np.ndarray) -> SearchResult:
         """Nearest key for each row of ``queries`` (``[Q, D]`` integer levels)."""
 
+    def query_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``k`` nearest keys per query, nearest first, ties to the lowest row.
+
+        ``(rows int64 [Q, min(k, N)], distance float64 [Q, min(k, N)])``; only exact searchers answer it.
+        """
+        raise ValueError(f"{type(self).__name__} has no exact k-nearest search; use the exact search "
+                         "(build_searcher kind 'brute')")
+
 
 class BruteForce(Searcher):
     """Exhaustive search with the packed popcount kernel; exact, ``N`` comparisons per query.
@@ -116,6 +125,37 @@ class BruteForce(Searcher):
         index, distance = nearest(packed, self.packed, self.weights, self.n_threads)
         n = packed.n_rows
         return SearchResult(index, distance, np.full(n, self.n_rows, dtype=np.int64), np.zeros(n, dtype=np.int64))
+
+    def query_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``k`` nearest keys of every query by a full scan, nearest first, ties to the lowest row.
+
+        Returns ``(rows int64 [Q, min(k, N)], distance float64 [Q, min(k, N)])``: the reference of
+        :meth:`mbi.search.exact.PrunedExact.query_k`.
+        """
+        k = check_int("k", k, 1)
+        packed = self._pack_queries(queries)
+        kept = min(k, self.n_rows)
+        rows = np.empty((packed.n_rows, kept), dtype=np.int64)
+        distance = np.empty((packed.n_rows, kept), dtype=np.float64)
+        for s in range(0, packed.n_rows, _KNN_QUERIES):
+            block = packed.take(np.arange(s, min(s + _KNN_QUERIES, packed.n_rows)))
+            cols, d = k_smallest(packed_distances(block, self.packed, self.weights), k)
+            rows[s: s + len(cols)], distance[s: s + len(cols)] = cols, d
+        return rows, distance
+
+
+def k_smallest(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``dist`` ``[Q, N]``, the ``min(k, N)`` smallest columns by (distance, column): ``(cols, dists)``."""
+    q, n = dist.shape
+    if k >= n:
+        order = np.lexsort((np.broadcast_to(np.arange(n), dist.shape), dist), axis=1)
+        return order, np.take_along_axis(dist, order, axis=1)
+    kth = np.partition(dist, k - 1, axis=1)[:, k - 1: k]
+    cols = np.empty((q, k), dtype=np.int64)
+    for i in range(q):
+        cand = np.flatnonzero(dist[i] <= kth[i, 0])  # ascending columns, so a stable sort keeps ties lowest first
+        cols[i] = cand[np.argsort(dist[i, cand], kind="stable")[:k]]
+    return cols, np.take_along_axis(dist, cols, axis=1)
 
 
 def weighted_features(keys: np.ndarray, layout: KeyLayout, weights: Sequence[float]) -> np.ndarray:

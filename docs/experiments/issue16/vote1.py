@@ -5,7 +5,7 @@ from mbi.model.checkpoint import Checkpoint
 from mbi.memory.lut import cached_table, load_table, query_key
 from mbi.data import load_mnist
 from mbi.inference.lookup import StepIndex
-from mbi.inference.gate import _k_smallest
+from mbi.search.searchers import k_smallest as _k_smallest
 from mbi.inference.robustness import parse_perturbation
 from mbi.model.predict import images_to_tensor
 from mbi.search.distance import pack, packed_distances
