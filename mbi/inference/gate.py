@@ -10,8 +10,7 @@ The *learned gate* here looks at more of each step's neighbourhood in the table:
 * the margin between the second-best and the best distance of every step (a near tie means the
   trajectory could as well have gone elsewhere);
 * the share of the ``k`` nearest rows of every step that come from training digits of the class the
-  lookup finally answers (:attr:`LookupTable.source` and the training labels), and the share of the
-  last step's ``k`` nearest rows whose readout is that class;
+  lookup finally answers (:attr:`LookupTable.source` and the training labels);
 * the *class margin* of every step: how much farther than the best row the nearest of the ``k`` rows
   is whose training digit is of another class than the answer (when all ``k`` agree: the ``k``-th
   distance plus :data:`CENSORED_MARGIN`, a lower bound);
