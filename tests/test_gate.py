@@ -10,9 +10,9 @@ from hypothesis import given, settings, strategies as st
 
 from mbi.cli import main
 from mbi.config import RunConfig, TrainConfig
-from mbi.inference.gate import (CENSORED_MARGIN, GatePoint, LearnedGate, Neighbours, accuracy_at_share, error_auc,
-                                feature_names, gate_curve, gate_features, gated_predictions, largest_share,
-                                out_of_fold_scores, step_neighbours)
+from mbi.inference.gate import (CENSORED_MARGIN, STEP_FEATURES, GatePoint, LearnedGate, Neighbours, accuracy_at_share,
+                                error_auc, feature_names, gate_curve, gate_features, gated_predictions, known_features,
+                                largest_share, location_agreement, out_of_fold_scores, step_neighbours)
 from mbi.inference.lookup import LookupTrace
 from mbi.memory.lut import LookupTable
 from mbi.model.train import train
@@ -37,11 +37,11 @@ SOURCE = np.array([0, 1, 2, 3, 0, 4, 2], dtype=np.int32)  # training digits
 TRAIN_LABELS = np.array([5, 5, 3, 1, 6])
 
 
-def _table() -> LookupTable:
+def _table(count: np.ndarray | None = None) -> LookupTable:
     n = len(KEYS)
     return LookupTable(keys=KEYS, next_hidden=np.zeros((n, 2), np.uint8), next_loc=np.ones((n, 2), np.uint8),
-                       readout=READOUT, step=STEP, count=np.ones(n, np.int32), source=SOURCE, layout=LAYOUT,
-                       num_glimpses=2, model_hash="hand")
+                       readout=READOUT, step=STEP, count=np.ones(n, np.int32) if count is None else count,
+                       source=SOURCE, layout=LAYOUT, num_glimpses=2, model_hash="hand")
 
 
 QUERIES = np.array([[[0, 0, 0, 0, 1, 1], [2, 2, 1, 0, 1, 1]],      # image A: exact matches at both steps
@@ -86,7 +86,7 @@ def test_neighbours_equal_a_plain_sort_of_the_reference_distances(seed, k, weigh
 def _trace(rows: np.ndarray, distance: np.ndarray) -> LookupTrace:
     b, t = rows.shape
     return LookupTrace(locs=np.zeros((b, t, 2), np.uint8), rows=rows, distance=distance,
-                       comparisons=np.ones((b, t), np.int64), readouts=READOUT[rows], queries=QUERIES)
+                       comparisons=np.ones((b, t), np.int64), readouts=READOUT[rows], queries=QUERIES[:b])
 
 
 def test_features_on_a_hand_built_table():
@@ -95,7 +95,7 @@ def test_features_on_a_hand_built_table():
     trace = _trace(nb.rows[:, :, 0], nb.distance[:, :, 0])
     f = gate_features(trace, nb, table, TRAIN_LABELS)
     names = feature_names(2)
-    assert f.shape == (2, len(names)) and names[-1] == "readout_agree_last"
+    assert f.shape == (2, len(names)) == (2, 2 * len(STEP_FEATURES)) and known_features(2)[-1] == "readout_agree_last"
     a = dict(zip(names, f[0]))
     # image A answers class 5 (row 4's readout)
     assert a["distance_1"] == 0 and a["distance_2"] == 0
@@ -104,17 +104,28 @@ def test_features_on_a_hand_built_table():
     assert a["source_agree_1"] == pytest.approx(2 / 3)
     # step 2 neighbours 4, 5, 6 come from digits 0, 4, 2 of classes 5, 6, 3
     assert a["source_agree_2"] == pytest.approx(1 / 3)
-    # their readouts 5, 5, 2
-    assert a["readout_agree_last"] == pytest.approx(2 / 3)
+    # their readouts 5, 5, 2; step 1's (rows 0, 1, 2) 7, 7, 3: none is 5
+    assert a["readout_agree_2"] == pytest.approx(2 / 3) and a["readout_agree_1"] == 0
+    # readout margins: the nearest row with another readout than 5 (step 1: row 0 itself; step 2: row 6 at 8/3)
+    assert a["readout_margin_1"] == 0 and a["readout_margin_2"] == pytest.approx(8 / 3)
+    # location agreement: step 1 rows at A's location (1, 1) are 0, 1, 2 (classes 5, 5, 3); step 2's rows 4, 5 (5, 6)
+    assert a["location_agree_1"] == pytest.approx(2 / 3) and a["location_agree_2"] == pytest.approx(1 / 2)
     # class margins: the nearest row from another class's digit, minus the best (row 2, class 3; row 5, class 6)
     assert a["class_margin_1"] == pytest.approx(1 / 3) and a["class_margin_2"] == pytest.approx(1 / 3)
     b = dict(zip(names, f[1]))  # image B answers class 2 (row 6)
-    assert b["distance_1"] == pytest.approx(2 / 3) and b["readout_agree_last"] == pytest.approx(1 / 3)
+    assert b["distance_1"] == pytest.approx(2 / 3) and b["readout_agree_2"] == pytest.approx(1 / 3)
+    assert b["location_agree_1"] == 0 and b["location_agree_2"] == 0  # no digit of class 2 at (1, 1) or (2, 2)
     # no step-1 neighbour of B comes from a digit of class 2: its nearest other row is its nearest row
     assert b["source_agree_1"] == 0 and b["class_margin_1"] == 0
+    # the last step's readout agreement under the name gates recorded before the per-step readout features used
+    last = gate_features(trace, nb, table, TRAIN_LABELS, ["readout_agree_last"])
+    np.testing.assert_array_equal(last[:, 0], f[:, names.index("readout_agree_2")])
+    # rows weighted by their hit counts: row 2 (class 3) memorized 3 glimpses, so A's step 1 is 2 of 5
+    heavy = _table(np.array([1, 1, 3, 1, 1, 1, 1], np.int32))
+    assert location_agreement(trace, heavy, TRAIN_LABELS)[0, 0] == pytest.approx(2 / 5)
     # a subset of the features, in any order, is the same columns
-    sub = gate_features(trace, nb, table, TRAIN_LABELS, ["readout_agree_last", "class_margin_2", "distance_1"])
-    np.testing.assert_array_equal(sub, f[:, [names.index(n) for n in ("readout_agree_last", "class_margin_2",
+    sub = gate_features(trace, nb, table, TRAIN_LABELS, ["location_agree_2", "class_margin_2", "distance_1"])
+    np.testing.assert_array_equal(sub, f[:, [names.index(n) for n in ("location_agree_2", "class_margin_2",
                                                                       "distance_1")]])
     with pytest.raises(ValueError, match="train_labels"):
         gate_features(trace, nb, table, TRAIN_LABELS[:3])
@@ -130,13 +141,81 @@ def test_the_class_margin_is_censored_when_every_neighbour_agrees():
     a = dict(zip(feature_names(2), gate_features(trace, nb, table, TRAIN_LABELS)[0]))
     assert a["source_agree_1"] == 1 and a["class_margin_1"] == pytest.approx(1.25 + CENSORED_MARGIN - 0.5)
     assert a["class_margin_2"] == pytest.approx(0.75)  # row 5 comes from digit 4, of class 6
+    assert a["readout_agree_2"] == 1 and a["readout_margin_2"] == pytest.approx(0.75 + CENSORED_MARGIN)  # readouts 5, 5
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(2, 5))
+def test_the_features_equal_a_plain_loop_over_images_steps_and_rows(seed, k):
+    """Every column of :func:`gate_features` recomputed image by image from the table's arrays, and a recorded
+    gate's score recomputed from its JSON numbers."""
+    rng = np.random.default_rng(seed)
+    n, b, classes = 60, 12, 4
+    keys = np.concatenate([rng.integers(0, 4, (n, 2)), rng.integers(0, 2, (n, 2)), rng.integers(0, 3, (n, 2))], 1)
+    source, train_labels = rng.integers(0, 20, n).astype(np.int32), rng.integers(0, classes, 20)
+    table = LookupTable(keys=keys.astype(np.uint8), next_hidden=np.zeros((n, 2), np.uint8),
+                        next_loc=np.zeros((n, 2), np.uint8), readout=rng.integers(0, classes, n).astype(np.uint8),
+                        step=(np.arange(n) % 2).astype(np.uint8), count=rng.integers(1, 5, n).astype(np.int32),
+                        source=source, layout=LAYOUT, num_glimpses=2, model_hash="r")
+    q = np.concatenate([rng.integers(0, 4, (b, 2, 2)), rng.integers(0, 2, (b, 2, 2)), rng.integers(0, 3, (b, 2, 2))],
+                       2).astype(np.uint8)
+    nb = step_neighbours(table, (1, 1, 1), q, k=k)
+    trace = LookupTrace(locs=np.zeros((b, 2, 2), np.uint8), rows=nb.rows[:, :, 0], distance=nb.distance[:, :, 0],
+                        comparisons=np.ones((b, 2), np.int64), readouts=table.readout[nb.rows[:, :, 0]], queries=q)
+    names = feature_names(2)
+    f = gate_features(trace, nb, table, train_labels)
+    for i in range(b):
+        answer = int(trace.readouts[i, -1])
+        for t in range(2):
+            rows, d = nb.rows[i, t].tolist(), nb.distance[i, t].tolist()
+            cls = [int(train_labels[source[r]]) for r in rows]
+            out = [d[j] for j in range(k) if cls[j] != answer]
+            rout = [d[j] for j in range(k) if table.readout[rows[j]] != answer]
+            at = [r for r in table.rows_of_step(t) if (keys[r, 4:] == q[i, t, 4:]).all()]
+            here = sum(int(table.count[r]) for r in at)
+            mine = sum(int(table.count[r]) for r in at if train_labels[source[r]] == answer)
+            want = {"distance": d[0], "margin": d[1] - d[0], "source_agree": cls.count(answer) / k,
+                    "class_margin": (out[0] if out else d[-1] + CENSORED_MARGIN) - d[0],
+                    "readout_agree": sum(table.readout[r] == answer for r in rows) / k,
+                    "readout_margin": (rout[0] if rout else d[-1] + CENSORED_MARGIN) - d[0],
+                    "location_agree": mine / here if here else 0.0}
+            for kind, value in want.items():
+                assert f[i, names.index(f"{kind}_{t + 1}")] == pytest.approx(value), (kind, i, t)
+    wrong = np.arange(b) % 3 == 0
+    gate = LearnedGate.from_dict(json.loads(json.dumps(LearnedGate.fit(f, wrong, names, k).to_dict())))
+    for i in range(b):
+        z = sum((f[i, j] - gate.mean[j]) / gate.scale[j] * gate.coef[j] for j in range(len(names))) + gate.intercept
+        assert gate.score(f)[i] == pytest.approx(1 / (1 + np.exp(-z)))
+
+
+def test_a_recorded_gate_round_trips_through_lookup_json_and_a_corrupt_one_is_refused(tmp_path):
+    from mbi.model.checkpoint import LookupSettings
+
+    rng = np.random.default_rng(1)
+    names = feature_names(4)
+    wrong = rng.random(300) < 0.2
+    gate = LearnedGate.fit(rng.normal(size=(300, len(names))) + wrong[:, None], wrong, names, 16, fitted_on="val:300")
+    LookupSettings(gate=gate.to_dict(), gate_thresholds={"learned": {"0.8": 0.3}}).write(tmp_path)
+    back = LookupSettings.read(tmp_path)
+    assert LearnedGate.from_dict(back.gate) == gate and back.gate_thresholds == {"learned": {"0.8": 0.3}}
+    good = gate.to_dict()
+    for bad, says in [({**good, "features": [*names[:-1], "location_agree_0"]}, "location_agree_0"),
+                      ({**good, "features": [*names[:-1], "pixels_1"]}, "pixels_1"),
+                      ({**good, "features": [*names[:-1], names[0]]}, "distinct"),
+                      ({**good, "coef": good["coef"][:-1]}, "one mean, scale and coefficient"),
+                      ({**good, "scale": [0.0] * len(names)}, "scales > 0"),
+                      ({**good, "intercept": "nan"}, "finite"),
+                      ({k: v for k, v in good.items() if k != "mean"}, "mean")]:
+        with pytest.raises(ValueError, match="malformed") as err:
+            LearnedGate.from_dict(bad)
+        assert says in str(err.value) and "--fit" in str(err.value)
 
 
 def test_a_fitted_gate_separates_what_its_features_separate_and_reads_back():
     rng = np.random.default_rng(0)
     wrong = rng.random(400) < 0.2
     x = np.stack([rng.normal(size=400) + 2.5 * wrong, rng.normal(size=400)], axis=1)
-    gate = LearnedGate.fit(x, wrong, ["signal", "noise"], k=4, fitted_on="synthetic")
+    gate = LearnedGate.fit(x, wrong, ["distance_1", "margin_1"], k=4, fitted_on="synthetic")
     score = gate.score(x)
     assert error_auc(score, wrong) > 0.9 and abs(gate.coef[0]) > 5 * abs(gate.coef[1])
     back = LearnedGate.from_dict(json.loads(json.dumps(gate.to_dict())))
@@ -145,12 +224,12 @@ def test_a_fitted_gate_separates_what_its_features_separate_and_reads_back():
 
     ref = LogisticRegression(class_weight="balanced", max_iter=2000).fit((x - x.mean(0)) / x.std(0), wrong)
     assert np.allclose(score, ref.predict_proba((x - x.mean(0)) / x.std(0))[:, 1], atol=1e-6)
-    oof = out_of_fold_scores(x, wrong, ["signal", "noise"], 4)
+    oof = out_of_fold_scores(x, wrong, ["distance_1", "margin_1"], 4)
     assert 0.85 < error_auc(oof, wrong) <= error_auc(score, wrong) + 0.02
     with pytest.raises(ValueError, match="malformed"):
         LearnedGate.from_dict({"features": ["a"], "k": 4})
     with pytest.raises(ValueError, match="both right and wrong"):
-        LearnedGate.fit(x, np.zeros(400, bool), ["signal", "noise"], 4)
+        LearnedGate.fit(x, np.zeros(400, bool), ["distance_1", "margin_1"], 4)
 
 
 @settings(max_examples=40, deadline=None)

@@ -10,11 +10,14 @@ The *learned gate* here looks at more of each step's neighbourhood in the table:
 * the margin between the second-best and the best distance of every step (a near tie means the
   trajectory could as well have gone elsewhere);
 * the share of the ``k`` nearest rows of every step that come from training digits of the class the
-  lookup finally answers (:attr:`LookupTable.source` and the training labels), and the share of the
-  last step's ``k`` nearest rows whose readout is that class;
+  lookup finally answers (:attr:`LookupTable.source` and the training labels);
 * the *class margin* of every step: how much farther than the best row the nearest of the ``k`` rows
   is whose training digit is of another class than the answer (when all ``k`` agree: the ``k``-th
   distance plus :data:`CENSORED_MARGIN`, a lower bound);
+* per step, the share of the ``k`` nearest rows whose readout is the answer, and the *readout margin*
+  (the class margin, for the nearest row whose readout is another class);
+* the *location agreement* of every step: of the training glimpses the table memorized at the query's
+  location (rows weighted by their hit counts), the share from digits of the answer's class;
 
 and combines them with a logistic regression fitted on validation images (target: the lookup-only
 answer is wrong). Its score is the predicted probability of a wrong answer; mixed MBI answers by
@@ -49,8 +52,13 @@ CENSORED_MARGIN = 1.0
 """Added to the ``k``-th distance as a step's class margin when all ``k`` nearest rows agree with the answer
 (one unit of eq. (1) with normalized weights; 0 and 3 were worse on validation)."""
 
-STEP_FEATURES = ("distance", "margin", "source_agree", "class_margin")
-"""The per-step features (``NAME_t`` for glimpse ``t``, 1-based); plus ``readout_agree_last`` once per image."""
+STEP_FEATURES = ("distance", "margin", "source_agree", "class_margin", "readout_agree", "readout_margin",
+                 "location_agree")
+"""The per-step features (``NAME_t`` for glimpse ``t``, 1-based), what :func:`feature_names` gives by default (all
+seven chosen on validation: issue 16, RESULTS.md); ``readout_agree_last`` (= ``readout_agree`` of the last step) is
+also known, for gates fitted before the per-step readout features."""
+
+LAST_STEP_FEATURE = "readout_agree_last"
 
 _QUERY_BLOCK = 2048  # queries per call of the k-nearest search (the progress bar moves after each)
 
@@ -111,11 +119,50 @@ def step_neighbours(table: LookupTable, weights: Sequence[float], queries: np.nd
 
 def feature_names(steps: int, kinds: Sequence[str] = STEP_FEATURES) -> list[str]:
     """Names of :func:`gate_features`' columns for a table of ``steps`` glimpse steps: each of ``kinds``
-    (:data:`STEP_FEATURES`) per step, then ``readout_agree_last``."""
+    (of :data:`STEP_FEATURES`) per step."""
     unknown = sorted(set(kinds) - set(STEP_FEATURES))
     if unknown:
         raise ValueError(f"unknown gate feature kinds {unknown}; known: {list(STEP_FEATURES)}")
-    return [f"{kind}_{t + 1}" for kind in kinds for t in range(steps)] + ["readout_agree_last"]
+    return [f"{kind}_{t + 1}" for kind in kinds for t in range(steps)]
+
+
+def known_features(steps: int) -> list[str]:
+    """Every column :func:`gate_features` can compute for a table of ``steps`` glimpse steps."""
+    return feature_names(steps) + [LAST_STEP_FEATURE]
+
+
+def _known_name(name: str) -> bool:
+    """Whether ``name`` is a :func:`gate_features` column for some number of glimpse steps."""
+    kind, _, step = name.rpartition("_")
+    return name == LAST_STEP_FEATURE or (kind in STEP_FEATURES and step.isdigit() and int(step) >= 1)
+
+
+def _nearest_other(d: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Per image and step, the distance of the nearest neighbour where ``other`` (``bool [B, T, k]``) holds, minus the
+    best; censored at the ``k``-th distance + :data:`CENSORED_MARGIN` where none does (``[B, T]``)."""
+    nearest = np.take_along_axis(d, other.argmax(axis=2)[:, :, None], axis=2)[:, :, 0]
+    return np.where(other.any(axis=2), nearest, d[:, :, -1] + CENSORED_MARGIN) - d[:, :, 0]
+
+
+def location_agreement(trace: LookupTrace, table: LookupTable, train_labels: np.ndarray) -> np.ndarray:
+    """``float64 [B, T]``: of the table's step-``t`` rows at the location of image ``b``'s query ``t`` (weighted by
+    :attr:`LookupTable.count`, the training glimpses each row memorized), the share whose training digit
+    (``train_labels[table.source]``) is of the lookup's answer; 0 where no row is at that location."""
+    layout = table.layout
+    loc_cols = layout.part_cols[2]
+    levels = layout.loc_levels
+    code = lambda keys: keys[..., loc_cols].astype(np.int64) @ np.array([levels, 1])  # noqa: E731 - (row, col) -> cell
+    classes = np.asarray(train_labels).astype(np.int64)[table.source]
+    n_classes = int(max(classes.max(initial=0), trace.prediction.max(initial=0))) + 1
+    pred = trace.prediction.astype(np.int64)
+    out = np.zeros(trace.distance.shape, dtype=np.float64)
+    for t in range(trace.distance.shape[1]):
+        rows = table.rows_of_step(t)
+        hist = np.zeros((levels * levels, n_classes))
+        np.add.at(hist, (code(table.keys[rows]), classes[rows]), table.count[rows])
+        q = code(trace.queries[:, t])
+        out[:, t] = hist[q, pred] / np.maximum(hist[q].sum(axis=1), 1)
+    return out
 
 
 def gate_features(trace: LookupTrace, neighbours: Neighbours, table: LookupTable,
@@ -124,18 +171,19 @@ def gate_features(trace: LookupTrace, neighbours: Neighbours, table: LookupTable
 
     ``train_labels`` are the classes of the training digits the table was distilled from
     (``table.source`` indexes them). The margin is second-best minus best exact distance; the class
-    margin the distance of the nearest of the ``k`` rows from a digit of another class than the
-    answer minus the best (censored at the ``k``-th distance + :data:`CENSORED_MARGIN`).
+    (readout) margin the distance of the nearest of the ``k`` rows from a digit of another class than the
+    answer (with another readout) minus the best (censored at the ``k``-th distance + :data:`CENSORED_MARGIN`);
+    the location agreement :func:`location_agreement`.
     """
     b, steps = trace.distance.shape
     if neighbours.rows.shape[:2] != (b, steps):
         raise ValueError(f"neighbours are for {neighbours.rows.shape[:2]} (images, steps), the trace {(b, steps)}")
     names = feature_names(steps) if names is None else list(names)
-    known = set(feature_names(steps))
+    known = set(known_features(steps))
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown gate features {unknown} for a table of {steps} glimpse steps; known: "
-                         f"{feature_names(steps)}")
+                         f"{known_features(steps)}")
     train_labels = np.asarray(train_labels)
     if len(table.source) and int(table.source.max()) >= len(train_labels):
         raise ValueError(f"train_labels has {len(train_labels)} classes but the table's rows come from training "
@@ -143,22 +191,25 @@ def gate_features(trace: LookupTrace, neighbours: Neighbours, table: LookupTable
     pred = trace.prediction.astype(np.int64)[:, None]
     d = neighbours.distance
     agree = train_labels[table.source[neighbours.rows]] == pred[:, :, None]  # [B, T, k]
-    other = ~agree
-    nearest_other = np.take_along_axis(d, other.argmax(axis=2)[:, :, None], axis=2)[:, :, 0]
+    readout_agree = table.readout[neighbours.rows] == pred[:, :, None]  # [B, T, k]
+    kinds = {name.rsplit("_", 1)[0] for name in names}
     per_step = {
-        "distance": trace.distance.astype(np.float64),
-        "margin": d[:, :, 1] - d[:, :, 0],
-        "source_agree": agree.mean(axis=2),
-        "class_margin": np.where(other.any(axis=2), nearest_other, d[:, :, -1] + CENSORED_MARGIN) - d[:, :, 0],
+        "distance": lambda: trace.distance.astype(np.float64),
+        "margin": lambda: d[:, :, 1] - d[:, :, 0],
+        "source_agree": lambda: agree.mean(axis=2),
+        "class_margin": lambda: _nearest_other(d, ~agree),
+        "readout_agree": lambda: readout_agree.mean(axis=2),
+        "readout_margin": lambda: _nearest_other(d, ~readout_agree),
+        "location_agree": lambda: location_agreement(trace, table, train_labels),
     }
-    readout_agree = (table.readout[neighbours.rows[:, -1]] == pred).mean(axis=1)
+    values = {kind: make() for kind, make in per_step.items() if kind in kinds}
     columns = []
     for name in names:
-        if name == "readout_agree_last":
-            columns.append(readout_agree)
+        if name == LAST_STEP_FEATURE:
+            columns.append(readout_agree[:, -1].mean(axis=1))
         else:
             kind, t = name.rsplit("_", 1)
-            columns.append(per_step[kind][:, int(t) - 1])
+            columns.append(values[kind][:, int(t) - 1])
     return np.stack(columns, axis=1)
 
 
@@ -226,14 +277,20 @@ class LearnedGate:
 
     @classmethod
     def from_dict(cls, data: dict) -> "LearnedGate":
-        """Read :meth:`to_dict`'s output back; a malformed entry is a ValueError that says what to do."""
+        """Read :meth:`to_dict`'s output back; a malformed entry (missing or non-finite numbers, feature names that are
+        not distinct :func:`gate_features` columns) is a ValueError that says what to do."""
         try:
-            return cls(tuple(str(f) for f in data["features"]), data["k"], tuple(float(v) for v in data["mean"]),
+            gate = cls(tuple(str(f) for f in data["features"]), data["k"], tuple(float(v) for v in data["mean"]),
                        tuple(float(v) for v in data["scale"]), tuple(float(v) for v in data["coef"]),
                        float(data["intercept"]), str(data.get("fitted_on", "")))
+            bad = [f for f in gate.features if not _known_name(f)]
+            if bad or len(set(gate.features)) != len(gate.features):
+                raise ValueError(f"features must be distinct names KIND_STEP (KIND of {list(STEP_FEATURES)}, STEP from "
+                                 f"1) or {LAST_STEP_FEATURE!r}, got {bad or list(gate.features)}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the recorded learned gate is malformed ({exc}); fit it again with "
                              "`python -m mbi gate CHECKPOINT --fit`") from exc
+        return gate
 
 
 def out_of_fold_scores(features: np.ndarray, wrong: np.ndarray, names: Sequence[str], k: int, folds: int = 5,
