@@ -7,7 +7,7 @@ server; the time is from the server process's start to the Overview's first Plot
 into "server answers its health check" and "first figure". With ``--pages`` the same visitor then
 opens every page from the sidebar, and the time to each page's first figure and the server's
 resident memory (peak while the page loads, and after; at the end also split into the process's own,
-anonymous memory and its file-backed pages) are printed. With ``--importtime`` the
+anonymous memory and its file-backed pages, and by library package and mapped data) are printed. With ``--importtime`` the
 server runs under ``python -X importtime`` and the packages its first Overview imports are listed
 by cumulative import time (the flag itself slows imports a little).
 
@@ -76,6 +76,12 @@ def one_run(browser, home: Path, label: str, pages: bool, importtime: bool) -> N
             anon, mapped = server.rss_parts_mb()
             print(f"\nRSS after one visitor opened every page: {server.rss_mb():.0f} MB ({anon:.0f} MB anonymous, "
                   f"{mapped:.0f} MB file-backed: library code and memory-mapped data)")
+            groups = server.rss_by_group()
+            print("\nwhere it is (resident MB per mapping of /proc/PID/smaps; libraries by package):\n")
+            print("| what | MB |\n|---|---:|")
+            for what, mb in list(groups.items())[:10]:
+                print(f"| {what} | {mb:.0f} |")
+            print(f"| everything else | {sum(list(groups.values())[10:]):.0f} |")
         context.close()
     finally:
         server.stop()

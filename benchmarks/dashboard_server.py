@@ -84,6 +84,36 @@ def rss_parts_mb(pid: int) -> tuple[float, float]:
     return parts["RssAnon:"], parts["RssFile:"]
 
 
+def group_of(mapping: str) -> str:
+    """What a ``/proc/PID/smaps`` mapping belongs to: ``anonymous`` (heap, stacks, unnamed maps), the Python
+    package of a library under ``site-packages`` (e.g. ``torch``), ``MBI_HOME data`` for ``.npy`` files
+    (memory-mapped MNIST copy and tables), else the file's name."""
+    if not mapping or mapping.startswith("["):
+        return "anonymous"
+    if mapping.endswith(".npy"):
+        return "MBI_HOME data (.npy maps)"
+    parts = Path(mapping).parts
+    if "site-packages" in parts:
+        package = parts[parts.index("site-packages") + 1]
+        return package.split(".")[0] if not package.endswith(".libs") else package[: -len(".libs")]
+    return Path(mapping).name
+
+
+def rss_by_group(smaps: str) -> dict[str, float]:
+    """Resident MB per :func:`group_of` of the text of ``/proc/PID/smaps``, largest first."""
+    totals: dict[str, float] = {}
+    group = "anonymous"
+    for line in smaps.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if not fields[0].endswith(":"):  # a mapping's header: address perms offset dev inode [path]
+            group = group_of(" ".join(fields[5:]) if len(fields) > 5 else "")
+        elif fields[0] == "Rss:":
+            totals[group] = totals.get(group, 0.0) + int(fields[1]) / 1024
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
 def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) process ``pid`` has used so far: unlike wall time, not inflated by other
     work on a shared machine."""
@@ -145,6 +175,13 @@ class DashboardServer:
     def rss_parts_mb(self) -> tuple[float, float]:
         """(anonymous, file-backed) resident memory now (MB)."""
         return rss_parts_mb(self.proc.pid)
+
+    def rss_by_group(self) -> dict[str, float]:
+        """Resident MB now per library package, memory-mapped data and anonymous memory (:func:`rss_by_group`)."""
+        try:
+            return rss_by_group(Path(f"/proc/{self.proc.pid}/smaps").read_text())
+        except OSError:
+            return {}
 
     def cpu_s(self) -> float:
         """CPU seconds the server has used so far."""

@@ -1,8 +1,9 @@
-"""The benchmarks' page-wait rule (shared by the cold-start and soak drivers) on hand-made page states."""
+"""The benchmarks' page-wait rule (shared by the cold-start and soak drivers) on hand-made page states, and their
+resident-memory ledger on a hand-made ``smaps``."""
 
 from __future__ import annotations
 
-from benchmarks.dashboard_server import FigureWait
+from benchmarks.dashboard_server import FigureWait, rss_by_group
 
 
 def state(page: bool = True, figure: bool = False, running: bool = True) -> dict:
@@ -28,3 +29,30 @@ def test_a_new_run_or_another_page_restarts_the_idle_clock():
     assert wait.verdict(state(running=False), 3.0) is None
     assert wait.verdict(state(running=False), 3.5) == (False, 1.5)
     assert FigureWait(0.0).verdict(state(page=False, running=False), 9.0) is None  # still the previous page
+
+
+SMAPS = """\
+55d0c0000000-55d0c0100000 rw-p 00000000 00:00 0                          [heap]
+Rss:                2048 kB
+Pss:                2048 kB
+7f0000000000-7f0000400000 r-xp 00000000 08:01 11 /venv/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so
+Size:               4096 kB
+Rss:                3072 kB
+7f0000400000-7f0000500000 r--p 00400000 08:01 11 /venv/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so
+Rss:                1024 kB
+7f0001000000-7f0001100000 r--p 00000000 08:01 12 /venv/lib/python3.11/site-packages/numpy.libs/libopenblas.so
+Rss:                 512 kB
+7f0002000000-7f0002100000 r--s 00000000 08:01 13 /home/x/tables/mapped/keys-00.npy
+Rss:                5120 kB
+7f0003000000-7f0003100000 rw-p 00000000 00:00 0
+Rss:                1024 kB
+7f0004000000-7f0004100000 r-xp 00000000 08:01 14 /usr/lib/libc.so.6
+Rss:                 256 kB
+"""
+
+
+def test_the_memory_ledger_groups_mappings_by_package_data_and_anonymous():
+    groups = rss_by_group(SMAPS)
+    assert groups == {"MBI_HOME data (.npy maps)": 5.0, "torch": 4.0, "anonymous": 3.0, "numpy": 0.5,
+                      "libc.so.6": 0.25}
+    assert list(groups) == ["MBI_HOME data (.npy maps)", "torch", "anonymous", "numpy", "libc.so.6"]

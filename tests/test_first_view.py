@@ -98,3 +98,28 @@ def test_lookup_pages_with_a_tree_keep_scikit_learn_out_of_the_server(artifacts)
     assert list((artifacts / "trees").glob("tree-*.npz"))  # the Cluster tree's view was built and kept
     heavy = out.stdout.strip().splitlines()[-1].split()[1]
     assert heavy == "-", heavy
+
+
+RAM_PAGE = """
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=24 * 3600.0).run()
+at.switch_page("dashboard/pages/ram_hyperparameters.py")
+at.run()
+assert not at.exception, [e.value for e in at.exception]
+assert not at.error, [e.value for e in at.error]
+print("title", at.title[0].value.replace(" ", "_"), "torch", "torch" in sys.modules, "optuna", "optuna" in sys.modules)
+"""
+
+
+def test_ram_hyperparameters_page_imports_no_torch(tmp_path):
+    """In a fresh process: the RAM hyperparameters page (its form and the sweeps it lists) runs without torch;
+    only a worker that trains imports it (``mbi.runs.sweep`` imports ``mbi.model.train`` inside the objective)."""
+    env = {**os.environ, "MBI_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", RAM_PAGE], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = out.stdout.strip().splitlines()[-1].split()
+    facts = dict(zip(line[::2], line[1::2]))
+    assert facts["title"].startswith("RAM"), facts
+    assert facts["torch"] == "False" and facts["optuna"] == "True"

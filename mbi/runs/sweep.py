@@ -35,7 +35,6 @@ import pandas as pd
 from mbi.config import RAMConfig, RunConfig, TrainConfig
 from mbi.store import read_json
 from mbi.runs.studies import ITEM_ATTR, enqueue_missing, heartbeat, item_params, load_or_create, open_storage, run_worker
-from mbi.model.train import train
 
 MODES = ("one-at-a-time", "grid", "search")
 _RAM_FIELDS = {f.name for f in dataclasses.fields(RAMConfig)}
@@ -142,6 +141,8 @@ def make_objective(spec: SweepSpec, runs_dir: Path, progress: Callable[[str], No
     """The Optuna objective: train the trial's config briefly, return best validation accuracy."""
 
     def objective(trial: optuna.Trial) -> float:
+        from mbi.model.train import train  # torch: only a worker that trains imports it, not the page that lists
+
         if spec.mode == "search":
             params = {axis: trial.suggest_categorical(axis, [json.dumps(v) for v in values])
                       for axis, values in spec.axes.items()}
