@@ -83,6 +83,8 @@ def scaled_keys(keys: np.ndarray, table_layout, weights) -> np.ndarray:
 def set_threads(index: StepIndex, threads: int, checks: int | None = None, eps: float | None = None) -> None:
     """Run ``index`` on ``threads`` threads (and, for a tree, with ``checks`` leaves; for the pruned search, ``eps``)."""
     index.n_threads = threads
+    if eps is not None:
+        index.eps = eps
     for s in index.searchers:
         s.n_threads = threads
         if checks is not None:

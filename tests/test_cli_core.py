@@ -40,6 +40,38 @@ def test_distill_then_lookup(checkpoint, tmp_path, capsys, monkeypatch):
     assert res["lookup_seconds"] > 0 and res["ram_seconds"] > 0 and res["threads"] >= 1
 
 
+def test_lookup_eps_runs_the_approximate_pruned_search(checkpoint, tmp_path, capsys, monkeypatch, small_mnist):
+    """``--eps 0`` is the exact search; ``--eps`` > 0 is reported, bounded by 1 + eps per query (checked on the
+    trace against the exact one), refused with a tree, and an approximate index refuses the k-nearest search."""
+    from mbi.inference.lookup import StepIndex, lookup_infer
+    from mbi.model.checkpoint import Checkpoint
+
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    out = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "400", "--out", str(out)]) == 0
+    base = ["lookup", str(checkpoint), "--table", str(out), "--images", "40", "--weights", "1,0.5,1", "--json"]
+    capsys.readouterr()
+    assert main(base) == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert main(base + ["--eps", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["lookup_accuracy"] == exact["lookup_accuracy"]
+    assert main(base + ["--eps", "0.5"]) == 0
+    assert json.loads(capsys.readouterr().out)["eps"] == 0.5
+    assert main(base + ["--eps", "0.5", "--search", "tree"]) == 2
+    assert "--eps applies to --search brute" in capsys.readouterr().err
+    assert main(base + ["--eps", "-1"]) == 2
+    assert "eps" in capsys.readouterr().err
+
+    model, table = Checkpoint(checkpoint).model, load_table(out)
+    approx = StepIndex(table, (1, 0.5, 1), eps=0.5)
+    first = lookup_infer(model, table, small_mnist.val_x[:40], index=approx)
+    # step 1's queries do not depend on earlier answers: the approximate distance is within 1 + eps of the nearest
+    nearest = StepIndex(table, (1, 0.5, 1)).query(0, first.queries[:, 0])[1]
+    assert np.all(first.distance[:, 0] <= 1.5 * nearest + 1e-9) and np.all(first.distance[:, 0] >= nearest - 1e-9)
+    with pytest.raises(ValueError, match="exact index"):
+        approx.query_k(0, first.queries[:, 0], 3)
+
+
 def test_lookup_errors_are_one_line(checkpoint, tmp_path, capsys):
     assert main(["lookup", str(checkpoint), "--table", str(tmp_path / "none.npz")]) == 2
     assert "distill" in capsys.readouterr().err

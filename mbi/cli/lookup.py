@@ -30,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
                         "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
     p.add_argument("--search", choices=("brute", "tree"), default="brute")
+    p.add_argument("--eps", type=float, default=0.0,
+                   help="with --search brute: > 0 makes the pruned search (1 + eps)-approximate (an answer at most "
+                        "1 + eps times the nearest distance; faster); 0 = exact (default). `python -m "
+                        "benchmarks.bench_engine` chooses it on validation (0.35 on the shipped model)")
     p.add_argument("--thresholds", default="",
                    help="mixed-MBI thresholds: comma-separated numbers, 'auto' (quantiles of the matched distances) "
                         "or 'chosen' (the checkpoint's lookup.json)")
@@ -59,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     table = table_of(args, ckpt)
     x, y = images_of(args, ckpt)
     x = parse_perturbation(args.perturb).apply(x)
-    res = evaluate_lookup(ckpt.model, table, x, y, weights, args.search, thresholds, tree)
+    if args.eps and args.search != "brute":
+        raise ValueError("--eps applies to --search brute (the pruned search) only")
+    res = evaluate_lookup(ckpt.model, table, x, y, weights, args.search, thresholds, tree, eps=args.eps)
     chosen = None
     if args.min_accuracy is not None:
         if args.split != "val":
@@ -73,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{res['images']} {dataset_info(ckpt.dataset).title} {args.split} images, table of {res['table_rows']} rows, "
           f"weights {list(weights)}, "
-          f"{args.search} search ({res['comparisons_per_query']:.0f} comparisons per query)")
+          f"{args.search} search{f' (1 + {args.eps:g})-approximate' if args.eps else ''} "
+          f"({res['comparisons_per_query']:.0f} comparisons per query)")
     print(f"  RAM (quantized)      {100 * res['ram_accuracy']:.2f}%  ({res['images'] / res['ram_seconds']:,.0f} "
           f"images/s batched forward, {res['threads']} threads)")
     print(f"  lookup-only MBI      {100 * res['lookup_accuracy']:.2f}%  (agrees with RAM on "

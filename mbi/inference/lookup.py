@@ -30,7 +30,7 @@ from mbi.search.distance import default_threads
 from mbi.search.engine import build_searcher, exact_reference
 from mbi.search.searchers import Searcher, SearchReport, error_histogram, search_report
 from mbi.search.weights import UNWEIGHTED, check_weights
-from mbi.validate import check_int
+from mbi.validate import check_int, check_number
 
 SearchKind = Literal["brute", "tree"]
 SearcherFactory = Callable[[int, np.ndarray], Searcher]
@@ -43,6 +43,8 @@ class StepIndex:
     ``kind`` picks the digital search of :func:`mbi.search.engine.build_searcher` ("brute": exact, or
     "tree": the compiled k-means tree with the settings ``tree``, default :class:`mbi.config.TreeConfig`);
     ``n_threads`` threads share each batch of queries and of glimpses (default: all usable cores).
+    ``eps`` > 0 (only with "brute") makes the pruned search (1 + eps)-approximate: an answer's distance is at
+    most ``1 + eps`` times the nearest (see :class:`mbi.search.exact.PrunedExact`); 0 is exact.
     ``searcher_factory`` replaces both: it is called once per step with the step number and the step's
     global row indices and must return a :class:`mbi.search.searchers.Searcher` over ``table.keys[rows]``
     whose answers index into ``rows`` (e.g. a search on the in-memory array model,
@@ -51,7 +53,7 @@ class StepIndex:
 
     def __init__(self, table: LookupTable, weights: Sequence[float] = UNWEIGHTED, kind: SearchKind | str = "brute",
                  searcher_factory: SearcherFactory | None = None, tree: TreeConfig | None = None,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, eps: float = 0.0) -> None:
         if searcher_factory is None and kind not in ("brute", "tree"):
             raise ValueError(f"search kind must be 'brute' or 'tree', got {kind!r}")
         if searcher_factory is not None and tree is not None:
@@ -66,6 +68,9 @@ class StepIndex:
         self.n_threads = default_threads() if n_threads is None else check_int("n_threads", n_threads, 1)
         self.kind = kind
         self.tree = (tree or TreeConfig()) if kind == "tree" and searcher_factory is None else None
+        if eps and (kind != "brute" or searcher_factory is not None):
+            raise ValueError(f"eps only applies to the 'brute' (pruned) search, not {kind!r}")
+        self.eps = check_number("eps", eps, 0.0)
         self.rows: list[np.ndarray] = []
         self.searchers: list[Searcher | None] = []
         for t in range(table.num_glimpses):
@@ -82,7 +87,7 @@ class StepIndex:
                 self.searchers.append(searcher)
             else:
                 self.searchers.append(build_searcher(table.keys_of_step(t), table.layout, self.weights, str(kind),
-                                                     n_threads=self.n_threads, tree=self.tree))
+                                                     n_threads=self.n_threads, tree=self.tree, eps=self.eps))
 
     def query(self, t: int, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest row (global index), its distance and the comparisons made, for step ``t``."""
@@ -97,6 +102,8 @@ class StepIndex:
 
         Nearest first, ties to the lowest row (:meth:`mbi.search.searchers.Searcher.query_k`); only exact indexes.
         """
+        if self.eps:
+            raise ValueError(f"the k nearest rows need an exact index; this one is (1 + {self.eps:g})-approximate")
         searcher = self.searchers[t]
         if searcher is None:
             raise ValueError(f"the table has no rows for glimpse step {t + 1}; distill more rows")
@@ -169,7 +176,7 @@ def evaluate_lookup(
     model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray,
     weights: Sequence[float] = UNWEIGHTED, kind: SearchKind = "brute",
     thresholds: Sequence[float] | str = (), tree: TreeConfig | None = None,
-    extra_thresholds: Sequence[float] = (),
+    extra_thresholds: Sequence[float] = (), eps: float = 0.0,
 ) -> dict:
     """Lookup-only and mixed MBI on one split: accuracies, lookup share, comparisons per query.
 
@@ -178,10 +185,11 @@ def evaluate_lookup(
     (torch's thread count).
 
     ``thresholds="auto"`` tries :func:`threshold_candidates` of this trace; ``extra_thresholds`` are
-    added to the curve (e.g. a threshold chosen earlier, to read its exact point).
+    added to the curve (e.g. a threshold chosen earlier, to read its exact point). ``eps`` > 0: the
+    (1 + eps)-approximate pruned search (:class:`StepIndex`).
     """
     threads = torch.get_num_threads()  # the RAM's forward and the lookups run on the same threads
-    index = StepIndex(table, weights, kind, tree=tree, n_threads=threads)
+    index = StepIndex(table, weights, kind, tree=tree, n_threads=threads, eps=eps)
     start = time.perf_counter()
     trace = lookup_infer(model, table, images, index=index)
     lookup_seconds = time.perf_counter() - start
@@ -201,6 +209,7 @@ def evaluate_lookup(
         "images": int(len(labels)),
         "weights": [float(w) for w in weights],
         "search": kind,
+        "eps": index.eps,
         "ram_accuracy": float(np.mean(ram_pred == labels)),
         "lookup_accuracy": float(np.mean(trace.prediction == labels)),
         "lookup_agrees_with_ram": float(np.mean(trace.prediction == ram_pred)),
