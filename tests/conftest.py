@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import mbi.model.checkpoint as checkpoint
+import mbi.model.checkpoint as checkpoint_module
 from mbi.data import Dataset, load_mnist
 from mbi.model.ram import RAM
 from mbi.runs.jobs import LIMIT_VARIABLES
@@ -37,6 +37,19 @@ def rng() -> np.random.Generator:
 
 
 @pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, small_mnist: Dataset) -> Path:
+    """A checkpoint folder of :data:`tests.tiny.TINY_RAM` trained one epoch on 500 digits. Module-scoped: each test
+    module gets its own, so a command that records into it (``--record``) does not reach another module."""
+    from mbi.config import RunConfig, TrainConfig
+    from mbi.model.train import train
+
+    folder = tmp_path_factory.mktemp("ckpt")
+    list(train(RunConfig(TINY_RAM, TrainConfig(epochs=1, num_threads=1, train_limit=500, val_limit=100)), folder,
+               data=small_mnist))
+    return folder
+
+
+@pytest.fixture(scope="module")
 def model() -> RAM:
     """A small untrained (seeded) quantized RAM: 3 glimpses, 16-bit state, 7 x 7 grid; fast to distill."""
     torch.manual_seed(0)
@@ -54,14 +67,14 @@ def _missing(reason: str) -> None:
 def default_model():
     """The shipped default model for the app tests, or the checkpoint folder named by MBI_TEST_DEFAULT_MODEL."""
     standin = os.environ.get("MBI_TEST_DEFAULT_MODEL")
-    shipped = checkpoint.DEFAULT_MODEL_DIR
+    shipped = checkpoint_module.DEFAULT_MODEL_DIR
     if standin:
-        checkpoint.DEFAULT_MODEL_DIR = Path(standin)
+        checkpoint_module.DEFAULT_MODEL_DIR = Path(standin)
     elif not (shipped / "model.pt").is_file():
         _missing(f"{shipped} is missing: the app tests need the shipped default model "
                  "(set MBI_TEST_DEFAULT_MODEL=FOLDER to use another checkpoint)")
     yield
-    checkpoint.DEFAULT_MODEL_DIR = shipped
+    checkpoint_module.DEFAULT_MODEL_DIR = shipped
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +98,7 @@ def artifacts(tmp_path, monkeypatch) -> Path:
     for name in LIMIT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     cached = table_path("default")
-    if cached.is_file() and not (checkpoint.resolve_checkpoint("default") / "table.npz").is_file():
+    if cached.is_file() and not (checkpoint_module.resolve_checkpoint("default") / "table.npz").is_file():
         (root / "tables").mkdir(parents=True)
         (root / "tables" / cached.name).symlink_to(cached)
     return root

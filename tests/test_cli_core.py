@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from mbi.cli import main
-from mbi.config import RAMConfig, RunConfig, TrainConfig
-import numpy as np
-
 from mbi.memory.lut import load_table, table_path
 from mbi.memory.recipe import SHIFTS_1PX, TableRecipe
-from mbi.model.train import train
-
-TINY = RAMConfig(num_glimpses=2, hidden_size=32, state_size=16, glimpse_hidden=32, loc_hidden=16, glimpse_size=32,
-                 loc_grid=7)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, small_mnist):
-    folder = tmp_path_factory.mktemp("ckpt")
-    list(train(RunConfig(TINY, TrainConfig(epochs=1, num_threads=1, train_limit=500, val_limit=100)), folder,
-               data=small_mnist))
-    return folder
 
 
 def test_distill_then_lookup(checkpoint, tmp_path, capsys, monkeypatch):

@@ -9,16 +9,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mbi.cli import main
-from mbi.config import RunConfig, TrainConfig
 from mbi.inference.gate import (CENSORED_MARGIN, STEP_FEATURES, GatePoint, LearnedGate, Neighbours, accuracy_at_share,
                                 error_auc, feature_names, gate_curve, gate_features, gated_predictions, known_features,
                                 largest_share, location_agreement, out_of_fold_scores, step_neighbours)
 from mbi.inference.lookup import LookupTrace
 from mbi.memory.lut import LookupTable
-from mbi.model.train import train
 from mbi.runs.gatecache import DEFAULT_SHARES, recorded_shares
 from mbi.search.distance import KeyLayout, distances_reference
-from tests.tiny import TINY_RAM
 
 LAYOUT = KeyLayout(patch_len=2, patch_levels=4, hidden_len=2, hidden_levels=2, loc_levels=3)
 # step 0: four rows; step 1: three rows. Columns [p0 p1 | h0 h1 | row col].
@@ -273,14 +270,6 @@ def test_neighbour_errors():
         step_neighbours(_table(), (1, 1, 1), QUERIES[:, :1], k=2)
     nb = Neighbours(np.zeros((1, 2, 3), np.int64), np.zeros((1, 2, 3)))
     assert nb.k == 3
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, small_mnist):
-    folder = tmp_path_factory.mktemp("ckpt")
-    list(train(RunConfig(TINY_RAM, TrainConfig(epochs=1, num_threads=1, train_limit=500, val_limit=100)), folder,
-               data=small_mnist))
-    return folder
 
 
 def test_the_gate_command_fits_on_validation_and_reports_test(checkpoint, tmp_path, capsys, monkeypatch):

@@ -10,11 +10,8 @@ from hypothesis import given, settings, strategies as st
 
 from mbi import plots
 from mbi.cli import main
-from mbi.config import RunConfig, TrainConfig
 from mbi.inference.robustness import (DIRECTIONS, STANDARD, Perturbation, RobustnessRow, group_means,
                                       parse_perturbation)
-from mbi.model.train import train
-from tests.tiny import TINY_RAM
 
 
 def _centre_of_mass(img: np.ndarray) -> np.ndarray:
@@ -99,14 +96,6 @@ def test_group_means_pool_the_lookup_part_over_images():
     assert g["lookup_part_accuracy"] == pytest.approx((0.2 * 10 + 1.0 * 5) / 15)
     fig = plots.robustness_bars([vars(r) for r in rows], [g])
     assert len(fig.data) == 4 and list(fig.data[0].x) == ["g"]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, small_mnist):
-    folder = tmp_path_factory.mktemp("ckpt")
-    list(train(RunConfig(TINY_RAM, TrainConfig(epochs=1, num_threads=1, train_limit=500, val_limit=100)), folder,
-               data=small_mnist))
-    return folder
 
 
 def test_robustness_gives_the_numbers_of_lookup_on_the_same_perturbed_images(checkpoint, tmp_path, capsys,
