@@ -123,3 +123,29 @@ def test_ram_hyperparameters_page_imports_no_torch(tmp_path):
     facts = dict(zip(line[::2], line[1::2]))
     assert facts["title"].startswith("RAM"), facts
     assert facts["torch"] == "False" and facts["optuna"] == "True"
+
+
+LOOKUP_WITHOUT_TORCH = """
+import sys
+import numpy as np
+import mbi.inference.lookup, mbi.inference.tablesize, mbi.memory.lut, mbi.model.sensor, mbi.runs.gatecache
+import mbi.runs.tracecache
+assert "torch" not in sys.modules, "importing the lookup modules imported torch"
+from mbi.inference.lookup import StepIndex
+from mbi.memory.lut import cached_table
+table = cached_table("default")
+keys = np.asarray(table.keys_of_step(1)[:7])
+rows, distance, _ = StepIndex(table).query(1, keys)
+assert np.array_equal(rows, table.rows_of_step(1)[:7]) and not distance.any()  # every key finds itself
+print("torch", "torch" in sys.modules)
+"""
+
+
+def test_loading_the_table_and_searching_it_import_no_torch(tmp_path):
+    """In a fresh process: the lookup modules import, the shipped table loads and an exact search answers (each
+    key of a step is its own nearest row, at distance 0) without torch."""
+    env = {**os.environ, "MBI_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", LOOKUP_WITHOUT_TORCH], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "torch False"

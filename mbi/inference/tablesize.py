@@ -30,17 +30,19 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
 from mbi.inference.bo import run_bo
 from mbi.inference.lookup import StepIndex, lookup_infer
 from mbi.memory.lut import LookupTable, build_table, record_episodes, table_fingerprint
-from mbi.model.ram import RAM
 from mbi.search.distance import key_layout
 from mbi.search.weights import UNWEIGHTED, Weights
 from mbi.store import artifacts_root, atomic_write_json, cache_limits, prune_oldest, read_json
+
+if TYPE_CHECKING:  # the curves take a loaded model (which brings torch); reading them does not
+    from mbi.model.ram import RAM
 
 
 def table_prefix(table: LookupTable, rows: int) -> LookupTable:

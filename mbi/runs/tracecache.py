@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -25,9 +25,11 @@ from mbi.config import TreeConfig
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.memory.lut import LookupTable, table_fingerprint, table_path
 from mbi.model.checkpoint import Checkpoint
-from mbi.model.ram import RAM
 from mbi.search.weights import UNWEIGHTED
 from mbi.store import artifacts_root, atomic_save_npz, cache_limits, prune_oldest
+
+if TYPE_CHECKING:  # a trace is computed with a loaded model (torch); reading one from disk needs no torch
+    from mbi.model.ram import RAM
 
 FIELDS = ("locs", "rows", "distance", "comparisons", "readouts", "queries")
 FORMAT_VERSION = 2
