@@ -189,6 +189,17 @@ def load_or_stop() -> tuple[RAM, RunConfig, dict, Dataset]:
     return model, cfg, metrics, data
 
 
+def facts_or_stop() -> tuple[RunConfig, Dataset]:
+    """The chosen model's configuration and dataset without the model itself (no torch: for pages whose RAM work
+    runs in a child process, ``mbi.runs.tracecache``), or a clear message and the end of the page."""
+    try:
+        cfg, data = current_config(), dataset()
+    except furniture.USER_ERRORS as exc:
+        st.error(f"The model's settings or the data could not be loaded: {furniture.friendly(exc)}")
+        st.stop()
+    return cfg, data
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def _lookup_settings(path: str, stamp: float) -> LookupSettings:
     return LookupSettings.read(Path(path))
