@@ -165,8 +165,12 @@ def _run_child(job: dict, progress: Callable[[float, str], None] | None) -> None
         errors.seek(0)
         text = errors.read().strip()
     if code != 0:
-        last = text.splitlines()[-1] if text else f"exit status {code}"
-        raise ChildError(f"the {job['what']} pass in a child process failed (exit status {code}): {last}")
+        last = text.splitlines()[-1] if text else "no error text"
+        name, sep, message = last.partition(": ")  # "package.SomeError: message" -> "message"
+        if sep and name.replace(".", "").replace("_", "").isalnum():
+            last = message
+        what = {"trace": "lookup", "ram": "RAM", "budget": "table-size"}[job["what"]]
+        raise ChildError(f"the {what} pass in a child process failed (exit status {code}): {last}")
 
 
 def _job(what: str, checkpoint: str | Path, table: LookupTable | None, root: Path | None, **fields: Any) -> dict:
