@@ -28,6 +28,7 @@ furniture.intro(
     "Fig. 4(a) (lookup accuracy vs table size, unweighted vs BO-weighted)",
 )
 
+models.facts_or_stop()  # a broken model or dataset ends the page with the reason
 table = lookups.table_or_stop()
 budgets = budget_grid(len(table))
 PARAMS = [
