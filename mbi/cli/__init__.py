@@ -13,7 +13,7 @@ import importlib
 import sys
 
 COMMAND_MODULES = ("train", "evaluate", "sweep", "distill", "lookup", "gate", "robustness", "bo", "sram", "energy", "reproduce",
-                   "worker", "example", "scaling", "recipes")
+                   "worker", "example", "scaling", "recipes", "vote")
 
 
 def build_parser() -> argparse.ArgumentParser:
