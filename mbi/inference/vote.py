@@ -77,14 +77,16 @@ def vote_features(trace: LookupTrace, neighbours: Neighbours, table: LookupTable
         raise ValueError(f"neighbours are for {neighbours.rows.shape[:2]} (images, steps), the trace {(b, steps)}")
     train_labels = np.asarray(train_labels).astype(np.int64)
     if len(table.source) and int(table.source.max()) >= len(train_labels):
-        raise ValueError(f"train_labels has {len(train_labels)} classes but the table's rows come from training "
-                         f"digit {int(table.source.max())}: pass the labels of the split the table was distilled from")
+        raise ValueError(f"train_labels holds {len(train_labels)} digits' classes but the table's rows come from "
+                         f"training digit {int(table.source.max())}: pass the labels of the split the table was "
+                         "distilled from")
     source = train_labels[table.source[neighbours.rows]]  # [B, T, k]
     readout = table.readout[neighbours.rows].astype(np.int64)  # [B, T, k]
     answer = trace.prediction.astype(np.int64)  # [B]
     for name, values in (("training labels", source), ("readouts", readout), ("lookup answers", answer)):
         if values.size and (values.min() < 0 or values.max() >= classes):
-            raise ValueError(f"the {name} must be classes 0..{classes - 1}, got {int(values.min())}..{int(values.max())}")
+            raise ValueError(f"the {name} must be classes 0..{classes - 1}, got "
+                             f"{int(values.min())}..{int(values.max())}")
     c = np.arange(classes)
     is_class = source[..., None] == c  # [B, T, k, C]
     d = neighbours.distance.astype(np.float64)  # [B, T, k]
@@ -242,19 +244,21 @@ class LearnedVote:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = VOTE_FILE) -> "LearnedVote":
-        """Read :meth:`to_dict`'s output back; anything else (missing, mistyped or non-finite numbers, shapes that do not
-        fit, numbers changed after fitting: the digest differs) is a ValueError naming ``where`` and what to do."""
+        """Read :meth:`to_dict`'s output back; anything else (missing, mistyped or non-finite numbers, shapes that do
+        not fit, numbers changed after fitting: the digest differs) is a ValueError naming ``where`` and what to do."""
         try:
             if not isinstance(data, dict):
                 raise TypeError(f"it holds a {type(data).__name__}, not a JSON object")
             body = {k: v for k, v in data.items() if k != "digest"}
             if "digest" not in data or _digest(body) != data["digest"]:
-                raise ValueError("its numbers do not match its digest: it was changed after it was fitted or is damaged")
+                raise ValueError("its numbers do not match its digest: it was changed after it was fitted or is "
+                                 "damaged")
             ints = {name: data[name] for name in ("steps", "classes", "k")}
             if any(isinstance(v, bool) or not isinstance(v, int) for v in ints.values()):
                 raise TypeError(f"steps, classes and k must be integers, got {ints}")
             vote = cls(ints["steps"], ints["classes"], ints["k"], tuple(float(v) for v in data["mean"]),
-                       tuple(float(v) for v in data["scale"]), tuple(tuple(float(v) for v in row) for row in data["coef"]),
+                       tuple(float(v) for v in data["scale"]),
+                       tuple(tuple(float(v) for v in row) for row in data["coef"]),
                        tuple(float(v) for v in data["intercept"]), float(data["c"]), str(data["table"]),
                        tuple(float(w) for w in data["weights"]), str(data["fitted_on"]),
                        {str(s): float(a) for s, a in data["curve"].items()})
