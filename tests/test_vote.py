@@ -167,6 +167,12 @@ def test_the_vote_command_fits_on_validation_records_and_reports_test(checkpoint
     # plain lookup-only: what the lookup command says on the same images
     assert main(["lookup", str(checkpoint), "--table", str(table), "--images", "300", "--split", "test", "--json"]) == 0
     assert test["plain_accuracy"] == json.loads(capsys.readouterr().out)["lookup_accuracy"]
+    assert main(base + ["--split", "test", "--perturb", "shift-left-2", "--json"]) == 0  # and on perturbed digits
+    shifted = json.loads(capsys.readouterr().out)
+    assert shifted["perturbation"] == "shift-left-2" and shifted["plain_accuracy"] != test["plain_accuracy"]
+    assert main(["lookup", str(checkpoint), "--table", str(table), "--images", "300", "--split", "test", "--perturb",
+                 "shift-left-2", "--json"]) == 0
+    assert shifted["plain_accuracy"] == json.loads(capsys.readouterr().out)["lookup_accuracy"]
     assert main(base + ["--split", "test"]) == 0
     assert "with the learned vote" in capsys.readouterr().out
     assert main(base + ["--split", "test", "--weights", "1,0.5,1"]) == 2  # not the weights it was fitted with

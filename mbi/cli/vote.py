@@ -10,6 +10,7 @@ import numpy as np
 
 from mbi.cli.options import add_lookup_options, checkpoint_of, data_of, image_count, table_of, weights_of
 from mbi.inference.gate import DEFAULT_K
+from mbi.inference.robustness import parse_perturbation, perturbed_images_id
 from mbi.inference.vote import C_GRID, FIT_COMMAND, FOLDS, LearnedVote, choose_c, read_vote, vote_features, write_vote
 from mbi.memory.lut import table_fingerprint
 from mbi.runs.gatecache import cached_neighbours
@@ -21,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("vote", help="fit the learned vote for lookup-only answers on validation; compare plain "
                                            "and voted lookup-only answers on a split")
     add_lookup_options(p, tree=False)
+    p.add_argument("--perturb", default="clean",
+                   help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
+                        "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
     p.add_argument("--k", type=int,
                    help=f"neighbours per step the vote looks at (default: {DEFAULT_K} with --fit, else the recorded "
                         "vote's)")
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--record stores a fitted vote: use it with --fit")
     if args.k is not None and args.k < 2:
         raise ValueError(f"--k must be an integer >= 2, got {args.k}")
+    perturbation = parse_perturbation(args.perturb)
     count = image_count(args)
     weights = weights_of(args, ckpt)
     vote = None
@@ -70,11 +75,13 @@ def run(args: argparse.Namespace) -> int:
     x, y = data.split(args.split)
     if count is not None:
         x, y = x[:count], y[:count]
-    images_id = f"{args.split}:{len(x)}"
+    x = perturbation.apply(x)
+    images_id = perturbed_images_id(f"{args.split}:{len(x)}", perturbation)
     trace = cached_trace(model, table, x, images_id, weights)
     neighbours = cached_neighbours(table, weights, trace, images_id, k)
     features = vote_features(trace, neighbours, table, data.train_y)
-    res = {"images": int(len(y)), "dataset": ckpt.dataset, "split": args.split, "k": k,
+    res = {"images": int(len(y)), "dataset": ckpt.dataset, "split": args.split, "perturbation": perturbation.name,
+           "k": k,
            "weights": [float(w) for w in weights], "plain_accuracy": float(np.mean(trace.prediction == y))}
     if vote is None:
         best, curve = choose_c(features, y, steps=table.num_glimpses, grid=args.c_grid)
@@ -92,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"{res['images']} {args.split} images: lookup-only {100 * res['plain_accuracy']:.2f}%, with the learned vote "
+    which = "" if perturbation.kind == "clean" else f" ({perturbation.name})"
+    print(f"{res['images']} {args.split} images{which}: lookup-only {100 * res['plain_accuracy']:.2f}%, with the learned vote "
           f"{100 * res['vote_accuracy']:.2f}% ({res['vote_scores']}; C = {res['c']:g}, k = {k}, "
           f"{res['numbers']} fitted numbers)")
     if args.fit:
