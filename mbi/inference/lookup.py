@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
-import torch
 
 from mbi.config import TreeConfig
 from mbi.inference.mixed import mixed_curve, threshold_candidates
 from mbi.memory.lut import LookupTable, query_key
-from mbi.model.predict import predict
-from mbi.model.ram import RAM
 from mbi.model.sensor import GlimpseSensor
 from mbi.search.distance import default_threads
 from mbi.search.engine import build_searcher, exact_reference
 from mbi.search.searchers import Searcher, SearchReport, error_histogram, search_report
 from mbi.search.weights import UNWEIGHTED, check_weights
 from mbi.validate import check_int, check_number
+
+if TYPE_CHECKING:  # torch comes with a model: building an index or reading a trace does not need it
+    from mbi.model.ram import RAM
 
 SearchKind = Literal["brute", "tree"]
 SearcherFactory = Callable[[int, np.ndarray], Searcher]
@@ -133,7 +133,6 @@ class LookupTrace:
         return self.distance.max(axis=1)
 
 
-@torch.no_grad()
 def lookup_infer(model: RAM, table: LookupTable, images: np.ndarray, index: StepIndex | None = None,
                  weights: Sequence[float] = UNWEIGHTED, batch_size: int = 2000) -> LookupTrace:
     """Classify ``images`` (uint8 [B, 28, 28]) by table lookups only; the model serves as the retina.
@@ -188,6 +187,10 @@ def evaluate_lookup(
     added to the curve (e.g. a threshold chosen earlier, to read its exact point). ``eps`` > 0: the
     (1 + eps)-approximate pruned search (:class:`StepIndex`).
     """
+    import torch
+
+    from mbi.model.predict import predict
+
     threads = torch.get_num_threads()  # the RAM's forward and the lookups run on the same threads
     index = StepIndex(table, weights, kind, tree=tree, n_threads=threads, eps=eps)
     start = time.perf_counter()

@@ -24,14 +24,16 @@ on random images and on images built to land exactly on rounding ties.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from numba import njit
 
 from mbi.data import to_float
-from mbi.model.ram import RAM, grid_to_pixel
 from mbi.validate import check_int
+
+if TYPE_CHECKING:  # a sensor is built from a loaded model, which brings torch; importing this module does not
+    from mbi.model.ram import RAM
 
 
 @njit(cache=True, nogil=True)
@@ -95,6 +97,10 @@ class GlimpseSensor:
     """
 
     def __init__(self, model: RAM) -> None:
+        import torch
+
+        from mbi.model.ram import grid_to_pixel
+
         cfg = model.cfg
         quantizer = model.retina.quantizer
         if quantizer.bits is None:

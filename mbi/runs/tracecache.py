@@ -10,14 +10,26 @@ made of everything it depends on (the table's fingerprint, weights, search
 settings, images), so a restarted server does not search again; the folder is capped (oldest files
 go first) at ``$MBI_DISK_CACHE_MB`` megabytes and ``$MBI_DISK_CACHE_FILES`` files (:func:`mbi.store.cache_limits`).
 :func:`table_ready` says whether a checkpoint's table loads without distilling.
+
+*Without torch in the calling process.* The RAM (torch: about 190 MB of a server's memory once imported)
+is needed only to compute what this module keeps. :func:`checkpoint_trace`, :func:`checkpoint_ram_predictions`
+and :func:`checkpoint_budget_curve` take a checkpoint folder instead of a model: they read the result from
+disk, else run ``python -m mbi.runs.tracecache JOB`` (a short-lived child process that loads the RAM, the
+table and the images, computes the result with :func:`cached_trace`, :func:`mbi.model.predict.predict` or
+:func:`mbi.inference.tablesize.cached_budget_curve`, saves it where the caller reads it, reports progress on
+its stdout and exits, memory and all). A failing child raises :class:`ChildError` with its error text.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -25,9 +37,12 @@ from mbi.config import TreeConfig
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.memory.lut import LookupTable, table_fingerprint, table_path
 from mbi.model.checkpoint import Checkpoint
-from mbi.model.ram import RAM
 from mbi.search.weights import UNWEIGHTED
 from mbi.store import artifacts_root, atomic_save_npz, cache_limits, prune_oldest
+
+if TYPE_CHECKING:  # a trace is computed with a loaded model (torch); reading one from disk needs no torch
+    from mbi.inference.tablesize import BudgetPoint
+    from mbi.model.ram import RAM
 
 FIELDS = ("locs", "rows", "distance", "comparisons", "readouts", "queries")
 FORMAT_VERSION = 2
@@ -116,5 +131,141 @@ def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: 
     return trace
 
 
-__all__ = ["cached_trace", "load_trace", "save_trace", "table_ready", "trace_images",
-           "trace_name", "trace_path"]
+class ChildError(RuntimeError):
+    """The child process that computes with the RAM failed; the message quotes its error text."""
+
+
+def ram_predictions_path(checkpoint: str | Path | Checkpoint, images: str, root: Path | None = None) -> Path:
+    """Where :func:`checkpoint_ram_predictions` keeps the RAM's classes of ``images`` (e.g. ``"test:500"``)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in images)[:40]
+    return (root or artifacts_root()) / "traces" / f"{Checkpoint.of(checkpoint).hash}-ram-{safe}-v{FORMAT_VERSION}.npz"
+
+
+def _load_classes(path: Path) -> np.ndarray | None:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return npz["classes"]
+    except Exception:  # missing, zip or key errors mean the same: compute again
+        return None
+
+
+def _run_child(job: dict, progress: Callable[[float, str], None] | None) -> None:
+    """Run ``job`` in ``python -m mbi.runs.tracecache JOB``, passing its ``progress F MESSAGE`` lines on; raise
+    :class:`ChildError` with the child's error text when it fails."""
+    package_root = str(Path(__file__).resolve().parent.parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        child = subprocess.Popen([sys.executable, "-m", "mbi.runs.tracecache", json.dumps(job)], env=env,
+                                 stdout=subprocess.PIPE, stderr=errors, text=True)
+        for line in child.stdout:
+            parts = line.rstrip("\n").split(" ", 2)
+            if progress and len(parts) >= 2 and parts[0] == "progress":
+                progress(float(parts[1]), parts[2] if len(parts) > 2 else "")
+        code = child.wait()
+        errors.seek(0)
+        text = errors.read().strip()
+    if code != 0:
+        last = text.splitlines()[-1] if text else "no error text"
+        name, sep, message = last.partition(": ")  # "package.SomeError: message" -> "message"
+        if sep and name.replace(".", "").replace("_", "").isalnum():
+            last = message
+        what = {"trace": "lookup", "ram": "RAM", "budget": "table-size"}[job["what"]]
+        raise ChildError(f"the {what} pass in a child process failed (exit status {code}): {last}")
+
+
+def _job(what: str, checkpoint: str | Path, table: LookupTable | None, root: Path | None, **fields: Any) -> dict:
+    return {"what": what, "checkpoint": str(Checkpoint.of(checkpoint).folder),
+            "table": None if table is None else table_fingerprint(table),
+            "root": str(root or artifacts_root()), **fields}
+
+
+def checkpoint_trace(checkpoint: str | Path | Checkpoint, table: LookupTable, split: str, count: int,
+                     weights: Sequence[float] = UNWEIGHTED, kind: str = "brute", tree: TreeConfig | None = None,
+                     progress: Callable[[float, str], None] | None = None, root: Path | None = None) -> LookupTrace:
+    """:func:`cached_trace` of the first ``count`` images of ``split`` of the checkpoint's dataset with its RAM, from
+    disk or computed in a child process (``table``: the checkpoint's full table, :func:`mbi.memory.lut.cached_table`)."""
+    path = trace_path(table, weights, kind, tree, f"{split}:{int(count)}", root)
+    try:
+        return load_trace(path)
+    except ValueError:  # not computed yet, or damaged: compute it
+        pass
+    _run_child(_job("trace", checkpoint, table, root, split=split, count=int(count),
+                    weights=[float(w) for w in weights], kind=kind, tree=None if tree is None else tree.to_dict()),
+               progress)
+    return load_trace(path)
+
+
+def checkpoint_ram_predictions(checkpoint: str | Path | Checkpoint, split: str, count: int,
+                               root: Path | None = None) -> np.ndarray:
+    """The RAM's classes (``int64 [count]``, :func:`mbi.model.predict.predict`) of the first ``count`` images of
+    ``split``, from ``traces/`` on disk or computed in a child process."""
+    path = ram_predictions_path(checkpoint, f"{split}:{int(count)}", root)
+    classes = _load_classes(path)
+    if classes is None:
+        _run_child(_job("ram", checkpoint, None, root, split=split, count=int(count)), None)
+        classes = _load_classes(path)
+        if classes is None:
+            raise ChildError(f"the child process wrote no readable RAM predictions to {path}")
+    return classes
+
+
+def checkpoint_budget_curve(checkpoint: str | Path | Checkpoint, table: LookupTable, split: str, count: int,
+                            budgets: Sequence[int], weightings: Mapping[str, Sequence[float]],
+                            progress: Callable[[float, str], None] | None = None,
+                            root: Path | None = None) -> list[BudgetPoint]:
+    """:func:`mbi.inference.tablesize.cached_budget_curve` on the first ``count`` images of ``split`` with the
+    checkpoint's RAM as the retina, from disk or computed in a child process."""
+    from mbi.inference.tablesize import budget_curve_path, read_budget_curve
+
+    path = budget_curve_path(table, f"{split}:{int(count)}", budgets, weightings, root)
+    points = read_budget_curve(path)
+    if points is None:
+        _run_child(_job("budget", checkpoint, table, root, split=split, count=int(count),
+                        budgets=[int(b) for b in budgets],
+                        weightings={k: [float(w) for w in v] for k, v in weightings.items()}), progress)
+        points = read_budget_curve(path)
+        if points is None:
+            raise ChildError(f"the child process wrote no readable table-size curve to {path}")
+    return points
+
+
+def _main(job: dict) -> None:
+    """The child's work: load the RAM, the table and the images of ``job`` and save what it asks for."""
+    from mbi.memory.lut import cached_table
+
+    ckpt = Checkpoint(job["checkpoint"])
+    root = Path(job["root"])
+    images, labels = ckpt.data().split(job["split"])
+    images, labels = images[: job["count"]], labels[: job["count"]]
+    images_id = f"{job['split']}:{job['count']}"
+
+    def report(fraction: float, message: str = "") -> None:
+        print(f"progress {fraction:.4f} {message}", flush=True)
+
+    if job["what"] == "ram":
+        from mbi.model.predict import predict
+
+        atomic_save_npz(ram_predictions_path(ckpt, images_id, root), classes=predict(ckpt.model, images))
+        return
+    table = cached_table(ckpt)
+    if table_fingerprint(table) != job["table"]:
+        raise ValueError(f"the table of {ckpt.folder} is not the one the caller holds (it changed on disk): reload")
+    if job["what"] == "trace":
+        tree = None if job["tree"] is None else TreeConfig.from_dict(job["tree"])
+        cached_trace(ckpt.model, table, images, images_id, job["weights"], job["kind"], tree,
+                     progress=report, root=root)
+    elif job["what"] == "budget":
+        from mbi.inference.tablesize import cached_budget_curve
+
+        cached_budget_curve(ckpt.model, table, images, labels, images_id, job["budgets"], job["weightings"],
+                            progress=report, root=root)
+    else:
+        raise ValueError(f"unknown job {job['what']!r}")
+
+
+__all__ = ["ChildError", "cached_trace", "checkpoint_budget_curve", "checkpoint_ram_predictions", "checkpoint_trace",
+           "load_trace", "ram_predictions_path", "save_trace", "table_ready", "trace_images", "trace_name",
+           "trace_path"]
+
+if __name__ == "__main__":
+    _main(json.loads(sys.argv[1]))
