@@ -14,7 +14,7 @@ go first) at ``$MBI_DISK_CACHE_MB`` megabytes and ``$MBI_DISK_CACHE_FILES`` file
 *Without torch in the calling process.* The RAM (torch: about 190 MB of a server's memory once imported)
 is needed only to compute what this module keeps. :func:`checkpoint_trace`, :func:`checkpoint_ram_predictions`
 and :func:`checkpoint_budget_curve` take a checkpoint folder instead of a model: they read the result from
-disk, else run ``python -m mbi.runs.tracecache JOB`` (a short-lived child process that loads the RAM, the
+disk, else run ``python -m mbi.runs.tracecache JOB`` (a short-lived child process of :mod:`mbi.runs.child` that loads the RAM, the
 table and the images, computes the result with :func:`cached_trace`, :func:`mbi.model.predict.predict` or
 :func:`mbi.inference.tablesize.cached_budget_curve`, saves it where the caller reads it, reports progress on
 its stdout and exits, memory and all). A failing child raises :class:`ChildError` with its error text.
@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -37,6 +34,7 @@ from mbi.config import TreeConfig
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.memory.lut import LookupTable, table_fingerprint, table_path
 from mbi.model.checkpoint import Checkpoint
+from mbi.runs.child import ChildError, report_progress, run_child
 from mbi.search.weights import UNWEIGHTED
 from mbi.store import artifacts_root, atomic_save_npz, cache_limits, prune_oldest
 
@@ -131,10 +129,6 @@ def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: 
     return trace
 
 
-class ChildError(RuntimeError):
-    """The child process that computes with the RAM failed; the message quotes its error text."""
-
-
 def ram_predictions_path(checkpoint: str | Path | Checkpoint, images: str, root: Path | None = None) -> Path:
     """Where :func:`checkpoint_ram_predictions` keeps the RAM's classes of ``images`` (e.g. ``"test:500"``)."""
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in images)[:40]
@@ -150,27 +144,11 @@ def _load_classes(path: Path) -> np.ndarray | None:
 
 
 def _run_child(job: dict, progress: Callable[[float, str], None] | None) -> None:
-    """Run ``job`` in ``python -m mbi.runs.tracecache JOB``, passing its ``progress F MESSAGE`` lines on; raise
-    :class:`ChildError` with the child's error text when it fails."""
-    package_root = str(Path(__file__).resolve().parent.parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    with tempfile.TemporaryFile(mode="w+") as errors:
-        child = subprocess.Popen([sys.executable, "-m", "mbi.runs.tracecache", json.dumps(job)], env=env,
-                                 stdout=subprocess.PIPE, stderr=errors, text=True)
-        for line in child.stdout:
-            parts = line.rstrip("\n").split(" ", 2)
-            if progress and len(parts) >= 2 and parts[0] == "progress":
-                progress(float(parts[1]), parts[2] if len(parts) > 2 else "")
-        code = child.wait()
-        errors.seek(0)
-        text = errors.read().strip()
-    if code != 0:
-        last = text.splitlines()[-1] if text else "no error text"
-        name, sep, message = last.partition(": ")  # "package.SomeError: message" -> "message"
-        if sep and name.replace(".", "").replace("_", "").isalnum():
-            last = message
-        what = {"trace": "lookup", "ram": "RAM", "budget": "table-size"}[job["what"]]
-        raise ChildError(f"the {what} pass in a child process failed (exit status {code}): {last}")
+    """Run ``job`` in ``python -m mbi.runs.tracecache JOB`` (:func:`mbi.runs.child.run_child`: bounded, errors as
+    :class:`ChildError`)."""
+    what = {"trace": "the lookup pass", "ram": "the RAM pass", "budget": "the table-size pass"}[job["what"]]
+    waiting = (lambda: progress(0.0, "waiting for another computation to finish")) if progress else None
+    run_child("mbi.runs.tracecache", [json.dumps(job)], what, progress, waiting)
 
 
 def _job(what: str, checkpoint: str | Path, table: LookupTable | None, root: Path | None, **fields: Any) -> dict:
@@ -239,9 +217,6 @@ def _main(job: dict) -> None:
     images, labels = images[: job["count"]], labels[: job["count"]]
     images_id = f"{job['split']}:{job['count']}"
 
-    def report(fraction: float, message: str = "") -> None:
-        print(f"progress {fraction:.4f} {message}", flush=True)
-
     if job["what"] == "ram":
         from mbi.model.predict import predict
 
@@ -253,12 +228,12 @@ def _main(job: dict) -> None:
     if job["what"] == "trace":
         tree = None if job["tree"] is None else TreeConfig.from_dict(job["tree"])
         cached_trace(ckpt.model, table, images, images_id, job["weights"], job["kind"], tree,
-                     progress=report, root=root)
+                     progress=report_progress, root=root)
     elif job["what"] == "budget":
         from mbi.inference.tablesize import cached_budget_curve
 
         cached_budget_curve(ckpt.model, table, images, labels, images_id, job["budgets"], job["weightings"],
-                            progress=report, root=root)
+                            progress=report_progress, root=root)
     else:
         raise ValueError(f"unknown job {job['what']!r}")
 
