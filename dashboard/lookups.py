@@ -199,6 +199,31 @@ def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], k
     return cache.put(key, trace)
 
 
+def ram_test_trace(image: int) -> Any:
+    """The RAM's :class:`mbi.model.ramtrace.Trace` of test image ``image`` (a batch of one), read from the trace of
+    every test digit (computed once per model in a child process, then on disk); a failed child ends the page."""
+    from mbi.runs.tracecache import checkpoint_ram_trace
+
+    count = len(models.dataset().test_y)
+    key = (models.current_model_key(), int(image))
+    cache = memo("ram_trace", 64)
+    found = cache.get(key)
+    if found is None:
+        bar = st.progress(0.0, text=f"Running the RAM on the {count:,} test images (once per model) ...")
+        try:
+            found = checkpoint_ram_trace(_checkpoint(), "test", count, slice(int(image), int(image) + 1),
+                                         progress=lambda f, msg: bar.progress(min(1.0, f), text=(
+                                             f"Running the RAM on the {count:,} test images (once per model) ... "
+                                             f"{100 * f:.0f}%")))
+        except furniture.USER_ERRORS as exc:
+            bar.empty()
+            st.error(f"The RAM's glimpses could not be computed: {furniture.friendly(exc)}")
+            st.stop()
+        bar.empty()
+        found = cache.put(key, found)
+    return found
+
+
 def ram_predictions(split: str, count: int) -> Any:
     """The chosen RAM's classes for the first ``count`` images of ``split`` (memory, disk, or a child process)."""
     from mbi.runs.tracecache import checkpoint_ram_predictions

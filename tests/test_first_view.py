@@ -155,9 +155,11 @@ LOOKUP_PAGES_WITHOUT_TORCH = """
 import sys
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file("app.py", default_timeout=24 * 3600.0).run()
-for page in ("table_size", "cluster_tree", "mixed_mbi"):
+for page, params in (("glimpse_paths", {"image": "7"}), ("table_size", {"images": "100"}),
+                     ("cluster_tree", {"images": "100"}), ("mixed_mbi", {"images": "100"})):
     at.switch_page(f"dashboard/pages/{page}.py")
-    at.query_params.update({"images": "100"})
+    at.query_params.clear()
+    at.query_params.update(params)
     at.run()
     assert not at.exception, (page, [e.value for e in at.exception])
     assert not at.error, (page, [e.value for e in at.error])
@@ -168,12 +170,14 @@ print("torch", "torch" in sys.modules)
 
 @pytest.mark.usefixtures("default_table")
 def test_lookup_pages_keep_torch_out_of_the_server(artifacts):
-    """In a fresh process: Table size, Cluster tree and Mixed MBI run on 100 test images and the server never imports
-    torch (the RAM's traces, answers and table-size curve are computed by child processes and read from disk)."""
+    """In a fresh process: Glimpse paths on a test digit, and Table size, Cluster tree and Mixed MBI on 100 test images
+    run and the server never imports torch (the RAM's glimpse trace of the test digits, the lookups' traces, the
+    RAM's answers and the table-size curve are computed by child processes and read from disk)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # MBI_HOME is the test's own (artifacts)
     out = subprocess.run([sys.executable, "-c", LOOKUP_PAGES_WITHOUT_TORCH], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=3600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert list((artifacts / "traces").glob("*-ram-test-100-*.npz"))  # the RAM's answers came from a child
+    assert list((artifacts / "traces").glob("*-ramtrace-test-10000-*.npz"))  # and its glimpses of every test digit
     assert list((artifacts / "budgets").glob("*.json"))
     assert out.stdout.strip().splitlines()[-1] == "torch False"

@@ -3,6 +3,7 @@ table-size curve as the in-process functions on a tiny model, and a failing chil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,13 +11,15 @@ import pytest
 import torch
 
 from mbi.config import RunConfig, TreeConfig
-from mbi.inference.lookup import StepIndex
+from mbi.inference.lookup import StepIndex, lookup_infer
 from mbi.inference.tablesize import budget_curve
 from mbi.memory.lut import cached_table, distill, save_table
 from mbi.model.checkpoint import Checkpoint
-from mbi.model.predict import predict
+from mbi.model.predict import images_to_tensor, predict
+from mbi.model.ram import trace as ram_trace
+from mbi.model.ramtrace import Trace
 from mbi.runs.tracecache import (ChildError, FIELDS, checkpoint_budget_curve, checkpoint_ram_predictions,
-                                 checkpoint_trace, trace_images)
+                                 checkpoint_ram_trace, checkpoint_trace, ram_trace_path, trace_images)
 from tests.tiny import TINY_RAM
 
 COUNT = 40
@@ -55,6 +58,26 @@ def test_child_ram_answers_and_budget_curve_equal_in_process(tiny_checkpoint, mo
     budgets, weightings = [100, 300, len(table)], {"unweighted": (1.0, 1.0, 1.0), "weighted": WEIGHTS}
     expected = budget_curve(model, table, mnist.test_x[:COUNT], mnist.test_y[:COUNT], budgets, weightings)
     assert checkpoint_budget_curve(tiny_checkpoint, table, "test", COUNT, budgets, weightings) == expected
+
+
+def test_child_ram_trace_equals_the_in_process_trace_row_by_row(tiny_checkpoint, model, mnist, artifacts):
+    expected = ram_trace(model, images_to_tensor(mnist.test_x[:COUNT]))
+    whole = checkpoint_ram_trace(tiny_checkpoint, "test", COUNT)
+    one = checkpoint_ram_trace(tiny_checkpoint, "test", COUNT, slice(7, 8))  # read from disk this time
+    for f in dataclasses.fields(Trace):
+        want = getattr(expected, f.name)
+        np.testing.assert_allclose(getattr(whole, f.name), want, rtol=0, atol=1e-6, err_msg=f.name)
+        np.testing.assert_allclose(getattr(one, f.name), want[7:8], rtol=0, atol=1e-6, err_msg=f.name)
+    assert ram_trace_path(tiny_checkpoint, f"test:{COUNT}").is_file()
+
+
+def test_lookups_need_only_the_models_configuration(tiny_checkpoint, model, mnist):
+    table = cached_table(tiny_checkpoint)
+    index = StepIndex(table, WEIGHTS)
+    with_model = lookup_infer(model, table, mnist.test_x[:COUNT], index)
+    with_config = lookup_infer(model.cfg, table, mnist.test_x[:COUNT], index)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(with_config, f), getattr(with_model, f), err_msg=f)
 
 
 def test_a_failing_child_raises_its_error_text(tiny_checkpoint, tmp_path, artifacts):

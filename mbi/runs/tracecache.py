@@ -12,16 +12,18 @@ go first) at ``$MBI_DISK_CACHE_MB`` megabytes and ``$MBI_DISK_CACHE_FILES`` file
 :func:`table_ready` says whether a checkpoint's table loads without distilling.
 
 *Without torch in the calling process.* The RAM (torch: about 190 MB of a server's memory once imported)
-is needed only to compute what this module keeps. :func:`checkpoint_trace`, :func:`checkpoint_ram_predictions`
-and :func:`checkpoint_budget_curve` take a checkpoint folder instead of a model: they read the result from
-disk, else run ``python -m mbi.runs.tracecache JOB`` (a short-lived child process of :mod:`mbi.runs.child` that loads the RAM, the
-table and the images, computes the result with :func:`cached_trace`, :func:`mbi.model.predict.predict` or
-:func:`mbi.inference.tablesize.cached_budget_curve`, saves it where the caller reads it, reports progress on
-its stdout and exits, memory and all). A failing child raises :class:`ChildError` with its error text.
+is needed only to compute what this module keeps. :func:`checkpoint_trace`, :func:`checkpoint_ram_predictions`,
+:func:`checkpoint_ram_trace` and :func:`checkpoint_budget_curve` take a checkpoint folder instead of a model:
+they read the result from disk, else run ``python -m mbi.runs.tracecache JOB`` (a short-lived child process of
+:mod:`mbi.runs.child` that loads the RAM, the table and the images, computes the result with :func:`cached_trace`,
+:func:`mbi.model.ram.trace`, :func:`mbi.model.predict.predict` or :func:`mbi.inference.tablesize.cached_budget_curve`,
+saves it where the caller reads it, reports progress on its stdout and exits, memory and all). A failing child
+raises :class:`ChildError` with its error text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -34,6 +36,9 @@ from mbi.config import TreeConfig
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.memory.lut import LookupTable, table_fingerprint, table_path
 from mbi.model.checkpoint import Checkpoint
+from mbi.model.ramtrace import Trace
+from mbi.model.ramtrace import load_trace as load_ram_trace
+from mbi.model.ramtrace import save_trace as save_ram_trace
 from mbi.runs.child import ChildError, report_progress, run_child
 from mbi.search.weights import UNWEIGHTED
 from mbi.store import artifacts_root, atomic_save_npz, cache_limits, prune_oldest
@@ -42,6 +47,9 @@ if TYPE_CHECKING:  # a trace is computed with a loaded model (torch); reading on
     from mbi.inference.tablesize import BudgetPoint
     from mbi.model.ram import RAM
 
+RAM_TRACE_VERSION = 1
+RAM_TRACE_BATCH = 1000
+"""Images per forward pass of the RAM's glimpse trace in the child (bounds its transient memory)."""
 FIELDS = ("locs", "rows", "distance", "comparisons", "readouts", "queries")
 FORMAT_VERSION = 2
 
@@ -146,9 +154,31 @@ def _load_classes(path: Path) -> np.ndarray | None:
 def _run_child(job: dict, progress: Callable[[float, str], None] | None) -> None:
     """Run ``job`` in ``python -m mbi.runs.tracecache JOB`` (:func:`mbi.runs.child.run_child`: bounded, errors as
     :class:`ChildError`)."""
-    what = {"trace": "the lookup pass", "ram": "the RAM pass", "budget": "the table-size pass"}[job["what"]]
+    what = {"trace": "the lookup pass", "ram": "the RAM pass", "ramtrace": "the RAM's glimpse trace",
+            "budget": "the table-size pass"}[job["what"]]
     waiting = (lambda: progress(0.0, "waiting for another computation to finish")) if progress else None
     run_child("mbi.runs.tracecache", [json.dumps(job)], what, progress, waiting)
+
+
+def ram_trace_path(checkpoint: str | Path | Checkpoint, images: str, root: Path | None = None) -> Path:
+    """Where :func:`checkpoint_ram_trace` keeps the RAM's :class:`mbi.model.ramtrace.Trace` of ``images``."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in images)[:40]
+    return ((root or artifacts_root()) / "traces"
+            / f"{Checkpoint.of(checkpoint).hash}-ramtrace-{safe}-v{RAM_TRACE_VERSION}.npz")
+
+
+def checkpoint_ram_trace(checkpoint: str | Path | Checkpoint, split: str, count: int, rows: slice | None = None,
+                         progress: Callable[[float, str], None] | None = None, root: Path | None = None) -> Trace:
+    """The RAM's glimpse-by-glimpse :class:`mbi.model.ramtrace.Trace` (:func:`mbi.model.ram.trace`) of the first
+    ``count`` images of ``split`` (only images ``rows`` of them when given), from ``traces/`` on disk or computed in
+    a child process: what the Glimpse paths page shows for a test digit without torch in the server."""
+    path = ram_trace_path(checkpoint, f"{split}:{int(count)}", root)
+    try:
+        return load_ram_trace(path, rows)
+    except ValueError:  # not computed yet, or damaged: compute it
+        pass
+    _run_child(_job("ramtrace", checkpoint, None, root, split=split, count=int(count)), progress)
+    return load_ram_trace(path, rows)
 
 
 def _job(what: str, checkpoint: str | Path, table: LookupTable | None, root: Path | None, **fields: Any) -> dict:
@@ -222,6 +252,18 @@ def _main(job: dict) -> None:
 
         atomic_save_npz(ram_predictions_path(ckpt, images_id, root), classes=predict(ckpt.model, images))
         return
+    if job["what"] == "ramtrace":
+        from mbi.model.predict import images_to_tensor
+        from mbi.model.ram import trace
+
+        parts = []
+        for start in range(0, len(images), RAM_TRACE_BATCH):
+            parts.append(trace(ckpt.model, images_to_tensor(images[start: start + RAM_TRACE_BATCH])))
+            report_progress(min(1.0, (start + RAM_TRACE_BATCH) / max(1, len(images))), "RAM glimpses")
+        bits = ckpt.model.cfg.patch_bits
+        whole = Trace(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Trace)))
+        save_ram_trace(ram_trace_path(ckpt, images_id, root), whole, None if bits is None else 2**bits)
+        return
     table = cached_table(ckpt)
     if table_fingerprint(table) != job["table"]:
         raise ValueError(f"the table of {ckpt.folder} is not the one the caller holds (it changed on disk): reload")
@@ -238,9 +280,9 @@ def _main(job: dict) -> None:
         raise ValueError(f"unknown job {job['what']!r}")
 
 
-__all__ = ["ChildError", "cached_trace", "checkpoint_budget_curve", "checkpoint_ram_predictions", "checkpoint_trace",
-           "load_trace", "ram_predictions_path", "save_trace", "table_ready", "trace_images", "trace_name",
-           "trace_path"]
+__all__ = ["ChildError", "cached_trace", "checkpoint_budget_curve", "checkpoint_ram_predictions", "checkpoint_ram_trace",
+           "checkpoint_trace", "load_trace", "ram_predictions_path", "ram_trace_path", "save_trace", "table_ready",
+           "trace_images", "trace_name", "trace_path"]
 
 if __name__ == "__main__":
     _main(json.loads(sys.argv[1]))
