@@ -33,7 +33,9 @@ PAGES = {
     "Metric search": ("weights", "Metric search"),
     "Cluster tree": ("tree", "Cluster tree"),
     "Mixed MBI": ("mixed", "Mixed MBI"),
+    "Perturbed digit": ("perturbed", "Perturbed digit"),
     "SRAM and energy": ("hardware", "SRAM and energy"),
+    "Model size": ("size", "Model size"),
 }
 """Page name in the sidebar -> (URL path, the page's title), in the sidebar's order."""
 

@@ -10,9 +10,8 @@ from mbi.runs import child
 from mbi.runs.child import ChildError, max_children, run_child
 
 
-def test_max_children_defaults_hosting_and_overrides():
-    assert max_children({}) == 2
-    assert max_children({"MBI_HOSTED": "1"}) == 1
+def test_max_children_default_and_override():
+    assert max_children({}) == 1
     assert max_children({"MBI_HOSTED": "1", "MBI_MAX_CHILDREN": "3"}) == 3
     with pytest.raises(ValueError, match="MBI_MAX_CHILDREN"):
         max_children({"MBI_MAX_CHILDREN": "0"})

@@ -155,7 +155,7 @@ LOOKUP_PAGES_WITHOUT_TORCH = """
 import sys
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file("app.py", default_timeout=24 * 3600.0).run()
-for page, params in (("glimpse_paths", {"image": "7"}), ("table_size", {"images": "100"}),
+for page, params in (("glimpse_paths", {"image": "7"}), ("perturbed_digit", {"image": "7"}), ("table_size", {"images": "100"}),
                      ("cluster_tree", {"images": "100"}), ("mixed_mbi", {"images": "100"})):
     at.switch_page(f"dashboard/pages/{page}.py")
     at.query_params.clear()
@@ -170,7 +170,7 @@ print("torch", "torch" in sys.modules)
 
 @pytest.mark.usefixtures("default_table")
 def test_lookup_pages_keep_torch_out_of_the_server(artifacts):
-    """In a fresh process: Glimpse paths on a test digit, and Table size, Cluster tree and Mixed MBI on 100 test images
+    """In a fresh process: Glimpse paths and Perturbed digit (unperturbed) on a test digit, and Table size, Cluster tree and Mixed MBI on 100 test images
     run and the server never imports torch (the RAM's glimpse trace of the test digits, the lookups' traces, the
     RAM's answers and the table-size curve are computed by child processes and read from disk)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # MBI_HOME is the test's own (artifacts)

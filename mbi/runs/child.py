@@ -4,9 +4,9 @@ errors come back.
 A server hands work that needs torch (the RAM's passes, ``mbi.runs.tracecache``) or much transient memory (k-means
 trees, ``mbi.runs.treecache``) to ``python -m MODULE ARGS...``: the child loads what it needs, saves its result where
 the caller reads it, reports progress as lines ``progress FRACTION MESSAGE`` on its stdout, and exits, memory and
-all. Each child costs its own imports and arrays (a RAM pass: about 300-400 MB while it runs), so at most
-``MBI_MAX_CHILDREN`` of them run at once in one process (default 2; 1 with ``MBI_HOSTED=1``); a caller over the
-limit waits for its turn (its ``waiting`` callback says so). No streamlit here.
+all. Each child costs its own imports and arrays (a RAM pass: about 300-400 MB while it runs) and already uses
+every core (the search engine's threads), so at most ``MBI_MAX_CHILDREN`` of them run at once in one process
+(default 1); a caller over the limit waits for its turn (its ``waiting`` callback says so). No streamlit here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mbi.runs.jobs import hosted_from_env
 from mbi.validate import env_int
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -31,9 +30,8 @@ class ChildError(RuntimeError):
 
 
 def max_children(env: dict[str, str] | None = None) -> int:
-    """How many child processes may run at once: ``MBI_MAX_CHILDREN``, else 1 hosted and 2 otherwise."""
-    env = dict(os.environ if env is None else env)
-    return env_int(env, "MBI_MAX_CHILDREN", 1 if hosted_from_env(env) else 2)
+    """How many child processes may run at once: ``MBI_MAX_CHILDREN``, else 1."""
+    return env_int(dict(os.environ if env is None else env), "MBI_MAX_CHILDREN", 1)
 
 
 _slots_lock = threading.Lock()
