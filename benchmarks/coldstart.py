@@ -60,7 +60,7 @@ def one_run(browser, home: Path, label: str, pages: bool, importtime: bool) -> N
         print(f"server process start -> Overview's first figure: {first:.2f} s wall, {first_cpu:.2f} s of server CPU "
               f"(RSS {server.rss_mb():.0f} MB, peak {server.peak_mb():.0f} MB)")
         if pages:
-            print("\n| page | time to first figure (s) | server CPU (s) | peak RSS while loading (MB) | RSS after (MB) |")
+            print("\n| page | time to first figure (s) | server CPU (s) | peak RSS while loading, server + child processes (MB) | RSS after (MB) |")
             print("|---|---:|---:|---:|---:|")
             for name in PAGES:
                 if name == "Overview":

@@ -33,7 +33,9 @@ PAGES = {
     "Metric search": ("weights", "Metric search"),
     "Cluster tree": ("tree", "Cluster tree"),
     "Mixed MBI": ("mixed", "Mixed MBI"),
+    "Perturbed digit": ("perturbed", "Perturbed digit"),
     "SRAM and energy": ("hardware", "SRAM and energy"),
+    "Model size": ("size", "Model size"),
 }
 """Page name in the sidebar -> (URL path, the page's title), in the sidebar's order."""
 
@@ -69,6 +71,30 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    """The process ids of every child, grandchild, ... of ``pid`` now (from ``/proc/*/stat``)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory (MB) of ``pid`` plus all its descendants (the child processes a server starts for heavy
+    work count against a host's memory too; shared pages are counted once per process, so this errs high)."""
+    return rss_mb(pid) + sum(rss_mb(kid) for kid in descendants(pid))
 
 
 def rss_parts_mb(pid: int) -> tuple[float, float]:
@@ -115,11 +141,11 @@ def rss_by_group(smaps: str) -> dict[str, float]:
 
 
 def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` has used so far: unlike wall time, not inflated by other
-    work on a shared machine."""
+    """CPU seconds (user + system) process ``pid`` and its ended, waited-for child processes have used so far:
+    unlike wall time, not inflated by other work on a shared machine."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
 
@@ -154,19 +180,20 @@ class DashboardServer:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
-            value = rss_mb(self.proc.pid)
+            value = tree_rss_mb(self.proc.pid)
             with self._lock:
                 self._peak = max(self._peak, value)
 
     def reset_peak(self) -> None:
         """Start a new peak window at the current memory."""
         with self._lock:
-            self._peak = rss_mb(self.proc.pid)
+            self._peak = tree_rss_mb(self.proc.pid)
 
     def peak_mb(self) -> float:
-        """Highest resident memory (MB) since the last :meth:`reset_peak` (or the start)."""
+        """Highest resident memory (MB) of the server and its child processes since the last :meth:`reset_peak` (or
+        the start)."""
         with self._lock:
-            return max(self._peak, rss_mb(self.proc.pid))
+            return max(self._peak, tree_rss_mb(self.proc.pid))
 
     def rss_mb(self) -> float:
         """Resident memory now (MB)."""

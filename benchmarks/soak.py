@@ -24,14 +24,14 @@ import time
 from pathlib import Path
 
 from benchmarks.dashboard_server import (CHROMIUM, CHROMIUM_ARGS, PAGES, STATE_JS, DashboardServer, FigureWait,
-                                         load_average, rss_mb)
+                                         load_average, tree_rss_mb)
 
 WAIT_S = 300.0
 """Longest wait for one page or one rerun (a hung server ends the visit, not the benchmark)."""
 
 
 class Samples:
-    """(time, RSS MB) of the server every 50 ms, for the peak over any interval."""
+    """(time, RSS MB) of the server and its child processes every 50 ms, for the peak over any interval."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.points, self._stop = pid, [], threading.Event()
@@ -40,11 +40,11 @@ class Samples:
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.points.append((time.perf_counter(), rss_mb(self.pid)))
+            self.points.append((time.perf_counter(), tree_rss_mb(self.pid)))
 
     def peak(self, start: float, end: float) -> float:
         inside = [m for t, m in self.points if start <= t <= end]
-        return max(inside, default=rss_mb(self.pid))
+        return max(inside, default=tree_rss_mb(self.pid))
 
     def stop(self) -> None:
         self._stop.set()
@@ -164,7 +164,7 @@ def main() -> None:
     try:
         server.wait_healthy()
         visits = asyncio.run(_soak(server.url, args.sessions, args.minutes, args.seed, args.moves, samples))
-        final = server.rss_mb()
+        final = tree_rss_mb(server.proc.pid)
     finally:
         samples.stop()
         server.stop()
@@ -183,7 +183,7 @@ def main() -> None:
         print(f"| {name} | {len(mine)}{note} | {statistics.median(times):.2f} | {max(times):.2f} | "
               f"{statistics.median(peaks):.0f} | {max(peaks):.0f} |")
     overall = max((m for _, m in samples.points), default=0.0)
-    print(f"\nserver peak RSS {overall:.0f} MB, at the end {final:.0f} MB; {len(visits)} visits; "
+    print(f"\nserver + child processes: peak RSS {overall:.0f} MB, at the end {final:.0f} MB; {len(visits)} visits; "
           f"load average at the end {load_average()}")
 
 

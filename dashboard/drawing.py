@@ -174,7 +174,8 @@ def steps_table(comparison: PathComparison, step: int, key: str, class_names: Se
 
 
 def lookup_path(model: Any, table: Any, image: np.ndarray, weights: Sequence[float]) -> LookupTrace:
-    """The lookup-only trace of one 28x28 digit (memoized per model, table, weights and pixels)."""
+    """The lookup-only trace of one 28x28 digit (memoized per model, table, weights and pixels); ``model`` the RAM
+    or its :class:`mbi.config.RAMConfig` (enough: then no torch)."""
     import hashlib
 
     from mbi.inference.lookup import lookup_infer
@@ -208,7 +209,7 @@ def draw_and_compare(key: str) -> None:
         return
     weights = session_weights.current_weights()
     try:
-        lt = lookup_path(model, table, image, weights)
+        lt = lookup_path(ram, table, image, weights)
     except furniture.USER_ERRORS as exc:
         st.error(f"The lookup could not run: {furniture.friendly(exc)}")
         return

@@ -166,10 +166,17 @@ def step_index(table: Any, weights: Sequence[float], kind: str = "brute", tree: 
     return index
 
 
+def _checkpoint() -> str:
+    """The chosen model's checkpoint folder, as the child processes of ``mbi.runs.tracecache`` load it."""
+    return str(models.model_folder(models.current_model_name()))
+
+
 def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], kind: str = "brute",
                  tree: TreeConfig | None = None) -> Any:
-    """Lookup-only trace of the first ``count`` images of ``split`` (memory, then disk, then computed)."""
-    from mbi.runs.tracecache import cached_trace, trace_path
+    """Lookup-only trace of the first ``count`` images of ``split`` (memory, then disk, then computed in a child
+    process that loads the RAM: the server does not import torch for it); a failed child ends the page with its
+    error."""
+    from mbi.runs.tracecache import checkpoint_trace, trace_path
 
     weights = tuple(weights)
     key = (models.current_model_key(), len(table), split, int(count), weights, kind, tree)
@@ -177,32 +184,87 @@ def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], k
     trace = cache.get(key)
     if trace is not None:
         return trace
-    model, _, _ = models.current_model()
-    images = models.dataset().split(split)[0][: int(count)]
-    index = None
     fresh = not trace_path(table, weights, kind, tree, f"{split}:{count}").is_file()
-    if fresh:
-        index = step_index(table, weights, kind, tree)
     with fresh_work() if fresh else contextlib.nullcontext():
         bar = st.progress(0.0, text=f"Looking up {count:,} {split} images ({kind} search) ...")
-        trace = cached_trace(model, table, images, f"{split}:{count}", weights, kind, tree, index=index,
-                             progress=lambda f: bar.progress(f, text=f"Looking up {count:,} {split} images "
-                                                                     f"({kind} search) ... {100 * f:.0f}%"))
+        try:
+            trace = checkpoint_trace(_checkpoint(), table, split, int(count), weights, kind, tree,
+                                     progress=lambda f, _: bar.progress(min(1.0, f), text=(
+                                         f"Looking up {count:,} {split} images ({kind} search) ... {100 * f:.0f}%")))
+        except furniture.USER_ERRORS as exc:
+            bar.empty()
+            st.error(f"The lookups of the {split} images could not be computed: {furniture.friendly(exc)}")
+            st.stop()
         bar.empty()
     return cache.put(key, trace)
 
 
+def ram_test_trace(image: int) -> Any:
+    """The RAM's :class:`mbi.model.ramtrace.Trace` of test image ``image`` (a batch of one), read from the trace of
+    every test digit (computed once per model in a child process, then on disk); a failed child ends the page."""
+    from mbi.runs.tracecache import checkpoint_ram_trace
+
+    count = len(models.dataset().test_y)
+    key = (models.current_model_key(), int(image))
+    cache = memo("ram_trace", 64)
+    found = cache.get(key)
+    if found is None:
+        bar = st.progress(0.0, text=f"Running the RAM on the {count:,} test images (once per model) ...")
+        try:
+            found = checkpoint_ram_trace(_checkpoint(), "test", count, slice(int(image), int(image) + 1),
+                                         progress=lambda f, msg: bar.progress(min(1.0, f), text=(
+                                             f"Running the RAM on the {count:,} test images (once per model) ... "
+                                             f"{100 * f:.0f}%")))
+        except furniture.USER_ERRORS as exc:
+            bar.empty()
+            st.error(f"The RAM's glimpses could not be computed: {furniture.friendly(exc)}")
+            st.stop()
+        bar.empty()
+        found = cache.put(key, found)
+    return found
+
+
 def ram_predictions(split: str, count: int) -> Any:
-    """The chosen RAM's classes for the first ``count`` images of ``split`` (cached)."""
-    from mbi.model.predict import predict
+    """The chosen RAM's classes for the first ``count`` images of ``split`` (memory, disk, or a child process)."""
+    from mbi.runs.tracecache import checkpoint_ram_predictions
 
     key = (models.current_model_key(), split, int(count))
     cache = memo("ram_pred", 8)
     pred = cache.get(key)
     if pred is None:
-        model, _, _ = models.current_model()
-        pred = cache.put(key, predict(model, models.dataset().split(split)[0][: int(count)]))
+        try:
+            with st.spinner(f"Running the RAM on {count:,} {split} images ..."):
+                pred = checkpoint_ram_predictions(_checkpoint(), split, int(count))
+        except furniture.USER_ERRORS as exc:
+            st.error(f"The RAM's answers could not be computed: {furniture.friendly(exc)}")
+            st.stop()
+        pred = cache.put(key, pred)
     return pred
+
+
+def budget_curve(table: Any, count: int, budgets: Sequence[int], weightings: dict[str, Sequence[float]]) -> Any:
+    """The table-size curve on the first ``count`` test images (memory, disk, or a child process that loads the
+    RAM); a failed child ends the page with its error."""
+    from mbi.inference.tablesize import budget_curve_path
+    from mbi.runs.tracecache import checkpoint_budget_curve
+
+    key = (models.current_model_key(), len(table), count, tuple(sorted(weightings.items())))
+    cache = memo("budget_curve", 8)
+    points = cache.get(key)
+    if points is not None:
+        return points
+    fresh = not budget_curve_path(table, f"test:{count}", budgets, weightings).is_file()
+    bar = st.progress(0.0, text="Scoring each table size ...")
+    try:
+        with fresh_work() if fresh else contextlib.nullcontext():
+            points = checkpoint_budget_curve(_checkpoint(), table, "test", count, budgets, weightings,
+                                             progress=lambda f, msg: bar.progress(min(1.0, f), text=f"Scoring: {msg}"))
+    except furniture.USER_ERRORS as exc:
+        bar.empty()
+        st.error(f"The table-size curve could not be computed: {furniture.friendly(exc)}")
+        st.stop()
+    bar.empty()
+    return cache.put(key, points)
 
 
 def gate_neighbours(table: Any, split: str, count: int, weights: Sequence[float], k: int, kind: str = "brute",

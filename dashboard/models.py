@@ -17,7 +17,8 @@ import streamlit as st
 
 from mbi.config import RunConfig
 from mbi.data import Dataset, dataset_info, load_dataset
-from mbi.model.checkpoint import SHIPPED_MODELS, LookupSettings, load_config, load_metrics, resolve_checkpoint
+from mbi.model.checkpoint import (SHIPPED_MODELS, LookupSettings, check_weights_file, load_config, load_metrics,
+                                  resolve_checkpoint)
 from mbi.runs.jobs import LIMIT_VARIABLES, TrainingManager, limits_from_env, list_runs
 from mbi.store import artifacts_root
 
@@ -187,6 +188,19 @@ def load_or_stop() -> tuple[RAM, RunConfig, dict, Dataset]:
         st.error(f"The model or the data could not be loaded: {furniture.friendly(exc)}")
         st.stop()
     return model, cfg, metrics, data
+
+
+def facts_or_stop() -> tuple[RunConfig, Dataset]:
+    """The chosen model's configuration and dataset without the model itself (no torch: for pages whose RAM work
+    runs in a child process, ``mbi.runs.tracecache``; the weights file gets the cheap check of
+    :func:`mbi.model.checkpoint.check_weights_file`), or a clear message and the end of the page."""
+    try:
+        check_weights_file(model_folder(current_model_name()))
+        cfg, data = current_config(), dataset()
+    except furniture.USER_ERRORS as exc:
+        st.error(f"The model or the data could not be loaded: {furniture.friendly(exc)}")
+        st.stop()
+    return cfg, data
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -19,6 +19,10 @@ NUM_CLASSES = 10
 HIDDEN_CODES = ("binary", "onehot")
 
 
+PATCH_RANGE = (0.0, 1.0)
+"""The range of pixel values the retina's patch quantizer divides into ``2**patch_bits`` levels."""
+
+
 @dataclass(frozen=True)
 class RAMConfig:
     """Architecture of the recurrent attention model (paper Fig. 2 and 3).
@@ -89,6 +93,11 @@ class RAMConfig:
     def largest_patch(self) -> int:
         """Side in pixels of the widest (coarsest) patch of a glimpse."""
         return self.patch_size * self.glimpse_scale ** (self.num_patches - 1)
+
+    @property
+    def start_cell(self) -> int:
+        """Grid index (the same for row and column) of the first glimpse: the grid's centre cell."""
+        return (self.loc_grid - 1) // 2
 
     @property
     def patch_vector_len(self) -> int:

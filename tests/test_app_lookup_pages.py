@@ -193,12 +193,13 @@ def test_page_says_when_a_result_is_too_large_to_keep(monkeypatch):
 
 def test_page_says_when_it_dropped_an_older_result(monkeypatch):
     """With MBI_CACHE_MB=40 one exact search index of the shipped table (26.4 MB, BENCHMARKS.md) fits, two do not:
-    other weights' index drops the first (with the results used less recently than it: the learned gate's
-    neighbour search reuses the index after the trace and its RAM answers were cached), and the page says so."""
+    Mixed MBI's learned gate keeps the index of the model's own weights (its traces come from a child process),
+    Glimpse paths with other weights needs another one, which drops the first, and the page says so."""
     monkeypatch.setenv("MBI_CACHE_MB", "40")
     at = _open("mixed", SMALL)
     _ok(at)
     assert not any("To make room" in c.value for c in at.caption)
+    at.switch_page(PAGES["glimpses"])
     at.query_params.update({"wb": "2"})
     at.run()
     _ok(at)

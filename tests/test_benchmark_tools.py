@@ -1,9 +1,13 @@
 """The benchmarks' page-wait rule (shared by the cold-start and soak drivers) on hand-made page states, and their
-resident-memory ledger on a hand-made ``smaps``."""
+resident-memory ledger on a hand-made ``smaps``, and the server's memory counted with its child processes."""
 
 from __future__ import annotations
 
-from benchmarks.dashboard_server import FigureWait, rss_by_group
+import os
+import subprocess
+import sys
+
+from benchmarks.dashboard_server import FigureWait, descendants, rss_by_group, rss_mb, tree_rss_mb
 
 
 def state(page: bool = True, figure: bool = False, running: bool = True) -> dict:
@@ -56,3 +60,14 @@ def test_the_memory_ledger_groups_mappings_by_package_data_and_anonymous():
     assert groups == {"MBI_HOME data (.npy maps)": 5.0, "torch": 4.0, "anonymous": 3.0, "numpy": 0.5,
                       "libc.so.6": 0.25}
     assert list(groups) == ["MBI_HOME data (.npy maps)", "torch", "anonymous", "numpy", "libc.so.6"]
+
+
+def test_the_memory_of_child_processes_is_counted_with_the_server():
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert child.pid in descendants(os.getpid())
+        # the child's few MB are in the total (read twice, so allow the server's own memory to move a little)
+        assert tree_rss_mb(os.getpid()) - rss_mb(os.getpid()) > rss_mb(child.pid) / 2 > 0
+    finally:
+        child.communicate(b"")
+    assert child.pid not in descendants(os.getpid())

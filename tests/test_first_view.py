@@ -123,3 +123,61 @@ def test_ram_hyperparameters_page_imports_no_torch(tmp_path):
     facts = dict(zip(line[::2], line[1::2]))
     assert facts["title"].startswith("RAM"), facts
     assert facts["torch"] == "False" and facts["optuna"] == "True"
+
+
+LOOKUP_WITHOUT_TORCH = """
+import sys
+import numpy as np
+import mbi.inference.lookup, mbi.inference.tablesize, mbi.memory.lut, mbi.model.sensor, mbi.runs.gatecache
+import mbi.runs.tracecache
+assert "torch" not in sys.modules, "importing the lookup modules imported torch"
+from mbi.inference.lookup import StepIndex
+from mbi.memory.lut import cached_table
+table = cached_table("default")
+keys = np.asarray(table.keys_of_step(1)[:7])
+rows, distance, _ = StepIndex(table).query(1, keys)
+assert np.array_equal(rows, table.rows_of_step(1)[:7]) and not distance.any()  # every key finds itself
+print("torch", "torch" in sys.modules)
+"""
+
+
+def test_loading_the_table_and_searching_it_import_no_torch(tmp_path):
+    """In a fresh process: the lookup modules import, the shipped table loads and an exact search answers (each
+    key of a step is its own nearest row, at distance 0) without torch."""
+    env = {**os.environ, "MBI_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", LOOKUP_WITHOUT_TORCH], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "torch False"
+
+
+LOOKUP_PAGES_WITHOUT_TORCH = """
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=24 * 3600.0).run()
+for page, params in (("glimpse_paths", {"image": "7"}), ("perturbed_digit", {"image": "7"}), ("table_size", {"images": "100"}),
+                     ("cluster_tree", {"images": "100"}), ("mixed_mbi", {"images": "100"})):
+    at.switch_page(f"dashboard/pages/{page}.py")
+    at.query_params.clear()
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception, (page, [e.value for e in at.exception])
+    assert not at.error, (page, [e.value for e in at.error])
+    assert at.get("plotly_chart"), page
+print("torch", "torch" in sys.modules)
+"""
+
+
+@pytest.mark.usefixtures("default_table")
+def test_lookup_pages_keep_torch_out_of_the_server(artifacts):
+    """In a fresh process: Glimpse paths and Perturbed digit (unperturbed) on a test digit, and Table size, Cluster tree and Mixed MBI on 100 test images
+    run and the server never imports torch (the RAM's glimpse trace of the test digits, the lookups' traces, the
+    RAM's answers and the table-size curve are computed by child processes and read from disk)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # MBI_HOME is the test's own (artifacts)
+    out = subprocess.run([sys.executable, "-c", LOOKUP_PAGES_WITHOUT_TORCH], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=3600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert list((artifacts / "traces").glob("*-ram-test-100-*.npz"))  # the RAM's answers came from a child
+    assert list((artifacts / "traces").glob("*-ramtrace-test-10000-*.npz"))  # and its glimpses of every test digit
+    assert list((artifacts / "budgets").glob("*.json"))
+    assert out.stdout.strip().splitlines()[-1] == "torch False"

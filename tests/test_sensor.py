@@ -100,3 +100,23 @@ def test_errors() -> None:
         sensor.codes(np.zeros((2, 28, 28), dtype=np.uint8), np.full((2, 2), 7))
     with pytest.raises(ValueError, match="quantized retina"):
         GlimpseSensor(RAM(RAMConfig(patch_size=4, num_patches=2, loc_grid=7, patch_bits=None)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(grid=st.integers(2, 40), image_size=st.integers(8, 64))
+def test_grid_pixel_table_is_grid_to_pixel(grid: int, image_size: int) -> None:
+    from mbi.model.ram import grid_to_pixel
+    from mbi.model.sensor import grid_pixel_table
+
+    expected = grid_to_pixel(torch.arange(grid), grid, image_size).numpy()
+    np.testing.assert_array_equal(grid_pixel_table(grid, image_size), expected)
+
+
+def test_a_sensor_from_the_configuration_alone_reads_the_same_codes(mnist) -> None:
+    cfg = RAMConfig(patch_size=4, num_patches=3, glimpse_scale=2, loc_grid=9, patch_bits=3)
+    images = mnist.test_x[:50]
+    loc = np.random.default_rng(0).integers(0, cfg.loc_grid, size=(len(images), 2))
+    model = RAM(cfg)
+    np.testing.assert_array_equal(GlimpseSensor(cfg).codes(images, loc), torch_codes(model, images, loc))
+    with pytest.raises(ValueError, match="quantized retina"):
+        GlimpseSensor(RAMConfig(patch_size=4, num_patches=2, loc_grid=7, patch_bits=None))

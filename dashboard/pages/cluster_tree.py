@@ -39,7 +39,7 @@ furniture.intro(
     "Fig. 4(b) (the tree) and Fig. 4(c) (distance error of the tree vs brute force)",
 )
 
-model, cfg, metrics, data = models.load_or_stop()
+cfg, data = models.facts_or_stop()
 table = lookups.table_or_stop()
 weights = session_weights.current_weights()
 steps = table.num_glimpses

@@ -17,8 +17,7 @@ from mbi.memory.decode import decode_key
 from mbi.digits import MAX_UPLOAD_BYTES, DigitError, load_digit
 from mbi.inference.lookup import LookupTrace
 from mbi.inference.paths import compare_paths
-from mbi.model.ram import Trace, trace
-from mbi.model.predict import images_to_tensor
+from mbi.model.ramtrace import Trace
 from mbi.urlstate import Param
 from dashboard import drawing, furniture, lookups, models, session_weights, urlsync
 
@@ -34,7 +33,7 @@ furniture.intro(
     "Fig. 2 (the RAM's glimpses, the keys of the lookup table)",
 )
 
-model, cfg, metrics, data = models.load_or_stop()
+cfg, data = models.facts_or_stop()  # the RAM itself (torch) loads only for a drawn or uploaded digit
 ram = cfg.ram
 PARAMS = [
     Param("source", "test", "choice", choices=tuple(SOURCES), label="image source"),
@@ -51,8 +50,12 @@ def _digit(data_bytes: bytes):
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _trace(model_name: str, stamp: float, image: np.ndarray) -> Trace:
-    return trace(model, images_to_tensor(image[None]))
+def _own_trace(model_name: str, stamp: float, image: np.ndarray) -> Trace:
+    """The RAM's trace of a drawn or uploaded digit: computed here, so this loads the RAM (and torch)."""
+    from mbi.model.predict import images_to_tensor
+    from mbi.model.ram import trace
+
+    return trace(models.load_or_stop()[0], images_to_tensor(image[None]))
 
 
 def _random_image() -> None:
@@ -97,7 +100,10 @@ if image is None:
     urlsync.sync_url(PAGE, PARAMS, messages)
     st.stop()
 
-tr = _trace(*models.current_model_key(), image)
+if source == "test":  # the RAM's trace of every test digit, computed once per model in a child process
+    tr = lookups.ram_test_trace(int(index))
+else:
+    tr = _own_trace(*models.current_model_key(), image)
 scales = [ram.glimpse_scale**k for k in range(ram.num_patches)]
 widths = [ram.patch_size * s for s in scales]
 c = st.columns([3, 2])
@@ -136,7 +142,7 @@ def _lookup_column() -> tuple[object, LookupTrace] | None:
         return None
     weights = session_weights.current_weights()
     try:
-        lt = drawing.lookup_path(model, table, image, weights)
+        lt = drawing.lookup_path(ram, table, image, weights)
     except furniture.USER_ERRORS as exc:
         st.error(f"The lookup could not run: {furniture.friendly(exc)}")
         return None

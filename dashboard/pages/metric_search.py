@@ -38,7 +38,7 @@ furniture.intro(
     "Sec. III-B (Bayesian optimization of a, b, c; its gain shows in Fig. 4(a))",
 )
 
-model, cfg, metrics, data = models.load_or_stop()
+_, data = models.facts_or_stop()  # the RAM (torch) loads only when a study runs
 table = lookups.table_or_stop()
 PARAMS = [
     Param("trials", 20, "int", lo=1, hi=MAX_TRIALS, label="trials"),
@@ -81,6 +81,7 @@ run = st.button(f"Run {remaining} more trial{'s' if remaining != 1 else ''}" if 
                 disabled=remaining == 0, icon=":material/play_arrow:")
 
 if run:
+    model = models.load_or_stop()[0]
     x, y = data.val_x[:count], data.val_y[:count]
     live = optuna.create_study(direction="maximize")
     for t in done:

@@ -35,7 +35,7 @@ furniture.intro(
     "Fig. 5 (mixed MBI at a sweeping threshold)",
 )
 
-model, cfg, metrics, data = models.load_or_stop()
+cfg, data = models.facts_or_stop()
 table = lookups.table_or_stop()
 weights = session_weights.current_weights()
 BASE = [

@@ -16,8 +16,6 @@ from mbi import plots
 from mbi.inference.lookup import lookup_infer
 from mbi.inference.robustness import DIRECTIONS, Perturbation
 from mbi.memory.decode import decode_key
-from mbi.model.ram import trace
-from mbi.model.predict import images_to_tensor
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
@@ -32,7 +30,7 @@ furniture.intro(
     "beyond the paper (robustness of memorization)",
 )
 
-model, cfg, metrics, data = models.load_or_stop()
+cfg, data = models.facts_or_stop()  # the RAM itself (torch) loads only for a perturbed digit
 ram = cfg.ram
 table = lookups.table_or_stop()
 weights = session_weights.current_weights()
@@ -62,12 +60,18 @@ if sigma > 0:
     x = Perturbation("noise", sigma=sigma, seed=seed).apply(x)
 perturbed = x[0]
 
-tr = trace(model, images_to_tensor(x))
+if pixels or sigma > 0:  # the network's own pass on the perturbed pixels
+    from mbi.model.predict import images_to_tensor
+    from mbi.model.ram import trace
+
+    tr = trace(models.load_or_stop()[0], images_to_tensor(x))
+else:  # the test digit as it is: its glimpses come from the RAM's trace of every test digit
+    tr = lookups.ram_test_trace(index)
 key = (models.current_model_key(), len(table), weights, hashlib.sha1(perturbed.tobytes()).hexdigest())
 lt = lookups.memo("perturbed_lookup", 64).get(key)
 if lt is None:
     try:
-        lt = lookups.memo("perturbed_lookup", 64).put(key, lookup_infer(model, table, x,
+        lt = lookups.memo("perturbed_lookup", 64).put(key, lookup_infer(ram, table, x,
                                                                         index=lookups.step_index(table, weights)))
     except furniture.USER_ERRORS as exc:
         st.error(f"The lookup could not run: {furniture.friendly(exc)}")

@@ -2,7 +2,8 @@
 
 A budget's table is the first N rows of the full table (``mbi.inference.tablesize``), so no distilling is needed. The
 curve (every budget of the grid, unweighted and with the session's weights) is computed once per model,
-weights and image count, kept in memory and on disk; the budget slider only moves the marked point.
+weights and image count, in a child process that loads the RAM (``mbi.runs.tracecache``), kept in memory and
+on disk; the budget slider only moves the marked point.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from mbi import plots
-from mbi.inference.tablesize import budget_grid, cached_budget_curve, read_recipe_tradeoff
+from mbi.inference.tablesize import budget_grid, read_recipe_tradeoff
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
@@ -27,7 +28,7 @@ furniture.intro(
     "Fig. 4(a) (lookup accuracy vs table size, unweighted vs BO-weighted)",
 )
 
-model, cfg, metrics, data = models.load_or_stop()
+models.facts_or_stop()  # a broken model or dataset ends the page with the reason
 table = lookups.table_or_stop()
 budgets = budget_grid(len(table))
 PARAMS = [
@@ -49,21 +50,7 @@ rows = c[0].select_slider("Row budget", budgets, key=K("rows"), format_func=lamb
 count = int(c[1].selectbox("Test images", IMAGE_CHOICES, key=K("images"), format_func=lambda n: f"{n:,}",
                            help="Accuracy is measured on the first N test images (exact search)"))
 
-key = (models.current_model_key(), len(table), count, tuple(sorted(weightings.items())))
-cache = lookups.memo("budget_curve", 8)
-points = cache.get(key)
-if points is None:
-    bar = st.progress(0.0, text="Scoring each table size ...")
-    x, y = data.test_x[:count], data.test_y[:count]
-    try:
-        with lookups.fresh_work():
-            points = cached_budget_curve(model, table, x, y, f"test:{count}", budgets, weightings,
-                                         progress=lambda f, msg: bar.progress(min(1.0, f), text=f"Scoring: {msg}"))
-    except furniture.USER_ERRORS as exc:
-        st.error(f"The table-size curve could not be computed: {furniture.friendly(exc)}")
-        st.stop()
-    bar.empty()
-    cache.put(key, points)
+points = lookups.budget_curve(table, count, budgets, weightings)
 
 frame = pd.DataFrame([p.to_dict() for p in points])
 here = next(p for p in points if p.rows == rows)

@@ -15,22 +15,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
-import torch
 
-from mbi.config import TreeConfig
+from mbi.config import RAMConfig, TreeConfig
 from mbi.inference.mixed import mixed_curve, threshold_candidates
 from mbi.memory.lut import LookupTable, query_key
-from mbi.model.predict import predict
-from mbi.model.ram import RAM
 from mbi.model.sensor import GlimpseSensor
 from mbi.search.distance import default_threads
 from mbi.search.engine import build_searcher, exact_reference
 from mbi.search.searchers import Searcher, SearchReport, error_histogram, search_report
 from mbi.search.weights import UNWEIGHTED, check_weights
 from mbi.validate import check_int, check_number
+
+if TYPE_CHECKING:  # torch comes with a model: building an index or reading a trace does not need it
+    from mbi.model.ram import RAM
 
 SearchKind = Literal["brute", "tree"]
 SearcherFactory = Callable[[int, np.ndarray], Searcher]
@@ -133,28 +133,29 @@ class LookupTrace:
         return self.distance.max(axis=1)
 
 
-@torch.no_grad()
-def lookup_infer(model: RAM, table: LookupTable, images: np.ndarray, index: StepIndex | None = None,
+def lookup_infer(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray, index: StepIndex | None = None,
                  weights: Sequence[float] = UNWEIGHTED, batch_size: int = 2000) -> LookupTrace:
     """Classify ``images`` (uint8 [B, 28, 28]) by table lookups only; the model serves as the retina.
 
     The glimpses are read by :class:`mbi.model.sensor.GlimpseSensor` (the retina's quantized
-    patch codes, compiled; the same levels as ``model.retina``).
+    patch codes, compiled; the same levels as ``model.retina``). The model's configuration alone
+    (:class:`mbi.config.RAMConfig`) is enough: then no torch is needed.
     """
     index = index or StepIndex(table, weights)
-    if table.num_glimpses != model.cfg.num_glimpses:
-        raise ValueError(f"table has {table.num_glimpses} glimpse steps but the model takes {model.cfg.num_glimpses}")
+    cfg = model if isinstance(model, RAMConfig) else model.cfg
+    if table.num_glimpses != cfg.num_glimpses:
+        raise ValueError(f"table has {table.num_glimpses} glimpse steps but the model takes {cfg.num_glimpses}")
     sensor = GlimpseSensor(model)
-    parts = [_lookup_batch(model, sensor, table, index, images[s: s + batch_size])
+    parts = [_lookup_batch(cfg, sensor, table, index, images[s: s + batch_size])
              for s in range(0, len(images), batch_size)]
     return LookupTrace(*(np.concatenate([getattr(p, f) for p in parts])
                          for f in ("locs", "rows", "distance", "comparisons", "readouts", "queries")))
 
 
-def _lookup_batch(model: RAM, sensor: GlimpseSensor, table: LookupTable, index: StepIndex,
+def _lookup_batch(cfg: RAMConfig, sensor: GlimpseSensor, table: LookupTable, index: StepIndex,
                   images: np.ndarray) -> LookupTrace:
-    hidden = np.zeros((len(images), table.layout.hidden_len), dtype=np.uint8)
-    loc = model.initial_state(len(images))[1].numpy().astype(np.uint8)
+    hidden = np.zeros((len(images), table.layout.hidden_len), dtype=np.uint8)  # h_0, as RAM.initial_state
+    loc = np.full((len(images), 2), cfg.start_cell, dtype=np.uint8)
     steps = table.num_glimpses
     out = {k: [] for k in ("locs", "rows", "distance", "comparisons", "readouts", "queries")}
     for t in range(steps):
@@ -188,6 +189,10 @@ def evaluate_lookup(
     added to the curve (e.g. a threshold chosen earlier, to read its exact point). ``eps`` > 0: the
     (1 + eps)-approximate pruned search (:class:`StepIndex`).
     """
+    import torch
+
+    from mbi.model.predict import predict
+
     threads = torch.get_num_threads()  # the RAM's forward and the lookups run on the same threads
     index = StepIndex(table, weights, kind, tree=tree, n_threads=threads, eps=eps)
     start = time.perf_counter()

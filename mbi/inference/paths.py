@@ -3,7 +3,7 @@
 The RAM computes each step; lookup-only MBI replaces each step by the nearest table row, whose stored
 next location and hidden state feed the next step. Both start from the same location, so they read the
 same first cell; after that the lookup may be sent elsewhere. :func:`compare_paths` lines the two up
-(one image of a :class:`mbi.model.ram.Trace` and of a :class:`mbi.inference.lookup.LookupTrace`):
+(one image of a :class:`mbi.model.ramtrace.Trace` and of a :class:`mbi.inference.lookup.LookupTrace`):
 per step the cell each read, the class each would answer, the matched row, its distance and the
 training image it was first met on; the first step where they read different cells and the first
 where they answer differently; and, given the model's mixed-MBI threshold, whether mixed MBI would
@@ -18,7 +18,7 @@ import numpy as np
 
 from mbi.inference.lookup import LookupTrace
 from mbi.inference.mixed import mixed_predictions
-from mbi.model.ram import Trace
+from mbi.model.ramtrace import Trace
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -30,8 +30,9 @@ from mbi.inference.gate import LearnedGate, Neighbours, error_auc, gate_features
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.inference.mixed import mixed_predictions
 from mbi.memory.lut import LookupTable, shift_images
-from mbi.model.ram import RAM
-from mbi.model.predict import predict
+
+if TYPE_CHECKING:  # the RAM (torch) is needed to run the rows, not to perturb a digit or read a row
+    from mbi.model.ram import RAM
 
 DIRECTIONS: dict[str, tuple[int, int]] = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
 """Unit translation ``(dy, dx)`` of each direction name (rows grow downwards)."""
@@ -243,6 +244,8 @@ def robustness_rows(model: RAM, table: LookupTable, images: np.ndarray, labels: 
     searched for every perturbed image, as costly as the lookups). ``trace_of`` / ``neighbours_of``
     replace the lookups / the neighbour search (same answers, e.g. from a disk cache).
     """
+    from mbi.model.predict import predict
+
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     if len(images) == 0:

@@ -30,17 +30,19 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
 from mbi.inference.bo import run_bo
 from mbi.inference.lookup import StepIndex, lookup_infer
 from mbi.memory.lut import LookupTable, build_table, record_episodes, table_fingerprint
-from mbi.model.ram import RAM
 from mbi.search.distance import key_layout
 from mbi.search.weights import UNWEIGHTED, Weights
 from mbi.store import artifacts_root, atomic_write_json, cache_limits, prune_oldest, read_json
+
+if TYPE_CHECKING:  # the curves take a loaded model (which brings torch); reading them does not
+    from mbi.model.ram import RAM
 
 
 def table_prefix(table: LookupTable, rows: int) -> LookupTable:
@@ -120,25 +122,47 @@ def budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labels: np.
     return points
 
 
+def _budget_settings(table: LookupTable, images_id: str, budgets: Sequence[int],
+                     weightings: Mapping[str, Sequence[float]]) -> dict:
+    return {"format": 2, "table": table_fingerprint(table), "images": images_id,
+            "budgets": sorted({min(int(b), len(table)) for b in budgets}),
+            "weightings": {k: [round(float(w), 12) for w in v] for k, v in sorted(weightings.items())}}
+
+
+def budget_curve_path(table: LookupTable, images_id: str, budgets: Sequence[int],
+                      weightings: Mapping[str, Sequence[float]], root: Path | None = None) -> Path:
+    """Where :func:`cached_budget_curve` keeps this curve: ``budgets/`` under ``root`` (default ``$MBI_HOME``)."""
+    settings = _budget_settings(table, images_id, budgets, weightings)
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    return (root or artifacts_root()) / "budgets" / f"{table.model_hash}-{digest}.json"
+
+
+def read_budget_curve(path: str | Path) -> list[BudgetPoint] | None:
+    """The curve :func:`cached_budget_curve` saved at ``path``, or None when it is missing or damaged."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        saved = read_json(path)
+        return [BudgetPoint(int(p["rows"]), int(p["storage_bytes"]), int(p["storage_thermometer_bytes"]),
+                            {k: float(v) for k, v in p["accuracy"].items()}) for p in saved["points"]]
+    except (ValueError, KeyError, TypeError, AttributeError, OSError):
+        return None  # damaged: compute again
+
+
 def cached_budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, images_id: str,
                         budgets: Sequence[int], weightings: Mapping[str, Sequence[float]],
                         progress: Callable[[float, str], None] | None = None,
                         root: Path | None = None) -> list[BudgetPoint]:
     """:func:`budget_curve`, kept as JSON in ``$MBI_HOME/budgets/`` under a digest of all it depends on
     (the folder capped like the trace cache: :func:`mbi.store.cache_limits`)."""
-    settings = {"format": 2, "table": table_fingerprint(table), "images": images_id, "budgets": sorted({min(int(b), len(table)) for b in budgets}),
-                "weightings": {k: [round(float(w), 12) for w in v] for k, v in sorted(weightings.items())}}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    path = (root or artifacts_root()) / "budgets" / f"{table.model_hash}-{digest}.json"
-    if path.is_file():
-        try:
-            saved = read_json(path)
-            return [BudgetPoint(int(p["rows"]), int(p["storage_bytes"]), int(p["storage_thermometer_bytes"]),
-                                {k: float(v) for k, v in p["accuracy"].items()}) for p in saved["points"]]
-        except (ValueError, KeyError, TypeError, AttributeError, OSError):
-            pass  # damaged: compute again
+    path = budget_curve_path(table, images_id, budgets, weightings, root)
+    saved = read_budget_curve(path)
+    if saved is not None:
+        return saved
     points = budget_curve(model, table, images, labels, budgets, weightings, progress)
-    atomic_write_json(path, {"settings": settings, "points": [dataclasses.asdict(p) for p in points]})
+    atomic_write_json(path, {"settings": _budget_settings(table, images_id, budgets, weightings),
+                             "points": [dataclasses.asdict(p) for p in points]})
     prune_oldest(path.parent, *cache_limits(), keep=path, pattern="*.json")
     return points
 
@@ -253,6 +277,6 @@ def read_recipe_tradeoff(folder: str | Path) -> dict | None:
                          "`python -m mbi recipes CHECKPOINT --record`") from exc
 
 
-__all__ = ["RECIPES_FILE", "BudgetPoint", "RecipePoint", "SizePoint", "budget_curve", "budget_grid",
-           "cached_budget_curve", "read_recipe_tradeoff", "recipe_point", "table_prefix", "table_size_curve",
+__all__ = ["RECIPES_FILE", "BudgetPoint", "RecipePoint", "SizePoint", "budget_curve", "budget_curve_path",
+           "budget_grid", "cached_budget_curve", "read_budget_curve", "read_recipe_tradeoff", "recipe_point", "table_prefix", "table_size_curve",
            "write_recipe_tradeoff"]

@@ -39,19 +39,21 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
-import torch
 
 from mbi.data import DEFAULT_DATASET, require_dataset
 from mbi.memory.recipe import SHIFT_CHOICES, TableRecipe
 from mbi.model.checkpoint import Checkpoint
-from mbi.model.predict import images_to_tensor
-from mbi.model.ram import RAM
 from mbi.arraycache import mapped_arrays
 from mbi.search.distance import KeyLayout, key_layout
 from mbi.store import artifacts_root, atomic_save_npz
+
+if TYPE_CHECKING:  # torch is imported by the functions that run the network, not by loading or searching a table
+    import torch
+
+    from mbi.model.ram import RAM
 
 FORMAT_VERSION = 1
 
@@ -74,13 +76,23 @@ def query_key(patch: np.ndarray | torch.Tensor, hidden: np.ndarray | torch.Tenso
     grid location ``[B, 2]``. The one place a key is assembled: distillation writes these keys and
     lookup inference queries with them.
     """
-    parts = [p.numpy() if isinstance(p, torch.Tensor) else np.asarray(p) for p in (patch, hidden, loc)]
+    parts = [p.numpy() if hasattr(p, "numpy") else np.asarray(p) for p in (patch, hidden, loc)]  # numpy or torch
     return np.concatenate([p.astype(np.uint8, copy=False) for p in parts], axis=1)
 
 
-@torch.no_grad()
 def record_episodes(model: RAM, images: np.ndarray, batch_size: int = 2000) -> StepRecords:
     """Run the RAM deterministically (location = policy mean) and record every step as integer levels."""
+    import torch
+
+    with torch.no_grad():
+        return _record_episodes(model, images, batch_size)
+
+
+def _record_episodes(model: RAM, images: np.ndarray, batch_size: int) -> StepRecords:
+    import torch
+
+    from mbi.model.predict import images_to_tensor
+
     model.eval()
     cfg = model.cfg
     retina_q, core_q = model.retina.quantizer, model.core.quantizer

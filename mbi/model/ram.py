@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mbi.config import NUM_CLASSES, RAMConfig
+from mbi.config import NUM_CLASSES, PATCH_RANGE, RAMConfig
 from mbi.model.quant import Quantizer
+from mbi.model.ramtrace import Trace
 
 
 def grid_to_pixel(loc: torch.Tensor, grid: int, image_size: int) -> torch.Tensor:
@@ -58,7 +59,7 @@ class Retina(nn.Module):
         self.grid = cfg.loc_grid
         self.image_size = cfg.image_size
         self.pad = cfg.largest_patch
-        self.quantizer = Quantizer(cfg.patch_bits, 0.0, 1.0)
+        self.quantizer = Quantizer(cfg.patch_bits, *PATCH_RANGE)
 
     def patches(self, x: torch.Tensor, loc: torch.Tensor) -> list[torch.Tensor]:
         """Unquantized patches: a list of ``num_patches`` tensors [B, patch_size, patch_size]."""
@@ -200,8 +201,7 @@ class RAM(nn.Module):
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """h_0 (zeros [B, S]) and l_0 (grid centre [B, 2])."""
         h0 = torch.zeros(batch, self.cfg.state_size, device=device)
-        centre = (self.cfg.loc_grid - 1) // 2
-        l0 = torch.full((batch, 2), centre, dtype=torch.int64, device=device)
+        l0 = torch.full((batch, 2), self.cfg.start_cell, dtype=torch.int64, device=device)
         return h0, l0
 
     def step(
@@ -269,18 +269,6 @@ class _Bypass:
     def __exit__(self, *exc: object) -> None:
         for q, bits in self.saved:
             q.bits = bits
-
-
-@dataclass
-class Trace:
-    """What the RAM saw and decided on a batch, as numpy arrays for views and reports."""
-
-    centres: np.ndarray  # pixel centre (row, col) of each glimpse [B, T, 2]
-    locs: np.ndarray  # grid location of each glimpse [B, T, 2]
-    patches: np.ndarray  # quantized patches as the RAM sees them [B, T, K, p, p] in [0, 1]
-    readouts: np.ndarray  # class read out from h_t after each glimpse [B, T]
-    probs: np.ndarray  # final class probabilities [B, 10]
-    prediction: np.ndarray  # final class [B]
 
 
 @torch.no_grad()

@@ -10,8 +10,8 @@ torch path in the same order:
 
 * a pixel is ``float32(p) / float32(255)`` (:func:`mbi.data.to_float`, taken from a
   256-entry table made by that very function);
-* the pixel centre of a grid location comes from :func:`mbi.model.ram.grid_to_pixel`
-  (a table made by that function); pixels outside the image are 0 (the retina's padding);
+* the pixel centre of a grid location is :func:`mbi.model.ram.grid_to_pixel`'s (the same float32
+  arithmetic, :func:`grid_pixel_table`); pixels outside the image are 0 (the retina's padding);
 * a pooled value is the float32 sum of its ``f x f`` pixels added row by row, divided
   by ``f * f`` (torch's CPU ``avg_pool2d``);
 * the level is ``round((clamp(v, lo, hi) - lo) / (hi - lo) * (L - 1))`` in float32,
@@ -24,14 +24,17 @@ on random images and on images built to land exactly on rounding ties.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from numba import njit
 
+from mbi.config import PATCH_RANGE, RAMConfig
 from mbi.data import to_float
-from mbi.model.ram import RAM, grid_to_pixel
 from mbi.validate import check_int
+
+if TYPE_CHECKING:  # a sensor is built from a loaded model, which brings torch; importing this module does not
+    from mbi.model.ram import RAM
 
 
 @njit(cache=True, nogil=True)
@@ -86,27 +89,37 @@ def glimpse_codes_block(images: np.ndarray, loc: np.ndarray, pixel_of: np.ndarra
             factor *= scale
 
 
+def grid_pixel_table(grid: int, image_size: int) -> np.ndarray:
+    """Pixel centre of each grid index (``int64 [grid]``): :func:`mbi.model.ram.grid_to_pixel` without torch, the
+    same float32 arithmetic (``round(float32(i) * (size - 1) / (grid - 1))``, ties to even)."""
+    cells = np.arange(grid, dtype=np.float32)
+    return np.round(cells * np.float32(image_size - 1) / np.float32(grid - 1)).astype(np.int64)
+
+
 class GlimpseSensor:
     """The patch codes of :meth:`mbi.model.ram.Retina.forward` + ``quantizer.codes``, compiled and batched.
 
-    Built from a quantized :class:`mbi.model.ram.RAM` (its configuration and its patch
-    quantizer's stored range); :meth:`codes` equals
-    ``model.retina.quantizer.codes(model.retina(images_to_tensor(images), loc))`` exactly.
+    Built from a quantized :class:`mbi.model.ram.RAM` (its configuration and its patch quantizer's stored range)
+    or from its :class:`mbi.config.RAMConfig` alone (the retina's range :data:`mbi.config.PATCH_RANGE`: no torch
+    needed); :meth:`codes` equals ``model.retina.quantizer.codes(model.retina(images_to_tensor(images), loc))``
+    exactly.
     """
 
-    def __init__(self, model: RAM) -> None:
-        cfg = model.cfg
-        quantizer = model.retina.quantizer
-        if quantizer.bits is None:
+    def __init__(self, model: RAM | RAMConfig) -> None:
+        if isinstance(model, RAMConfig):
+            cfg, (lo, hi), bits = model, PATCH_RANGE, model.patch_bits
+        else:
+            cfg, quantizer = model.cfg, model.retina.quantizer
+            lo, hi, bits = quantizer.lo.item(), quantizer.hi.item(), quantizer.bits
+        if bits is None:
             raise ValueError("the glimpse sensor needs a quantized retina (patch_bits), not a float one")
         self.patch_size, self.scale, self.num_patches = cfg.patch_size, cfg.glimpse_scale, cfg.num_patches
         self.image_size, self.grid = cfg.image_size, cfg.loc_grid
         self.patch_len = cfg.num_patches * cfg.patch_size**2
-        self._pixel_of = grid_to_pixel(torch.arange(cfg.loc_grid), cfg.loc_grid, cfg.image_size).numpy().astype(
-            np.int64)
+        self._pixel_of = grid_pixel_table(cfg.loc_grid, cfg.image_size)
         self._pixel_value = to_float(np.arange(256, dtype=np.uint8))
-        self._lo, self._hi = np.float32(quantizer.lo.item()), np.float32(quantizer.hi.item())
-        self._steps = np.float32(quantizer.num_levels - 1)
+        self._lo, self._hi = np.float32(lo), np.float32(hi)
+        self._steps = np.float32(2**bits - 1)
 
     def codes(self, images: np.ndarray, loc: np.ndarray, n_threads: int = 1) -> np.ndarray:
         """Quantized patch levels ``uint8 [B, P]`` of ``images`` (uint8 [B, H, W]) read at grid ``loc`` ([B, 2]).

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -22,10 +22,11 @@ from mbi.inference.gate import (GATES, LearnedGate, Neighbours, accuracy_at_shar
                                 gated_predictions, step_neighbours, wrong_answers)
 from mbi.inference.lookup import LookupTrace, StepIndex
 from mbi.memory.lut import LookupTable
-from mbi.model.predict import predict
-from mbi.model.ram import RAM
 from mbi.runs.tracecache import cached_trace, trace_path
 from mbi.store import atomic_save_npz, cache_limits, prune_oldest
+
+if TYPE_CHECKING:  # only gate_inputs runs the network (and imports torch)
+    from mbi.model.ram import RAM
 
 
 def neighbours_path(table: LookupTable, weights: Sequence[float], kind: str, tree: TreeConfig | None, images: str, k: int,
@@ -111,6 +112,8 @@ def gate_inputs(model: RAM, table: LookupTable, images: np.ndarray, labels: np.n
     neighbours = cached_neighbours(table, weights, trace, images_id, k)
     labels = np.asarray(labels)
     features = gate_features(trace, neighbours, table, train_labels, names)
+    from mbi.model.predict import predict
+
     return GateInputs(trace, features, wrong_answers(trace, labels), predict(model, images), labels)
 
 

@@ -10,14 +10,25 @@ made of everything it depends on (the table's fingerprint, weights, search
 settings, images), so a restarted server does not search again; the folder is capped (oldest files
 go first) at ``$MBI_DISK_CACHE_MB`` megabytes and ``$MBI_DISK_CACHE_FILES`` files (:func:`mbi.store.cache_limits`).
 :func:`table_ready` says whether a checkpoint's table loads without distilling.
+
+*Without torch in the calling process.* The RAM (torch: about 190 MB of a server's memory once imported)
+is needed only to compute what this module keeps. :func:`checkpoint_trace`, :func:`checkpoint_ram_predictions`,
+:func:`checkpoint_ram_trace` and :func:`checkpoint_budget_curve` take a checkpoint folder instead of a model:
+they read the result from disk, else run ``python -m mbi.runs.tracecache JOB`` (a short-lived child process of
+:mod:`mbi.runs.child` that loads the RAM, the table and the images, computes the result with :func:`cached_trace`,
+:func:`mbi.model.ram.trace`, :func:`mbi.model.predict.predict` or :func:`mbi.inference.tablesize.cached_budget_curve`,
+saves it where the caller reads it, reports progress on its stdout and exits, memory and all). A failing child
+raises :class:`ChildError` with its error text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -25,10 +36,20 @@ from mbi.config import TreeConfig
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.memory.lut import LookupTable, table_fingerprint, table_path
 from mbi.model.checkpoint import Checkpoint
-from mbi.model.ram import RAM
+from mbi.model.ramtrace import Trace
+from mbi.model.ramtrace import load_trace as load_ram_trace
+from mbi.model.ramtrace import save_trace as save_ram_trace
+from mbi.runs.child import ChildError, report_progress, run_child
 from mbi.search.weights import UNWEIGHTED
 from mbi.store import artifacts_root, atomic_save_npz, cache_limits, prune_oldest
 
+if TYPE_CHECKING:  # a trace is computed with a loaded model (torch); reading one from disk needs no torch
+    from mbi.inference.tablesize import BudgetPoint
+    from mbi.model.ram import RAM
+
+RAM_TRACE_VERSION = 1
+RAM_TRACE_BATCH = 1000
+"""Images per forward pass of the RAM's glimpse trace in the child (bounds its transient memory)."""
 FIELDS = ("locs", "rows", "distance", "comparisons", "readouts", "queries")
 FORMAT_VERSION = 2
 
@@ -116,5 +137,152 @@ def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: 
     return trace
 
 
-__all__ = ["cached_trace", "load_trace", "save_trace", "table_ready", "trace_images",
-           "trace_name", "trace_path"]
+def ram_predictions_path(checkpoint: str | Path | Checkpoint, images: str, root: Path | None = None) -> Path:
+    """Where :func:`checkpoint_ram_predictions` keeps the RAM's classes of ``images`` (e.g. ``"test:500"``)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in images)[:40]
+    return (root or artifacts_root()) / "traces" / f"{Checkpoint.of(checkpoint).hash}-ram-{safe}-v{FORMAT_VERSION}.npz"
+
+
+def _load_classes(path: Path) -> np.ndarray | None:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return npz["classes"]
+    except Exception:  # missing, zip or key errors mean the same: compute again
+        return None
+
+
+def _run_child(job: dict, progress: Callable[[float, str], None] | None) -> None:
+    """Run ``job`` in ``python -m mbi.runs.tracecache JOB`` (:func:`mbi.runs.child.run_child`: bounded, errors as
+    :class:`ChildError`)."""
+    what = {"trace": "the lookup pass", "ram": "the RAM pass", "ramtrace": "the RAM's glimpse trace",
+            "budget": "the table-size pass"}[job["what"]]
+    waiting = (lambda: progress(0.0, "waiting for another computation to finish")) if progress else None
+    run_child("mbi.runs.tracecache", [json.dumps(job)], what, progress, waiting)
+
+
+def ram_trace_path(checkpoint: str | Path | Checkpoint, images: str, root: Path | None = None) -> Path:
+    """Where :func:`checkpoint_ram_trace` keeps the RAM's :class:`mbi.model.ramtrace.Trace` of ``images``."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in images)[:40]
+    return ((root or artifacts_root()) / "traces"
+            / f"{Checkpoint.of(checkpoint).hash}-ramtrace-{safe}-v{RAM_TRACE_VERSION}.npz")
+
+
+def checkpoint_ram_trace(checkpoint: str | Path | Checkpoint, split: str, count: int, rows: slice | None = None,
+                         progress: Callable[[float, str], None] | None = None, root: Path | None = None) -> Trace:
+    """The RAM's glimpse-by-glimpse :class:`mbi.model.ramtrace.Trace` (:func:`mbi.model.ram.trace`) of the first
+    ``count`` images of ``split`` (only images ``rows`` of them when given), from ``traces/`` on disk or computed in
+    a child process: what the Glimpse paths page shows for a test digit without torch in the server."""
+    path = ram_trace_path(checkpoint, f"{split}:{int(count)}", root)
+    try:
+        return load_ram_trace(path, rows)
+    except ValueError:  # not computed yet, or damaged: compute it
+        pass
+    _run_child(_job("ramtrace", checkpoint, None, root, split=split, count=int(count)), progress)
+    return load_ram_trace(path, rows)
+
+
+def _job(what: str, checkpoint: str | Path, table: LookupTable | None, root: Path | None, **fields: Any) -> dict:
+    return {"what": what, "checkpoint": str(Checkpoint.of(checkpoint).folder),
+            "table": None if table is None else table_fingerprint(table),
+            "root": str(root or artifacts_root()), **fields}
+
+
+def checkpoint_trace(checkpoint: str | Path | Checkpoint, table: LookupTable, split: str, count: int,
+                     weights: Sequence[float] = UNWEIGHTED, kind: str = "brute", tree: TreeConfig | None = None,
+                     progress: Callable[[float, str], None] | None = None, root: Path | None = None) -> LookupTrace:
+    """:func:`cached_trace` of the first ``count`` images of ``split`` of the checkpoint's dataset with its RAM, from
+    disk or computed in a child process (``table``: the checkpoint's full table, :func:`mbi.memory.lut.cached_table`)."""
+    path = trace_path(table, weights, kind, tree, f"{split}:{int(count)}", root)
+    try:
+        return load_trace(path)
+    except ValueError:  # not computed yet, or damaged: compute it
+        pass
+    _run_child(_job("trace", checkpoint, table, root, split=split, count=int(count),
+                    weights=[float(w) for w in weights], kind=kind, tree=None if tree is None else tree.to_dict()),
+               progress)
+    return load_trace(path)
+
+
+def checkpoint_ram_predictions(checkpoint: str | Path | Checkpoint, split: str, count: int,
+                               root: Path | None = None) -> np.ndarray:
+    """The RAM's classes (``int64 [count]``, :func:`mbi.model.predict.predict`) of the first ``count`` images of
+    ``split``, from ``traces/`` on disk or computed in a child process."""
+    path = ram_predictions_path(checkpoint, f"{split}:{int(count)}", root)
+    classes = _load_classes(path)
+    if classes is None:
+        _run_child(_job("ram", checkpoint, None, root, split=split, count=int(count)), None)
+        classes = _load_classes(path)
+        if classes is None:
+            raise ChildError(f"the child process wrote no readable RAM predictions to {path}")
+    return classes
+
+
+def checkpoint_budget_curve(checkpoint: str | Path | Checkpoint, table: LookupTable, split: str, count: int,
+                            budgets: Sequence[int], weightings: Mapping[str, Sequence[float]],
+                            progress: Callable[[float, str], None] | None = None,
+                            root: Path | None = None) -> list[BudgetPoint]:
+    """:func:`mbi.inference.tablesize.cached_budget_curve` on the first ``count`` images of ``split`` with the
+    checkpoint's RAM as the retina, from disk or computed in a child process."""
+    from mbi.inference.tablesize import budget_curve_path, read_budget_curve
+
+    path = budget_curve_path(table, f"{split}:{int(count)}", budgets, weightings, root)
+    points = read_budget_curve(path)
+    if points is None:
+        _run_child(_job("budget", checkpoint, table, root, split=split, count=int(count),
+                        budgets=[int(b) for b in budgets],
+                        weightings={k: [float(w) for w in v] for k, v in weightings.items()}), progress)
+        points = read_budget_curve(path)
+        if points is None:
+            raise ChildError(f"the child process wrote no readable table-size curve to {path}")
+    return points
+
+
+def _main(job: dict) -> None:
+    """The child's work: load the RAM, the table and the images of ``job`` and save what it asks for."""
+    from mbi.memory.lut import cached_table
+
+    ckpt = Checkpoint(job["checkpoint"])
+    root = Path(job["root"])
+    images, labels = ckpt.data().split(job["split"])
+    images, labels = images[: job["count"]], labels[: job["count"]]
+    images_id = f"{job['split']}:{job['count']}"
+
+    if job["what"] == "ram":
+        from mbi.model.predict import predict
+
+        atomic_save_npz(ram_predictions_path(ckpt, images_id, root), classes=predict(ckpt.model, images))
+        return
+    if job["what"] == "ramtrace":
+        from mbi.model.predict import images_to_tensor
+        from mbi.model.ram import trace
+
+        parts = []
+        for start in range(0, len(images), RAM_TRACE_BATCH):
+            parts.append(trace(ckpt.model, images_to_tensor(images[start: start + RAM_TRACE_BATCH])))
+            report_progress(min(1.0, (start + RAM_TRACE_BATCH) / max(1, len(images))), "RAM glimpses")
+        bits = ckpt.model.cfg.patch_bits
+        whole = Trace(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Trace)))
+        save_ram_trace(ram_trace_path(ckpt, images_id, root), whole, None if bits is None else 2**bits)
+        return
+    table = cached_table(ckpt)
+    if table_fingerprint(table) != job["table"]:
+        raise ValueError(f"the table of {ckpt.folder} is not the one the caller holds (it changed on disk): reload")
+    if job["what"] == "trace":
+        tree = None if job["tree"] is None else TreeConfig.from_dict(job["tree"])
+        cached_trace(ckpt.model, table, images, images_id, job["weights"], job["kind"], tree,
+                     progress=report_progress, root=root)
+    elif job["what"] == "budget":
+        from mbi.inference.tablesize import cached_budget_curve
+
+        cached_budget_curve(ckpt.model, table, images, labels, images_id, job["budgets"], job["weightings"],
+                            progress=report_progress, root=root)
+    else:
+        raise ValueError(f"unknown job {job['what']!r}")
+
+
+__all__ = ["ChildError", "cached_trace", "checkpoint_budget_curve", "checkpoint_ram_predictions", "checkpoint_ram_trace",
+           "checkpoint_trace", "load_trace", "ram_predictions_path", "ram_trace_path", "save_trace", "table_ready",
+           "trace_images", "trace_name", "trace_path"]
+
+if __name__ == "__main__":
+    _main(json.loads(sys.argv[1]))

@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from mbi.config import TreeConfig
+from mbi.runs.child import ChildError, run_child
 from mbi.search.distance import KeyLayout
 from mbi.search.engine import build_searcher
 from mbi.search.searchers import SearchResult, TreeSummary
@@ -129,12 +129,12 @@ def view_path(keys: np.ndarray, layout: KeyLayout, weights: Sequence[float], tre
 
 
 def _compute_in_child(inputs: Path, out: Path) -> None:
-    """Run this module as a child process on the saved ``inputs``; a failing child is ignored (the caller then
-    computes in its own process, which reports the reason)."""
-    package_root = str(Path(__file__).resolve().parent.parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    subprocess.run([sys.executable, "-m", "mbi.runs.treecache", str(inputs), str(out)], env=env,
-                   capture_output=True, check=False)
+    """Run this module as a child process on the saved ``inputs`` (:func:`mbi.runs.child.run_child`, bounded); a
+    failing child is ignored (the caller then computes in its own process, which reports the reason)."""
+    try:
+        run_child("mbi.runs.treecache", [str(inputs), str(out)], "the k-means tree")
+    except ChildError:
+        pass
 
 
 def tree_view(keys: np.ndarray, layout: KeyLayout, weights: Sequence[float], tree: TreeConfig, queries: np.ndarray,
