@@ -14,7 +14,7 @@ from mbi.inference.gate import VOTE_FEATURE, LearnedGate, gate_features, gated_p
 from mbi.inference.lookup import LookupTrace
 from mbi.inference.vote import LearnedVote, out_of_fold_predictions, read_vote, vote_features
 from mbi.inference.votegate import (VOTE_GATE, fit_vote_gate, nested_scores, recorded_vote_gate, vote_gate_features,
-                                    vote_gate_names)
+                                    vote_gate_names, voted)
 from mbi.memory.lut import LookupTable
 from mbi.model.checkpoint import LookupSettings
 from mbi.search.distance import KeyLayout
@@ -59,24 +59,25 @@ def test_mixed_with_the_vote_equals_a_plain_reference(seed):
                        tuple(rng.normal(0, 1, len(names))), 0.2, answers="vote", vote=vote.digest)
     ram = rng.integers(0, CLASSES, 15)
     threshold = 0.5
-    vote_scores = vote.scores(vf)
-    score = gate.score(vote_gate_features(trace, nb, table, train_labels, vote_scores, gate.features))
-    mixed, by_lookup = gated_predictions(score, vote_scores.argmax(axis=1), ram, threshold)
+    answer, score = voted(vote, trace, nb, table, train_labels, gate)
+    assert np.array_equal(voted(vote, trace, nb, table, train_labels)[0], answer)
+    assert np.allclose(score, gate.score(vote_gate_features(trace, nb, table, train_labels, vote.scores(vf), names)))
+    mixed, by_lookup = gated_predictions(score, answer, ram, threshold)
     for i in range(15):
         logits = [sum((vf[i, j] - vote.mean[j]) / vote.scale[j] * vote.coef[c][j] for j in range(vf.shape[1]))
                   + vote.intercept[c] for c in range(CLASSES)]
-        voted = max(range(CLASSES), key=lambda c: (logits[c], -c))
+        want = max(range(CLASSES), key=lambda c: (logits[c], -c))
         p = sorted(math.exp(z) / sum(math.exp(v) for v in logits) for z in logits)
         # the gate's features of the voted answer: the plain features of a trace whose last readout is that answer
         readouts = trace.readouts.copy()
-        readouts[i, -1] = voted
+        readouts[i, -1] = want
         as_if = LookupTrace(trace.locs, trace.rows, trace.distance, trace.comparisons, readouts, trace.queries)
         x = list(gate_features(as_if, nb, table, train_labels)[i]) + [p[-1] - p[-2]]
         z = sum((x[j] - gate.mean[j]) / gate.scale[j] * gate.coef[j] for j in range(len(x))) + gate.intercept
         want_score = 1 / (1 + math.exp(-z))
-        assert score[i] == pytest.approx(want_score)
+        assert answer[i] == want and score[i] == pytest.approx(want_score)
         assert by_lookup[i] == (want_score <= threshold)
-        assert mixed[i] == (voted if want_score <= threshold else ram[i])
+        assert mixed[i] == (want if want_score <= threshold else ram[i])
 
 
 def test_nested_grading_answers_like_the_out_of_fold_vote_and_the_gate_is_tied_to_its_vote():

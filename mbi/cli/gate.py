@@ -17,8 +17,7 @@ from mbi.inference.gate import ANSWERS, DEFAULT_K, GATES, LearnedGate, accuracy_
     largest_share, out_of_fold_scores
 from mbi.inference.robustness import parse_perturbation, perturbed_images_id
 from mbi.inference.vote import FIT_COMMAND as VOTE_FIT_COMMAND, read_vote, vote_features
-from mbi.inference.votegate import VOTE_GATE, fit_vote_gate, nested_scores, recorded_vote_gate, vote_gate_features, \
-    vote_gate_names
+from mbi.inference.votegate import VOTE_GATE, fit_vote_gate, nested_scores, recorded_vote_gate, vote_gate_names, voted
 from mbi.memory.lut import LookupTable
 from mbi.model.checkpoint import Checkpoint
 from mbi.runs.gatecache import DEFAULT_SHARES, GateInputs, gate_inputs, gate_report, recorded_shares
@@ -171,17 +170,14 @@ def _vote_gate(args: argparse.Namespace, ckpt: Checkpoint, inputs: GateInputs, t
         raise ValueError(f"{ckpt.folder} has no recorded vote; fit one on validation with `{VOTE_FIT_COMMAND}`")
     vote.check_table(table, weights, inputs.neighbours.k)
     trace, nb, y = inputs.trace, inputs.neighbours, inputs.labels
-    features = vote_features(trace, nb, table, train_labels)
     if args.fit:
+        features = vote_features(trace, nb, table, train_labels)
         names = vote_gate_names(table.num_glimpses)
         answer, score = nested_scores(vote, features, trace, nb, table, train_labels, y, names)
         gate, x, oof = fit_vote_gate(vote, features, trace, nb, table, train_labels, y, names, fitted_on=images_id)
         curve = gate_curve(gate.score(x), oof.argmax(axis=1), inputs.ram_pred, y)
         thresholds = {f"{s:g}": accuracy_at_share(curve, s).threshold for s in args.shares or DEFAULT_SHARES}
         return answer, score, thresholds, gate
-    vote_scores = vote.scores(features)
-    if ckpt.lookup.vote_gate is None:
-        return vote_scores.argmax(axis=1), None, {}, None
-    gate = recorded_vote_gate(ckpt.lookup.vote_gate, vote)
-    score = gate.score(vote_gate_features(trace, nb, table, train_labels, vote_scores, gate.features))
-    return vote_scores.argmax(axis=1), score, dict(ckpt.lookup.gate_thresholds.get(VOTE_GATE, {})), None
+    entry = ckpt.lookup.vote_gate
+    answer, score = voted(vote, trace, nb, table, train_labels, None if entry is None else recorded_vote_gate(entry, vote))
+    return answer, score, dict(ckpt.lookup.gate_thresholds.get(VOTE_GATE, {})), None

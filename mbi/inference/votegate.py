@@ -23,7 +23,7 @@ import numpy as np
 
 from mbi.inference.gate import VOTE_FEATURE, LearnedGate, Neighbours, feature_names, gate_features
 from mbi.inference.lookup import LookupTrace
-from mbi.inference.vote import FOLDS, LearnedVote, fold_parts, out_of_fold_scores, probability_margin
+from mbi.inference.vote import FOLDS, LearnedVote, fold_parts, out_of_fold_scores, probability_margin, vote_features
 from mbi.memory.lut import LookupTable
 
 VOTE_GATE = "learned-vote"
@@ -64,6 +64,18 @@ def recorded_vote_gate(entry: Mapping[str, Any] | None, vote: LearnedVote) -> Le
         raise ValueError(f"lookup.json's vote_gate looks at k={gate.k} neighbours, the vote at {vote.k}; fit it again "
                          f"with `{FIT_COMMAND}`")
     return gate
+
+
+def voted(vote: LearnedVote, trace: LookupTrace, neighbours: Neighbours, table: LookupTable, train_labels: np.ndarray,
+          gate: LearnedGate | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mixed MBI's lookup answers by ``vote`` for ``trace``'s ``B`` images (``int64 [B]``; ``neighbours``: their ``k``
+    nearest rows) and, when ``gate`` (a gate of this vote's answers, :func:`recorded_vote_gate`) is given, its scores
+    (``float64 [B]``, lower = answer by lookup; else None)."""
+    scores = vote.scores(vote_features(trace, neighbours, table, train_labels, vote.classes))
+    if gate is None:
+        return scores.argmax(axis=1), None
+    return scores.argmax(axis=1), gate.score(vote_gate_features(trace, neighbours, table, train_labels, scores,
+                                                                gate.features))
 
 
 def _take(trace: LookupTrace, neighbours: Neighbours, rows: np.ndarray) -> tuple[LookupTrace, Neighbours]:
@@ -119,4 +131,4 @@ def nested_scores(vote: LearnedVote, features: np.ndarray, trace: LookupTrace, n
 
 
 __all__ = ["FIT_COMMAND", "VOTE_GATE", "fit_vote_gate", "nested_scores", "recorded_vote_gate", "vote_gate_features",
-           "vote_gate_names"]
+           "vote_gate_names", "voted"]
