@@ -114,8 +114,8 @@ def test_nested_grading_answers_like_the_out_of_fold_vote_and_the_gate_is_tied_t
 
 
 def test_the_gate_command_with_voted_answers(checkpoint, tmp_path, capsys, monkeypatch):
-    """--answers vote: the voted lookup-only accuracy is the vote command's, the gate of voted answers is recorded beside
-    the plain one (which is left as it was), and a vote fitted again makes it stale."""
+    """--answers vote: the voted lookup-only accuracy is the vote command's, the gate of voted answers is recorded
+    beside the plain one (which is left as it was), and a vote fitted again makes it stale."""
     monkeypatch.setenv("MBI_HOME", str(tmp_path))
     table = tmp_path / "t.npz"
     assert main(["distill", str(checkpoint), "--rows", "600", "--out", str(table)]) == 0

@@ -179,5 +179,6 @@ def _vote_gate(args: argparse.Namespace, ckpt: Checkpoint, inputs: GateInputs, t
         thresholds = {f"{s:g}": accuracy_at_share(curve, s).threshold for s in args.shares or DEFAULT_SHARES}
         return answer, score, thresholds, gate
     entry = ckpt.lookup.vote_gate
-    answer, score = voted(vote, trace, nb, table, train_labels, None if entry is None else recorded_vote_gate(entry, vote))
+    gate = None if entry is None else recorded_vote_gate(entry, vote)
+    answer, score = voted(vote, trace, nb, table, train_labels, gate)
     return answer, score, dict(ckpt.lookup.gate_thresholds.get(VOTE_GATE, {})), None

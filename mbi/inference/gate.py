@@ -242,8 +242,8 @@ class LearnedGate:
     ``score(x) = 1 / (1 + exp(-(((x - mean) / scale) @ coef + intercept)))``.
 
     ``answers`` (of :data:`ANSWERS`) are the lookup answers it predicts the errors of: ``"plain"`` (the last glimpse's
-    readout) or ``"vote"``, then ``vote`` is the digest of the learned vote (:attr:`mbi.inference.vote.LearnedVote.digest`)
-    whose answers on validation, out of fold, it was fitted on.
+    readout) or ``"vote"``, then ``vote`` is the digest of the learned vote
+    (:attr:`mbi.inference.vote.LearnedVote.digest`) whose answers on validation, out of fold, it was fitted on.
     """
 
     features: tuple[str, ...]

@@ -212,7 +212,7 @@ class LearnedVote:
 
     @property
     def digest(self) -> str:
-        """The digest :meth:`to_dict` records (what a gate of this vote's answers names, :class:`LearnedGate` ``vote``)."""
+        """The digest :meth:`to_dict` records (what a gate of this vote's answers names as its ``vote``)."""
         return self.to_dict()["digest"]
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -282,8 +282,8 @@ def fold_parts(n: int, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
 
 def out_of_fold_scores(features: np.ndarray, labels: np.ndarray, c: float, *, steps: int, folds: int = FOLDS,
                        seed: int = 0, classes: int = CLASSES) -> np.ndarray:
-    """Each image's class scores (logits) from a :class:`LearnedVote` (``C = c``) fitted on the other ``folds - 1`` folds
-    (:func:`fold_parts`), ``float64 [B, classes]``."""
+    """Each image's class scores (logits) from a :class:`LearnedVote` (``C = c``) fitted on the other ``folds - 1``
+    folds (:func:`fold_parts`), ``float64 [B, classes]``."""
     x, y = np.asarray(features, dtype=np.float64), np.asarray(labels).astype(np.int64)
     part = fold_parts(len(x), folds, seed)
     out = np.empty((len(x), classes), dtype=np.float64)

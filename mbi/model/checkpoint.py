@@ -253,7 +253,8 @@ class LookupSettings:
         splits: accuracies per split ("val", "test") measured with these settings.
         gate: the learned mixed-MBI gate as plain JSON numbers (parsed by
             :class:`mbi.inference.gate.LearnedGate`), and ``gate_thresholds``: per gate ("distance",
-            "learned", "learned-vote"), the threshold chosen on validation for each share answered by lookup ("0.8", ...).
+            "learned", "learned-vote"), the threshold chosen on validation for each share answered by lookup
+            ("0.8", ...).
         vote_gate: the learned gate of the recorded vote's answers (``vote.json``), the same format as ``gate``
             (parsed and tied to its vote by :func:`mbi.inference.votegate.recorded_vote_gate`).
 

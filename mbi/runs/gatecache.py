@@ -118,11 +118,11 @@ def gate_inputs(model: RAM, table: LookupTable, images: np.ndarray, labels: np.n
 
 def gate_report(inputs: GateInputs, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, Mapping[str, float]],
                 shares: Sequence[float], answer: np.ndarray | None = None) -> dict:
-    """The gates ``scores`` (name -> ``[B]``, lower = answer by lookup; e.g. :data:`mbi.inference.gate.GATES`) graded on ``inputs``: RAM
-    and lookup-only accuracy, and per gate its ROC AUC for wrong lookup answers, its curve and, at each of ``shares``,
-    mixed MBI at that share on these images and (when ``thresholds[gate]`` records one for the share, e.g. ``"0.8"``)
-    at the recorded threshold. The lookup answers are ``answer`` (``int [B]``, e.g. the learned vote's), default the
-    plain ones (:attr:`LookupTrace.prediction`)."""
+    """The gates ``scores`` (name -> ``[B]``, lower = answer by lookup; e.g. :data:`mbi.inference.gate.GATES`) graded
+    on ``inputs``: RAM and lookup-only accuracy, and per gate its ROC AUC for wrong lookup answers, its curve and, at
+    each of ``shares``, mixed MBI at that share on these images and (when ``thresholds[gate]`` records one for the
+    share, e.g. ``"0.8"``) at the recorded threshold. The lookup answers are ``answer`` (``int [B]``, e.g. the
+    learned vote's), default the plain ones (:attr:`LookupTrace.prediction`)."""
     labels = inputs.labels
     answer = inputs.trace.prediction if answer is None else np.asarray(answer)
     wrong = answer != labels

@@ -60,7 +60,8 @@ def refit_features(rows: np.ndarray, logits: np.ndarray, variant: str) -> np.nda
     kind, _, more = variant.partition("+")
     base = plain_feat[rows] if kind == "plainfeat" else None
     if base is None:
-        sub = type(tr)(*(getattr(tr, f)[rows] for f in ("locs", "rows", "distance", "comparisons", "readouts", "queries")))
+        fields = ("locs", "rows", "distance", "comparisons", "readouts", "queries")
+        sub = type(tr)(*(getattr(tr, f)[rows] for f in fields))
         base = gate_features(sub, type(nb)(nb.rows[rows], nb.distance[rows]), table, m.train_y, names, answer)
     ex = extras(rows, logits, answer)
     cols = [base] + [ex[n][:, None] for n in more.split("+") if n]
@@ -78,7 +79,8 @@ def run(seed: int) -> dict:
     for f in range(5):
         held, train = np.flatnonzero(part == f), np.flatnonzero(part != f)
         oof_logits[held] = _logits(vf[held], *fit_vote(part != f))
-        plain_score[held] = LearnedGate.fit(plain_feat[train], plain[train] != y[train], names, 16).score(plain_feat[held])
+        plain_gate = LearnedGate.fit(plain_feat[train], plain[train] != y[train], names, 16)
+        plain_score[held] = plain_gate.score(plain_feat[held])
         # inner out-of-fold vote answers on the four training folds
         inner_part = np.random.default_rng(seed + 100).permutation(len(train)) % 5
         inner_logits = np.empty((len(train), 10))
