@@ -117,7 +117,7 @@ else:
         nb = lookups.gate_neighbours(table, "test", count, weights, learned.k, first["search"], tree)
         scores = {"distance": trace.max_distance, "learned": gate_scores("learned", trace, nb, table, data.train_y,
                                                                         learned)}
-        answer, grader = trace.prediction, "the learned gate"
+        answer = trace.prediction
         try:
             vote = read_vote(models.model_folder(models.current_model_name()))
             if vote is not None:
@@ -140,7 +140,7 @@ else:
                                                                             first["search"], tree)
             answer, vote_score = voted(vote, trace, vote_nb, table, data.train_y, vote_gate)
             if vote_score is not None:
-                scores["learned"], grader = vote_score, "the learned gate of voted answers"
+                scores["learned"] = vote_score
             st.caption(f"Lookup-only with the vote: {100 * float(np.mean(answer == labels)):.2f}% (plain "
                        f"{100 * float(np.mean(trace.prediction == labels)):.2f}%); the learned curve is "
                        + ("the gate fitted to the voted answers' errors." if vote_score is not None else
@@ -153,8 +153,7 @@ else:
                           help="The learned gate scores each image's chance of a wrong lookup answer from every "
                                f"glimpse's distance, the margin to the second-best row, how many of the {learned.k} "
                                "nearest rows come from digits of the answered class and how much farther the nearest "
-                               f"row of another class is; fitted on validation digits ({learned.fitted_on}). With the "
-                               f"vote's answers: {grader}")
+                               f"row of another class is; fitted on validation digits ({learned.fitted_on})")
         share = g[1].slider("Share answered by lookup (%)", 50, 100, key=K("share"),
                             help="Both gates answer this share by lookup: the images they trust most")
         marks = {name: asdict(accuracy_at_share(curves[name], share / 100)) for name in GATES}
