@@ -67,6 +67,21 @@ def test_mixed_threshold_moves_the_numbers_and_the_marked_point():
     assert at.query_params["cls"] == "3"
 
 
+def test_mixed_lookup_answers_by_the_learned_vote():
+    """The shipped default records a learned vote: the page offers its answers; the gate curves and metrics then grade
+    the voted answers, and the caption says the voted lookup-only accuracy beside the plain one (the page's metric)."""
+    at = _open("mixed", SMALL)
+    _ok(at)
+    assert at.radio(key="mixed_answers").value == "plain"
+    assert not any("Lookup-only with the vote" in c.value for c in at.caption)
+    plain = _metric(at, "Lookup-only accuracy")
+    at.radio(key="mixed_answers").set_value("vote").run()
+    _ok(at)
+    said = [c.value for c in at.caption if "Lookup-only with the vote" in c.value]
+    assert said and re.search(rf"\d+\.\d\d% \(plain {re.escape(plain)}\)", said[0]), said
+    assert _spec(at, "per gate") and _metric(at, "Mixed accuracy, learned gate")
+
+
 def test_mixed_hand_edited_url_is_fixed_with_a_message():
     at = _open("mixed", {"images": "7", "thr": "abc", "wb": "-5"})
     _ok(at)

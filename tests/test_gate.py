@@ -92,7 +92,8 @@ def test_features_on_a_hand_built_table():
     trace = _trace(nb.rows[:, :, 0], nb.distance[:, :, 0])
     f = gate_features(trace, nb, table, TRAIN_LABELS)
     names = feature_names(2)
-    assert f.shape == (2, len(names)) == (2, 2 * len(STEP_FEATURES)) and known_features(2)[-1] == "readout_agree_last"
+    assert f.shape == (2, len(names)) == (2, 2 * len(STEP_FEATURES))
+    assert known_features(2)[-2:] == ["readout_agree_last", "vote_margin"]
     a = dict(zip(names, f[0]))
     # image A answers class 5 (row 4's readout)
     assert a["distance_1"] == 0 and a["distance_2"] == 0
@@ -161,8 +162,23 @@ def test_the_features_equal_a_plain_loop_over_images_steps_and_rows(seed, k):
                         comparisons=np.ones((b, 2), np.int64), readouts=table.readout[nb.rows[:, :, 0]], queries=q)
     names = feature_names(2)
     f = gate_features(trace, nb, table, train_labels)
+    other = rng.integers(0, classes, b)  # any other answers, e.g. the learned vote's
+    for features, answers in ((f, trace.readouts[:, -1]), (gate_features(trace, nb, table, train_labels, answer=other),
+                                                           other)):
+        _check_features(features, answers, names, trace, nb, table, train_labels, q, k)
+    wrong = np.arange(b) % 3 == 0
+    gate = LearnedGate.from_dict(json.loads(json.dumps(LearnedGate.fit(f, wrong, names, k).to_dict())))
     for i in range(b):
-        answer = int(trace.readouts[i, -1])
+        z = sum((f[i, j] - gate.mean[j]) / gate.scale[j] * gate.coef[j] for j in range(len(names))) + gate.intercept
+        assert gate.score(f)[i] == pytest.approx(1 / (1 + np.exp(-z)))
+
+
+def _check_features(f: np.ndarray, answers: np.ndarray, names: list[str], trace: LookupTrace, nb: Neighbours,
+                    table: LookupTable, train_labels: np.ndarray, q: np.ndarray, k: int) -> None:
+    """Each of ``f``'s columns (``[B, F]``, ``names``) recomputed image by image against the classes ``answers``."""
+    keys, source = table.keys, table.source
+    for i in range(len(f)):
+        answer = int(answers[i])
         for t in range(2):
             rows, d = nb.rows[i, t].tolist(), nb.distance[i, t].tolist()
             cls = [int(train_labels[source[r]]) for r in rows]
@@ -178,11 +194,6 @@ def test_the_features_equal_a_plain_loop_over_images_steps_and_rows(seed, k):
                     "location_agree": mine / here if here else 0.0}
             for kind, value in want.items():
                 assert f[i, names.index(f"{kind}_{t + 1}")] == pytest.approx(value), (kind, i, t)
-    wrong = np.arange(b) % 3 == 0
-    gate = LearnedGate.from_dict(json.loads(json.dumps(LearnedGate.fit(f, wrong, names, k).to_dict())))
-    for i in range(b):
-        z = sum((f[i, j] - gate.mean[j]) / gate.scale[j] * gate.coef[j] for j in range(len(names))) + gate.intercept
-        assert gate.score(f)[i] == pytest.approx(1 / (1 + np.exp(-z)))
 
 
 def test_a_recorded_gate_round_trips_through_lookup_json_and_a_corrupt_one_is_refused(tmp_path):

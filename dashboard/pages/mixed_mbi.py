@@ -15,7 +15,9 @@ import streamlit as st
 from mbi import plots
 from mbi.memory.decode import decode_key
 from mbi.config import TreeConfig
-from mbi.inference.gate import GATES, LearnedGate, accuracy_at_share, gate_curve
+from mbi.inference.gate import ANSWERS, GATES, LearnedGate, accuracy_at_share, gate_curve
+from mbi.inference.vote import read_vote
+from mbi.inference.votegate import recorded_vote_gate, voted
 from mbi.inference.mixed import (class_breakdown, curve_thresholds, default_threshold, fallback_steps, fallbacks,
                                  mixed_curve, mixed_point)
 from mbi.runs.gatecache import gate_scores
@@ -115,7 +117,35 @@ else:
         nb = lookups.gate_neighbours(table, "test", count, weights, learned.k, first["search"], tree)
         scores = {"distance": trace.max_distance, "learned": gate_scores("learned", trace, nb, table, data.train_y,
                                                                         learned)}
-        curves = {g: gate_curve(scores[g], trace.prediction, ram_pred, labels) for g in GATES}
+        answer = trace.prediction
+        try:
+            vote = read_vote(models.model_folder(models.current_model_name()))
+            if vote is not None:
+                vote.check_table(table, models.lookup_settings_of().chosen_weights)  # `own`: the model's weights
+        except ValueError as exc:
+            st.info(f"The recorded learned vote cannot answer here: {furniture.friendly(exc)}", icon=":material/info:")
+            vote = None
+        if vote is not None and st.radio(
+                "Lookup answers", ANSWERS, key="mixed_answers", horizontal=True,
+                format_func={"plain": "plain (the last glimpse's readout)", "vote": "learned vote"}.get,
+                help="The images a gate keeps are answered by the plain lookup, or by the learned vote over each "
+                     f"glimpse's {vote.k} nearest rows (`python -m mbi vote`; fitted on {vote.fitted_on})") == "vote":
+            entry = models.lookup_settings_of().vote_gate
+            try:
+                vote_gate = None if entry is None else recorded_vote_gate(entry, vote)
+            except ValueError as exc:
+                st.error(furniture.friendly(exc))
+                vote_gate = None
+            vote_nb = nb if vote.k == learned.k else lookups.gate_neighbours(table, "test", count, weights, vote.k,
+                                                                            first["search"], tree)
+            answer, vote_score = voted(vote, trace, vote_nb, table, data.train_y, vote_gate)
+            if vote_score is not None:
+                scores["learned"] = vote_score
+            st.caption(f"Lookup-only with the vote: {100 * float(np.mean(answer == labels)):.2f}% (plain "
+                       f"{100 * float(np.mean(trace.prediction == labels)):.2f}%); the learned curve is "
+                       + ("the gate fitted to the voted answers' errors." if vote_score is not None else
+                          "the plain answers' gate (no gate of voted answers is recorded)."))
+        curves = {g: gate_curve(scores[g], answer, ram_pred, labels) for g in GATES}
         g = st.columns([2, 3])
         gate = g[0].radio("Gate", GATES, key=K("gate"), horizontal=True,
                           format_func={"distance": "largest matched distance (paper)",

@@ -1,4 +1,8 @@
-"""``python -m mbi gate [CHECKPOINT]``: fit the learned mixed-MBI gate on validation, compare it with the distance gate."""
+"""``python -m mbi gate [CHECKPOINT]``: fit the learned mixed-MBI gate on validation, compare it with the distance gate.
+
+With ``--answers vote`` the images a gate keeps are answered by the recorded learned vote (``vote.json``) instead of the
+plain lookup, and a third gate joins: the one fitted to predict the voted answer's errors
+(:mod:`mbi.inference.votegate`, recorded in ``lookup.json`` as ``vote_gate``)."""
 
 from __future__ import annotations
 
@@ -9,10 +13,15 @@ from dataclasses import replace
 import numpy as np
 
 from mbi.cli.options import add_lookup_options, checkpoint_of, data_of, image_count, table_of, weights_of
-from mbi.inference.gate import DEFAULT_K, GATES, LearnedGate, accuracy_at_share, feature_names, gate_curve, \
+from mbi.inference.gate import ANSWERS, DEFAULT_K, GATES, LearnedGate, accuracy_at_share, feature_names, gate_curve, \
     largest_share, out_of_fold_scores
 from mbi.inference.robustness import parse_perturbation, perturbed_images_id
-from mbi.runs.gatecache import DEFAULT_SHARES, gate_inputs, gate_report, recorded_shares
+from mbi.inference.vote import FIT_COMMAND as VOTE_FIT_COMMAND, read_vote, vote_features
+from mbi.inference.votegate import VOTE_GATE, fit_vote_gate, nested_scores, recorded_vote_gate, vote_gate_names, voted
+from mbi.memory.lut import LookupTable
+from mbi.model.checkpoint import Checkpoint
+from mbi.runs.gatecache import DEFAULT_SHARES, GateInputs, gate_inputs, gate_report, recorded_shares
+from mbi.search.weights import Weights
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--min-accuracy", type=float, default=None,
                    help="with --fit: also choose a share, the largest (in whole percent) whose mixed accuracy with "
                         "the learned gate's out-of-fold scores on these images is at least this (e.g. 0.865)")
-    p.add_argument("--record", action="store_true", help="with --fit: store the gate and thresholds in lookup.json")
+    p.add_argument("--answers", choices=ANSWERS, default="plain",
+                   help="the lookup answers mixed MBI keeps: plain (the last glimpse's readout, default) or vote (the "
+                        "recorded learned vote's, `python -m mbi vote`); with vote a third gate, fitted on the vote's "
+                        "out-of-fold answers to predict their errors, is compared")
+    p.add_argument("--record", action="store_true",
+                   help="with --fit: store the gate and thresholds in lookup.json (with --answers vote: only the gate "
+                        "of voted answers and its thresholds)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -100,23 +115,35 @@ def run(args: argparse.Namespace) -> int:
         thresholds = settings.gate_thresholds
         shares = args.shares or recorded_shares(thresholds)
     scores = {"distance": inputs.trace.max_distance.astype(np.float64), "learned": learned_score}
-    report = gate_report(inputs, scores, thresholds, shares)
+    answer = vote_gate = None
+    if args.answers == "vote":
+        answer, vote_score, vote_thresholds, vote_gate = _vote_gate(args, ckpt, inputs, table, weights, data.train_y,
+                                                                    images_id)
+        if vote_score is not None:
+            scores[VOTE_GATE] = vote_score
+            thresholds = {**thresholds, VOTE_GATE: vote_thresholds}
+    report = gate_report(inputs, scores, thresholds, shares, answer)
     res = {"images": report["images"], "dataset": ckpt.dataset, "split": args.split,
            "perturbation": perturbation.name, "k": k, "weights": [float(w) for w in weights], "features": names,
-           "ram_accuracy": report["ram_accuracy"], "lookup_accuracy": report["lookup_accuracy"],
+           "answers": args.answers, "ram_accuracy": report["ram_accuracy"],
+           "lookup_accuracy": report["lookup_accuracy"],
            "learned_scores": "out-of-fold (5 folds of this split)" if args.fit else f"fitted on {gate.fitted_on}",
            "gates": report["gates"]}
-    if args.record:
+    if args.record and args.answers == "vote":
+        ckpt.save_lookup(replace(settings, vote_gate=vote_gate.to_dict(),
+                                 gate_thresholds={**settings.gate_thresholds, VOTE_GATE: thresholds[VOTE_GATE]}))
+    elif args.record:
         ckpt.save_lookup(replace(settings, gate=gate.to_dict(), gate_thresholds=thresholds))
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
     which = "" if perturbation.kind == "clean" else f" ({perturbation.name})"
-    print(f"{res['images']} {args.split} images{which}: RAM {100 * res['ram_accuracy']:.2f}%, lookup-only "
+    voted = " (voted answers)" if args.answers == "vote" else ""
+    print(f"{res['images']} {args.split} images{which}: RAM {100 * res['ram_accuracy']:.2f}%, lookup-only{voted} "
           f"{100 * res['lookup_accuracy']:.2f}%; learned gate scores {res['learned_scores']}")
-    for g in GATES:
+    for g in res["gates"]:
         r = res["gates"][g]
-        print(f"  {g:8s} gate: ROC AUC for 'the lookup answer is wrong' {r['auc']:.4f}")
+        print(f"  {g:8s} gate: ROC AUC for 'the lookup answer{voted} is wrong' {r['auc']:.4f}")
         for row in r["at_share"]:
             line = (f"    {100 * row['share']:g}% by lookup on these images: {100 * row['accuracy_here']:.2f}% mixed "
                     f"(threshold {row['threshold_here']:.4g})")
@@ -125,5 +152,33 @@ def run(args: argparse.Namespace) -> int:
                          f"{100 * row['lookup_share']:.1f}% by lookup")
             print(line)
     if args.record:
-        print(f"  recorded the gate and its thresholds in {folder / 'lookup.json'}")
+        which_gate = "gate of voted answers" if args.answers == "vote" else "gate"
+        print(f"  recorded the {which_gate} and its thresholds in {folder / 'lookup.json'}")
     return 0
+
+
+def _vote_gate(args: argparse.Namespace, ckpt: Checkpoint, inputs: GateInputs, table: LookupTable, weights: Weights,
+               train_labels: np.ndarray, images_id: str
+               ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float], LearnedGate | None]:
+    """With ``--answers vote``: the recorded vote's answers ``[B]``, the gate of voted answers' scores ``[B]``, its
+    thresholds per share and the gate fitted here (what ``--record`` stores; None without ``--fit``). With ``--fit``
+    the answers and scores are nested out of fold (:func:`mbi.inference.votegate.nested_scores`), the gate is fitted
+    on all these images' out-of-fold vote answers and its thresholds chosen on them; else the recorded gate and
+    thresholds (no scores when none is recorded: the other gates then grade the voted answers alone)."""
+    vote = read_vote(ckpt.folder)
+    if vote is None:
+        raise ValueError(f"{ckpt.folder} has no recorded vote; fit one on validation with `{VOTE_FIT_COMMAND}`")
+    vote.check_table(table, weights, inputs.neighbours.k)
+    trace, nb, y = inputs.trace, inputs.neighbours, inputs.labels
+    if args.fit:
+        features = vote_features(trace, nb, table, train_labels)
+        names = vote_gate_names(table.num_glimpses)
+        answer, score = nested_scores(vote, features, trace, nb, table, train_labels, y, names)
+        gate, x, oof = fit_vote_gate(vote, features, trace, nb, table, train_labels, y, names, fitted_on=images_id)
+        curve = gate_curve(gate.score(x), oof.argmax(axis=1), inputs.ram_pred, y)
+        thresholds = {f"{s:g}": accuracy_at_share(curve, s).threshold for s in args.shares or DEFAULT_SHARES}
+        return answer, score, thresholds, gate
+    entry = ckpt.lookup.vote_gate
+    gate = None if entry is None else recorded_vote_gate(entry, vote)
+    answer, score = voted(vote, trace, nb, table, train_labels, gate)
+    return answer, score, dict(ckpt.lookup.gate_thresholds.get(VOTE_GATE, {})), None

@@ -60,6 +60,14 @@ also known, for gates fitted before the per-step readout features."""
 
 LAST_STEP_FEATURE = "readout_agree_last"
 
+VOTE_FEATURE = "vote_margin"
+"""The one per-image feature of a gate for voted answers: the learned vote's probability of its answer minus that of
+its second class (:func:`mbi.inference.vote.probability_margin`)."""
+
+ANSWERS = ("plain", "vote")
+"""Which lookup answers mixed MBI keeps and a learned gate grades: the last glimpse's readout (the paper's), or the
+learned vote's (:mod:`mbi.inference.vote`)."""
+
 _QUERY_BLOCK = 2048  # queries per call of the k-nearest search (the progress bar moves after each)
 
 
@@ -128,13 +136,13 @@ def feature_names(steps: int, kinds: Sequence[str] = STEP_FEATURES) -> list[str]
 
 def known_features(steps: int) -> list[str]:
     """Every column :func:`gate_features` can compute for a table of ``steps`` glimpse steps."""
-    return feature_names(steps) + [LAST_STEP_FEATURE]
+    return feature_names(steps) + [LAST_STEP_FEATURE, VOTE_FEATURE]
 
 
 def _known_name(name: str) -> bool:
     """Whether ``name`` is a :func:`gate_features` column for some number of glimpse steps."""
     kind, _, step = name.rpartition("_")
-    return name == LAST_STEP_FEATURE or (kind in STEP_FEATURES and step.isdigit() and int(step) >= 1)
+    return name in (LAST_STEP_FEATURE, VOTE_FEATURE) or (kind in STEP_FEATURES and step.isdigit() and int(step) >= 1)
 
 
 def _nearest_other(d: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -144,17 +152,19 @@ def _nearest_other(d: np.ndarray, other: np.ndarray) -> np.ndarray:
     return np.where(other.any(axis=2), nearest, d[:, :, -1] + CENSORED_MARGIN) - d[:, :, 0]
 
 
-def location_agreement(trace: LookupTrace, table: LookupTable, train_labels: np.ndarray) -> np.ndarray:
+def location_agreement(trace: LookupTrace, table: LookupTable, train_labels: np.ndarray,
+                       answer: np.ndarray | None = None) -> np.ndarray:
     """``float64 [B, T]``: of the table's step-``t`` rows at the location of image ``b``'s query ``t`` (weighted by
     :attr:`LookupTable.count`, the training glimpses each row memorized), the share whose training digit
-    (``train_labels[table.source]``) is of the lookup's answer; 0 where no row is at that location."""
+    (``train_labels[table.source]``) is of the answer (``answer`` ``[B]``, default the lookup's,
+    :attr:`LookupTrace.prediction`); 0 where no row is at that location."""
     layout = table.layout
     loc_cols = layout.part_cols[2]
     levels = layout.loc_levels
     code = lambda keys: keys[..., loc_cols].astype(np.int64) @ np.array([levels, 1])  # noqa: E731 - (row, col) -> cell
     classes = np.asarray(train_labels).astype(np.int64)[table.source]
-    n_classes = int(max(classes.max(initial=0), trace.prediction.max(initial=0))) + 1
-    pred = trace.prediction.astype(np.int64)
+    pred = (trace.prediction if answer is None else np.asarray(answer)).astype(np.int64)
+    n_classes = int(max(classes.max(initial=0), pred.max(initial=0))) + 1
     out = np.zeros(trace.distance.shape, dtype=np.float64)
     for t in range(trace.distance.shape[1]):
         rows = table.rows_of_step(t)
@@ -166,11 +176,15 @@ def location_agreement(trace: LookupTrace, table: LookupTable, train_labels: np.
 
 
 def gate_features(trace: LookupTrace, neighbours: Neighbours, table: LookupTable,
-                  train_labels: np.ndarray, names: Sequence[str] | None = None) -> np.ndarray:
+                  train_labels: np.ndarray, names: Sequence[str] | None = None,
+                  answer: np.ndarray | None = None, vote_margin: np.ndarray | None = None) -> np.ndarray:
     """The learned gate's inputs, ``float64 [B, F]``: the columns ``names`` (default :func:`feature_names`).
 
     ``train_labels`` are the classes of the training digits the table was distilled from
-    (``table.source`` indexes them). The margin is second-best minus best exact distance; the class
+    (``table.source`` indexes them). The agreements and margins are with ``answer`` (``int [B]``, the class
+    mixed MBI would answer by lookup; default the plain lookup's, :attr:`LookupTrace.prediction`; the learned
+    vote's answers for a gate of voted answers); the column :data:`VOTE_FEATURE` is ``vote_margin`` (``float [B]``,
+    needed only when it is asked for). The margin is second-best minus best exact distance; the class
     (readout) margin the distance of the nearest of the ``k`` rows from a digit of another class than the
     answer (with another readout) minus the best (censored at the ``k``-th distance + :data:`CENSORED_MARGIN`);
     the location agreement :func:`location_agreement`.
@@ -188,11 +202,17 @@ def gate_features(trace: LookupTrace, neighbours: Neighbours, table: LookupTable
     if len(table.source) and int(table.source.max()) >= len(train_labels):
         raise ValueError(f"train_labels has {len(train_labels)} classes but the table's rows come from training "
                          f"digit {int(table.source.max())}: pass the labels of the split the table was distilled from")
-    pred = trace.prediction.astype(np.int64)[:, None]
+    for name, given in (("answer", answer), ("vote_margin", vote_margin)):
+        if given is not None and np.shape(given) != (b,):
+            raise ValueError(f"{name} must hold one number per image ({b}), got shape {np.shape(given)}")
+    if VOTE_FEATURE in names and vote_margin is None:
+        raise ValueError(f"the gate feature {VOTE_FEATURE!r} needs the learned vote's margins (vote_margin)")
+    answer = trace.prediction if answer is None else np.asarray(answer)
+    pred = answer.astype(np.int64)[:, None]
     d = neighbours.distance
     agree = train_labels[table.source[neighbours.rows]] == pred[:, :, None]  # [B, T, k]
     readout_agree = table.readout[neighbours.rows] == pred[:, :, None]  # [B, T, k]
-    kinds = {name.rsplit("_", 1)[0] for name in names}
+    kinds = {name.rsplit("_", 1)[0] for name in names if name != VOTE_FEATURE}
     per_step = {
         "distance": lambda: trace.distance.astype(np.float64),
         "margin": lambda: d[:, :, 1] - d[:, :, 0],
@@ -200,13 +220,15 @@ def gate_features(trace: LookupTrace, neighbours: Neighbours, table: LookupTable
         "class_margin": lambda: _nearest_other(d, ~agree),
         "readout_agree": lambda: readout_agree.mean(axis=2),
         "readout_margin": lambda: _nearest_other(d, ~readout_agree),
-        "location_agree": lambda: location_agreement(trace, table, train_labels),
+        "location_agree": lambda: location_agreement(trace, table, train_labels, answer),
     }
     values = {kind: make() for kind, make in per_step.items() if kind in kinds}
     columns = []
     for name in names:
         if name == LAST_STEP_FEATURE:
             columns.append(readout_agree[:, -1].mean(axis=1))
+        elif name == VOTE_FEATURE:
+            columns.append(np.asarray(vote_margin, dtype=np.float64))
         else:
             kind, t = name.rsplit("_", 1)
             columns.append(values[kind][:, int(t) - 1])
@@ -218,6 +240,10 @@ class LearnedGate:
     """Logistic regression on standardized :func:`gate_features`: P(the lookup answer is wrong).
 
     ``score(x) = 1 / (1 + exp(-(((x - mean) / scale) @ coef + intercept)))``.
+
+    ``answers`` (of :data:`ANSWERS`) are the lookup answers it predicts the errors of: ``"plain"`` (the last glimpse's
+    readout) or ``"vote"``, then ``vote`` is the digest of the learned vote
+    (:attr:`mbi.inference.vote.LearnedVote.digest`) whose answers on validation, out of fold, it was fitted on.
     """
 
     features: tuple[str, ...]
@@ -227,6 +253,8 @@ class LearnedGate:
     coef: tuple[float, ...]
     intercept: float
     fitted_on: str = ""  # what it was fitted on, e.g. "val:10000"
+    answers: str = "plain"
+    vote: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -237,11 +265,16 @@ class LearnedGate:
             raise ValueError("a learned gate's numbers must be finite and its scales > 0")
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 2:
             raise ValueError(f"a learned gate's k must be an integer >= 2, got {self.k!r}")
+        if self.answers not in ANSWERS:
+            raise ValueError(f"a learned gate's answers must be one of {list(ANSWERS)}, got {self.answers!r}")
+        if (self.answers == "vote") != bool(self.vote):
+            raise ValueError("a learned gate names the digest of its vote exactly when it grades voted answers")
 
     @classmethod
     def fit(cls, features: np.ndarray, wrong: np.ndarray, names: Sequence[str], k: int, fitted_on: str = "",
-            c: float = 1.0) -> "LearnedGate":
-        """Fit on ``features`` ``[B, F]`` and ``wrong`` (``bool [B]``: the lookup answer was wrong).
+            c: float = 1.0, vote: str = "") -> "LearnedGate":
+        """Fit on ``features`` ``[B, F]`` and ``wrong`` (``bool [B]``: the lookup answer was wrong); ``vote``: the
+        digest of the learned vote whose answers ``wrong`` grades (none: plain lookup answers).
 
         L2-regularized logistic regression (scikit-learn, ``C = c``, class weights balanced so the
         few wrong answers count as much as the many right ones).
@@ -260,7 +293,8 @@ class LearnedGate:
         model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
         model.fit((x - mean) / scale, y)
         return cls(tuple(names), int(k), tuple(float(v) for v in mean), tuple(float(v) for v in scale),
-                   tuple(float(v) for v in model.coef_[0]), float(model.intercept_[0]), fitted_on)
+                   tuple(float(v) for v in model.coef_[0]), float(model.intercept_[0]), fitted_on,
+                   "vote" if vote else "plain", vote)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """P(wrong) per image, ``float64 [B]``, for ``features`` ``[B, F]`` in this gate's feature order."""
@@ -273,7 +307,8 @@ class LearnedGate:
     def to_dict(self) -> dict:
         """Plain numbers for JSON."""
         return {"features": list(self.features), "k": self.k, "mean": list(self.mean), "scale": list(self.scale),
-                "coef": list(self.coef), "intercept": self.intercept, "fitted_on": self.fitted_on}
+                "coef": list(self.coef), "intercept": self.intercept, "fitted_on": self.fitted_on,
+                **({"answers": self.answers, "vote": self.vote} if self.answers == "vote" else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LearnedGate":
@@ -282,11 +317,14 @@ class LearnedGate:
         try:
             gate = cls(tuple(str(f) for f in data["features"]), data["k"], tuple(float(v) for v in data["mean"]),
                        tuple(float(v) for v in data["scale"]), tuple(float(v) for v in data["coef"]),
-                       float(data["intercept"]), str(data.get("fitted_on", "")))
+                       float(data["intercept"]), str(data.get("fitted_on", "")), str(data.get("answers", "plain")),
+                       str(data.get("vote", "")))
             bad = [f for f in gate.features if not _known_name(f)]
             if bad or len(set(gate.features)) != len(gate.features):
                 raise ValueError(f"features must be distinct names KIND_STEP (KIND of {list(STEP_FEATURES)}, STEP from "
-                                 f"1) or {LAST_STEP_FEATURE!r}, got {bad or list(gate.features)}")
+                                 f"1), {LAST_STEP_FEATURE!r} or {VOTE_FEATURE!r}, got {bad or list(gate.features)}")
+            if VOTE_FEATURE in gate.features and gate.answers != "vote":
+                raise ValueError(f"only a gate of voted answers can use {VOTE_FEATURE!r}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the recorded learned gate is malformed ({exc}); fit it again with "
                              "`python -m mbi gate CHECKPOINT --fit`") from exc

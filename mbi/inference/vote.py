@@ -210,6 +210,11 @@ class LearnedVote:
         return _logits(x, np.asarray(self.mean), np.asarray(self.scale), np.asarray(self.coef),
                        np.asarray(self.intercept))
 
+    @property
+    def digest(self) -> str:
+        """The digest :meth:`to_dict` records (what a gate of this vote's answers names as its ``vote``)."""
+        return self.to_dict()["digest"]
+
     def predict(self, features: np.ndarray) -> np.ndarray:
         """The voted class per image, ``int64 [B]`` (ties: the lowest class)."""
         return self.scores(features).argmax(axis=1).astype(np.int64)
@@ -268,20 +273,44 @@ class LearnedVote:
         return vote
 
 
-def out_of_fold_predictions(features: np.ndarray, labels: np.ndarray, c: float, *, steps: int, folds: int = FOLDS,
-                            seed: int = 0, classes: int = CLASSES) -> np.ndarray:
-    """Each image's class from a :class:`LearnedVote` (``C = c``) fitted on the other ``folds - 1`` folds, ``int64 [B]``
-    (folds: a seeded random permutation of the images, modulo ``folds``)."""
+def fold_parts(n: int, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
+    """``int64 [n]``: each image's fold, a seeded random permutation of the images modulo ``folds``."""
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    return np.random.default_rng(seed).permutation(n) % folds
+
+
+def out_of_fold_scores(features: np.ndarray, labels: np.ndarray, c: float, *, steps: int, folds: int = FOLDS,
+                       seed: int = 0, classes: int = CLASSES) -> np.ndarray:
+    """Each image's class scores (logits) from a :class:`LearnedVote` (``C = c``) fitted on the other ``folds - 1``
+    folds (:func:`fold_parts`), ``float64 [B, classes]``."""
     x, y = np.asarray(features, dtype=np.float64), np.asarray(labels).astype(np.int64)
-    part = np.random.default_rng(seed).permutation(len(x)) % folds
-    out = np.empty(len(x), dtype=np.int64)
+    part = fold_parts(len(x), folds, seed)
+    out = np.empty((len(x), classes), dtype=np.float64)
     for f in range(folds):
         held = part == f
         numbers = _fit_numbers(x[~held], y[~held], c, 3 * steps * classes + classes, classes)
-        out[held] = _logits(x[held], *numbers).argmax(axis=1)
+        out[held] = _logits(x[held], *numbers)
     return out
+
+
+def out_of_fold_predictions(features: np.ndarray, labels: np.ndarray, c: float, *, steps: int, folds: int = FOLDS,
+                            seed: int = 0, classes: int = CLASSES) -> np.ndarray:
+    """Each image's class from a :class:`LearnedVote` (``C = c``) fitted on the other ``folds - 1`` folds, ``int64 [B]``
+    (the argmax of :func:`out_of_fold_scores`)."""
+    return out_of_fold_scores(features, labels, c, steps=steps, folds=folds, seed=seed,
+                              classes=classes).argmax(axis=1).astype(np.int64)
+
+
+def probability_margin(scores: np.ndarray) -> np.ndarray:
+    """``float64 [B]``: the softmax probability of each image's top class minus that of its second, for class scores
+    (logits) ``[B, classes]`` (what a gate of voted answers looks at, :data:`mbi.inference.gate.VOTE_FEATURE`)."""
+    z = np.asarray(scores, dtype=np.float64)
+    if z.ndim != 2 or z.shape[1] < 2:
+        raise ValueError(f"scores must be [images, classes >= 2], got shape {z.shape}")
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p = np.sort(p / p.sum(axis=1, keepdims=True), axis=1)
+    return p[:, -1] - p[:, -2]
 
 
 def choose_c(features: np.ndarray, labels: np.ndarray, *, steps: int, grid: Sequence[float] = C_GRID,
@@ -311,5 +340,6 @@ def read_vote(folder: str | Path) -> LearnedVote | None:
     return LearnedVote.from_dict(read_json(path), str(path))
 
 
-__all__ = ["CLASSES", "C_GRID", "FOLDS", "VOTE_FILE", "LearnedVote", "choose_c", "feature_names",
-           "out_of_fold_predictions", "read_vote", "vote_features", "write_vote"]
+__all__ = ["CLASSES", "C_GRID", "FOLDS", "VOTE_FILE", "LearnedVote", "choose_c", "feature_names", "fold_parts",
+           "out_of_fold_predictions", "out_of_fold_scores", "probability_margin", "read_vote", "vote_features",
+           "write_vote"]

@@ -253,7 +253,10 @@ class LookupSettings:
         splits: accuracies per split ("val", "test") measured with these settings.
         gate: the learned mixed-MBI gate as plain JSON numbers (parsed by
             :class:`mbi.inference.gate.LearnedGate`), and ``gate_thresholds``: per gate ("distance",
-            "learned"), the threshold chosen on validation for each share answered by lookup ("0.8", ...).
+            "learned", "learned-vote"), the threshold chosen on validation for each share answered by lookup
+            ("0.8", ...).
+        vote_gate: the learned gate of the recorded vote's answers (``vote.json``), the same format as ``gate``
+            (parsed and tied to its vote by :func:`mbi.inference.votegate.recorded_vote_gate`).
 
     On disk the layout is flat (``"val_lookup_accuracy"``, ``"test_mixed_lookup_share"``, ...), as
     :meth:`to_json` writes and :meth:`from_json` reads; nothing else reads or writes ``lookup.json``.
@@ -268,6 +271,7 @@ class LookupSettings:
     splits: Mapping[str, SplitRecord] = field(default_factory=dict)
     gate: Mapping[str, Any] | None = None
     gate_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    vote_gate: Mapping[str, Any] | None = None
 
     @property
     def chosen_weights(self) -> Weights:
@@ -283,7 +287,8 @@ class LookupSettings:
         """Parse ``lookup.json``'s content; a ValueError naming ``where`` and the bad entry otherwise."""
         if not isinstance(data, dict):
             raise ValueError(f"{where} must hold a JSON object, got {type(data).__name__}; fix or delete the file")
-        known = {"weights", "threshold", "threshold_rule", "table", "table_rows", "table_mb", "gate", "gate_thresholds"}
+        known = {"weights", "threshold", "threshold_rule", "table", "table_rows", "table_mb", "gate", "gate_thresholds",
+                 "vote_gate"}
         unknown = sorted(k for k in data if k not in known and not _SPLIT_KEY.match(k))
         if unknown:
             raise ValueError(f"{where}: unknown entr{'y' if len(unknown) == 1 else 'ies'} {unknown}; valid: "
@@ -309,9 +314,10 @@ class LookupSettings:
             m = _SPLIT_KEY.match(key)
             if m:
                 splits.setdefault(m.group(1), {})[m.group(2)] = _number(where, key, value, m.group(2) == "images")
-        gate = data.get("gate")
-        if gate is not None and not isinstance(gate, dict):
-            raise ValueError(f"{where}: 'gate' must be a JSON object (a fitted gate), got {gate!r}")
+        gate, vote_gate = data.get("gate"), data.get("vote_gate")
+        for name, value in (("gate", gate), ("vote_gate", vote_gate)):
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"{where}: {name!r} must be a JSON object (a fitted gate), got {value!r}")
         gate_thresholds = data.get("gate_thresholds", {})
         if not isinstance(gate_thresholds, dict) or not all(
                 isinstance(v, dict) and all(isinstance(s, str) for s in v) for v in gate_thresholds.values()):
@@ -324,7 +330,7 @@ class LookupSettings:
         return cls(weights=weights, threshold=opt("threshold"), threshold_rule=rule, table=table,
                    table_rows=opt("table_rows", True), table_mb=opt("table_mb"),
                    splits={k: SplitRecord(**v) for k, v in sorted(splits.items())},
-                   gate=gate, gate_thresholds=gate_thresholds)
+                   gate=gate, gate_thresholds=gate_thresholds, vote_gate=vote_gate)
 
     def to_json(self) -> dict[str, Any]:
         """The flat ``lookup.json`` layout (unrecorded entries and the paper's table recipe left out)."""
@@ -340,6 +346,8 @@ class LookupSettings:
             out["gate"] = dict(self.gate)
         if self.gate_thresholds:
             out["gate_thresholds"] = {g: dict(v) for g, v in self.gate_thresholds.items()}
+        if self.vote_gate is not None:
+            out["vote_gate"] = dict(self.vote_gate)
         for split, record in sorted(self.splits.items()):
             for name in _SPLIT_FIELDS:
                 if getattr(record, name) is not None:

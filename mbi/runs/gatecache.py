@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 import numpy as np
 
 from mbi.config import TreeConfig
-from mbi.inference.gate import (GATES, LearnedGate, Neighbours, accuracy_at_share, error_auc, gate_curve, gate_features,
+from mbi.inference.gate import (LearnedGate, Neighbours, accuracy_at_share, error_auc, gate_curve, gate_features,
                                 gated_predictions, step_neighbours, wrong_answers)
 from mbi.inference.lookup import LookupTrace, StepIndex
 from mbi.memory.lut import LookupTable
@@ -88,6 +88,7 @@ class GateInputs:
 
     Attributes:
         trace: the exact lookup-only trace (brute force, cached).
+        neighbours: the ``k`` exact nearest rows of each of its queries (cached).
         features: ``float64 [B, F]`` the learned gate's inputs, the columns it was built with
             (:func:`mbi.inference.gate.gate_features`).
         wrong: ``bool [B]`` the lookup-only answer is wrong.
@@ -96,6 +97,7 @@ class GateInputs:
     """
 
     trace: LookupTrace
+    neighbours: Neighbours
     features: np.ndarray
     wrong: np.ndarray
     ram_pred: np.ndarray
@@ -114,30 +116,33 @@ def gate_inputs(model: RAM, table: LookupTable, images: np.ndarray, labels: np.n
     features = gate_features(trace, neighbours, table, train_labels, names)
     from mbi.model.predict import predict
 
-    return GateInputs(trace, features, wrong_answers(trace, labels), predict(model, images), labels)
+    return GateInputs(trace, neighbours, features, wrong_answers(trace, labels), predict(model, images), labels)
 
 
 def gate_report(inputs: GateInputs, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, Mapping[str, float]],
-                shares: Sequence[float]) -> dict:
-    """Both gates graded on ``inputs``: RAM and lookup-only accuracy, and per gate of :data:`GATES` (``scores[gate]``,
-    ``[B]``, lower = answer by lookup) its ROC AUC for wrong lookups, its curve and, at each of ``shares``, mixed MBI
-    at that share on these images and (when ``thresholds[gate]`` records one for the share, e.g. ``"0.8"``) at the
-    recorded threshold."""
-    trace, labels = inputs.trace, inputs.labels
+                shares: Sequence[float], answer: np.ndarray | None = None) -> dict:
+    """The gates ``scores`` (name -> ``[B]``, lower = answer by lookup; e.g. :data:`mbi.inference.gate.GATES`) graded
+    on ``inputs``: RAM and lookup-only accuracy, and per gate its ROC AUC for wrong lookup answers, its curve and, at
+    each of ``shares``, mixed MBI at that share on these images and (when ``thresholds[gate]`` records one for the
+    share, e.g. ``"0.8"``) at the recorded threshold. The lookup answers are ``answer`` (``int [B]``, e.g. the
+    learned vote's), default the plain ones (:attr:`LookupTrace.prediction`)."""
+    labels = inputs.labels
+    answer = inputs.trace.prediction if answer is None else np.asarray(answer)
+    wrong = answer != labels
     gates = {}
-    for gate in GATES:
-        score, recorded = scores[gate], thresholds.get(gate) or {}
-        curve = gate_curve(score, trace.prediction, inputs.ram_pred, labels)
+    for gate, score in scores.items():
+        recorded = thresholds.get(gate) or {}
+        curve = gate_curve(score, answer, inputs.ram_pred, labels)
         at = []
         for share in shares:
             here = accuracy_at_share(curve, share)
             row = {"share": share, "threshold_here": here.threshold, "accuracy_here": here.accuracy,
                    "lookup_share_here": here.lookup_share}
             if f"{share:g}" in recorded:
-                pred, mask = gated_predictions(score, trace.prediction, inputs.ram_pred, recorded[f"{share:g}"])
+                pred, mask = gated_predictions(score, answer, inputs.ram_pred, recorded[f"{share:g}"])
                 row.update(threshold=recorded[f"{share:g}"], accuracy=float(np.mean(pred == labels)),
                            lookup_share=float(mask.mean()))
             at.append(row)
-        gates[gate] = {"auc": error_auc(score, inputs.wrong), "at_share": at, "curve": [vars(p) for p in curve]}
+        gates[gate] = {"auc": error_auc(score, wrong), "at_share": at, "curve": [vars(p) for p in curve]}
     return {"images": int(len(labels)), "ram_accuracy": float(np.mean(inputs.ram_pred == labels)),
-            "lookup_accuracy": float(np.mean(~inputs.wrong)), "gates": gates}
+            "lookup_accuracy": float(np.mean(~wrong)), "gates": gates}
