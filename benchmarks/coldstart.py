@@ -152,6 +152,7 @@ class Run:
     marks: dict[str, float] = field(default_factory=dict)
     cpu: CpuSampler | None = None
     chunk_kb: float | None = None
+    log: str = ""  # the server's output up to the first figure (import times under ``--importtime``)
 
     def since_start(self, mark: str) -> float:
         return self.marks[mark] - self.marks["start"]
@@ -216,16 +217,15 @@ def first_figure(browser, home: Path, label: str, app: str, python_flags: list[s
         raise
     run.chunk_kb = marks.pop("chunk_kb", None)
     run.marks.update({k: v / 1000 for k, v in marks.items()})
+    run.log = server.log_path.read_text(errors="replace")
     return run, server, page
 
 
 def dashboard_run(browser, home: Path, label: str, pages: bool, python_flags: list[str] | None,
-                  env: dict[str, str]) -> tuple[Run, str]:
-    """The dashboard on ``home``: its first figure (breakdown printed), then optionally every page; returns the
-    run and the server's log up to the first figure (import times under ``--importtime``)."""
+                  env: dict[str, str]) -> Run:
+    """The dashboard on ``home``: its first figure (breakdown printed), then optionally every page."""
     run, server, page = first_figure(browser, home, label, "app.py", python_flags, env)
     try:
-        log_at_first = server.log_path.read_text(errors="replace")
         wait_settled(page, TIMEOUT_S * 1000)
         run.cpu.stop()
         run.print_breakdown()
@@ -257,7 +257,7 @@ def dashboard_run(browser, home: Path, label: str, pages: bool, python_flags: li
     finally:
         run.cpu.stop()
         server.stop()
-    return run, log_at_first
+    return run
 
 
 def peer_run(browser, home: Path, label: str, python_flags: list[str] | None, env: dict[str, str]) -> Run:
@@ -280,6 +280,17 @@ def import_breakdown(log: str, top: int = 12) -> list[tuple[str, float]]:
         if match:
             totals[match.group(4).split(".")[0]] += int(match.group(1)) / 1e6
     return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+
+
+def print_imports(ours: Run, peer: Run) -> None:
+    """Import time by package until the first figure, ours beside the peer's."""
+    theirs = dict(import_breakdown(peer.log, top=1000))
+    print("\nimport time of the server until the first figure, by package (self time of its modules, "
+          "python -X importtime):\n\n| package | ours (s) | peer (s) |\n|---|---:|---:|")
+    for name, seconds in import_breakdown(ours.log):
+        print(f"| {name} | {seconds:.2f} | {theirs.get(name, 0.0):.2f} |")
+    total_ours = sum(s for _, s in import_breakdown(ours.log, top=1000))
+    print(f"| all | {total_ours:.2f} | {sum(theirs.values()):.2f} |")
 
 
 def print_summary(pairs: list[tuple[Run, Run]]) -> None:
@@ -319,13 +330,10 @@ def main() -> None:
                 print(f"\n## {label}: MBI_HOME {'empty' if i == 0 else 'with the uint8 copy'}; "
                       f"load average {load_average()}")
                 peer = peer_run(browser, peer_home, f"peer, before {label}", flags, env)
-                ours, log = dashboard_run(browser, home, label, args.pages and i < 2, flags, env)
+                ours = dashboard_run(browser, home, label, args.pages and i < 2, flags, env)
                 pairs.append((ours, peer))
                 if args.importtime:
-                    print("\nimport time of the dashboard's server until the Overview's first figure, by package "
-                          "(self time of its modules, python -X importtime):\n\n| package | s |\n|---|---:|")
-                    for name, seconds in import_breakdown(log):
-                        print(f"| {name} | {seconds:.2f} |")
+                    print_imports(ours, peer)
     finally:
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(peer_home, ignore_errors=True)
