@@ -295,18 +295,29 @@ def print_imports(ours: Run, peer: Run) -> None:
 
 def print_summary(pairs: list[tuple[Run, Run]]) -> None:
     """Ours beside the peer measured right before it, per run, and the medians of the warm runs."""
-    print("\n## Summary: process start -> first figure (wall s; server CPU s in brackets)\n")
+    print("\n## Summary: process start -> first figure, wall s (server CPU s / browser CPU s)\n")
     print("| run | ours | peer | ours / peer | ours - peer |\n|---|---:|---:|---:|---:|")
+
+    def cell(run: Run) -> str:
+        server_cpu, browser_cpu = run.cpu_between("start", "svg")
+        return f"{run.total:.2f} ({server_cpu:.2f} / {browser_cpu:.2f})"
+
     for ours, peer in pairs:
-        ours_cpu, peer_cpu = ours.cpu_between("start", "svg")[0], peer.cpu_between("start", "svg")[0]
-        print(f"| {ours.label} | {ours.total:.2f} ({ours_cpu:.2f}) | {peer.total:.2f} ({peer_cpu:.2f}) | "
-              f"{ours.total / peer.total:.2f} | {ours.total - peer.total:+.2f} |")
+        print(f"| {ours.label} | {cell(ours)} | {cell(peer)} | {ours.total / peer.total:.2f} | "
+              f"{ours.total - peer.total:+.2f} |")
     warm = pairs[1:]
     if len(warm) > 1:
-        ours_m = statistics.median(o.total for o, _ in warm)
-        peer_m = statistics.median(p.total for _, p in warm)
-        ratio_m = statistics.median(o.total / p.total for o, p in warm)
-        print(f"| warm, median of {len(warm)} | {ours_m:.2f} | {peer_m:.2f} | {ratio_m:.2f} | {ours_m - peer_m:+.2f} |")
+        def median(values) -> float:
+            return statistics.median(list(values))
+
+        cpu = {side: [(o.cpu_between("start", "svg")[side], p.cpu_between("start", "svg")[side]) for o, p in warm]
+               for side in (0, 1)}
+        print(f"| warm, median of {len(warm)} | {median(o.total for o, _ in warm):.2f} "
+              f"({median(o for o, _ in cpu[0]):.2f} / {median(o for o, _ in cpu[1]):.2f}) | "
+              f"{median(p.total for _, p in warm):.2f} "
+              f"({median(p for _, p in cpu[0]):.2f} / {median(p for _, p in cpu[1]):.2f}) | "
+              f"{median(o.total / p.total for o, p in warm):.2f} | "
+              f"{median(o.total - p.total for o, p in warm):+.2f} |")
 
 
 def main() -> None:
