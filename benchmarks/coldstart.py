@@ -93,6 +93,7 @@ class CpuSampler:
         self.side: dict[int, str] = {}  # pid -> "server" | "browser" | "" (not ours: never read again)
         self.cpu: dict[int, float] = {}
         self.samples: list[tuple[float, float, float]] = []  # (epoch s, server CPU s, browser CPU s)
+        self._lock = threading.Lock()  # sample() runs in the thread and in callers
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -106,6 +107,10 @@ class CpuSampler:
 
     def sample(self) -> tuple[float, float, float]:
         """Read ``/proc`` now: (epoch s, server CPU s, browser CPU s)."""
+        with self._lock:
+            return self._sample()
+
+    def _sample(self) -> tuple[float, float, float]:
         for pid in sorted(int(name) for name in os.listdir("/proc") if name.isdigit()):
             if self.side.get(pid) == "":
                 continue
