@@ -139,7 +139,7 @@ cols[3].metric("Energy per inference (ours)", format_energy(ours.energy_j),
                delta=f"paper {format_energy(PAPER_INFERENCE_ENERGY_J)}", delta_color="off", delta_arrow="off",
                help=f"Our row of Table I ({ours.traversal}): {ours.traversal_text}")
 st.subheader("The chosen model beside the paper")
-furniture.table(headline, key="headline_table")
+furniture.text_table(headline)
 furniture.csv_download(headline, "mbi-headline-numbers", key="dl_headline")
 st.caption("Paper numbers from Table I and Fig. 6; 'authors' code' numbers are the authors' published RAM results. "
            f"Energy per inference is our row of Table I (as `python -m mbi energy` and the reproduce report show it), "
