@@ -173,7 +173,7 @@ class Run:
     def print_breakdown(self) -> None:
         first = "h1" if "h1" in self.marks else "element"
         phases = [("server process start -> health check ok", "start", "health"),
-                  ("health ok -> Streamlit's app shell in the browser (index bundle run)", "health", "shell"),
+                  ("health ok -> Streamlit's app shell drawn (its bundle loaded, session started)", "health", "shell"),
                   (f"app shell -> page's first element ({'its h1 title' if first == 'h1' else 'the chart'})", "shell",
                    first),
                   ("first element -> first figure drawn (.main-svg)", first, "svg"),
