@@ -15,12 +15,13 @@ PlotlyChart chunk was requested and received. Each phase is printed with its wal
 seconds and the browser's (Chromium and Playwright's driver), both sampled from ``/proc`` every 100 ms:
 CPU seconds are what other work on a shared machine does not inflate.
 
-With ``--pages`` the dashboard's visitor then opens every page from the sidebar, and the time to each page's
+With ``--pages`` the dashboard's visitor then opens every page from the sidebar (in the cold run and the first
+warm run), and the time to each page's
 first figure and the server's resident memory (peak while the page loads, and after; at the end also split
 into the process's own, anonymous memory and its file-backed pages, and by library package and mapped data)
-are printed. With ``--importtime`` both servers run under ``python -X importtime`` and the packages the
-dashboard imports until the Overview's first figure are listed by import time (the flag slows imports a
-little). ``--env NAME=VALUE`` (repeatable) sets a variable for both servers (e.g. a ``STREAMLIT_*`` setting).
+are printed. With ``--importtime`` both servers run under ``python -X importtime`` and the packages each
+imported until its first figure was drawn are listed by import time, ours beside the peer's (the flag slows
+imports a little). ``--env NAME=VALUE`` (repeatable) sets a variable for both servers (e.g. a ``STREAMLIT_*`` setting).
 
 Usage: ``python -m benchmarks.coldstart [--warm-runs N] [--pages] [--importtime] [--env NAME=VALUE]``.
 """
