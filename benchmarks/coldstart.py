@@ -1,64 +1,241 @@
-"""Cold start of the dashboard: a fresh server to the Overview's first figure, then every page once.
+"""Cold start of the dashboard against its peer: a fresh server to the Overview's first figure, then every page once.
 
-Two runs in one command: (1) a fresh server process with an empty ``MBI_HOME`` (nothing cached:
-the first load of MNIST decodes the pickle and writes the uint8 copy), (2) a second fresh server on
-the same ``MBI_HOME`` (the uint8 copy exists). Each run: Chromium is started first, then the
-server; the time is from the server process's start to the Overview's first Plotly figure, split
-into "server answers its health check" and "first figure". With ``--pages`` the same visitor then
-opens every page from the sidebar, and the time to each page's first figure and the server's
-resident memory (peak while the page loads, and after; at the end also split into the process's own,
-anonymous memory and its file-backed pages, and by library package and mapped data) are printed. With ``--importtime`` the
-server runs under ``python -X importtime`` and the packages its first Overview imports are listed
-by cumulative import time (the flag itself slows imports a little).
+The peer (``benchmarks/peer_app.py``: one ``st.plotly_chart`` of a tiny figure, nothing else) is served by the
+same command and ``.streamlit/config.toml`` and timed the same way, right before each run of the dashboard, so
+each of our times has the floor of Streamlit + Plotly on this machine, under the same load, beside it.
 
-Usage: ``python -m benchmarks.coldstart [--pages] [--importtime]``.
+Runs in one command: (1) the peer, then a fresh dashboard server with an empty ``MBI_HOME`` (nothing cached:
+the first load of MNIST decodes the pickle and writes the uint8 copy); (2) the peer again, then a second
+fresh dashboard server on the same ``MBI_HOME`` (the uint8 copy exists); ``--warm-runs N`` repeats (2) N
+times. Each run: Chromium is started first (once), then the server; a new browser context opens ``/`` as soon
+as the health check answers. The browser records (a ``MutationObserver`` installed before the page's own
+scripts) when Streamlit's app shell appears, when the main area's first element appears (the Overview: its
+``h1`` title) and when Plotly has drawn the first figure (``.main-svg``), and when the lazily loaded
+PlotlyChart chunk was requested and received. Each phase is printed with its wall time, the server's CPU
+seconds and the browser's (Chromium and Playwright's driver), both sampled from ``/proc`` every 100 ms:
+CPU seconds are what other work on a shared machine does not inflate.
+
+With ``--pages`` the dashboard's visitor then opens every page from the sidebar (in the cold run and the first
+warm run), and the time to each page's
+first figure and the server's resident memory (peak while the page loads, and after; at the end also split
+into the process's own, anonymous memory and its file-backed pages, and by library package and mapped data)
+are printed. With ``--importtime`` both servers run under ``python -X importtime`` and the packages each
+imported until its first figure was drawn are listed by import time, ours beside the peer's (the flag slows
+imports a little). ``--env NAME=VALUE`` (repeatable) sets a variable for both servers (e.g. a ``STREAMLIT_*`` setting).
+
+Usage: ``python -m benchmarks.coldstart [--warm-runs N] [--pages] [--importtime] [--env NAME=VALUE]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
+import statistics
 import tempfile
+import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.dashboard_server import (PAGES, DashboardServer, chromium, load_average, open_page, wait_first_figure,
-                                         wait_settled)
+from benchmarks.dashboard_server import PAGES, DashboardServer, chromium, load_average, open_page, wait_settled
 
-TIMEOUT_MS = 600_000
+TIMEOUT_S = 600.0
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+PEER_APP = "benchmarks/peer_app.py"
+
+MARKS_JS = """(() => {
+  const marks = {};
+  window.__coldstart = marks;
+  const check = () => {
+    const now = Date.now();
+    if (!marks.shell && document.querySelector('[data-testid="stApp"]')) marks.shell = now;
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (!main) return;
+    if (!marks.element && main.querySelector('[data-testid="stElementContainer"]')) marks.element = now;
+    if (!marks.h1 && main.querySelector('h1')) marks.h1 = now;
+    if (!marks.svg && main.querySelector('.main-svg')) { marks.svg = now; observer.disconnect(); }
+  };
+  const observer = new MutationObserver(check);
+  observer.observe(document, {childList: true, subtree: true});
+})();"""
+"""Installed before the page's scripts: ``window.__coldstart`` gets the epoch milliseconds of each first sight."""
+
+READ_MARKS_JS = """() => {
+  const origin = performance.timeOrigin;
+  const chunk = performance.getEntriesByType('resource').find(e => e.name.includes('/PlotlyChart.'));
+  return {...window.__coldstart,
+          ...(chunk ? {chunk_start: origin + chunk.startTime, chunk_end: origin + chunk.responseEnd,
+                       chunk_kb: chunk.encodedBodySize / 1024} : {})};
+}"""
 
 
-def import_breakdown(log: str, top: int = 12) -> list[tuple[str, float]]:
-    """(top-level package, seconds) of the import-time log: the self time of every module, summed per package."""
-    totals: dict[str, float] = defaultdict(float)
-    for line in log.splitlines():
-        match = IMPORT_LINE.match(line)
-        if match:
-            totals[match.group(4).split(".")[0]] += int(match.group(1)) / 1e6
-    return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
-
-
-def one_run(browser, home: Path, label: str, pages: bool, importtime: bool) -> None:
-    """One fresh server on ``home``: time to the Overview's first figure, then (optionally) every page."""
-    server = DashboardServer(home, python_flags=["-X", "importtime"] if importtime else None)
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds user + system) of a live process, None when it is gone."""
     try:
-        healthy = server.wait_healthy()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class CpuSampler:
+    """CPU seconds of the server's process tree and of the browser's (every other descendant of this process:
+    Playwright's driver and Chromium's processes), sampled every ``interval`` seconds in a thread.
+
+    A process that exits keeps the last CPU time seen, so a side's total never goes down.
+    """
+
+    def __init__(self, server_pid: int, interval: float = 0.1) -> None:
+        self.server_pid = server_pid
+        self.interval = interval
+        self.side: dict[int, str] = {}  # pid -> "server" | "browser" | "" (not ours: never read again)
+        self.cpu: dict[int, float] = {}
+        self.samples: list[tuple[float, float, float]] = []  # (epoch s, server CPU s, browser CPU s)
+        self._lock = threading.Lock()  # sample() runs in the thread and in callers
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _classify(self, pid: int, ppid: int) -> str:
+        if pid == self.server_pid or self.side.get(ppid) == "server":
+            return "server"
+        if ppid == os.getpid() or self.side.get(ppid) == "browser":
+            return "browser"
+        return ""
+
+    def sample(self) -> tuple[float, float, float]:
+        """Read ``/proc`` now: (epoch s, server CPU s, browser CPU s)."""
+        with self._lock:
+            return self._sample()
+
+    def _sample(self) -> tuple[float, float, float]:
+        for pid in sorted(int(name) for name in os.listdir("/proc") if name.isdigit()):
+            if self.side.get(pid) == "":
+                continue
+            stat = _stat(pid)
+            if stat is None:
+                continue
+            if pid not in self.side:
+                self.side[pid] = self._classify(pid, stat[0])
+            if self.side[pid]:
+                self.cpu[pid] = max(self.cpu.get(pid, 0.0), stat[1])
+        totals = {"server": 0.0, "browser": 0.0}
+        for pid, seconds in self.cpu.items():
+            totals[self.side[pid]] += seconds
+        return time.time(), totals["server"], totals["browser"]
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(self.sample())
+            if self._stop.wait(self.interval):
+                return
+
+    def stop(self) -> None:
+        """Stop sampling (after one last sample); again: nothing."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join()
+            self.samples.append(self.sample())
+
+    def at(self, epoch: float) -> tuple[float, float]:
+        """(server, browser) CPU seconds at ``epoch``, interpolated linearly between the samples around it."""
+        before = [s for s in self.samples if s[0] <= epoch] or self.samples[:1]
+        after = [s for s in self.samples if s[0] >= epoch] or self.samples[-1:]
+        (t0, s0, b0), (t1, s1, b1) = before[-1], after[0]
+        w = 0.0 if t1 <= t0 else (epoch - t0) / (t1 - t0)
+        return s0 + w * (s1 - s0), b0 + w * (b1 - b0)
+
+
+@dataclass
+class Run:
+    """One fresh server to its first figure: epoch seconds of each mark (``start``, ``health``, the browser's)."""
+
+    label: str
+    app: str
+    marks: dict[str, float] = field(default_factory=dict)
+    cpu: CpuSampler | None = None
+    chunk_kb: float | None = None
+    log: str = ""  # the server's output up to the first figure (import times under ``--importtime``)
+
+    def since_start(self, mark: str) -> float:
+        return self.marks[mark] - self.marks["start"]
+
+    @property
+    def total(self) -> float:
+        return self.since_start("svg")
+
+    def cpu_between(self, a: str, b: str) -> tuple[float, float]:
+        (s0, b0), (s1, b1) = self.cpu.at(self.marks[a]), self.cpu.at(self.marks[b])
+        return s1 - s0, b1 - b0
+
+    def print_breakdown(self) -> None:
+        first = "h1" if "h1" in self.marks else "element"
+        phases = [("server process start -> health check ok", "start", "health"),
+                  ("health ok -> Streamlit's app shell drawn (its bundle loaded, session started)", "health", "shell"),
+                  (f"app shell -> page's first element ({'its h1 title' if first == 'h1' else 'the chart'})", "shell",
+                   first),
+                  ("first element -> first figure drawn (.main-svg)", first, "svg"),
+                  ("**total: process start -> first figure**", "start", "svg")]
+        print(f"\n### {self.label} ({self.app})\n")
+        print("| phase | wall (s) | server CPU (s) | browser CPU (s) |\n|---|---:|---:|---:|")
+        for text, a, b in phases:
+            server_cpu, browser_cpu = self.cpu_between(a, b)
+            print(f"| {text} | {self.marks[b] - self.marks[a]:.2f} | {server_cpu:.2f} | {browser_cpu:.2f} |")
+        if "chunk_start" in self.marks:
+            print(f"\nPlotlyChart chunk ({self.chunk_kb:.0f} kB on the wire): requested at "
+                  f"{self.since_start('chunk_start'):.2f} s, received at {self.since_start('chunk_end'):.2f} s, "
+                  f"figure drawn at {self.total:.2f} s (from the process start)")
+
+
+def wait_marks(page, server: DashboardServer) -> dict:
+    """Poll the page's marks until the first figure is drawn; fail if the server exits or time runs out."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        marks = page.evaluate(READ_MARKS_JS)
+        if marks.get("svg"):
+            return marks
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"the server exited: {server.log_path.read_text()[-2000:]}")
+        time.sleep(0.05)
+    raise TimeoutError(f"no figure within {TIMEOUT_S:.0f} s")
+
+
+def first_figure(browser, home: Path, label: str, app: str, python_flags: list[str] | None,
+                 env: dict[str, str]) -> tuple[Run, DashboardServer, object]:
+    """Start a fresh server for ``app`` on ``home`` and open ``/`` in a new browser context as soon as it is
+    healthy; return the run's marks, the (running) server and the page, at the first drawn figure."""
+    server = DashboardServer(home, env=env, python_flags=python_flags, app=app)
+    run = Run(label, app, {"start": server.started_epoch}, CpuSampler(server.proc.pid))
+    try:
+        server.wait_healthy()
+        run.marks["health"] = time.time()
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.add_init_script(MARKS_JS)
         page = context.new_page()
-        page.goto(server.url + "/")
-        _, at = wait_first_figure(page, PAGES["Overview"][1], TIMEOUT_MS)
-        first = at - server.started
-        first_cpu = server.cpu_s()
-        log_at_first = server.log_path.stat().st_size
-        wait_settled(page, TIMEOUT_MS)
-        print(f"\n## {label}: MBI_HOME {'empty' if label.startswith('cold') else 'with the uint8 copy'}")
-        print(f"load average at start {load_average()}")
-        print(f"server process start -> health check ok: {healthy:.2f} s")
-        print(f"server process start -> Overview's first figure: {first:.2f} s wall, {first_cpu:.2f} s of server CPU "
-              f"(RSS {server.rss_mb():.0f} MB, peak {server.peak_mb():.0f} MB)")
+        page.goto(server.url + "/", wait_until="commit")
+        marks = wait_marks(page, server)
+    except BaseException:
+        run.cpu.stop()
+        server.stop()
+        raise
+    run.chunk_kb = marks.pop("chunk_kb", None)
+    run.marks.update({k: v / 1000 for k, v in marks.items()})
+    run.log = server.log_path.read_text(errors="replace")
+    return run, server, page
+
+
+def dashboard_run(browser, home: Path, label: str, pages: bool, python_flags: list[str] | None,
+                  env: dict[str, str]) -> Run:
+    """The dashboard on ``home``: its first figure (breakdown printed), then optionally every page."""
+    run, server, page = first_figure(browser, home, label, "app.py", python_flags, env)
+    try:
+        wait_settled(page, TIMEOUT_S * 1000)
+        run.cpu.stop()
+        run.print_breakdown()
+        print(f"\nserver RSS at the first figure's run end {server.rss_mb():.0f} MB (peak {server.peak_mb():.0f} MB)")
         if pages:
             print("\n| page | time to first figure (s) | server CPU (s) | peak RSS while loading, server + child processes (MB) | RSS after (MB) |")
             print("|---|---:|---:|---:|---:|")
@@ -67,9 +244,9 @@ def one_run(browser, home: Path, label: str, pages: bool, importtime: bool) -> N
                     continue
                 server.reset_peak()
                 cpu = server.cpu_s()
-                seconds, drawn = open_page(page, name, TIMEOUT_MS)
+                seconds, drawn = open_page(page, name, TIMEOUT_S * 1000)
                 cpu = server.cpu_s() - cpu
-                wait_settled(page, TIMEOUT_MS)
+                wait_settled(page, TIMEOUT_S * 1000)
                 note = "" if drawn else " (no figure: run over)"
                 print(f"| {name} | {seconds:.2f}{note} | {cpu:.2f} | {server.peak_mb():.0f} | {server.rss_mb():.0f} |",
                       flush=True)
@@ -82,32 +259,103 @@ def one_run(browser, home: Path, label: str, pages: bool, importtime: bool) -> N
             for what, mb in list(groups.items())[:10]:
                 print(f"| {what} | {mb:.0f} |")
             print(f"| everything else | {sum(list(groups.values())[10:]):.0f} |")
-        context.close()
+        page.context.close()
+    finally:
+        run.cpu.stop()
+        server.stop()
+    return run
+
+
+def peer_run(browser, home: Path, label: str, python_flags: list[str] | None, env: dict[str, str]) -> Run:
+    """The peer app's first figure, timed as the dashboard's (breakdown printed)."""
+    run, server, page = first_figure(browser, home, label, PEER_APP, python_flags, env)
+    try:
+        run.cpu.stop()
+        page.context.close()
     finally:
         server.stop()
-    if importtime:
-        log = server.log_path.read_text(errors="replace")
-        for what, text in (("until the Overview's first figure", log[:log_at_first]),
-                           ("over the whole run", log)):
-            print(f"\nimport time of the server {what}, by package (self time of its modules, "
-                  "python -X importtime):")
-            print("\n| package | s |\n|---|---:|")
-            for name, seconds in import_breakdown(text):
-                print(f"| {name} | {seconds:.2f} |")
+    run.print_breakdown()
+    return run
+
+
+def import_breakdown(log: str, top: int = 12) -> list[tuple[str, float]]:
+    """(top-level package, seconds) of the import-time log: the self time of every module, summed per package."""
+    totals: dict[str, float] = defaultdict(float)
+    for line in log.splitlines():
+        match = IMPORT_LINE.match(line)
+        if match:
+            totals[match.group(4).split(".")[0]] += int(match.group(1)) / 1e6
+    return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+
+
+def print_imports(ours: Run, peer: Run) -> None:
+    """Import time by package until the first figure, ours beside the peer's."""
+    theirs = dict(import_breakdown(peer.log, top=1000))
+    print("\nimport time of the server until the first figure, by package (self time of its modules, "
+          "python -X importtime):\n\n| package | ours (s) | peer (s) |\n|---|---:|---:|")
+    for name, seconds in import_breakdown(ours.log):
+        print(f"| {name} | {seconds:.2f} | {theirs.get(name, 0.0):.2f} |")
+    total_ours = sum(s for _, s in import_breakdown(ours.log, top=1000))
+    print(f"| all | {total_ours:.2f} | {sum(theirs.values()):.2f} |")
+
+
+def print_summary(pairs: list[tuple[Run, Run]]) -> None:
+    """Ours beside the peer measured right before it, per run, and the medians of the warm runs."""
+    print("\n## Summary: process start -> first figure, wall s (server CPU s / browser CPU s)\n")
+    print("| run | ours | peer | ours / peer | ours - peer |\n|---|---:|---:|---:|---:|")
+
+    def cell(run: Run) -> str:
+        server_cpu, browser_cpu = run.cpu_between("start", "svg")
+        return f"{run.total:.2f} ({server_cpu:.2f} / {browser_cpu:.2f})"
+
+    for ours, peer in pairs:
+        print(f"| {ours.label} | {cell(ours)} | {cell(peer)} | {ours.total / peer.total:.2f} | "
+              f"{ours.total - peer.total:+.2f} |")
+    warm = pairs[1:]
+    if len(warm) > 1:
+        def median(values) -> float:
+            return statistics.median(list(values))
+
+        cpu = {side: [(o.cpu_between("start", "svg")[side], p.cpu_between("start", "svg")[side]) for o, p in warm]
+               for side in (0, 1)}
+        print(f"| warm, median of {len(warm)} | {median(o.total for o, _ in warm):.2f} "
+              f"({median(o for o, _ in cpu[0]):.2f} / {median(o for o, _ in cpu[1]):.2f}) | "
+              f"{median(p.total for _, p in warm):.2f} "
+              f"({median(p for _, p in cpu[0]):.2f} / {median(p for _, p in cpu[1]):.2f}) | "
+              f"{median(o.total / p.total for o, p in warm):.2f} | "
+              f"{median(o.total - p.total for o, p in warm):+.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warm-runs", type=int, default=1, help="runs on the MBI_HOME of the cold run (default 1)")
     parser.add_argument("--pages", action="store_true", help="also open every page once, in the sidebar's order")
-    parser.add_argument("--importtime", action="store_true", help="run the server under python -X importtime")
+    parser.add_argument("--importtime", action="store_true", help="run the servers under python -X importtime")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for both servers (repeatable)")
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
+    flags = ["-X", "importtime"] if args.importtime else None
     home = Path(tempfile.mkdtemp(prefix="mbi-coldstart-"))
+    peer_home = Path(tempfile.mkdtemp(prefix="mbi-coldstart-peer-"))
+    print(f"load average at start {load_average()}; env {env or 'none'}")
+    pairs: list[tuple[Run, Run]] = []
     try:
         with chromium() as browser:
-            for label in ("cold", "warm"):
-                one_run(browser, home, label, args.pages, args.importtime)
+            for i in range(1 + args.warm_runs):
+                label = "cold" if i == 0 else f"warm {i}"
+                print(f"\n## {label}: MBI_HOME {'empty' if i == 0 else 'with the uint8 copy'}; "
+                      f"load average {load_average()}")
+                peer = peer_run(browser, peer_home, f"peer, before {label}", flags, env)
+                ours = dashboard_run(browser, home, label, args.pages and i < 2, flags, env)
+                pairs.append((ours, peer))
+                if args.importtime:
+                    print_imports(ours, peer)
     finally:
         shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(peer_home, ignore_errors=True)
+    print_summary(pairs)
+    print(f"\nload average at the end {load_average()}")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ if standin:
     import mbi.model.checkpoint
     mbi.model.checkpoint.DEFAULT_MODEL_DIR = pathlib.Path(standin)
 from streamlit.web import cli
-sys.argv = ["streamlit", "run", "app.py", "--server.port", sys.argv[1], "--server.address", "127.0.0.1",
+sys.argv = ["streamlit", "run", sys.argv[2], "--server.port", sys.argv[1], "--server.address", "127.0.0.1",
             "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
 sys.exit(cli.main())
 """
@@ -154,11 +154,12 @@ class DashboardServer:
     """``streamlit run app.py`` on 127.0.0.1 in a fresh process, with memory sampled every 50 ms.
 
     ``home`` becomes ``MBI_HOME``; ``env`` adds variables (e.g. cache limits); ``python_flags`` go
-    before ``-c`` (``["-X", "importtime"]`` writes import times to ``home/server.log``).
+    before ``-c`` (``["-X", "importtime"]`` writes import times to ``home/server.log``); ``app`` is the script
+    served, relative to the repository root (the same ``.streamlit/config.toml`` applies to any).
     """
 
     def __init__(self, home: Path, env: dict[str, str] | None = None, python_flags: list[str] | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, app: str = "app.py") -> None:
         self.home = Path(home)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -170,8 +171,9 @@ class DashboardServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, *(python_flags or []), "-c", SERVER, str(self.port)], cwd=ROOT,
-                                     env=environment, stdout=self._log, stderr=subprocess.STDOUT)
+        self.started_epoch = time.time()
+        self.proc = subprocess.Popen([sys.executable, *(python_flags or []), "-c", SERVER, str(self.port), app],
+                                     cwd=ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT)
         self._peak = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -110,6 +110,18 @@ def table(frame: Any, key: str, title: str = "", max_rows: int = 60) -> None:
         st.caption(f"First {max_rows} of {len(frame)} rows; download the CSV for all.")
 
 
+def text_table(frame: Any) -> None:
+    """A short table of words (a pandas DataFrame) as a Markdown table: text the browser lays out and wraps, with no
+    Plotly figure to draw (a first view's figures are drawn together, so each one delays the first; BENCHMARKS.md,
+    cold start). Every header and cell is literal (:func:`plain`); a missing value shows as "-"."""
+    def cell(value: Any) -> str:
+        return plain("-" if value is None or (isinstance(value, float) and value != value) else value, 200)
+
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    st.markdown("\n".join(lines))
+
+
 def csv_download(frame: Any, name: str, key: str, label: str = "Download table (CSV)") -> None:
     """A CSV download button for a pandas DataFrame."""
     st.download_button(label, data=frame.to_csv(index=False).encode("utf-8"), file_name=f"{name}.csv",

@@ -71,3 +71,41 @@ def test_the_memory_of_child_processes_is_counted_with_the_server():
     finally:
         child.communicate(b"")
     assert child.pid not in descendants(os.getpid())
+
+
+BUSY = """
+import sys, time
+while time.process_time() < float(sys.argv[1]):
+    pass
+print("done", flush=True)
+sys.stdin.read()  # idle until the test closes stdin
+"""
+
+
+def test_the_cold_start_cpu_ledger_counts_the_server_tree_and_the_browser_apart():
+    """benchmarks.coldstart.CpuSampler: the server's process (and its children) on one side, every other child of
+    this process (the browser) on the other; interpolated between samples; an exited process keeps its time."""
+    import subprocess
+    import sys
+
+    from benchmarks.coldstart import CpuSampler
+
+    children = [subprocess.Popen([sys.executable, "-c", BUSY, seconds], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True) for seconds in ("0.6", "0.3")]
+    server, browser = children
+    sampler = CpuSampler(server.pid, interval=0.05)
+    try:
+        for child in children:
+            assert child.stdout.readline().strip() == "done"  # it has burnt its CPU time
+        sampler.sample()  # seen alive
+    finally:
+        for child in children:
+            child.stdin.close()
+            child.wait()
+    sampler.stop()
+    _, server_cpu, browser_cpu = sampler.samples[-1]
+    assert 0.5 <= server_cpu < 0.8  # the exited server keeps its time; the browser's is not in it
+    assert 0.2 <= browser_cpu < 0.5
+    sampler.samples = [(10.0, 1.0, 2.0), (11.0, 2.0, 2.0)]
+    assert sampler.at(10.25) == (1.25, 2.0)
+    assert sampler.at(9.0) == (1.0, 2.0) and sampler.at(12.0) == (2.0, 2.0)

@@ -64,7 +64,7 @@ def test_overview_first_view_imports_no_torch_and_decodes_no_mnist(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     line = out.stdout.strip().splitlines()[-1].split()
     facts = dict(zip(line[::2], line[1::2]))
-    assert int(facts["figures"]) >= 5  # pipeline, headline table, the 4 digits of the gallery
+    assert int(facts["figures"]) >= 5  # pipeline and the 4 digits of the gallery (the headline table is text)
     assert facts["torch"] == "False" and facts["decoded"] == "0"
     assert facts["optuna"] == "False" and facts["sklearn"] == "False"
     assert not (tmp_path / "data").exists()  # nothing decoded, so no uint8 copy yet

@@ -30,3 +30,25 @@ def test_animation_frames_get_their_titles_broken_too():
     for frame in fig.frames:
         assert "<br>" in frame.layout.title.text
         assert all(len(line) <= TITLE_CHARS for line in frame.layout.title.text.split("<br>"))
+
+
+def test_a_text_table_keeps_every_cell_literal_and_in_its_column():
+    """furniture.text_table: a Markdown table whose cells cannot make links or extra columns; None shows as '-'."""
+    import re
+
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import pandas as pd
+
+        from dashboard.furniture import text_table
+
+        text_table(pd.DataFrame([["[x](https://e.com) | y", None], ["98.24%", "**b**"]], columns=["what", "value"]))
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    lines = at.markdown[0].value.splitlines()
+    assert len(lines) == 4 and lines[1] == "|---|---|"
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 3 for line in lines)  # two columns on every row
+    assert "](" not in lines[2] and "\\[x\\]" in lines[2] and lines[2].endswith("| \\- |")
+    assert "\\*\\*b\\*\\*" in lines[3]

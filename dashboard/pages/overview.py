@@ -8,19 +8,11 @@ visitor asks for other digits than the example's (or the model has no example), 
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 from mbi import plots
 from mbi.data import dataset_info
-from mbi.hardware.energy import (PAPER_INFERENCE_ENERGY_J, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS, PAPER_MATCH_ENERGY_J,
-                                 PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, format_energy, match_energy,
-                                 our_table_row)
-from mbi.hardware.sram import build_layout, key_parts_from_ram
-from mbi.memory.recipe import TableRecipe
-from mbi.urlstate import Param
-from dashboard import demo, drawing, furniture, models, urlsync
+from dashboard import furniture, models
 
 PAGE = "overview"
 GALLERY = 4
@@ -40,10 +32,6 @@ except furniture.USER_ERRORS as exc:
     st.error(f"The model could not be loaded: {furniture.friendly(exc)}")
     st.stop()
 ram = cfg.ram
-example = models.current_example()
-test_size = int(example["test_size"]) if example else len(models.load_or_stop()[3].test_y)
-PARAMS = [Param("first", 0, "int", lo=0, hi=test_size - GALLERY, label="first test image")]
-messages = urlsync.url_settings(PAGE, PARAMS)
 
 
 def _core_ready(module: str) -> bool:
@@ -60,6 +48,25 @@ furniture.plot(plots.pipeline_diagram([
    dict(name="Inference", detail="lookups only<br>or mixed", ready=_core_ready("mbi.inference.lookup")),
    dict(name="Hardware", detail="SRAM search,<br>energy", ready=_core_ready("mbi.hardware.sram")),
 ], title="The MBI pipeline (filled = available in this copy)"), key="pipeline")
+
+# The rest of the page's imports come after its first figure: on a fresh server they cost about half a CPU-second
+# (pandas, the hardware model, the drawing canvas), during which the browser already loads Plotly's code
+# (BENCHMARKS.md, cold start).
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mbi.hardware.energy import (PAPER_INFERENCE_ENERGY_J, PAPER_KEYS_PER_LEVEL, PAPER_LEVELS,  # noqa: E402
+                                 PAPER_MATCH_ENERGY_J, PAPER_MBI_ACCURACY_PCT, PAPER_MBI_STORAGE_MB, format_energy,
+                                 match_energy, our_table_row)
+from mbi.hardware.sram import build_layout, key_parts_from_ram  # noqa: E402
+from mbi.memory.recipe import TableRecipe  # noqa: E402
+from mbi.urlstate import Param  # noqa: E402
+from dashboard import demo, drawing, urlsync  # noqa: E402
+
+example = models.current_example()
+test_size = int(example["test_size"]) if example else len(models.load_or_stop()[3].test_y)
+PARAMS = [Param("first", 0, "int", lo=0, hi=test_size - GALLERY, label="first test image")]
+messages = urlsync.url_settings(PAGE, PARAMS)
 
 # --------------------------------------------------------------------------- headline numbers
 
@@ -132,7 +139,7 @@ cols[3].metric("Energy per inference (ours)", format_energy(ours.energy_j),
                delta=f"paper {format_energy(PAPER_INFERENCE_ENERGY_J)}", delta_color="off", delta_arrow="off",
                help=f"Our row of Table I ({ours.traversal}): {ours.traversal_text}")
 st.subheader("The chosen model beside the paper")
-furniture.table(headline, key="headline_table")
+furniture.text_table(headline)
 furniture.csv_download(headline, "mbi-headline-numbers", key="dl_headline")
 st.caption("Paper numbers from Table I and Fig. 6; 'authors' code' numbers are the authors' published RAM results. "
            f"Energy per inference is our row of Table I (as `python -m mbi energy` and the reproduce report show it), "

@@ -62,17 +62,19 @@ def glimpse_path(image: np.ndarray, centers: np.ndarray, patch_size: int, scales
     ``centers`` has shape (T, 2) as (row, col) pixel coordinates; ``scales`` lists the
     width multiplier of each patch (1, s, s^2, ...).
     """
-    fig = go.Figure(go.Heatmap(z=np.asarray(image, dtype=float)[::-1], colorscale="gray_r", showscale=False))
     h = image.shape[0]
+    shapes, annotations = [], []  # one layout update: plotly re-validates every shape on each add_shape
     for t, (r, c) in enumerate(np.asarray(centers)):
         y = h - 1 - r
         for k, s in enumerate(scales):
             w = patch_size * s
             x0 = c - w // 2 - 0.5
             y0 = y - (w - 1 - w // 2) - 0.5
-            fig.add_shape(type="rect", x0=x0, x1=x0 + w, y0=y0, y1=y0 + w,
-                          line=dict(color=ACCENT_COLOR, width=2 if k == 0 else 1), opacity=0.9 - 0.25 * k)
-        fig.add_annotation(x=c, y=y, text=str(t + 1), showarrow=False, font=dict(color=ACCENT_COLOR, size=14))
+            shapes.append(dict(type="rect", x0=x0, x1=x0 + w, y0=y0, y1=y0 + w,
+                               line=dict(color=ACCENT_COLOR, width=2 if k == 0 else 1), opacity=0.9 - 0.25 * k))
+        annotations.append(dict(x=c, y=y, text=str(t + 1), showarrow=False, font=dict(color=ACCENT_COLOR, size=14)))
+    fig = go.Figure(go.Heatmap(z=np.asarray(image, dtype=float)[::-1], colorscale="gray_r", showscale=False),
+                    layout=dict(shapes=shapes, annotations=annotations))
     fig.add_trace(go.Scatter(x=np.asarray(centers)[:, 1], y=h - 1 - np.asarray(centers)[:, 0],
                              mode="lines+markers", line=dict(color=ACCENT_COLOR), name="path"))
     apply_layout(fig, title, "column (px)", "row (px, flipped)")
