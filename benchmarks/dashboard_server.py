@@ -97,6 +97,25 @@ def tree_rss_mb(pid: int) -> float:
     return rss_mb(pid) + sum(rss_mb(kid) for kid in descendants(pid))
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional resident memory of process ``pid`` in MB (``Pss`` of ``/proc/PID/smaps_rollup``: each page
+    shared by n processes counts 1/n), 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_pss_mb(pid: int) -> float:
+    """Physical memory (MB) of ``pid`` and all its descendants: their :func:`pss_mb` summed, so library code and
+    mapped data that a server and its child processes share count once (as a host's memory limit counts them),
+    where :func:`tree_rss_mb` counts them once per process."""
+    return pss_mb(pid) + sum(pss_mb(kid) for kid in descendants(pid))
+
+
 def rss_parts_mb(pid: int) -> tuple[float, float]:
     """(anonymous, file-backed) resident memory of process ``pid`` in MB (``RssAnon``, ``RssFile``): the first is the
     process's own; the second is library code and memory-mapped data, shared with other processes and reclaimable."""

@@ -24,14 +24,15 @@ import time
 from pathlib import Path
 
 from benchmarks.dashboard_server import (CHROMIUM, CHROMIUM_ARGS, PAGES, STATE_JS, DashboardServer, FigureWait,
-                                         load_average, tree_rss_mb)
+                                         load_average, tree_pss_mb, tree_rss_mb)
 
 WAIT_S = 300.0
 """Longest wait for one page or one rerun (a hung server ends the visit, not the benchmark)."""
 
 
 class Samples:
-    """(time, RSS MB) of the server and its child processes every 50 ms, for the peak over any interval."""
+    """(time, RSS MB, PSS MB) of the server and its child processes every 100 ms, for the peak over any interval:
+    RSS summed over the processes counts their shared pages once per process, PSS (:func:`tree_pss_mb`) once."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.points, self._stop = pid, [], threading.Event()
@@ -39,11 +40,11 @@ class Samples:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.points.append((time.perf_counter(), tree_rss_mb(self.pid)))
+        while not self._stop.wait(0.1):
+            self.points.append((time.perf_counter(), tree_rss_mb(self.pid), tree_pss_mb(self.pid)))
 
     def peak(self, start: float, end: float) -> float:
-        inside = [m for t, m in self.points if start <= t <= end]
+        inside = [m for t, m, _ in self.points if start <= t <= end]
         return max(inside, default=tree_rss_mb(self.pid))
 
     def stop(self) -> None:
@@ -182,8 +183,10 @@ def main() -> None:
         note = f" ({no_figure} without a figure)" if no_figure else ""
         print(f"| {name} | {len(mine)}{note} | {statistics.median(times):.2f} | {max(times):.2f} | "
               f"{statistics.median(peaks):.0f} | {max(peaks):.0f} |")
-    overall = max((m for _, m in samples.points), default=0.0)
-    print(f"\nserver + child processes: peak RSS {overall:.0f} MB, at the end {final:.0f} MB; {len(visits)} visits; "
+    overall = max((m for _, m, _ in samples.points), default=0.0)
+    overall_pss = max((p for _, _, p in samples.points), default=0.0)
+    print(f"\nserver + child processes: peak RSS {overall:.0f} MB (shared pages once per process), peak PSS "
+          f"{overall_pss:.0f} MB (shared pages once), at the end RSS {final:.0f} MB; {len(visits)} visits; "
           f"load average at the end {load_average()}")
 
 

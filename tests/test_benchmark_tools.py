@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from benchmarks.dashboard_server import FigureWait, descendants, rss_by_group, rss_mb, tree_rss_mb
+from benchmarks.dashboard_server import FigureWait, descendants, pss_mb, rss_by_group, rss_mb, tree_pss_mb, tree_rss_mb
 
 
 def state(page: bool = True, figure: bool = False, running: bool = True) -> dict:
@@ -68,6 +68,9 @@ def test_the_memory_of_child_processes_is_counted_with_the_server():
         assert child.pid in descendants(os.getpid())
         # the child's few MB are in the total (read twice, so allow the server's own memory to move a little)
         assert tree_rss_mb(os.getpid()) - rss_mb(os.getpid()) > rss_mb(child.pid) / 2 > 0
+        # proportional memory: the same process tree, the shared library pages counted once
+        assert 0 < pss_mb(child.pid) < rss_mb(child.pid)
+        assert pss_mb(os.getpid()) < tree_pss_mb(os.getpid()) < tree_rss_mb(os.getpid())
     finally:
         child.communicate(b"")
     assert child.pid not in descendants(os.getpid())
