@@ -18,31 +18,34 @@ from mbi.runs import memo
 PAGES_DIR = Path(__file__).resolve().parent / "dashboard" / "pages"
 
 
-def _page(file: str, title: str, icon: str, url_path: str, **kwargs) -> st.Page:
-    return st.Page(PAGES_DIR / file, title=title, icon=f":material/{icon}:", url_path=url_path, **kwargs)
+PAGE_GROUPS: dict[str, list[tuple[str, str, str, str, dict]]] = {
+    # The default page is served at "/" whatever its url_path; the hidden alias keeps links to the
+    # Overview's own path "/start" working (without it Streamlit shows "Page not found" over the page).
+    "Start": [("overview.py", "Overview", "home", "overview", {"default": True}),
+              ("overview.py", "Overview", "home", "start", {"visibility": "hidden"})],
+    "The network": [
+        ("ram_hyperparameters.py", "RAM hyperparameters", "tune", "ram", {}),
+        ("glimpse_paths.py", "Glimpse paths", "visibility", "glimpses", {}),
+    ],
+    "Memorization": [
+        ("table_size.py", "Table size", "table_rows", "table", {}),
+        ("metric_search.py", "Metric search", "tune", "weights", {}),
+        ("cluster_tree.py", "Cluster tree", "account_tree", "tree", {}),
+        ("mixed_mbi.py", "Mixed MBI", "call_split", "mixed", {}),
+        ("perturbed_digit.py", "Perturbed digit", "open_with", "perturbed", {}),
+    ],
+    "Hardware": [("sram_energy.py", "SRAM and energy", "memory", "hardware", {}),
+                 ("model_size.py", "Model size", "stacked_line_chart", "size", {})],
+}
+"""The dashboard's pages in the order of the guided path, grouped as in the paper: (file in ``dashboard/pages``,
+title, Material icon, URL path, ``st.Page`` options)."""
 
 
 def pages() -> dict[str, list[st.Page]]:
-    """The dashboard's pages in the order of the guided path, grouped as in the paper."""
-    return {
-        # The default page is served at "/" whatever its url_path; the hidden alias keeps links to the
-        # Overview's own path "/start" working (without it Streamlit shows "Page not found" over the page).
-        "Start": [_page("overview.py", "Overview", "home", "overview", default=True),
-                  _page("overview.py", "Overview", "home", "start", visibility="hidden")],
-        "The network": [
-            _page("ram_hyperparameters.py", "RAM hyperparameters", "tune", "ram"),
-            _page("glimpse_paths.py", "Glimpse paths", "visibility", "glimpses"),
-        ],
-        "Memorization": [
-            _page("table_size.py", "Table size", "table_rows", "table"),
-            _page("metric_search.py", "Metric search", "tune", "weights"),
-            _page("cluster_tree.py", "Cluster tree", "account_tree", "tree"),
-            _page("mixed_mbi.py", "Mixed MBI", "call_split", "mixed"),
-            _page("perturbed_digit.py", "Perturbed digit", "open_with", "perturbed"),
-        ],
-        "Hardware": [_page("sram_energy.py", "SRAM and energy", "memory", "hardware"),
-                     _page("model_size.py", "Model size", "stacked_line_chart", "size")],
-    }
+    """:data:`PAGE_GROUPS` as Streamlit pages."""
+    return {group: [st.Page(PAGES_DIR / file, title=title, icon=f":material/{icon}:", url_path=url_path, **options)
+                    for file, title, icon, url_path, options in entries]
+            for group, entries in PAGE_GROUPS.items()}
 
 
 @st.cache_resource
