@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import streamlit as st
+
 from dashboard.warm import page_files, warm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +19,7 @@ def test_page_files_are_every_page_of_the_app_once_in_sidebar_order():
 
 
 def test_warming_a_page_leaves_its_results_on_disk(artifacts):
+    st.cache_resource.clear()  # no results of earlier tests in this process's memo: the page must compute them
     [(page, seconds, problems)] = warm(["dashboard/pages/glimpse_paths.py"])
     assert page == "dashboard/pages/glimpse_paths.py" and seconds >= 0 and problems == []
     assert list((artifacts / "traces").glob("*-ramtrace-test-10000-*.npz"))  # the RAM's glimpses of the test digits
