@@ -18,6 +18,7 @@ from mbi.model.checkpoint import Checkpoint
 from mbi.model.predict import images_to_tensor, predict
 from mbi.model.ram import trace as ram_trace
 from mbi.model.ramtrace import Trace
+from mbi.model.ramtrace import load_trace as load_ram_trace
 from mbi.runs.tracecache import (ChildError, FIELDS, checkpoint_budget_curve, checkpoint_ram_predictions,
                                  checkpoint_ram_trace, checkpoint_trace, ram_trace_path, trace_images)
 from tests.tiny import TINY_RAM
@@ -69,6 +70,16 @@ def test_child_ram_trace_equals_the_in_process_trace_row_by_row(tiny_checkpoint,
         np.testing.assert_allclose(getattr(whole, f.name), want, rtol=0, atol=1e-6, err_msg=f.name)
         np.testing.assert_allclose(getattr(one, f.name), want[7:8], rtol=0, atol=1e-6, err_msg=f.name)
     assert ram_trace_path(tiny_checkpoint, f"test:{COUNT}").is_file()
+
+
+def test_a_damaged_ram_trace_on_disk_is_computed_again(tiny_checkpoint, model, mnist, artifacts):
+    path = ram_trace_path(tiny_checkpoint, f"test:{COUNT}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"PK\x03\x04 not a zip archive")
+    got = checkpoint_ram_trace(tiny_checkpoint, "test", COUNT, slice(3, 5))
+    np.testing.assert_array_equal(got.locs, ram_trace(model, images_to_tensor(mnist.test_x[3:5])).locs)
+    with pytest.raises(ValueError, match="not a readable RAM trace"):
+        load_ram_trace(path.with_name("missing.npz"))
 
 
 def test_lookups_need_only_the_models_configuration(tiny_checkpoint, model, mnist):
