@@ -51,3 +51,22 @@ def test_with_one_slot_children_run_one_after_the_other(tmp_path, monkeypatch):
     assert [w for w, _ in words] == ["start", "end"] * 3  # never two starts in a row
     assert all(words[i][1] == words[i + 1][1] for i in range(0, 6, 2))
     assert len(waited) >= 1  # three callers, one slot: at least one waited (usually two)
+
+
+class _GaveUp(Exception):
+    """What a page's rerun looks like to run_child: an exception out of its progress callback."""
+
+
+def test_a_caller_that_gives_up_leaves_the_child_to_finish_holding_its_slot(tmp_path, monkeypatch):
+    monkeypatch.setenv("MBI_MAX_CHILDREN", "1")
+    monkeypatch.setattr(child, "_slots", {})
+    log = tmp_path / "log"
+
+    def give_up(fraction: float, message: str) -> None:
+        raise _GaveUp
+
+    with pytest.raises(_GaveUp):
+        run_child("tests.child_probe", [str(log), "slow"], "the probe", give_up)
+    run_child("tests.child_probe", [str(log), "slow"], "the probe")  # waits for the first child's slot
+    words = [line.split()[0] for line in log.read_text().splitlines()]
+    assert words == ["start", "end", "start", "end"]  # the first child ended before the second started

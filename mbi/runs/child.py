@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import IO, Callable, Sequence
 
 from mbi.validate import env_int
 
@@ -63,26 +63,44 @@ def run_child(module: str, args: Sequence[str], what: str,
         slots.acquire()
     try:
         path = os.pathsep.join([str(PACKAGE_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-        env = {**os.environ, "PYTHONPATH": path}
-        with tempfile.TemporaryFile(mode="w+") as errors:
-            child = subprocess.Popen([sys.executable, "-m", module, *args], env=env, stdout=subprocess.PIPE,
-                                     stderr=errors, text=True)
-            assert child.stdout is not None
-            for line in child.stdout:
-                parts = line.rstrip("\n").split(" ", 2)
-                if progress and len(parts) >= 2 and parts[0] == "progress":
-                    try:
-                        fraction = float(parts[1])
-                    except ValueError:
-                        continue
-                    progress(fraction, parts[2] if len(parts) > 2 else "")
-            code = child.wait()
-            errors.seek(0)
-            text = errors.read()
-    finally:
+        errors = tempfile.TemporaryFile(mode="w+")
+        child = subprocess.Popen([sys.executable, "-m", module, *args], env={**os.environ, "PYTHONPATH": path},
+                                 stdout=subprocess.PIPE, stderr=errors, text=True)
+    except BaseException:
         slots.release()
+        raise
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            parts = line.rstrip("\n").split(" ", 2)
+            if progress and len(parts) >= 2 and parts[0] == "progress":
+                try:
+                    fraction = float(parts[1])
+                except ValueError:
+                    continue
+                progress(fraction, parts[2] if len(parts) > 2 else "")
+    except BaseException:
+        # The caller gave up (e.g. the page's script was stopped by a rerun inside ``progress``): the child still
+        # finishes and saves its result for the next caller, and keeps its slot until then, so the bound holds.
+        threading.Thread(target=_finish, args=(child, errors, slots), daemon=True).start()
+        raise
+    code, text = _finish(child, errors, slots)
     if code != 0:
         raise ChildError(f"{what} in a child process failed (exit status {code}): {_last_error_line(text)}")
+
+
+def _finish(child: subprocess.Popen, errors: IO[str], slots: threading.BoundedSemaphore) -> tuple[int, str]:
+    """Read the rest of ``child``'s output, wait for it, free its slot: (exit status, error text)."""
+    try:
+        assert child.stdout is not None
+        for _ in child.stdout:  # a child blocked on a full pipe would never end
+            pass
+        code = child.wait()
+        errors.seek(0)
+        return code, errors.read()
+    finally:
+        errors.close()
+        slots.release()
 
 
 def report_progress(fraction: float, message: str = "") -> None:
