@@ -208,18 +208,22 @@ def ram_test_trace(image: int) -> Any:
     key = (models.current_model_key(), int(image))
     cache = memo("ram_trace", 64)
     found = cache.get(key)
+    # One block whether or not the trace is in memory: the page's later elements (its step slider) keep their
+    # places from one run to the next, so a widget being used is not drawn anew (and its key presses lost).
+    block = st.container()
     if found is None:
-        bar = st.progress(0.0, text=f"Running the RAM on the {count:,} test images (once per model) ...")
+        slot = block.empty()
+        text = f"Running the RAM on the {count:,} test images (once per model) ..."
+        bar = slot.progress(0.0, text=text)
         try:
             found = checkpoint_ram_trace(_checkpoint(), "test", count, slice(int(image), int(image) + 1),
-                                         progress=lambda f, msg: bar.progress(min(1.0, f), text=(
-                                             f"Running the RAM on the {count:,} test images (once per model) ... "
-                                             f"{100 * f:.0f}%")))
+                                         progress=lambda f, msg: bar.progress(min(1.0, f),
+                                                                              text=f"{text} {100 * f:.0f}%"))
         except furniture.USER_ERRORS as exc:
-            bar.empty()
+            slot.empty()
             st.error(f"The RAM's glimpses could not be computed: {furniture.friendly(exc)}")
             st.stop()
-        bar.empty()
+        slot.empty()
         found = cache.put(key, found)
     return found
 
