@@ -62,15 +62,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of process ``pid`` in MB (``VmRSS``), 0 when it is gone."""
+def _kib_field_mb(path: str, field: str) -> float:
+    """The ``field: N kB`` line of a ``/proc`` file in MB, 0 when the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (``VmRSS``), 0 when it is gone."""
+    return _kib_field_mb(f"/proc/{pid}/status", "VmRSS:")
 
 
 def descendants(pid: int) -> list[int]:
@@ -100,13 +105,7 @@ def tree_rss_mb(pid: int) -> float:
 def pss_mb(pid: int) -> float:
     """Proportional resident memory of process ``pid`` in MB (``Pss`` of ``/proc/PID/smaps_rollup``: each page
     shared by n processes counts 1/n), 0 when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _kib_field_mb(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def tree_pss_mb(pid: int) -> float:

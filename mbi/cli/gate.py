@@ -12,7 +12,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from mbi.cli.options import add_lookup_options, checkpoint_of, data_of, image_count, table_of, weights_of
+from mbi.cli.options import (add_lookup_options, checkpoint_of, data_of, image_count, number_list, table_of,
+                              weights_of)
 from mbi.inference.gate import ANSWERS, DEFAULT_K, GATES, LearnedGate, accuracy_at_share, feature_names, gate_curve, \
     largest_share, out_of_fold_scores
 from mbi.inference.robustness import parse_perturbation, perturbed_images_id
@@ -37,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fit", action="store_true",
                    help="fit the learned gate on this split (validation only) and, for both gates, the thresholds "
                         "that answer each of --shares of its images by lookup")
-    p.add_argument("--shares", type=_shares, default=None,
+    p.add_argument("--shares", default=None,
+                   type=number_list("--shares", "0.7,0.8", lambda v: 0.0 < v <= 1.0, "fractions in (0, 1]"),
                    help="comma-separated shares answered by lookup, e.g. 0.7,0.8 (default: with --fit 0.8,0.9; "
                         "else the recorded thresholds' shares)")
     p.add_argument("--min-accuracy", type=float, default=None,
@@ -52,17 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "of voted answers and its thresholds)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
-
-
-def _shares(text: str) -> tuple[float, ...]:
-    """``--shares``: comma-separated fractions in (0, 1]."""
-    try:
-        shares = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--shares takes comma-separated numbers such as 0.7,0.8, got {text!r}")
-    if not shares or any(not 0.0 < v <= 1.0 for v in shares):
-        raise argparse.ArgumentTypeError(f"--shares must be fractions in (0, 1], got {text!r}")
-    return shares
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,6 +35,22 @@ def _parse_optional_int(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from exc
 
 
+def number_list(flag: str, example: str, valid: Callable[[float], bool],
+                rule: str) -> Callable[[str], tuple[float, ...]]:
+    """An argparse ``type`` for ``flag``: comma-separated numbers (``example`` shows some), each passing ``valid``;
+    ``rule`` says in words what passes (e.g. "fractions in (0, 1]")."""
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes comma-separated numbers such as {example}, got {text!r}")
+        if not values or not all(valid(v) for v in values):
+            raise argparse.ArgumentTypeError(f"{flag} must hold {rule}, got {text!r}")
+        return values
+
+    return parse
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """``--config FILE`` plus one ``--field-name`` flag per RAMConfig/TrainConfig field."""
     parser.add_argument("--config", type=Path, help="JSON file {\"ram\": {...}, \"train\": {...}}; flags override it")

@@ -8,7 +8,8 @@ import json
 
 import numpy as np
 
-from mbi.cli.options import add_lookup_options, checkpoint_of, data_of, image_count, table_of, weights_of
+from mbi.cli.options import (add_lookup_options, checkpoint_of, data_of, image_count, number_list, table_of,
+                              weights_of)
 from mbi.inference.gate import DEFAULT_K
 from mbi.inference.robustness import parse_perturbation, perturbed_images_id
 from mbi.inference.vote import C_GRID, FIT_COMMAND, FOLDS, LearnedVote, choose_c, read_vote, vote_features, write_vote
@@ -31,23 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fit", action="store_true",
                    help=f"fit the vote on this split (validation only), C chosen by {FOLDS}-fold out-of-fold accuracy "
                         "over --c-grid")
-    p.add_argument("--c-grid", type=_grid, default=C_GRID,
+    p.add_argument("--c-grid", default=C_GRID,
+                   type=number_list("--c-grid", "0.1,1", lambda v: 0.0 < v < float("inf"), "positive numbers"),
                    help="with --fit: comma-separated inverse L2 strengths to choose from (default "
                         f"{','.join(f'{c:g}' for c in C_GRID)})")
     p.add_argument("--record", action="store_true", help="with --fit: store the vote beside the checkpoint (vote.json)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
-
-
-def _grid(text: str) -> tuple[float, ...]:
-    """``--c-grid``: comma-separated positive numbers."""
-    try:
-        grid = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--c-grid takes comma-separated numbers such as 0.1,1, got {text!r}")
-    if not grid or any(not v > 0 or v == float("inf") for v in grid):
-        raise argparse.ArgumentTypeError(f"--c-grid must hold positive numbers, got {text!r}")
-    return grid
 
 
 def run(args: argparse.Namespace) -> int:
