@@ -75,6 +75,11 @@ def trace_images(model: RAM, table: LookupTable, images: np.ndarray, index: Step
     return LookupTrace(*(np.concatenate([getattr(p, f) for p in parts]) for f in FIELDS))
 
 
+def _file_part(images: str) -> str:
+    """``images`` (e.g. ``"test:500"``) as a file-name part: letters, digits, ``-`` and ``_`` only, 40 at most."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in images)[:40]
+
+
 def trace_name(table: LookupTable, weights: Sequence[float], kind: str, tree: TreeConfig | None, images: str) -> str:
     """File name of a cached trace: readable prefix plus a digest of every setting it depends on."""
     tree = (tree or TreeConfig()) if kind == "tree" else None  # what StepIndex searches with
@@ -82,7 +87,7 @@ def trace_name(table: LookupTable, weights: Sequence[float], kind: str, tree: Tr
                 "weights": [round(float(w), 12) for w in weights], "kind": kind,
                 "tree": None if tree is None else tree.to_dict(), "images": images}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in images)[:40]
+    safe = _file_part(images)
     return f"{table.model_hash}-{kind}-{safe}-{digest}.npz"
 
 
@@ -139,7 +144,7 @@ def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: 
 
 def ram_predictions_path(checkpoint: str | Path | Checkpoint, images: str, root: Path | None = None) -> Path:
     """Where :func:`checkpoint_ram_predictions` keeps the RAM's classes of ``images`` (e.g. ``"test:500"``)."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in images)[:40]
+    safe = _file_part(images)
     return (root or artifacts_root()) / "traces" / f"{Checkpoint.of(checkpoint).hash}-ram-{safe}-v{FORMAT_VERSION}.npz"
 
 
@@ -162,7 +167,7 @@ def _run_child(job: dict, progress: Callable[[float, str], None] | None) -> None
 
 def ram_trace_path(checkpoint: str | Path | Checkpoint, images: str, root: Path | None = None) -> Path:
     """Where :func:`checkpoint_ram_trace` keeps the RAM's :class:`mbi.model.ramtrace.Trace` of ``images``."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in images)[:40]
+    safe = _file_part(images)
     return ((root or artifacts_root()) / "traces"
             / f"{Checkpoint.of(checkpoint).hash}-ramtrace-{safe}-v{RAM_TRACE_VERSION}.npz")
 
