@@ -199,11 +199,15 @@ def _drawing_ink(rgba: np.ndarray, steps: list[str]) -> np.ndarray:
     arr = np.asarray(rgba)
     if arr.ndim != 3 or arr.shape[2] not in (3, 4) or min(arr.shape[:2]) < 1:
         raise DigitError(f"expected an RGB or RGBA drawing [H, W, 3 or 4], got shape {arr.shape}")
-    if arr.shape[2] == 4 and np.median(_border(arr[..., 3].astype(np.float64))) < 128:
-        gray = arr[..., 3].astype(np.float64)
+    luma = arr[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as Pillow's "L"
+    alpha = arr[..., 3].astype(np.float64) if arr.shape[2] == 4 else None
+    # opacity is the ink on a transparent canvas, and on any canvas whose colours alone show nothing (strokes
+    # of the canvas's own colour that cover most of its border)
+    if alpha is not None and (np.median(_border(alpha)) < 128 or float(luma.max()) - float(luma.min()) < MIN_CONTRAST):
+        gray = alpha
         steps.append(f"{arr.shape[1]}x{arr.shape[0]} px drawing: the strokes' opacity is the ink")
     else:
-        gray = arr[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as Pillow's "L"
+        gray = luma
         steps.append(f"{arr.shape[1]}x{arr.shape[0]} px drawing: its brightness is the ink")
     if float(gray.max()) - float(gray.min()) < MIN_CONTRAST:
         raise DigitError("the canvas is empty: draw one digit with the mouse or a finger")
