@@ -126,3 +126,30 @@ def test_run_workers_runs_in_process_once_and_refuses_impossible_counts():
     for bad in (0, -2, True, 1.5):
         with pytest.raises(ValueError, match="--workers"):
             run_workers(lambda: None, (), bad)
+
+
+def test_perturb_option_parses_once_for_every_command(capsys):
+    """--perturb is parsed by one argparse type: a Perturbation, or with a list a tuple of them; a bad name or an
+    empty list is an argparse error (exit 2) that says which forms exist; the default text is parsed too."""
+    import argparse
+
+    from mbi.cli.options import add_perturb_option
+    from mbi.inference.robustness import Perturbation
+
+    one, many = argparse.ArgumentParser(prog="one"), argparse.ArgumentParser(prog="many")
+    add_perturb_option(one)
+    add_perturb_option(many, many=True, default="clean,noise-0.2")
+    assert one.parse_args([]).perturb == Perturbation()
+    assert one.parse_args(["--perturb", "shift-left-2"]).perturb == Perturbation("shift", direction="left", pixels=2)
+    assert many.parse_args([]).perturb == (Perturbation(), Perturbation("noise", sigma=0.2))
+    assert many.parse_args(["--perturb", "noise-0.1-seed3, shift-up-1"]).perturb == (
+        Perturbation("noise", sigma=0.1, seed=3), Perturbation("shift", direction="up", pixels=1))
+    for parser, bad, said in ((one, "shift-left", "shift-up|down|left|right-PIXELS"), (many, " , ", "no perturbation"),
+                              (many, "clean,blur-2", "unknown perturbation 'blur-2'")):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(["--perturb", bad])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err
+    for command in ("lookup", "gate", "vote", "robustness", "recipes"):  # every command that takes it
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "default", "--perturb", "shift-left"])
+        assert exit_.value.code == 2 and "shift-up|down|left|right-PIXELS" in capsys.readouterr().err

@@ -121,8 +121,9 @@ def test_robustness_gives_the_numbers_of_lookup_on_the_same_perturbed_images(che
         assert row["lookup_part_accuracy"] == point["lookup_accuracy"]
     # the perturbations really change what the lookups see
     assert len({(r["lookup_accuracy"], r["mixed_accuracy"], r["ram_accuracy"]) for r in res["rows"]}) > 1
-    assert main(["robustness", str(checkpoint), "--table", str(table), "--perturb", "blur-2"]) == 2
-    assert "unknown perturbation" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # an argparse error, like any other bad flag
+        main(["robustness", str(checkpoint), "--table", str(table), "--perturb", "blur-2"])
+    assert exit_.value.code == 2 and "unknown perturbation" in capsys.readouterr().err
 
 
 def test_the_learned_gate_column_gives_the_numbers_of_the_gate_command_on_the_same_perturbed_images(

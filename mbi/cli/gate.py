@@ -12,11 +12,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from mbi.cli.options import (add_lookup_options, checkpoint_of, data_of, image_count, number_list, table_of,
-                              weights_of)
+from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_of, data_of, image_count, number_list,
+                              table_of, weights_of)
 from mbi.inference.gate import ANSWERS, DEFAULT_K, GATES, LearnedGate, accuracy_at_share, feature_names, gate_curve, \
     largest_share, out_of_fold_scores
-from mbi.inference.robustness import parse_perturbation, perturbed_images_id
+from mbi.inference.robustness import perturbed_images_id
 from mbi.inference.vote import FIT_COMMAND as VOTE_FIT_COMMAND, read_vote, vote_features
 from mbi.inference.votegate import VOTE_GATE, fit_vote_gate, nested_scores, recorded_vote_gate, vote_gate_names, voted
 from mbi.memory.lut import LookupTable
@@ -29,9 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``gate`` command."""
     p = subparsers.add_parser("gate", help="fit the learned mixed-MBI gate on validation; compare gates on a split")
     add_lookup_options(p, tree=False)
-    p.add_argument("--perturb", default="clean",
-                   help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
-                        "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
+    add_perturb_option(p)
     p.add_argument("--k", type=int,
                    help=f"neighbours per step the gate looks at (default: {DEFAULT_K} with --fit, else the recorded "
                         "gate's)")
@@ -67,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.min_accuracy is not None and (not args.fit or not 0.0 < args.min_accuracy <= 1.0):
         raise ValueError(f"--min-accuracy (a fraction in (0, 1], got {args.min_accuracy}) chooses a share while "
                          "fitting: use it with --fit")
-    perturbation = parse_perturbation(args.perturb)
+    perturbation = args.perturb
     count = image_count(args)
     settings = ckpt.lookup
     gate = None

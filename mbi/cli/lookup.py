@@ -6,29 +6,19 @@ import argparse
 import dataclasses
 import json
 
-from mbi.cli.options import add_lookup_options, checkpoint_of, images_of, table_of, tree_of, weights_of
+from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_of, images_of, parse_floats, table_of,
+                              tree_of, weights_of)
 from mbi.data import dataset_info
 from mbi.inference.lookup import evaluate_lookup
 from mbi.inference.mixed import MixedPoint, choose_threshold
 from mbi.model.checkpoint import THRESHOLD_RULE, LookupSettings, SplitRecord
-from mbi.inference.robustness import parse_perturbation
-
-
-def parse_floats(text: str) -> list[float]:
-    """Comma-separated numbers, with an error that shows the bad item."""
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise ValueError(f"expected comma-separated numbers, got {text!r}") from exc
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``lookup`` command."""
     p = subparsers.add_parser("lookup", help="lookup-only and mixed MBI accuracy of a table on a split")
     add_lookup_options(p)
-    p.add_argument("--perturb", default="clean",
-                   help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
-                        "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
+    add_perturb_option(p)
     p.add_argument("--search", choices=("brute", "tree"), default="brute")
     p.add_argument("--eps", type=float, default=0.0,
                    help="with --search brute: > 0 makes the pruned search (1 + eps)-approximate (an answer at most "
@@ -62,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         thresholds = parse_floats(args.thresholds)
     table = table_of(args, ckpt)
     x, y = images_of(args, ckpt)
-    x = parse_perturbation(args.perturb).apply(x)
+    x = args.perturb.apply(x)
     if args.eps and args.search != "brute":
         raise ValueError("--eps applies to --search brute (the pruned search) only")
     res = evaluate_lookup(ckpt.model, table, x, y, weights, args.search, thresholds, tree, eps=args.eps)

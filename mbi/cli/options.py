@@ -35,6 +35,14 @@ def _parse_optional_int(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from exc
 
 
+def parse_floats(text: str) -> list[float]:
+    """Comma-separated numbers, with an error that shows the bad item."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from exc
+
+
 def number_list(flag: str, example: str, valid: Callable[[float], bool],
                 rule: str) -> Callable[[str], tuple[float, ...]]:
     """An argparse ``type`` for ``flag``: comma-separated numbers (``example`` shows some), each passing ``valid``;
@@ -49,6 +57,31 @@ def number_list(flag: str, example: str, valid: Callable[[float], bool],
         return values
 
     return parse
+
+
+def add_perturb_option(parser: argparse.ArgumentParser | Any, *, many: bool = False, default: str = "clean",
+                       default_help: str = "clean") -> None:
+    """``--perturb``: the perturbation applied to the images first, parsed into a ``Perturbation``
+    (:func:`mbi.inference.robustness.parse_perturbation`), or with ``many`` a comma-separated list of them into a
+    tuple (at least one).
+    ``default`` is the flag's text when not given (argparse parses it only for the command that runs);
+    ``default_help`` says it in words."""
+    def parse(text: str) -> Any:
+        from mbi.inference.robustness import parse_perturbation
+
+        try:
+            found = tuple(parse_perturbation(t) for t in text.split(",") if t.strip()) if many \
+                else parse_perturbation(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+        if many and not found:
+            raise argparse.ArgumentTypeError(f"--perturb names no perturbation, got {text!r}")
+        return found
+
+    forms = "clean, shift-up|down|left|right-PIXELS or noise-SIGMA[-seedN]"
+    what = (f"comma-separated perturbations of the images: {forms}" if many
+            else f"perturb the images first: {forms} (see `python -m mbi robustness`)")
+    parser.add_argument("--perturb", default=default, type=parse, help=f"{what}; default: {default_help}")
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:

@@ -6,10 +6,10 @@ import argparse
 import dataclasses
 import shlex
 
-from mbi.cli.options import add_checkpoint_option, checkpoint_of, weights_of
+from mbi.cli.options import add_checkpoint_option, add_perturb_option, checkpoint_of, weights_of
 from mbi.data import load_mnist
 from mbi.inference.lookup import StepIndex
-from mbi.inference.robustness import parse_perturbation, perturbed_images_id, robustness_rows
+from mbi.inference.robustness import perturbed_images_id, robustness_rows
 from mbi.inference.tablesize import recipe_point, write_recipe_tradeoff
 from mbi.memory.lut import cached_table
 from mbi.memory.recipe import SHIFT_CHOICES
@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--images", type=int, default=1000, help="the first N images of the split (default 1000)")
     p.add_argument("--weights", default="chosen", help="a,b,c of eq. (1), or 'chosen' (the checkpoint's lookup.json)")
-    p.add_argument("--perturb", default="clean," + SHIFTED,
-                   help="perturbations (default: clean and shifts of 1 and 2 px in 4 directions)")
+    add_perturb_option(p, many=True, default="clean," + SHIFTED,
+                       default_help="clean and shifts of 1 and 2 px in 4 directions")
     p.add_argument("--record", action="store_true",
                    help="write the comparison to the checkpoint's recipes.json (the Table size page shows it)")
     p.set_defaults(func=run)
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--shifts must name recipes of {sorted(SHIFT_CHOICES)}, got {args.shifts!r}")
     if args.images is not None and args.images < 1:
         raise ValueError(f"--images must be >= 1, got {args.images}")
-    perturbations = [parse_perturbation(t) for t in args.perturb.split(",") if t.strip()]
+    perturbations = list(args.perturb)
     ckpt = checkpoint_of(args)
     weights = weights_of(args, ckpt)
     x, y = load_mnist().split(args.split)
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.record:
         command = "python -m mbi recipes " + " ".join(shlex.quote(a) for a in (
             args.checkpoint, "--shifts", args.shifts, "--split", args.split, "--images", str(args.images),
-            "--weights", args.weights, "--perturb", args.perturb, "--record"))
+            "--weights", args.weights, "--perturb", ",".join(p.name for p in perturbations), "--record"))
         path = write_recipe_tradeoff(ckpt.folder, points, base, weights, command)
         print(f"  recorded in {path}")
     return 0

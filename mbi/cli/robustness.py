@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mbi.cli.lookup import parse_floats
-from mbi.cli.options import add_lookup_options, checkpoint_of, data_of, image_count, table_of, weights_of
+from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_of, data_of, image_count, parse_floats,
+                              table_of, weights_of)
 from mbi.data import dataset_info
 from mbi.inference.gate import LearnedGate
 from mbi.inference.lookup import StepIndex
-from mbi.inference.robustness import STANDARD, GateSetting, Perturbation, group_means, parse_perturbation, \
+from mbi.inference.robustness import STANDARD, GateSetting, Perturbation, group_means, \
     perturbed_images_id, robustness_rows
 from mbi.model.checkpoint import LookupSettings
 from mbi.runs.gatecache import cached_neighbours
@@ -29,9 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_lookup_options(p, splits=("test", "val"), tree=False)
     p.add_argument("--threshold", default="chosen",
                    help="mixed-MBI distance threshold, or 'chosen' (the checkpoint's lookup.json)")
-    p.add_argument("--perturb", default=",".join(x.name for x in STANDARD),
-                   help="comma-separated perturbations: clean, shift-up|down|left|right-PIXELS, noise-SIGMA[-seedN] "
-                        "(default: clean, 1 and 2 px in 4 directions, noise 0.1 and 0.2 with seed 0)")
+    add_perturb_option(p, many=True, default=",".join(x.name for x in STANDARD),
+                       default_help="clean, 1 and 2 px in 4 directions, noise 0.1 and 0.2 with seed 0")
     p.add_argument("--learned-share", default=None,
                    help="also run mixed MBI with the learned gate (`python -m mbi gate --fit --record`) at its "
                         "threshold recorded for this share of validation images by lookup (e.g. 0.8; default: the "
@@ -46,9 +45,7 @@ def run(args: argparse.Namespace) -> int:
     """Perturb, look up, print a table (or JSON) and optionally write the figure."""
     from mbi.plots.robustness import robustness_bars
 
-    perturbations = [parse_perturbation(t) for t in args.perturb.split(",") if t.strip()]
-    if not perturbations:
-        raise ValueError("--perturb names no perturbation")
+    perturbations = list(args.perturb)
     ckpt = checkpoint_of(args)
     weights = weights_of(args, ckpt)
     if args.threshold == "chosen":

@@ -8,10 +8,10 @@ import json
 
 import numpy as np
 
-from mbi.cli.options import (add_lookup_options, checkpoint_of, data_of, image_count, number_list, table_of,
-                              weights_of)
+from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_of, data_of, image_count, number_list,
+                              table_of, weights_of)
 from mbi.inference.gate import DEFAULT_K
-from mbi.inference.robustness import parse_perturbation, perturbed_images_id
+from mbi.inference.robustness import perturbed_images_id
 from mbi.inference.vote import C_GRID, FIT_COMMAND, FOLDS, LearnedVote, choose_c, read_vote, vote_features, write_vote
 from mbi.memory.lut import table_fingerprint
 from mbi.runs.gatecache import cached_neighbours
@@ -23,9 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("vote", help="fit the learned vote for lookup-only answers on validation; compare plain "
                                            "and voted lookup-only answers on a split")
     add_lookup_options(p, tree=False)
-    p.add_argument("--perturb", default="clean",
-                   help="perturb the images first: clean (default), shift-up|down|left|right-PIXELS or "
-                        "noise-SIGMA[-seedN] (see `python -m mbi robustness`)")
+    add_perturb_option(p)
     p.add_argument("--k", type=int,
                    help=f"neighbours per step the vote looks at (default: {DEFAULT_K} with --fit, else the recorded "
                         "vote's)")
@@ -50,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--record stores a fitted vote: use it with --fit")
     if args.k is not None and args.k < 2:
         raise ValueError(f"--k must be an integer >= 2, got {args.k}")
-    perturbation = parse_perturbation(args.perturb)
+    perturbation = args.perturb
     count = image_count(args)
     weights = weights_of(args, ckpt)
     vote = None
