@@ -5,8 +5,9 @@ headless Chromium contexts (one Streamlit session each) and lets each, until ``-
 passed, visit every page in a random order from the sidebar and move up to ``--moves`` random
 sliders on it by a random number of steps (random settings). It stops by itself: every wait is
 bounded and no visit starts after the deadline. It reports, per page, the time to the first
-figure and the server's peak resident memory while the visit ran (medians and maxima over all
-visits), and the server's overall peak. Only loopback is used.
+figure and the peak memory of the server and its child processes while the visit ran, as RSS summed
+(shared pages counted once per process) and as PSS summed (physical memory: shared pages once), medians
+and maxima over all visits, and the overall peaks. Only loopback is used.
 
 Usage: ``python -m benchmarks.soak [--sessions 5] [--minutes 3] [--seed 0] [--env MBI_HOSTED=1]``.
 """
@@ -43,9 +44,12 @@ class Samples:
         while not self._stop.wait(0.1):
             self.points.append((time.perf_counter(), tree_rss_mb(self.pid), tree_pss_mb(self.pid)))
 
-    def peak(self, start: float, end: float) -> float:
-        inside = [m for t, m, _ in self.points if start <= t <= end]
-        return max(inside, default=tree_rss_mb(self.pid))
+    def peak(self, start: float, end: float) -> tuple[float, float]:
+        """Peak (RSS summed, PSS summed) in MB between ``start`` and ``end`` (now when no sample fell inside)."""
+        inside = [(m, p) for t, m, p in self.points if start <= t <= end]
+        if not inside:
+            return tree_rss_mb(self.pid), tree_pss_mb(self.pid)
+        return max(m for m, _ in inside), max(p for _, p in inside)
 
     def stop(self) -> None:
         self._stop.set()
@@ -171,18 +175,19 @@ def main() -> None:
         server.stop()
         if not args.home:
             shutil.rmtree(home, ignore_errors=True)
-    print("\n| page | visits | first figure median (s) | max (s) | peak RSS median (MB) | max (MB) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("\n| page | visits | first figure median (s) | max (s) | peak RSS median (MB) | max (MB) "
+          "| peak PSS median (MB) | max (MB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in PAGES:
         mine = [v for v in visits if v[0] == name]
         if not mine:
-            print(f"| {name} | 0 | - | - | - | - |")
+            print(f"| {name} | 0 | - | - | - | - | - | - |")
             continue
-        times, peaks = [v[1] for v in mine], [v[3] for v in mine]
+        times, rss, pss = [v[1] for v in mine], [v[3][0] for v in mine], [v[3][1] for v in mine]
         no_figure = sum(1 for v in mine if not v[2])
         note = f" ({no_figure} without a figure)" if no_figure else ""
         print(f"| {name} | {len(mine)}{note} | {statistics.median(times):.2f} | {max(times):.2f} | "
-              f"{statistics.median(peaks):.0f} | {max(peaks):.0f} |")
+              f"{statistics.median(rss):.0f} | {max(rss):.0f} | {statistics.median(pss):.0f} | {max(pss):.0f} |")
     overall = max((m for _, m, _ in samples.points), default=0.0)
     overall_pss = max((p for _, _, p in samples.points), default=0.0)
     print(f"\nserver + child processes: peak RSS {overall:.0f} MB (shared pages once per process), peak PSS "
