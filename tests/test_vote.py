@@ -181,3 +181,30 @@ def test_the_vote_command_fits_on_validation_records_and_reports_test(checkpoint
     assert main(base + ["--split", "test"]) == 2
     assert "is not a recorded learned vote" in capsys.readouterr().err
     (checkpoint / VOTE_FILE).unlink()
+
+
+def test_one_recorded_vote_per_table_recipe(checkpoint, tmp_path, capsys, monkeypatch):
+    """A vote fitted on the table with shifted replays (--table-shifts 1px) is recorded as vote-shift1px.json, beside
+    (not over) the paper's table's vote.json, and only that table's commands read it."""
+    from mbi.inference.vote import vote_file
+    from mbi.memory.recipe import TableRecipe
+
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    shifted = TableRecipe(shifts="1px")
+    assert vote_file() == VOTE_FILE == "vote.json" and vote_file(shifted) == "vote-shift1px.json"
+    base = ["vote", str(checkpoint), "--images", "300"]
+    try:
+        assert main(base + ["--table-shifts", "1px", "--fit", "--record", "--k", "4", "--c-grid", "1", "--json"]) == 0
+        fitted = json.loads(capsys.readouterr().out)
+        assert read_vote(checkpoint) is None and not (checkpoint / VOTE_FILE).exists()
+        vote = read_vote(checkpoint, shifted)
+        assert vote is not None and vote.k == 4 and vote.curve == {"1": fitted["vote_accuracy"]}
+        assert main(base + ["--split", "test", "--table-shifts", "1px", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["vote_scores"] == "fitted on val:300"
+        assert main(base + ["--split", "test"]) == 2  # the paper's table has none recorded
+        assert "no recorded vote for this table (vote.json)" in capsys.readouterr().err
+        assert main(base + ["--split", "test", "--table-shifts", "2px"]) == 2
+        err = capsys.readouterr().err
+        assert "vote-shift2px.json" in err and "--table-shifts 2px" in err
+    finally:
+        (checkpoint / vote_file(shifted)).unlink(missing_ok=True)

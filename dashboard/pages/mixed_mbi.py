@@ -119,7 +119,7 @@ else:
                                                                         learned)}
         answer = trace.prediction
         try:
-            vote = read_vote(models.model_folder(models.current_model_name()))
+            vote = read_vote(models.model_folder(models.current_model_name()), models.lookup_settings_of().table)
             if vote is not None:
                 vote.check_table(table, models.lookup_settings_of().chosen_weights)  # `own`: the model's weights
         except ValueError as exc:

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_of, data_of, image_count, number_list,
-                              table_of, weights_of)
+                              recipe_of, table_of, weights_of)
 from mbi.inference.gate import ANSWERS, DEFAULT_K, GATES, LearnedGate, accuracy_at_share, feature_names, gate_curve, \
     largest_share, out_of_fold_scores
 from mbi.inference.robustness import perturbed_images_id
@@ -154,7 +154,7 @@ def _vote_gate(args: argparse.Namespace, ckpt: Checkpoint, inputs: GateInputs, t
     the answers and scores are nested out of fold (:func:`mbi.inference.votegate.nested_scores`), the gate is fitted
     on all these images' out-of-fold vote answers and its thresholds chosen on them; else the recorded gate and
     thresholds (no scores when none is recorded: the other gates then grade the voted answers alone)."""
-    vote = read_vote(ckpt.folder)
+    vote = read_vote(ckpt.folder, recipe_of(args, ckpt))
     if vote is None:
         raise ValueError(f"{ckpt.folder} has no recorded vote; fit one on validation with `{VOTE_FIT_COMMAND}`")
     vote.check_table(table, weights, inputs.neighbours.k)

@@ -15,7 +15,7 @@ import numpy as np
 
 from mbi.config import RAMConfig, RunConfig, TrainConfig, TreeConfig
 from mbi.data import DATASET_NAMES, DEFAULT_DATASET, Dataset, require_dataset
-from mbi.memory.recipe import SHIFT_CHOICES
+from mbi.memory.recipe import SHIFT_CHOICES, TableRecipe
 from mbi.model.checkpoint import Checkpoint
 from mbi.search.weights import Weights, parse_weights
 from mbi.store import read_json
@@ -202,17 +202,25 @@ def checkpoint_of(args: argparse.Namespace) -> Checkpoint:
     return checkpoint
 
 
-def table_of(args: argparse.Namespace, checkpoint: Checkpoint) -> LookupTable:
-    """``--table`` (refused unless distilled from ``checkpoint`` on its dataset), else the checkpoint's full table of its own
-    recipe, or with the shifted replays of ``--table-shifts``."""
+def recipe_of(args: argparse.Namespace, checkpoint: Checkpoint) -> TableRecipe:
+    """The recipe of the table the options name: the checkpoint's own (``lookup.json``; also for a ``--table`` file),
+    or its own with the shifted replays of ``--table-shifts``."""
     path, shifts = getattr(args, "table", None), getattr(args, "table_shifts", None)
     if path is not None and shifts is not None:
         raise ValueError("--table names a table file and --table-shifts a recipe: pass one of them")
-    if shifts is None:
-        return checkpoint.table(path)
+    own = checkpoint.lookup.table
+    return own if shifts is None else dataclasses.replace(own, shifts=shifts)
+
+
+def table_of(args: argparse.Namespace, checkpoint: Checkpoint) -> LookupTable:
+    """``--table`` (refused unless distilled from ``checkpoint`` on its dataset), else the checkpoint's full table of its own
+    recipe, or with the shifted replays of ``--table-shifts`` (:func:`recipe_of`)."""
+    recipe = recipe_of(args, checkpoint)
+    if recipe == checkpoint.lookup.table:
+        return checkpoint.table(getattr(args, "table", None))
     from mbi.memory.lut import cached_table
 
-    return cached_table(checkpoint, recipe=dataclasses.replace(checkpoint.lookup.table, shifts=shifts))
+    return cached_table(checkpoint, recipe=recipe)
 
 
 def weights_of(args: argparse.Namespace, checkpoint: Checkpoint) -> Weights:

@@ -1,5 +1,6 @@
 """``python -m mbi vote [CHECKPOINT]``: fit the learned vote for lookup-only answers on validation, record it beside the
-checkpoint (``vote.json``), and compare plain lookup-only answers with voted ones on a split."""
+checkpoint (``vote.json``; for the table of another recipe, ``--table-shifts``, e.g. ``vote-shift1px.json``), and
+compare plain lookup-only answers with voted ones on a split."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import json
 import numpy as np
 
 from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_of, data_of, image_count, number_list,
-                              table_of, weights_of)
+                              recipe_of, table_of, weights_of)
 from mbi.inference.gate import DEFAULT_K
 from mbi.inference.robustness import perturbed_images_id
-from mbi.inference.vote import C_GRID, FIT_COMMAND, FOLDS, LearnedVote, choose_c, read_vote, vote_features, write_vote
+from mbi.inference.vote import (C_GRID, FIT_COMMAND, FOLDS, LearnedVote, choose_c, read_vote, vote_features,
+                               vote_file, write_vote)
 from mbi.memory.lut import table_fingerprint
 from mbi.runs.gatecache import cached_neighbours
 from mbi.runs.tracecache import cached_trace
@@ -51,11 +53,14 @@ def run(args: argparse.Namespace) -> int:
     perturbation = args.perturb
     count = image_count(args)
     weights = weights_of(args, ckpt)
+    recipe = recipe_of(args, ckpt)
     vote = None
     if not args.fit:
-        vote = read_vote(ckpt.folder)
+        vote = read_vote(ckpt.folder, recipe)
         if vote is None:
-            raise ValueError(f"{ckpt.folder} has no recorded vote; fit one on validation with `{FIT_COMMAND}`")
+            shifts = "" if recipe == ckpt.lookup.table else f" --table-shifts {recipe.shifts}"
+            raise ValueError(f"{ckpt.folder} has no recorded vote for this table ({vote_file(recipe)}); fit one on "
+                             f"validation with `{FIT_COMMAND}{shifts}`")
     data = data_of(args, ckpt)
     model, table = ckpt.model, table_of(args, ckpt)
     if vote is not None:
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                    vote_scores=f"fitted on {vote.fitted_on}")
     res["numbers"] = vote.classes * vote.n_features + vote.classes
     if args.record:
-        write_vote(ckpt.folder, vote)
+        write_vote(ckpt.folder, vote, recipe)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -96,5 +101,5 @@ def run(args: argparse.Namespace) -> int:
         print("  out-of-fold accuracy by C: " + ", ".join(f"{c}: {100 * a:.2f}%" for c, a in res["curve"].items()))
         print(f"  on the images it was fitted on: {100 * res['fitted_accuracy']:.2f}%")
     if args.record:
-        print(f"  recorded the vote in {ckpt.folder / 'vote.json'}")
+        print(f"  recorded the vote in {ckpt.folder / vote_file(recipe)}")
     return 0

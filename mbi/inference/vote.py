@@ -19,7 +19,8 @@ The neighbours are the learned gate's (:func:`mbi.inference.gate.step_neighbours
 search per glimpse beside the lookup's own.
 
 The vote is fitted on validation digits (:func:`choose_c` picks the regularization by out-of-fold accuracy) and
-recorded beside its checkpoint as ``vote.json`` (:func:`write_vote`, :func:`read_vote`): plain numbers with a
+recorded beside its checkpoint as ``vote.json``, one file per table recipe (:func:`vote_file`, :func:`write_vote`,
+:func:`read_vote`): plain numbers with a
 digest of them, tied to the table (fingerprint) and eq. (1) weights it was fitted with
 (:meth:`LearnedVote.check_table`).
 """
@@ -38,6 +39,7 @@ import numpy as np
 from mbi.inference.gate import CENSORED_MARGIN, Neighbours
 from mbi.inference.lookup import LookupTrace
 from mbi.memory.lut import LookupTable, table_fingerprint
+from mbi.memory.recipe import TableRecipe
 from mbi.search.weights import check_weights
 from mbi.store import atomic_write_json, read_json
 
@@ -51,10 +53,18 @@ FOLDS = 5
 """Folds of the out-of-fold accuracy :func:`choose_c` chooses ``C`` by."""
 
 VOTE_FILE = "vote.json"
-"""The recorded vote in a checkpoint folder (:func:`write_vote`)."""
+"""The recorded vote of the paper's table (no shifted replays) in a checkpoint folder (:func:`vote_file`)."""
 
 FIT_COMMAND = "python -m mbi vote CHECKPOINT --fit --record"
-"""What to run when a recorded vote is missing, damaged or for another table."""
+"""What to run when a recorded vote is missing, damaged or for another table (with ``--table-shifts`` for the table
+of another recipe)."""
+
+
+def vote_file(recipe: TableRecipe = TableRecipe()) -> str:
+    """The file name of the vote recorded for a checkpoint's full table of ``recipe``: one vote per table, since a
+    vote is fitted on one table's neighbours (``vote.json`` for the paper's table, ``vote-shift1px.json`` for the
+    table with one-pixel shifted replays, :attr:`TableRecipe.suffix`)."""
+    return f"vote{recipe.suffix}.json"
 
 def feature_names(steps: int, classes: int = CLASSES) -> list[str]:
     """Names of :func:`vote_features`' ``3 * steps * classes + classes`` columns, in order: ``source_share_T_C``,
@@ -327,14 +337,16 @@ def choose_c(features: np.ndarray, labels: np.ndarray, *, steps: int, grid: Sequ
     return best, curve
 
 
-def write_vote(folder: str | Path, vote: LearnedVote) -> Path:
-    """Record ``vote`` as ``folder/vote.json``, atomically."""
-    return atomic_write_json(Path(folder) / VOTE_FILE, vote.to_dict())
+def write_vote(folder: str | Path, vote: LearnedVote, recipe: TableRecipe = TableRecipe()) -> Path:
+    """Record ``vote``, fitted on the checkpoint's full table of ``recipe``, as ``folder/``:func:`vote_file`,
+    atomically."""
+    return atomic_write_json(Path(folder) / vote_file(recipe), vote.to_dict())
 
 
-def read_vote(folder: str | Path) -> LearnedVote | None:
-    """The vote recorded beside checkpoint ``folder`` (None when none is); a damaged file is a ValueError naming it."""
-    path = Path(folder) / VOTE_FILE
+def read_vote(folder: str | Path, recipe: TableRecipe = TableRecipe()) -> LearnedVote | None:
+    """The vote recorded beside checkpoint ``folder`` for its full table of ``recipe`` (None when none is); a damaged
+    file is a ValueError naming it."""
+    path = Path(folder) / vote_file(recipe)
     if not path.is_file():
         return None
     return LearnedVote.from_dict(read_json(path), str(path))
@@ -342,4 +354,4 @@ def read_vote(folder: str | Path) -> LearnedVote | None:
 
 __all__ = ["CLASSES", "C_GRID", "FOLDS", "VOTE_FILE", "LearnedVote", "choose_c", "feature_names", "fold_parts",
            "out_of_fold_predictions", "out_of_fold_scores", "probability_margin", "read_vote", "vote_features",
-           "write_vote"]
+           "vote_file", "write_vote"]
