@@ -6,18 +6,18 @@ each run of the dashboard: ``benchmarks/peer_image_app.py`` (one ``st.image`` of
 to the first figure of any kind and to the first Plotly figure, has its floor on this machine, under the same
 load, beside it: Streamlit alone for a figure shown as an image, Streamlit + Plotly for a Plotly figure.
 
-Runs in one command: (1) the peer, then a fresh dashboard server with an empty ``MBI_HOME`` (nothing cached:
-the first load of MNIST decodes the pickle and writes the uint8 copy); (2) the peer again, then a second
-fresh dashboard server on the same ``MBI_HOME`` (the uint8 copy exists); ``--warm-runs N`` repeats (2) N
-times (each of (1) and (2) starts with the two peers). Each run: Chromium is started first (once), then the
-server; a new browser context opens ``/`` as soon as the health check answers. The browser records (a
-``MutationObserver`` installed before the page's own scripts) when Streamlit's app shell appears, when the
-main area's first element appears (the Overview: its ``h1`` title), when the first figure is drawn: an
-``st.image`` (its ``<img>`` in ``stImageContainer`` has loaded) or a Plotly figure (its ``.main-svg`` exists),
-whichever comes first, and separately the first ``.main-svg``, and when the lazily loaded PlotlyChart chunk
-was requested and received. A dashboard run waits for its first script run to end, so a Plotly figure after
-the first image is seen too ("none" when the first view has none). Each phase is printed with its wall time, the server's CPU
-seconds and the browser's (Chromium and Playwright's driver), both sampled from ``/proc`` every 100 ms:
+Runs in one command: (1) the two peers, then a fresh dashboard server with an empty ``MBI_HOME`` (nothing
+cached: the first load of MNIST decodes the pickle and writes the uint8 copy); (2) the peers again, then a
+second fresh dashboard server on the same ``MBI_HOME`` (the uint8 copy exists); ``--warm-runs N`` repeats (2)
+N times. Each run: Chromium is started first (once), then the server; a new browser context opens ``/`` as
+soon as the health check answers. The browser records (a ``MutationObserver`` installed before the page's own
+scripts) when Streamlit's app shell appears, when the main area's first element appears (the Overview: its
+``h1`` title), when the first figure is drawn: an ``st.image`` (its ``<img>`` in ``stImageContainer`` has
+loaded) or a Plotly figure (its ``.main-svg`` exists), whichever comes first, and separately the first
+``.main-svg``, and when the lazily loaded PlotlyChart chunk was requested and received. A dashboard run waits
+for its first script run to end, so a Plotly figure after the first image is seen too ("none" when the first
+view has none). Each phase is printed with its wall time, the server's CPU seconds and the browser's
+(Chromium and Playwright's driver), both sampled from ``/proc`` every 100 ms:
 CPU seconds are what other work on a shared machine does not inflate.
 
 With ``--pages`` the dashboard's visitor then opens every page from the sidebar (in the cold run and the first
@@ -25,7 +25,7 @@ warm run), and the time to each page's
 first figure and the server's resident memory (peak while the page loads, and after; at the end also split
 into the process's own, anonymous memory and its file-backed pages, and by library package and mapped data)
 are printed. With ``--importtime`` both servers run under ``python -X importtime`` and the packages each
-imported until its first figure was drawn are listed by import time, ours beside the peer's (the flag slows
+imported until its first figure was drawn are listed by import time, ours beside the Plotly peer's (the flag slows
 imports a little). ``--env NAME=VALUE`` (repeatable) sets a variable for both servers (e.g. a ``STREAMLIT_*`` setting).
 
 Usage: ``python -m benchmarks.coldstart [--warm-runs N] [--pages] [--importtime] [--env NAME=VALUE]``.
