@@ -1,18 +1,23 @@
-"""Cold start of the dashboard against its peer: a fresh server to the Overview's first figure, then every page once.
+"""Cold start of the dashboard against its peers: a fresh server to the Overview's first figure, then every page once.
 
-The peer (``benchmarks/peer_app.py``: one ``st.plotly_chart`` of a tiny figure, nothing else) is served by the
-same command and ``.streamlit/config.toml`` and timed the same way, right before each run of the dashboard, so
-each of our times has the floor of Streamlit + Plotly on this machine, under the same load, beside it.
+Two peers are served by the same command and ``.streamlit/config.toml`` and timed the same way, right before
+each run of the dashboard: ``benchmarks/peer_image_app.py`` (one ``st.image`` of a tiny SVG, nothing else) and
+``benchmarks/peer_app.py`` (one ``st.plotly_chart`` of a tiny figure, nothing else). So each of our two times,
+to the first figure of any kind and to the first Plotly figure, has its floor on this machine, under the same
+load, beside it: Streamlit alone for a figure shown as an image, Streamlit + Plotly for a Plotly figure.
 
-Runs in one command: (1) the peer, then a fresh dashboard server with an empty ``MBI_HOME`` (nothing cached:
-the first load of MNIST decodes the pickle and writes the uint8 copy); (2) the peer again, then a second
-fresh dashboard server on the same ``MBI_HOME`` (the uint8 copy exists); ``--warm-runs N`` repeats (2) N
-times. Each run: Chromium is started first (once), then the server; a new browser context opens ``/`` as soon
-as the health check answers. The browser records (a ``MutationObserver`` installed before the page's own
+Runs in one command: (1) the two peers, then a fresh dashboard server with an empty ``MBI_HOME`` (nothing
+cached: the first load of MNIST decodes the pickle and writes the uint8 copy); (2) the peers again, then a
+second fresh dashboard server on the same ``MBI_HOME`` (the uint8 copy exists); ``--warm-runs N`` repeats (2)
+N times. Each run: Chromium is started first (once), then the server; a new browser context opens ``/`` as
+soon as the health check answers. The browser records (a ``MutationObserver`` installed before the page's own
 scripts) when Streamlit's app shell appears, when the main area's first element appears (the Overview: its
-``h1`` title) and when Plotly has drawn the first figure (``.main-svg``), and when the lazily loaded
-PlotlyChart chunk was requested and received. Each phase is printed with its wall time, the server's CPU
-seconds and the browser's (Chromium and Playwright's driver), both sampled from ``/proc`` every 100 ms:
+``h1`` title), when the first figure is drawn: an ``st.image`` (its ``<img>`` in ``stImageContainer`` has
+loaded) or a Plotly figure (its ``.main-svg`` exists), whichever comes first, and separately the first
+``.main-svg``, and when the lazily loaded PlotlyChart chunk was requested and received. A dashboard run waits
+for its first script run to end, so a Plotly figure after the first image is seen too ("none" when the first
+view has none). Each phase is printed with its wall time, the server's CPU seconds and the browser's
+(Chromium and Playwright's driver), both sampled from ``/proc`` every 100 ms:
 CPU seconds are what other work on a shared machine does not inflate.
 
 With ``--pages`` the dashboard's visitor then opens every page from the sidebar (in the cold run and the first
@@ -20,7 +25,7 @@ warm run), and the time to each page's
 first figure and the server's resident memory (peak while the page loads, and after; at the end also split
 into the process's own, anonymous memory and its file-backed pages, and by library package and mapped data)
 are printed. With ``--importtime`` both servers run under ``python -X importtime`` and the packages each
-imported until its first figure was drawn are listed by import time, ours beside the peer's (the flag slows
+imported until its first figure was drawn are listed by import time, ours beside the Plotly peer's (the flag slows
 imports a little). ``--env NAME=VALUE`` (repeatable) sets a variable for both servers (e.g. a ``STREAMLIT_*`` setting).
 
 Usage: ``python -m benchmarks.coldstart [--warm-runs N] [--pages] [--importtime] [--env NAME=VALUE]``.
@@ -44,11 +49,23 @@ from benchmarks.dashboard_server import PAGES, DashboardServer, chromium, load_a
 
 TIMEOUT_S = 600.0
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
-PEER_APP = "benchmarks/peer_app.py"
+PEER_APPS = {"image peer": "benchmarks/peer_image_app.py", "Plotly peer": "benchmarks/peer_app.py"}
+"""The peers, by the name a table gives them: one ``st.image``, one ``st.plotly_chart``."""
 
 MARKS_JS = """(() => {
   const marks = {};
   window.__coldstart = marks;
+  const drawn = (name, at) => {
+    if (!marks[name]) marks[name] = at;
+    if (!marks.figure) marks.figure = at;
+    if (marks.svg && marks.img) observer.disconnect();
+  };
+  const watchImage = img => {  // an image counts once it has loaded (decoded, drawn in the next frame)
+    if (img.__coldstart) return;
+    img.__coldstart = true;
+    if (img.complete && img.naturalWidth > 0) drawn('img', Date.now());
+    else img.addEventListener('load', () => drawn('img', Date.now()), {once: true});
+  };
   const check = () => {
     const now = Date.now();
     if (!marks.shell && document.querySelector('[data-testid="stApp"]')) marks.shell = now;
@@ -56,7 +73,8 @@ MARKS_JS = """(() => {
     if (!main) return;
     if (!marks.element && main.querySelector('[data-testid="stElementContainer"]')) marks.element = now;
     if (!marks.h1 && main.querySelector('h1')) marks.h1 = now;
-    if (!marks.svg && main.querySelector('.main-svg')) { marks.svg = now; observer.disconnect(); }
+    if (!marks.svg && main.querySelector('.main-svg')) drawn('svg', now);
+    if (!marks.img) main.querySelectorAll('[data-testid="stImageContainer"] img').forEach(watchImage);
   };
   const observer = new MutationObserver(check);
   observer.observe(document, {childList: true, subtree: true});
@@ -159,13 +177,20 @@ class Run:
     cpu: CpuSampler | None = None
     chunk_kb: float | None = None
     log: str = ""  # the server's output up to the first figure (import times under ``--importtime``)
+    plotly_requested: list[str] = field(default_factory=list)  # URLs of PlotlyChart chunk requests seen
 
     def since_start(self, mark: str) -> float:
         return self.marks[mark] - self.marks["start"]
 
     @property
     def total(self) -> float:
-        return self.since_start("svg")
+        """Process start -> the first figure of any kind."""
+        return self.since_start("figure")
+
+    @property
+    def plotly(self) -> float | None:
+        """Process start -> the first Plotly figure (``.main-svg``); None when there was none."""
+        return self.since_start("svg") if "svg" in self.marks else None
 
     def cpu_between(self, a: str, b: str) -> tuple[float, float]:
         (s0, b0), (s1, b1) = self.cpu.at(self.marks[a]), self.cpu.at(self.marks[b])
@@ -177,17 +202,19 @@ class Run:
                   ("health ok -> Streamlit's app shell drawn (its bundle loaded, session started)", "health", "shell"),
                   (f"app shell -> page's first element ({'its h1 title' if first == 'h1' else 'the chart'})", "shell",
                    first),
-                  ("first element -> first figure drawn (.main-svg)", first, "svg"),
-                  ("**total: process start -> first figure**", "start", "svg")]
+                  ("first element -> first figure drawn (an image loaded or a .main-svg)", first, "figure"),
+                  ("**total: process start -> first figure**", "start", "figure")]
         print(f"\n### {self.label} ({self.app})\n")
         print("| phase | wall (s) | server CPU (s) | browser CPU (s) |\n|---|---:|---:|---:|")
         for text, a, b in phases:
             server_cpu, browser_cpu = self.cpu_between(a, b)
             print(f"| {text} | {self.marks[b] - self.marks[a]:.2f} | {server_cpu:.2f} | {browser_cpu:.2f} |")
+        kind = "an image" if self.marks.get("img") == self.marks["figure"] else "a Plotly figure"
+        plotly = "none on the first view" if self.plotly is None else f"{self.plotly:.2f} s"
+        print(f"\nfirst figure: {kind}; first Plotly figure (.main-svg): {plotly} (from the process start)")
         if "chunk_start" in self.marks:
-            print(f"\nPlotlyChart chunk ({self.chunk_kb:.0f} kB on the wire): requested at "
-                  f"{self.since_start('chunk_start'):.2f} s, received at {self.since_start('chunk_end'):.2f} s, "
-                  f"figure drawn at {self.total:.2f} s (from the process start)")
+            print(f"PlotlyChart chunk ({self.chunk_kb:.0f} kB on the wire): requested at "
+                  f"{self.since_start('chunk_start'):.2f} s, received at {self.since_start('chunk_end'):.2f} s")
 
 
 def wait_marks(page, server: DashboardServer) -> dict:
@@ -195,7 +222,7 @@ def wait_marks(page, server: DashboardServer) -> dict:
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
         marks = page.evaluate(READ_MARKS_JS)
-        if marks.get("svg"):
+        if marks.get("figure"):
             return marks
         if server.proc.poll() is not None:
             raise RuntimeError(f"the server exited: {server.log_path.read_text()[-2000:]}")
@@ -215,6 +242,7 @@ def first_figure(browser, home: Path, label: str, app: str, python_flags: list[s
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.add_init_script(MARKS_JS)
         page = context.new_page()
+        page.on("request", lambda r: "/PlotlyChart." in r.url and run.plotly_requested.append(r.url))
         page.goto(server.url + "/", wait_until="commit")
         marks = wait_marks(page, server)
     except BaseException:
@@ -233,6 +261,11 @@ def dashboard_run(browser, home: Path, label: str, pages: bool, python_flags: li
     run, server, page = first_figure(browser, home, label, "app.py", python_flags, env)
     try:
         wait_settled(page, TIMEOUT_S * 1000)
+        if run.plotly_requested:  # a Plotly figure on the first view: wait for it too (after the first image)
+            page.wait_for_function("() => window.__coldstart.svg", timeout=TIMEOUT_S * 1000, polling=50)
+        marks = page.evaluate(READ_MARKS_JS)
+        run.chunk_kb = marks.pop("chunk_kb", None)
+        run.marks.update({k: v / 1000 for k, v in marks.items()})
         run.cpu.stop()
         run.print_breakdown()
         print(f"\nserver RSS at the first figure's run end {server.rss_mb():.0f} MB (peak {server.peak_mb():.0f} MB)")
@@ -266,9 +299,9 @@ def dashboard_run(browser, home: Path, label: str, pages: bool, python_flags: li
     return run
 
 
-def peer_run(browser, home: Path, label: str, python_flags: list[str] | None, env: dict[str, str]) -> Run:
-    """The peer app's first figure, timed as the dashboard's (breakdown printed)."""
-    run, server, page = first_figure(browser, home, label, PEER_APP, python_flags, env)
+def peer_run(browser, home: Path, label: str, app: str, python_flags: list[str] | None, env: dict[str, str]) -> Run:
+    """A peer app's first figure, timed as the dashboard's (breakdown printed)."""
+    run, server, page = first_figure(browser, home, label, app, python_flags, env)
     try:
         run.cpu.stop()
         page.context.close()
@@ -299,31 +332,42 @@ def print_imports(ours: Run, peer: Run) -> None:
     print(f"| all | {total_ours:.2f} | {sum(theirs.values()):.2f} |")
 
 
-def print_summary(pairs: list[tuple[Run, Run]]) -> None:
-    """Ours beside the peer measured right before it, per run, and the medians of the warm runs."""
+def print_summary(rounds: list[tuple[Run, Run, Run]]) -> None:
+    """Ours beside the peers measured right before it, per run, and the medians of the warm runs: the first figure of
+    any kind beside the image peer's, the first Plotly figure beside the Plotly peer's."""
     print("\n## Summary: process start -> first figure, wall s (server CPU s / browser CPU s)\n")
-    print("| run | ours | peer | ours / peer | ours - peer |\n|---|---:|---:|---:|---:|")
+    print("| run | ours, first figure | image peer | ours / peer | ours, first Plotly figure | Plotly peer | "
+          "ours / peer |\n|---|---:|---:|---:|---:|---:|---:|")
 
-    def cell(run: Run) -> str:
-        server_cpu, browser_cpu = run.cpu_between("start", "svg")
-        return f"{run.total:.2f} ({server_cpu:.2f} / {browser_cpu:.2f})"
+    def cell(run: Run, mark: str) -> str:
+        if mark not in run.marks:
+            return "none"
+        server_cpu, browser_cpu = run.cpu_between("start", mark)
+        return f"{run.since_start(mark):.2f} ({server_cpu:.2f} / {browser_cpu:.2f})"
 
-    for ours, peer in pairs:
-        print(f"| {ours.label} | {cell(ours)} | {cell(peer)} | {ours.total / peer.total:.2f} | "
-              f"{ours.total - peer.total:+.2f} |")
-    warm = pairs[1:]
+    def ratio(ours: Run, peer: Run, mark: str) -> str:
+        return f"{ours.since_start(mark) / peer.since_start(mark):.2f}" if mark in ours.marks else "-"
+
+    for ours, image, plotly in rounds:
+        print(f"| {ours.label} | {cell(ours, 'figure')} | {cell(image, 'figure')} | {ratio(ours, image, 'figure')} | "
+              f"{cell(ours, 'svg')} | {cell(plotly, 'svg')} | {ratio(ours, plotly, 'svg')} |")
+    warm = rounds[1:]
     if len(warm) > 1:
-        def median(values) -> float:
-            return statistics.median(list(values))
+        def median(values) -> str:
+            values = list(values)
+            return f"{statistics.median(values):.2f}" if values else "-"
 
-        cpu = {side: [(o.cpu_between("start", "svg")[side], p.cpu_between("start", "svg")[side]) for o, p in warm]
-               for side in (0, 1)}
-        print(f"| warm, median of {len(warm)} | {median(o.total for o, _ in warm):.2f} "
-              f"({median(o for o, _ in cpu[0]):.2f} / {median(o for o, _ in cpu[1]):.2f}) | "
-              f"{median(p.total for _, p in warm):.2f} "
-              f"({median(p for _, p in cpu[0]):.2f} / {median(p for _, p in cpu[1]):.2f}) | "
-              f"{median(o.total / p.total for o, p in warm):.2f} | "
-              f"{median(o.total - p.total for o, p in warm):+.2f} |")
+        def med(runs: list[Run], mark: str) -> str:
+            runs = [r for r in runs if mark in r.marks]
+            cpu = [r.cpu_between("start", mark) for r in runs]
+            return (f"{median(r.since_start(mark) for r in runs)} ({median(c[0] for c in cpu)} / "
+                    f"{median(c[1] for c in cpu)})") if runs else "none"
+
+        ours, image, plotly = ([r[k] for r in warm] for k in range(3))
+        figure_ratio = median(o.total / p.total for o, p in zip(ours, image))
+        plotly_ratio = median(o.plotly / p.plotly for o, p in zip(ours, plotly) if o.plotly is not None)
+        print(f"| warm, median of {len(warm)} | {med(ours, 'figure')} | {med(image, 'figure')} | {figure_ratio} | "
+              f"{med(ours, 'svg')} | {med(plotly, 'svg')} | {plotly_ratio} |")
 
 
 def main() -> None:
@@ -339,22 +383,23 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="mbi-coldstart-"))
     peer_home = Path(tempfile.mkdtemp(prefix="mbi-coldstart-peer-"))
     print(f"load average at start {load_average()}; env {env or 'none'}")
-    pairs: list[tuple[Run, Run]] = []
+    rounds: list[tuple[Run, Run, Run]] = []
     try:
         with chromium() as browser:
             for i in range(1 + args.warm_runs):
                 label = "cold" if i == 0 else f"warm {i}"
                 print(f"\n## {label}: MBI_HOME {'empty' if i == 0 else 'with the uint8 copy'}; "
                       f"load average {load_average()}")
-                peer = peer_run(browser, peer_home, f"peer, before {label}", flags, env)
+                image, plotly = (peer_run(browser, peer_home, f"{name}, before {label}", app, flags, env)
+                                 for name, app in PEER_APPS.items())
                 ours = dashboard_run(browser, home, label, args.pages and i < 2, flags, env)
-                pairs.append((ours, peer))
+                rounds.append((ours, image, plotly))
                 if args.importtime:
-                    print_imports(ours, peer)
+                    print_imports(ours, plotly)
     finally:
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(peer_home, ignore_errors=True)
-    print_summary(pairs)
+    print_summary(rounds)
     print(f"\nload average at the end {load_average()}")
 
 

@@ -278,8 +278,11 @@ def chromium() -> Iterator[object]:
 
 STATE_JS = """t => {
   const h = document.querySelector('h1');
+  const main = document.querySelector('[data-testid="stMain"]');
+  const image = main && [...main.querySelectorAll('[data-testid="stImageContainer"] img')]
+    .some(e => e.complete && e.naturalWidth > 0);
   return {page: !!h && h.textContent.startsWith(t),
-          figure: !!document.querySelector('[data-testid="stMain"] .main-svg'),
+          figure: !!main && (!!main.querySelector('.main-svg') || image),
           running: (document.querySelector('[data-testid="stApp"]') || {dataset: {}}).dataset.testScriptState
                    !== 'notRunning'};
 }"""
@@ -308,8 +311,8 @@ class FigureWait:
 
 
 def wait_first_figure(page, title: str, timeout_ms: float, idle_s: float = 10.0) -> tuple[bool, float]:
-    """Wait until the page titled ``title`` shows and Plotly has drawn its first figure, or until its script
-    run has been over for ``idle_s`` without drawing one (a page with no figure in this state).
+    """Wait until the page titled ``title`` shows and its first figure is drawn (Plotly's or a loaded image), or
+    until its script run has been over for ``idle_s`` without drawing one (a page with no figure in this state).
 
     Returns (whether a figure was drawn, ``time.perf_counter()`` when it was drawn or the run ended).
     """

@@ -2,7 +2,8 @@
 
 One ``st.plotly_chart`` of a tiny figure and nothing else, served by the same ``streamlit run`` command
 and ``.streamlit/config.toml`` as ``app.py``: its time from a fresh server process to the first drawn
-figure is the floor of Streamlit and Plotly on the machine, against which the Overview's is compared.
+Plotly figure is the floor of Streamlit and Plotly on the machine, against which a page's first Plotly figure is
+compared (``peer_image_app``: the same for a figure shown as an image).
 """
 
 import plotly.graph_objects as go

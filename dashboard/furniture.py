@@ -91,6 +91,13 @@ def plot(fig: go.Figure, key: str, download_name: str | None = None, **chart: An
     return shown
 
 
+def image(svg: str, caption: str, alt: str, width: str = "stretch") -> None:
+    """A figure built as an SVG document (:mod:`mbi.plots.static`), shown as an image: drawn with no JavaScript
+    chunk to load first (BENCHMARKS.md, cold start). ``caption`` (shown below it, literal) and ``alt`` (read
+    by screen readers) carry its words; ``width`` is ``st.image``'s ("stretch": the column's, "content": its own)."""
+    st.image(svg, caption=plain(caption), alt=alt, width=width)
+
+
 def table(frame: Any, key: str, title: str = "", max_rows: int = 60) -> None:
     """A pandas DataFrame as a Plotly table (st.dataframe needs pyarrow, which this numpy 1.x stack lacks)."""
     shown = frame.head(max_rows)

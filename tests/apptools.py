@@ -1,10 +1,15 @@
-"""Helpers shared by the AppTest suites: open the app, read its Plotly specs, metrics and errors."""
+"""Helpers shared by the AppTest suites: open the app, read its Plotly specs, images, metrics and errors."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -31,6 +36,36 @@ def ok(at: AppTest) -> None:
 def specs(at: AppTest) -> list[dict]:
     """The Plotly figure specs on the page."""
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One image on the page (``st.image``): its caption as sent (literal Markdown), alt text, and the SVG
+    document when it is one (a ``data:image/svg+xml;base64`` URL), else ``""``."""
+
+    caption: str
+    alt: str
+    svg: str
+
+
+def images(at: AppTest) -> list[Shown]:
+    """The images on the page, in order (every image of every ``st.image`` call)."""
+    prefix = "data:image/svg+xml;base64,"
+    return [Shown(im.caption, im.alt, base64.b64decode(im.url[len(prefix):]).decode() if im.url.startswith(prefix)
+                  else "") for el in at.get("image") for im in el.proto.imgs]
+
+
+def caption_text(shown: Shown) -> str:
+    """An image's caption as the visitor reads it (Markdown escapes and invisible joiners removed)."""
+    return re.sub(r"\\(.)", r"\1", shown.caption.replace("\u2060", ""))
+
+
+def svg_pictures(svg: str) -> list[np.ndarray]:
+    """The raster images embedded in an SVG document (``<image href="data:image/png;base64,...">``), decoded."""
+    from PIL import Image
+
+    return [np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
+            for data in re.findall(r'href="data:image/png;base64,([A-Za-z0-9+/=]+)"', svg)]
 
 
 def title(spec: dict) -> str:

@@ -6,7 +6,8 @@ absent. Screenshots go to ``test-artifacts/`` (git-ignored) for a human to look 
 
 The server runs on a free port with its own artifacts folder and the shipped default model
 (``MBI_TEST_DEFAULT_MODEL=FOLDER`` points it at another checkpoint, as in ``test_app_pages.py``).
-Plotly draws after the page loads, so every check waits for ``.main-svg`` first. Every page is also opened
+Figures are drawn after the page loads, so every check waits for one first (:data:`FIGURE`: Plotly's
+``.main-svg`` or a loaded ``st.image``, e.g. the Overview's SVG figures). Every page is also opened
 in a phone-width window (390x844) and must not scroll sideways (Plotly clips its own SVG, so only page
 elements count). Waits are generous
 (:data:`WAIT_MS`) so a busy 2-core machine only makes the tests slower, not red.
@@ -26,6 +27,8 @@ from benchmarks.dashboard_server import CHROMIUM, ROOT, DashboardServer
 ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 300_000
 """Longest wait for one thing to appear (a hung server fails the test instead of hanging CI)."""
+FIGURE = ".main-svg, [data-testid='stImageContainer'] img"
+"""A drawn figure: Plotly's SVG, or an image element (``furniture.image``'s SVG documents)."""
 
 pytestmark = [
     pytest.mark.browser,
@@ -97,7 +100,7 @@ def warm(server, browser):
     pg = context.new_page()
     pg.set_default_timeout(WAIT_MS)
     pg.goto(server["url"] + "/")
-    pg.wait_for_selector(".main-svg")
+    pg.wait_for_selector(FIGURE)
     context.close()
 
 
@@ -127,8 +130,8 @@ def _shot(pg, name: str) -> None:
 
 
 def _ready(pg) -> None:
-    """Wait until the script run is over and Plotly has drawn."""
-    pg.wait_for_selector(".main-svg")
+    """Wait until the script run is over and a figure is drawn."""
+    pg.wait_for_selector(FIGURE)
     _settled(pg)
 
 
@@ -157,6 +160,14 @@ def _wait_title(pg, prefix: str) -> None:
                          arg=prefix)
 
 
+CAPTIONS_JS = "() => [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')].map(e => e.textContent)"
+"""The captions of the page's images (``furniture.image``: an SVG figure's title)."""
+
+
+def _wait_caption(pg, prefix: str) -> None:
+    pg.wait_for_function(f"p => ({CAPTIONS_JS})().some(t => t.startsWith(p))", arg=prefix)
+
+
 def _wait_url(pg, fragment: str) -> None:
     pg.wait_for_function("f => location.search.includes(f)", arg=fragment)
 
@@ -172,14 +183,20 @@ def test_overview_opens_and_its_gallery_follows_the_number_input(server, page):
     page.goto(server["url"] + "/")
     _ready(page)
     _no_exception(page)
-    _wait_title(page, "#0:")
+    _wait_caption(page, "#0:")
     page.get_by_text("The chosen model beside the paper").wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImageContainer\"] img')]"
+                           ".filter(e => e.complete && e.naturalWidth > 0).length === 5")  # pipeline + 4 digits
+    alts = page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stImageContainer\"] img')]"
+                         ".map(e => e.getAttribute('alt'))")
+    assert alts[0].startswith("The MBI pipeline") and all(a.startswith("Test image #") for a in alts[1:]), alts
+    assert page.locator(".main-svg").count() == 0  # the first view needs no Plotly figure
     _shot(page, "overview-light")
     box = page.get_by_label("First test image", exact=True).and_(page.get_by_test_id("stNumberInputField"))
     box.fill("8")
     box.press("Enter")
-    _wait_title(page, "#8:")
-    page.wait_for_function("() => ![...document.querySelectorAll('.gtitle')].some(e => e.textContent.startsWith('#0:'))")
+    _wait_caption(page, "#8:")
+    page.wait_for_function(f"() => !({CAPTIONS_JS})().some(t => t.startsWith('#0:'))")
     _wait_url(page, "first=8")
     _no_exception(page)
 

@@ -5,7 +5,8 @@ The pages run under AppTest on the shipped model (as in ``test_app_pages.py``); 
 them is checked: a title with words, and every visible cartesian axis a trace is drawn on either has a
 title with words or names its ticks in words (e.g. "8x8 px", "query"). Pies and trees have no axes and
 need only the title. A data table (``furniture.table``, the stand-in for ``st.dataframe``) needs words
-in every column header instead, which is what names a table's contents.
+in every column header instead, which is what names a table's contents. A figure shown as an image
+(``furniture.image``: an SVG document) needs a caption and an alt text in words.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 
 import pytest
 
-from tests.apptools import ok, open_page, specs, title
+from tests.apptools import caption_text, images, ok, open_page, specs, title
 
 pytestmark = pytest.mark.usefixtures("default_model", "artifacts")
 
@@ -85,7 +86,9 @@ def test_every_figure_on_the_page_is_titled_and_labelled(name):
     page, query = PAGES[name]
     at = open_page(page, query)
     ok(at)
-    found = specs(at)
-    assert found, "the page shows figures"
+    found, shown = specs(at), images(at)
+    assert found or shown, "the page shows figures"
     bad = {title(s) or f"figure {i}": p for i, s in enumerate(found) if (p := problems(s))}
+    bad |= {f"image {i}": "no caption or alt text in words" for i, s in enumerate(shown)
+            if not (WORDS.search(caption_text(s)) and WORDS.search(s.alt))}
     assert not bad, bad

@@ -23,9 +23,9 @@ from streamlit.testing.v1 import AppTest
 at = AppTest.from_file("app.py", default_timeout=24 * 3600.0).run()
 assert not at.exception, [e.value for e in at.exception]
 assert not at.error, [e.value for e in at.error]
-titles = [el.proto.spec for el in at.get("plotly_chart")]
+figures = len(at.get("plotly_chart")) + sum(len(el.proto.imgs) for el in at.get("image"))
 from mbi import data
-print("figures", len(titles), "torch", "torch" in sys.modules, "decoded", data.load_dataset.cache_info().currsize,
+print("figures", figures, "torch", "torch" in sys.modules, "decoded", data.load_dataset.cache_info().currsize,
       "optuna", "optuna" in sys.modules, "sklearn", "sklearn" in sys.modules)
 """
 
@@ -64,7 +64,7 @@ def test_overview_first_view_imports_no_torch_and_decodes_no_mnist(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     line = out.stdout.strip().splitlines()[-1].split()
     facts = dict(zip(line[::2], line[1::2]))
-    assert int(facts["figures"]) >= 5  # pipeline and the 4 digits of the gallery (the headline table is text)
+    assert int(facts["figures"]) >= 5  # pipeline and the 4 digits of the gallery (SVG images; the headline table is text)
     assert facts["torch"] == "False" and facts["decoded"] == "0"
     assert facts["optuna"] == "False" and facts["sklearn"] == "False"
     assert not (tmp_path / "data").exists()  # nothing decoded, so no uint8 copy yet

@@ -40,17 +40,24 @@ def _core_ready(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-furniture.plot(plots.pipeline_diagram([
-   dict(name=dataset_info(cfg.dataset).title, detail="50k / 10k / 10k", ready=True),
-   dict(name="RAM", detail=f"{ram.num_glimpses} quantized<br>glimpses", ready=True),
-   dict(name="Table", detail="distilled<br>key -> value", ready=_core_ready("mbi.memory.lut")),
-   dict(name="Search", detail="weighted Manhattan,<br>k-means tree", ready=_core_ready("mbi.search.searchers")),
-   dict(name="Inference", detail="lookups only<br>or mixed", ready=_core_ready("mbi.inference.lookup")),
-   dict(name="Hardware", detail="SRAM search,<br>energy", ready=_core_ready("mbi.hardware.sram")),
-], title="The MBI pipeline (filled = available in this copy)"), key="pipeline")
+STAGES = [
+    dict(name=dataset_info(cfg.dataset).title, detail="50k / 10k / 10k", ready=True),
+    dict(name="RAM", detail=f"{ram.num_glimpses} quantized\nglimpses", ready=True),
+    dict(name="Table", detail="distilled\nkey -> value", ready=_core_ready("mbi.memory.lut")),
+    dict(name="Search", detail="weighted Manhattan,\nk-means tree", ready=_core_ready("mbi.search.searchers")),
+    dict(name="Inference", detail="lookups only\nor mixed", ready=_core_ready("mbi.inference.lookup")),
+    dict(name="Hardware", detail="SRAM search,\nenergy", ready=_core_ready("mbi.hardware.sram")),
+]
+PIPELINE_TITLE = "The MBI pipeline (filled = available in this copy)"
+# An SVG image, not a Plotly figure: the first figure is drawn without waiting for Plotly's 4.6 MB chunk
+# (BENCHMARKS.md, cold start).
+furniture.image(plots.pipeline_svg(STAGES, PIPELINE_TITLE), PIPELINE_TITLE, width="content",
+                alt="The MBI pipeline, left to right: " + "; ".join(
+                    f"{s['name']} ({s['detail']})".replace("\n", " ") + ("" if s["ready"] else ", not yet available")
+                    for s in STAGES))
 
 # The rest of the page's imports come after its first figure: on a fresh server they cost about half a CPU-second
-# (pandas, the hardware model, the drawing canvas), during which the browser already loads Plotly's code
+# (pandas, the hardware model, the drawing canvas), during which the browser already draws it
 # (BENCHMARKS.md, cold start).
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -183,9 +190,10 @@ names = models.class_names()
 for b, col in enumerate(st.columns(GALLERY)):
     i, label, said = int(start) + b, gallery["labels"][b], gallery["predictions"][b]
     verdict = "correct" if said == label else "wrong"
-    fig = plots.glimpse_path(np.asarray(gallery["images"][b], dtype=np.uint8), np.asarray(gallery["centres"][b]),
-                             ram.patch_size, scales,
-                             title=f"#{i}: label {names[label]}, RAM says {names[said]} ({verdict})")
-    fig.update_yaxes(constrain="domain")
-    with col:
-        furniture.plot(fig, key=f"gallery{b}")
+    title = f"#{i}: label {names[label]}, RAM says {names[said]} ({verdict})"
+    centres = np.asarray(gallery["centres"][b])
+    with col:  # SVG images (digit, glimpse squares, numbered path): no Plotly chunk needed on the first view
+        furniture.image(plots.glimpse_path_svg(np.asarray(gallery["images"][b], dtype=np.uint8), centres,
+                                               ram.patch_size, scales, title), title,
+                        alt=f"Test image #{i}, label {names[label]}, with the RAM's {len(centres)} glimpses numbered "
+                            f"in order and the squares its patches cover; the RAM says {names[said]} ({verdict}).")

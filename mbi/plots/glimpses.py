@@ -55,35 +55,6 @@ def digit_gallery(images: Sequence[np.ndarray], titles: Sequence[str], marks: Se
     return fig
 
 
-def glimpse_path(image: np.ndarray, centers: np.ndarray, patch_size: int, scales: Sequence[int],
-                 title: str = "Glimpse path") -> go.Figure:
-    """A digit with the glimpse centers (pixels, row/col) and the squares each patch covers.
-
-    ``centers`` has shape (T, 2) as (row, col) pixel coordinates; ``scales`` lists the
-    width multiplier of each patch (1, s, s^2, ...).
-    """
-    h = image.shape[0]
-    shapes, annotations = [], []  # one layout update: plotly re-validates every shape on each add_shape
-    for t, (r, c) in enumerate(np.asarray(centers)):
-        y = h - 1 - r
-        for k, s in enumerate(scales):
-            w = patch_size * s
-            x0 = c - w // 2 - 0.5
-            y0 = y - (w - 1 - w // 2) - 0.5
-            shapes.append(dict(type="rect", x0=x0, x1=x0 + w, y0=y0, y1=y0 + w,
-                               line=dict(color=ACCENT_COLOR, width=2 if k == 0 else 1), opacity=0.9 - 0.25 * k))
-        annotations.append(dict(x=c, y=y, text=str(t + 1), showarrow=False, font=dict(color=ACCENT_COLOR, size=14)))
-    fig = go.Figure(go.Heatmap(z=np.asarray(image, dtype=float)[::-1], colorscale="gray_r", showscale=False),
-                    layout=dict(shapes=shapes, annotations=annotations))
-    fig.add_trace(go.Scatter(x=np.asarray(centers)[:, 1], y=h - 1 - np.asarray(centers)[:, 0],
-                             mode="lines+markers", line=dict(color=ACCENT_COLOR), name="path"))
-    apply_layout(fig, title, "column (px)", "row (px, flipped)")
-    fig.update_xaxes(range=[-0.5, image.shape[1] - 0.5], constrain="domain")
-    fig.update_yaxes(range=[-0.5, h - 0.5], scaleanchor="x")
-    fig.update_layout(showlegend=False)
-    return fig
-
-
 def _glimpse_shapes(h: int, centre: Sequence[int], patch_size: int, scales: Sequence[int]) -> list[dict]:
     r, c = centre
     y = h - 1 - r
