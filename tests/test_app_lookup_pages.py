@@ -16,7 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import mbi.model.checkpoint as checkpoint
+from dashboard import furniture
 from mbi.inference.tablesize import read_recipe_tradeoff
+from mbi.inference.vote import recipe_votes
 from tests.apptools import APP, NO_LIMIT, metric, ok, open_page, spec, specs, title
 
 pytestmark = pytest.mark.usefixtures("default_table", "artifacts")
@@ -111,6 +113,11 @@ def test_table_size_budget_moves_the_chosen_point():
         assert [t["name"] for t in tradeoff["data"]] == [f"lookup, {g}" for g in groups]
         assert list(tradeoff["data"][0]["text"]) == [p.shifts for p in sorted(recorded["points"],
                                                                               key=lambda p: p.storage_bytes)]
+        votes = recipe_votes(checkpoint.resolve_checkpoint("default"), [p.shifts for p in recorded["points"]])
+        text = "\n".join(m.value for m in at.markdown)
+        for row in votes:  # each recorded vote's row, as the vote files say (the shipped: the paper's and 1px tables)
+            cells = [furniture.plain(v, 200) for v in row.values()]  # every cell literal in the Markdown table
+            assert "| " + " | ".join(cells) + " |" in text
 
 
 def test_cluster_tree_knobs_node_and_checks():

@@ -208,3 +208,23 @@ def test_one_recorded_vote_per_table_recipe(checkpoint, tmp_path, capsys, monkey
         assert "vote-shift2px.json" in err and "--table-shifts 2px" in err
     finally:
         (checkpoint / vote_file(shifted)).unlink(missing_ok=True)
+
+
+def test_recipe_votes_lists_each_recorded_vote_and_says_which_is_damaged(tmp_path):
+    """The Table size page's rows: one per recipe with a recorded vote (its file, images, C and out-of-fold accuracy
+    at that C), nothing for a recipe without one, and a damaged file named instead of ending the page."""
+    from mbi.inference.vote import recipe_votes
+    from mbi.memory.recipe import TableRecipe
+
+    x, y = _data(4, steps=2, classes=4)
+    vote = LearnedVote.fit(x, y, steps=2, k=3, c=0.3, table="t", weights=(1, 1, 1), classes=4, fitted_on="val:400",
+                           curve={"0.3": 0.9712, "1": 0.8})
+    write_vote(tmp_path, vote, TableRecipe(shifts="1px"))
+    (tmp_path / "vote-shift2px.json").write_text("{}")
+    rows = recipe_votes(tmp_path, ["none", "1px", "2px"])
+    assert [r["table (shifts)"] for r in rows] == ["1px", "2px"]
+    assert rows[0] == {"table (shifts)": "1px", "vote": "vote-shift1px.json", "fitted on": "val:400", "C": "0.3",
+                       "lookup-only + vote (out of fold)": "97.12%"}
+    assert rows[1]["lookup-only + vote (out of fold)"].startswith("not readable: ") and "vote-shift2px.json" in \
+        rows[1]["lookup-only + vote (out of fold)"]
+    assert recipe_votes(tmp_path, ["1px"], TableRecipe(readout="label")) == []  # another readout: another table

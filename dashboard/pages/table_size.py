@@ -13,6 +13,7 @@ import streamlit as st
 
 from mbi import plots
 from mbi.inference.tablesize import budget_grid, read_recipe_tradeoff
+from mbi.inference.vote import recipe_votes
 from mbi.urlstate import Param
 from dashboard import furniture, lookups, models, session_weights, urlsync
 
@@ -110,4 +111,13 @@ else:
                "digit shifted by one pixel in 4 directions, a 2px table by one and by two pixels: more of the "
                f"network's own behaviour around each training trajectory. This model's table: {own} (the paper's "
                "table is `none`; `--table-shifts` picks another on the command line).")
+    votes = recipe_votes(models.model_folder(models.current_model_name()), [p.shifts for p in tradeoff["points"]],
+                         models.lookup_settings_of().table)
+    if votes:
+        st.markdown("**With a learned vote.** A small linear layer over each glimpse's nearest rows of the table "
+                    "(`python -m mbi vote`) answers instead of the last glimpse's row; it is fitted on one table's "
+                    "neighbours, so each recipe has its own:")
+        furniture.text_table(pd.DataFrame(votes))
+        st.caption("Out-of-fold accuracy on the validation digits the vote was fitted on (5 folds; C chosen by it). "
+                   "Test numbers, measured once after the choice: RESULTS.md.")
 urlsync.sync_url(PAGE, PARAMS, messages)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -352,6 +352,27 @@ def read_vote(folder: str | Path, recipe: TableRecipe = TableRecipe()) -> Learne
     return LearnedVote.from_dict(read_json(path), str(path))
 
 
+def recipe_votes(folder: str | Path, shifts: Sequence[str], own: TableRecipe = TableRecipe()) -> list[dict[str, Any]]:
+    """What the votes recorded beside checkpoint ``folder`` for its tables of ``shifts`` (recipes like ``own``, the
+    checkpoint's, with those shifted replays) say, one row per recorded vote: the recipe, its file, the images it was
+    fitted on, its ``C`` and its out-of-fold accuracy there (a fraction). A damaged file's row says so instead."""
+    rows = []
+    for shift in shifts:
+        recipe = replace(own, shifts=shift)
+        try:
+            vote = read_vote(folder, recipe)
+        except ValueError as exc:
+            rows.append({"table (shifts)": shift, "vote": vote_file(recipe), "fitted on": "-", "C": "-",
+                         "lookup-only + vote (out of fold)": f"not readable: {exc}"})
+            continue
+        if vote is not None:
+            oof = vote.curve.get(f"{vote.c:g}")
+            rows.append({"table (shifts)": shift, "vote": vote_file(recipe), "fitted on": vote.fitted_on,
+                         "C": f"{vote.c:g}",
+                         "lookup-only + vote (out of fold)": "-" if oof is None else f"{100 * oof:.2f}%"})
+    return rows
+
+
 __all__ = ["CLASSES", "C_GRID", "FOLDS", "VOTE_FILE", "LearnedVote", "choose_c", "feature_names", "fold_parts",
-           "out_of_fold_predictions", "out_of_fold_scores", "probability_margin", "read_vote", "vote_features",
-           "vote_file", "write_vote"]
+           "out_of_fold_predictions", "out_of_fold_scores", "probability_margin", "read_vote",
+           "recipe_votes", "vote_features", "vote_file", "write_vote"]
