@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mbi.config import TreeConfig
+from mbi.config import RAMConfig, TreeConfig
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.memory.lut import LookupTable, table_fingerprint, table_path
 from mbi.model.checkpoint import Checkpoint
@@ -60,7 +60,7 @@ def table_ready(checkpoint: str | Path | None | Checkpoint) -> bool:
     return (ckpt.folder / "table.npz").is_file() or table_path(ckpt, recipe=ckpt.lookup.table).is_file()
 
 
-def trace_images(model: RAM, table: LookupTable, images: np.ndarray, index: StepIndex,
+def trace_images(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray, index: StepIndex,
                  progress: Callable[[float], None] | None = None, chunk: int = 100) -> LookupTrace:
     """:func:`mbi.inference.lookup.lookup_infer` over ``images`` in chunks of ``chunk``, calling ``progress(fraction)``."""
     if chunk < 1:
@@ -115,7 +115,7 @@ def load_trace(path: str | Path) -> LookupTrace:
     return trace
 
 
-def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: str,
+def cached_trace(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray, images_id: str,
                  weights: Sequence[float] = UNWEIGHTED, kind: str = "brute", tree: TreeConfig | None = None,
                  index: StepIndex | None = None, progress: Callable[[float], None] | None = None,
                  root: Path | None = None) -> LookupTrace:
@@ -242,6 +242,31 @@ def checkpoint_budget_curve(checkpoint: str | Path | Checkpoint, table: LookupTa
     return points
 
 
+def _budget_job(retina: RAMConfig, table: LookupTable, images: np.ndarray, labels: np.ndarray, images_id: str,
+                job: dict, root: Path) -> None:
+    """The table-size curve of ``job``; the whole table's lookup trace of each weighting is shared with
+    :func:`cached_trace` (the brute-force trace of the same images): read from ``traces/`` when there, else
+    saved there, so a page asking for that trace next reads it."""
+    from mbi.inference.tablesize import cached_budget_curve
+
+    paths = {name: trace_path(table, weights, "brute", None, images_id, root)
+             for name, weights in job["weightings"].items()}
+    full: dict[str, LookupTrace] = {}
+    for name, path in paths.items():
+        try:
+            trace = load_trace(path)
+        except ValueError:  # not computed yet, or damaged
+            continue
+        if len(trace.rows) == len(images):
+            full[name] = trace
+    known = set(full)
+    cached_budget_curve(retina, table, images, labels, images_id, job["budgets"], job["weightings"],
+                        progress=report_progress, root=root, full_traces=full)
+    for name in set(full) - known:
+        save_trace(full[name], paths[name])
+        prune_oldest(paths[name].parent, *cache_limits(), keep=paths[name], pattern="*.npz")
+
+
 def _main(job: dict) -> None:
     """The child's work: load the RAM, the table and the images of ``job`` and save what it asks for."""
     from mbi.memory.lut import cached_table
@@ -272,15 +297,13 @@ def _main(job: dict) -> None:
     table = cached_table(ckpt)
     if table_fingerprint(table) != job["table"]:
         raise ValueError(f"the table of {ckpt.folder} is not the one the caller holds (it changed on disk): reload")
+    retina = ckpt.config.ram  # lookups read glimpses with the configuration's sensor: no RAM, no torch here
     if job["what"] == "trace":
         tree = None if job["tree"] is None else TreeConfig.from_dict(job["tree"])
-        cached_trace(ckpt.model, table, images, images_id, job["weights"], job["kind"], tree,
+        cached_trace(retina, table, images, images_id, job["weights"], job["kind"], tree,
                      progress=report_progress, root=root)
     elif job["what"] == "budget":
-        from mbi.inference.tablesize import cached_budget_curve
-
-        cached_budget_curve(ckpt.model, table, images, labels, images_id, job["budgets"], job["weightings"],
-                            progress=report_progress, root=root)
+        _budget_job(retina, table, images, labels, images_id, job, root)
     else:
         raise ValueError(f"unknown job {job['what']!r}")
 
