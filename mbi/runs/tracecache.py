@@ -15,9 +15,12 @@ go first) at ``$MBI_DISK_CACHE_MB`` megabytes and ``$MBI_DISK_CACHE_FILES`` file
 is needed only to compute what this module keeps. :func:`checkpoint_trace`, :func:`checkpoint_ram_predictions`,
 :func:`checkpoint_ram_trace` and :func:`checkpoint_budget_curve` take a checkpoint folder instead of a model:
 they read the result from disk, else run ``python -m mbi.runs.tracecache JOB`` (a short-lived child process of
-:mod:`mbi.runs.child` that loads the RAM, the table and the images, computes the result with :func:`cached_trace`,
-:func:`mbi.model.ram.trace`, :func:`mbi.model.predict.predict` or :func:`mbi.inference.tablesize.cached_budget_curve`,
-saves it where the caller reads it, reports progress on its stdout and exits, memory and all). A failing child
+:mod:`mbi.runs.child` that loads the table and the images, and the RAM where the result needs it, computes the result
+with :func:`cached_trace`, :func:`mbi.model.ram.trace`, :func:`mbi.model.predict.predict` or
+:func:`mbi.inference.tablesize.cached_budget_curve`, saves it where the caller reads it, reports progress on its
+stdout and exits, memory and all). Work two pages would repeat is done once: the RAM's classes and its glimpse
+trace of the same images come from one pass and are saved together, and the table-size curve leaves the whole
+table's lookup traces in ``traces/`` (where :func:`checkpoint_trace` reads them). A failing child
 raises :class:`ChildError` with its error text.
 """
 
@@ -48,8 +51,6 @@ if TYPE_CHECKING:  # a trace is computed with a loaded model (torch); reading on
     from mbi.model.ram import RAM
 
 RAM_TRACE_VERSION = 1
-RAM_TRACE_BATCH = 1000
-"""Images per forward pass of the RAM's glimpse trace in the child (bounds its transient memory)."""
 FIELDS = ("locs", "rows", "distance", "comparisons", "readouts", "queries")
 FORMAT_VERSION = 2
 
@@ -242,6 +243,30 @@ def checkpoint_budget_curve(checkpoint: str | Path | Checkpoint, table: LookupTa
     return points
 
 
+def _ram_pass(ckpt: Checkpoint, images: np.ndarray, images_id: str, root: Path) -> None:
+    """One pass of the RAM over ``images`` (``uint8 [B, 28, 28]``) saving both what the pages ask the RAM for: its
+    classes (:func:`mbi.model.predict.predict`'s: the same batches, the same logits) and its glimpse trace
+    (:func:`mbi.model.ram.trace` of the same episodes), so the second one asked for is read from disk."""
+    import torch
+
+    from mbi.model.predict import PREDICT_BATCH, images_to_tensor
+    from mbi.model.ram import episode_trace
+
+    model = ckpt.model
+    model.eval()
+    classes, parts = [], []
+    with torch.no_grad():
+        for start in range(0, len(images), PREDICT_BATCH):
+            episode = model(images_to_tensor(images[start: start + PREDICT_BATCH]))
+            classes.append(episode.logits.argmax(1).numpy())
+            parts.append(episode_trace(model, episode))
+            report_progress(min(1.0, (start + PREDICT_BATCH) / max(1, len(images))), "RAM glimpses")
+    bits = model.cfg.patch_bits
+    whole = Trace(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Trace)))
+    save_ram_trace(ram_trace_path(ckpt, images_id, root), whole, None if bits is None else 2**bits)
+    atomic_save_npz(ram_predictions_path(ckpt, images_id, root), classes=np.concatenate(classes))
+
+
 def _budget_job(retina: RAMConfig, table: LookupTable, images: np.ndarray, labels: np.ndarray, images_id: str,
                 job: dict, root: Path) -> None:
     """The table-size curve of ``job``; the whole table's lookup trace of each weighting is shared with
@@ -277,22 +302,8 @@ def _main(job: dict) -> None:
     images, labels = images[: job["count"]], labels[: job["count"]]
     images_id = f"{job['split']}:{job['count']}"
 
-    if job["what"] == "ram":
-        from mbi.model.predict import predict
-
-        atomic_save_npz(ram_predictions_path(ckpt, images_id, root), classes=predict(ckpt.model, images))
-        return
-    if job["what"] == "ramtrace":
-        from mbi.model.predict import images_to_tensor
-        from mbi.model.ram import trace
-
-        parts = []
-        for start in range(0, len(images), RAM_TRACE_BATCH):
-            parts.append(trace(ckpt.model, images_to_tensor(images[start: start + RAM_TRACE_BATCH])))
-            report_progress(min(1.0, (start + RAM_TRACE_BATCH) / max(1, len(images))), "RAM glimpses")
-        bits = ckpt.model.cfg.patch_bits
-        whole = Trace(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Trace)))
-        save_ram_trace(ram_trace_path(ckpt, images_id, root), whole, None if bits is None else 2**bits)
+    if job["what"] in ("ram", "ramtrace"):
+        _ram_pass(ckpt, images, images_id, root)
         return
     table = cached_table(ckpt)
     if table_fingerprint(table) != job["table"]:
