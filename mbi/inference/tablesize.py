@@ -101,7 +101,8 @@ def budget_curve(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray,
 
     Equal to :func:`mbi.inference.lookup.lookup_infer` on each :func:`table_prefix`, computed from the largest
     budget down (:func:`narrower_trace`: a smaller prefix searches only where the larger one's path differs or
-    its match lies beyond the prefix). ``full_traces`` (name -> the lookup trace of the whole ``table`` with that
+    its match lies beyond the prefix), with one index build per prefix for all weightings
+    (:meth:`mbi.search.exact.PrunedExact.reweighted`). ``full_traces`` (name -> the lookup trace of the whole ``table`` with that
     weighting, e.g. one read from the trace cache): entries present are used instead of computing them, and the
     ones computed here are added. ``progress(fraction, message)`` is called after each (budget, weighting).
     """
@@ -116,20 +117,25 @@ def budget_curve(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray,
     total = float(sum(budgets) * len(weightings))
     done = 0.0
     acc: dict[int, dict[str, float]] = {rows: {} for rows in budgets}
-    for name, weights in weightings.items():
-        wider: LookupTrace | None = None
-        for rows in reversed(budgets):
-            part = parts[rows]
+    wider: dict[str, LookupTrace] = {}
+    for rows in reversed(budgets):
+        part = parts[rows]
+        built: StepIndex | None = None  # one build per prefix; the other weightings re-weight it
+        for name, weights in weightings.items():
             if rows == len(table) and name in full_traces:
                 trace = full_traces[name]
-            elif wider is None:
-                trace = lookup_infer(model, part, images, index=StepIndex(part, weights))
             else:
-                trace = narrower_trace(model, part, images, StepIndex(part, weights), wider)
+                if built is None:
+                    index = built = StepIndex(part, weights)
+                else:
+                    index = StepIndex(part, weights, "brute", searcher_factory=lambda t, _, w=weights, b=built:
+                                      b.searchers[t].reweighted(w))
+                trace = (lookup_infer(model, part, images, index=index) if name not in wider
+                         else narrower_trace(model, part, images, index, wider[name]))
             if rows == len(table):
                 full_traces[name] = trace
             acc[rows][name] = float(np.mean(trace.prediction == labels))
-            wider = trace
+            wider[name] = trace
             done += rows
             if progress:
                 progress(done / total, f"{rows:,} rows, {name}: {100 * acc[rows][name]:.2f}%")
