@@ -1,7 +1,8 @@
 """A child process for tests/test_child.py: ``python -m tests.child_probe LOG MODE``.
 
 Appends ``start PID`` and ``end PID`` to LOG around its work; MODE ``progress`` prints two progress lines and a stray
-line, ``fail`` raises a ValueError, ``env`` reports the variable ``MBI_PROBE_SETTING`` as its progress message, ``slow`` reports progress once, then reads LOG a few times (so two children would interleave)."""
+line, ``fail`` raises a ValueError, ``env`` reports the variable ``MBI_PROBE_SETTING`` as its progress message,
+``slow`` reports progress once, then reads LOG a few times (so two children would interleave)."""
 
 import os
 import sys

@@ -8,7 +8,8 @@ values, steps, sources and hit counts; tested against ``build_table``): :func:`t
 without distilling again.
 
 :func:`budget_curve` scores lookup-only accuracy of several budgets for named weightings on the
-same images, with each budget's storage; :func:`cached_budget_curve` keeps that curve on disk (the
+same images, with each budget's storage (from the largest budget down: :func:`narrower_trace` searches a smaller
+prefix only where the larger one's answers do not carry over); :func:`cached_budget_curve` keeps that curve on disk (the
 dashboard's Table size page). :func:`table_size_curve` is the paper's experiment (``python -m mbi
 evaluate --lut-sizes``): per budget the weights a, b, c are searched on validation images with
 :func:`mbi.inference.bo.run_bo`, then the unweighted and the BO-weighted metric are scored with
@@ -102,9 +103,10 @@ def budget_curve(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray,
     Equal to :func:`mbi.inference.lookup.lookup_infer` on each :func:`table_prefix`, computed from the largest
     budget down (:func:`narrower_trace`: a smaller prefix searches only where the larger one's path differs or
     its match lies beyond the prefix), with one index build per prefix for all weightings
-    (:meth:`mbi.search.exact.PrunedExact.reweighted`). ``full_traces`` (name -> the lookup trace of the whole ``table`` with that
-    weighting, e.g. one read from the trace cache): entries present are used instead of computing them, and the
-    ones computed here are added. ``progress(fraction, message)`` is called after each (budget, weighting).
+    (:meth:`mbi.search.exact.PrunedExact.reweighted`). ``full_traces`` (name -> the lookup trace of the whole
+    ``table`` with that weighting, e.g. one read from the trace cache): entries present are used instead of
+    computing them, and the ones computed here are added. ``progress(fraction, message)`` is called after each
+    (budget, weighting).
     """
     labels = np.asarray(labels)
     if len(labels) != len(images):

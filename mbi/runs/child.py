@@ -65,7 +65,8 @@ def run_child(module: str, args: Sequence[str], what: str,
     try:
         path = os.pathsep.join([str(PACKAGE_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
         errors = tempfile.TemporaryFile(mode="w+")
-        child = subprocess.Popen([sys.executable, "-m", module, *args], env={**(env_defaults or {}), **os.environ, "PYTHONPATH": path},
+        env = {**(env_defaults or {}), **os.environ, "PYTHONPATH": path}
+        child = subprocess.Popen([sys.executable, "-m", module, *args], env=env,
                                  stdout=subprocess.PIPE, stderr=errors, text=True)
     except BaseException:
         slots.release()

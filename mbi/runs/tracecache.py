@@ -293,7 +293,7 @@ def _budget_job(retina: RAMConfig, table: LookupTable, images: np.ndarray, label
 
 
 def _main(job: dict) -> None:
-    """The child's work: load the RAM, the table and the images of ``job`` and save what it asks for."""
+    """The child's work: load the images of ``job`` and the RAM or the table it needs, and save what it asks for."""
     from mbi.memory.lut import cached_table
 
     ckpt = Checkpoint(job["checkpoint"])
