@@ -173,9 +173,8 @@ def _checkpoint() -> str:
 
 def lookup_trace(table: Any, split: str, count: int, weights: Sequence[float], kind: str = "brute",
                  tree: TreeConfig | None = None) -> Any:
-    """Lookup-only trace of the first ``count`` images of ``split`` (memory, then disk, then computed in a child
-    process that loads the RAM: the server does not import torch for it); a failed child ends the page with its
-    error."""
+    """Lookup-only trace of the first ``count`` images of ``split`` (memory, then disk, e.g. left there by the
+    table-size curve, then computed in a child process); a failed child ends the page with its error."""
     from mbi.runs.tracecache import checkpoint_trace, trace_path
 
     weights = tuple(weights)
@@ -247,8 +246,8 @@ def ram_predictions(split: str, count: int) -> Any:
 
 
 def budget_curve(table: Any, count: int, budgets: Sequence[int], weightings: dict[str, Sequence[float]]) -> Any:
-    """The table-size curve on the first ``count`` test images (memory, disk, or a child process that loads the
-    RAM); a failed child ends the page with its error."""
+    """The table-size curve on the first ``count`` test images (memory, disk, or a child process, which also leaves
+    the whole table's traces for the lookup pages); a failed child ends the page with its error."""
     from mbi.inference.tablesize import budget_curve_path
     from mbi.runs.tracecache import checkpoint_budget_curve
 

@@ -24,6 +24,19 @@ def test_progress_lines_reach_the_caller_and_other_lines_do_not(tmp_path):
     assert [line.split()[0] for line in (tmp_path / "log").read_text().splitlines()] == ["start", "end"]
 
 
+def test_env_defaults_reach_the_child_unless_the_environment_sets_them(tmp_path, monkeypatch):
+    def setting() -> str:
+        seen = []
+        run_child("tests.child_probe", [str(tmp_path / "log"), "env"], "the probe", lambda f, m: seen.append(m),
+                  env_defaults={"MBI_PROBE_SETTING": "default"})
+        return seen[0]
+
+    monkeypatch.delenv("MBI_PROBE_SETTING", raising=False)
+    assert setting() == "default"
+    monkeypatch.setenv("MBI_PROBE_SETTING", "own")
+    assert setting() == "own"
+
+
 def test_a_failing_child_raises_with_its_error_text(tmp_path):
     with pytest.raises(ChildError, match=r"the probe in a child process failed \(exit status 1\): "
                                          r"the probe was told to fail$"):

@@ -22,6 +22,7 @@ from mbi.search.compiled_tree import CompiledTree
 from mbi.search.distance import KeyLayout, distances_reference, pack
 from mbi.search.engine import SEARCH_KINDS, build_searcher
 from mbi.search.exact import CompiledBruteForce, PrunedExact, column_groups, pack_rows
+from mbi.search.weights import check_weights
 from mbi.search.searchers import BruteForce, KMeansTree, search_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,24 @@ def test_compiled_exact_searches_equal_the_numpy_reference(problem, n_threads: i
         assert np.array_equal(got.distance, ref.distance), type(searcher).__name__
     got = pruned.query(queries)
     assert (got.rows_read <= got.rows_bounded).all() and (got.rows_bounded <= len(keys)).all()
+
+
+@settings(max_examples=80, deadline=None)
+@given(problems(), st.tuples(*[st.sampled_from(WEIGHT_VALUES)] * 3), st.sampled_from([1, 8, 32]))
+def test_a_reweighted_pruned_index_answers_as_one_built_with_those_weights(problem, other, group_size: int) -> None:
+    layout, keys, queries, weights = problem
+    other = other if sum(other) > 0 else (0.0, 1.0, 0.0)
+    built = PrunedExact(keys, layout, weights, block=3, group_size=group_size)
+    moved = built.reweighted(other)
+    fresh = PrunedExact(keys, layout, other, block=3, group_size=group_size)
+    ref = BruteForce(keys, layout, other, n_threads=1).query(queries)
+    for searcher in (moved, fresh):
+        got = searcher.query(queries)
+        assert np.array_equal(got.index, ref.index) and np.array_equal(got.distance, ref.distance)
+    assert all(np.array_equal(a, b) for a, b in zip(moved.query_k(queries, 4), fresh.query_k(queries, 4)))
+    assert built.weights == check_weights(weights)  # the index it came from keeps its own weights
+    own = BruteForce(keys, layout, weights, n_threads=1).query(queries)
+    assert np.array_equal(built.query(queries).index, own.index)
 
 
 @settings(max_examples=60, deadline=None)

@@ -6,10 +6,12 @@ A tiny random RAM and a table of 40 training images keep these fast.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from mbi.inference.tablesize import budget_curve, budget_grid, cached_budget_curve, table_prefix
+from mbi.inference.tablesize import budget_curve, budget_grid, cached_budget_curve, narrower_trace, table_prefix
 from mbi.memory import decode
 from mbi.memory.decode import central_keys, decode_key, location_counts, mean_key, node_centroid, subtree_rows
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
@@ -191,6 +193,42 @@ def test_budget_grid_and_curve(model, table, mnist):
     assert points[-1].accuracy["w"] == pytest.approx(np.mean(full.prediction == y))
     assert set(points[0].to_dict()) == {"rows", "storage_bytes", "storage_thermometer_bytes", "accuracy_unweighted",
                                         "accuracy_w"}
+
+
+FIELDS = ("locs", "rows", "distance", "comparisons", "readouts", "queries")
+
+
+@pytest.mark.parametrize("weights", [(1, 1, 1), (1, 2, 0.5), (0.07, 0.08, 0.85)])
+def test_narrower_trace_equals_a_plain_lookup_on_each_prefix(model, table, mnist, weights):
+    x = mnist.test_x[:60]
+    wider = lookup_infer(model, table, x, index=StepIndex(table, weights))
+    paths_differ = 0
+    for rows in (len(table) // 2, 60, 12):  # each from the next larger one, as budget_curve chains them
+        part = table_prefix(table, rows)
+        want = lookup_infer(model, part, x, index=StepIndex(part, weights))
+        got = narrower_trace(model, part, x, StepIndex(part, weights), wider)
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(got, f), getattr(want, f), err_msg=f"{rows} rows: {f}")
+        paths_differ += int(np.any(want.locs != wider.locs))
+        wider = got
+    assert paths_differ > 0  # the reuse was tested where the paths part too, not only on equal paths
+
+
+def test_budget_curve_equals_plain_lookups_and_shares_the_full_trace(model, table, mnist):
+    x, y = mnist.test_x[:50], mnist.test_y[:50]
+    weightings = {"u": (1, 1, 1), "w": (1, 2, 0.5)}
+    full: dict = {}
+    points = budget_curve(CFG, table, x, y, [10, 40, 300, 10**6], weightings, full_traces=full)
+    for point in points:
+        part = table_prefix(table, point.rows)
+        for name, weights in weightings.items():
+            plain = lookup_infer(model, part, x, index=StepIndex(part, weights))
+            assert point.accuracy[name] == float(np.mean(plain.prediction == y)), (point.rows, name)
+    for name, weights in weightings.items():
+        np.testing.assert_array_equal(full[name].queries, lookup_infer(model, table, x, weights=weights).queries)
+    wrong = dataclasses.replace(full["u"], readouts=(full["u"].readouts + 1) % 10)  # a given trace is used as is
+    again = budget_curve(CFG, table, x, y, [len(table)], {"u": (1, 1, 1)}, full_traces={"u": wrong})
+    assert again[0].accuracy["u"] == float(np.mean(wrong.prediction == y))
 
 
 def test_cached_budget_curve_is_reused(model, table, mnist, tmp_path):

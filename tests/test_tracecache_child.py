@@ -19,6 +19,7 @@ from mbi.model.predict import images_to_tensor, predict
 from mbi.model.ram import trace as ram_trace
 from mbi.model.ramtrace import Trace
 from mbi.model.ramtrace import load_trace as load_ram_trace
+from mbi.runs import tracecache
 from mbi.runs.tracecache import (ChildError, FIELDS, checkpoint_budget_curve, checkpoint_ram_predictions,
                                  checkpoint_ram_trace, checkpoint_trace, ram_trace_path, trace_images)
 from tests.tiny import TINY_RAM
@@ -98,3 +99,23 @@ def test_a_failing_child_raises_its_error_text(tiny_checkpoint, tmp_path, artifa
     (broken / "model.pt").write_bytes(b"not a weights file")
     with pytest.raises(ChildError, match="child process failed .*not a PyTorch weights file"):
         checkpoint_ram_predictions(broken, "test", COUNT)
+
+
+def test_the_budget_curve_leaves_its_full_table_traces_for_the_lookup_pages(tiny_checkpoint, model, mnist, artifacts):
+    table = cached_table(tiny_checkpoint)
+    checkpoint_budget_curve(tiny_checkpoint, table, "test", COUNT, [100, len(table)],
+                            {"unweighted": (1.0, 1.0, 1.0), "weighted": WEIGHTS})
+    for weights in ((1.0, 1.0, 1.0), WEIGHTS):
+        expected = trace_images(model, table, mnist.test_x[:COUNT], StepIndex(table, weights))
+        got = checkpoint_trace(tiny_checkpoint, table, "test", COUNT, weights,
+                               progress=lambda f, _: pytest.fail("the curve's trace is on disk: no child"))
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(got, f), getattr(expected, f), err_msg=f)
+
+
+def test_one_ram_pass_leaves_both_its_classes_and_its_glimpse_trace(tiny_checkpoint, model, mnist, artifacts,
+                                                                    monkeypatch):
+    checkpoint_ram_trace(tiny_checkpoint, "test", COUNT)
+    monkeypatch.setattr(tracecache, "_run_child", lambda job, progress: pytest.fail("the classes are on disk"))
+    np.testing.assert_array_equal(checkpoint_ram_predictions(tiny_checkpoint, "test", COUNT),
+                                  predict(model, mnist.test_x[:COUNT]))

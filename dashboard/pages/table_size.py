@@ -2,8 +2,8 @@
 
 A budget's table is the first N rows of the full table (``mbi.inference.tablesize``), so no distilling is needed. The
 curve (every budget of the grid, unweighted and with the session's weights) is computed once per model,
-weights and image count, in a child process that loads the RAM (``mbi.runs.tracecache``), kept in memory and
-on disk; the budget slider only moves the marked point.
+weights and image count, in a child process (``mbi.runs.tracecache``: from the largest budget down, leaving the
+whole table's traces for the other lookup pages), kept in memory and on disk; the budget slider only moves the marked point.
 """
 
 from __future__ import annotations

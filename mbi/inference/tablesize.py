@@ -8,7 +8,8 @@ values, steps, sources and hit counts; tested against ``build_table``): :func:`t
 without distilling again.
 
 :func:`budget_curve` scores lookup-only accuracy of several budgets for named weightings on the
-same images, with each budget's storage; :func:`cached_budget_curve` keeps that curve on disk (the
+same images, with each budget's storage (from the largest budget down: :func:`narrower_trace` searches a smaller
+prefix only where the larger one's answers do not carry over); :func:`cached_budget_curve` keeps that curve on disk (the
 dashboard's Table size page). :func:`table_size_curve` is the paper's experiment (``python -m mbi
 evaluate --lut-sizes``): per budget the weights a, b, c are searched on validation images with
 :func:`mbi.inference.bo.run_bo`, then the unweighted and the BO-weighted metric are scored with
@@ -30,13 +31,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, MutableMapping, Sequence
 
 import numpy as np
 
 from mbi.inference.bo import run_bo
-from mbi.inference.lookup import StepIndex, lookup_infer
-from mbi.memory.lut import LookupTable, build_table, record_episodes, table_fingerprint
+from mbi.config import RAMConfig
+from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
+from mbi.memory.lut import LookupTable, build_table, query_key, record_episodes, table_fingerprint
+from mbi.model.sensor import GlimpseSensor
 from mbi.search.distance import key_layout
 from mbi.search.weights import UNWEIGHTED, Weights
 from mbi.store import artifacts_root, atomic_write_json, cache_limits, prune_oldest, read_json
@@ -91,13 +94,19 @@ class BudgetPoint:
         return out
 
 
-def budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, budgets: Sequence[int],
-                 weightings: Mapping[str, Sequence[float]],
-                 progress: Callable[[float, str], None] | None = None) -> list[BudgetPoint]:
+def budget_curve(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray, labels: np.ndarray,
+                 budgets: Sequence[int], weightings: Mapping[str, Sequence[float]],
+                 progress: Callable[[float, str], None] | None = None,
+                 full_traces: MutableMapping[str, LookupTrace] | None = None) -> list[BudgetPoint]:
     """Lookup-only accuracy on ``images`` of each budget's prefix table, for each named weighting (exact search).
 
-    ``progress(fraction, message)`` is called after each (budget, weighting); work is
-    counted in rows searched, so the fraction tracks time.
+    Equal to :func:`mbi.inference.lookup.lookup_infer` on each :func:`table_prefix`, computed from the largest
+    budget down (:func:`narrower_trace`: a smaller prefix searches only where the larger one's path differs or
+    its match lies beyond the prefix), with one index build per prefix for all weightings
+    (:meth:`mbi.search.exact.PrunedExact.reweighted`). ``full_traces`` (name -> the lookup trace of the whole
+    ``table`` with that weighting, e.g. one read from the trace cache): entries present are used instead of
+    computing them, and the ones computed here are added. ``progress(fraction, message)`` is called after each
+    (budget, weighting).
     """
     labels = np.asarray(labels)
     if len(labels) != len(images):
@@ -105,21 +114,82 @@ def budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labels: np.
     if not weightings:
         raise ValueError("give at least one weighting")
     budgets = sorted({min(int(b), len(table)) for b in budgets})
+    full_traces = {} if full_traces is None else full_traces
+    parts = {rows: table_prefix(table, rows) for rows in budgets}
     total = float(sum(budgets) * len(weightings))
     done = 0.0
-    points = []
-    for rows in budgets:
-        part = table_prefix(table, rows)
-        storage = part.storage_bytes()
-        acc = {}
+    acc: dict[int, dict[str, float]] = {rows: {} for rows in budgets}
+    wider: dict[str, LookupTrace] = {}
+    for rows in reversed(budgets):
+        part = parts[rows]
+        built: StepIndex | None = None  # one build per prefix; the other weightings re-weight it
         for name, weights in weightings.items():
-            trace = lookup_infer(model, part, images, index=StepIndex(part, weights))
-            acc[name] = float(np.mean(trace.prediction == labels))
+            if rows == len(table) and name in full_traces:
+                trace = full_traces[name]
+            else:
+                if built is None:
+                    index = built = StepIndex(part, weights)
+                else:
+                    index = StepIndex(part, weights, "brute", searcher_factory=lambda t, _, w=weights, b=built:
+                                      b.searchers[t].reweighted(w))
+                trace = (lookup_infer(model, part, images, index=index) if name not in wider
+                         else narrower_trace(model, part, images, index, wider[name]))
+            if rows == len(table):
+                full_traces[name] = trace
+            acc[rows][name] = float(np.mean(trace.prediction == labels))
+            wider[name] = trace
             done += rows
             if progress:
-                progress(done / total, f"{rows:,} rows, {name}: {100 * acc[name]:.2f}%")
-        points.append(BudgetPoint(len(part), storage["total_binary"], storage["total_thermometer"], acc))
+                progress(done / total, f"{rows:,} rows, {name}: {100 * acc[rows][name]:.2f}%")
+    points = []
+    for rows in budgets:
+        storage = parts[rows].storage_bytes()
+        points.append(BudgetPoint(len(parts[rows]), storage["total_binary"], storage["total_thermometer"],
+                                  {name: acc[rows][name] for name in weightings}))
     return points
+
+
+def narrower_trace(model: RAM | RAMConfig, part: LookupTable, images: np.ndarray, index: StepIndex,
+                   wider: LookupTrace) -> LookupTrace:
+    """:func:`mbi.inference.lookup.lookup_infer` of ``images`` on ``part`` (a prefix of the table ``wider`` was
+    looked up in, same weights, exact search), reusing ``wider``'s answers where they are exact.
+
+    At each step an image whose state (hidden state and location) equals its state in ``wider`` issues the same
+    query; when ``wider``'s match of it is a row of the prefix, that row is also the prefix's match (the nearest
+    row of the larger set, ties to the lowest, lies in the subset), so only the other queries are searched.
+    ``wider``: a :class:`LookupTrace` of the same ``images`` (``[B, T, ...]``); returns one like it.
+    """
+    cfg = model if isinstance(model, RAMConfig) else model.cfg
+    if part.num_glimpses != cfg.num_glimpses:
+        raise ValueError(f"table has {part.num_glimpses} glimpse steps but the model takes {cfg.num_glimpses}")
+    if len(wider.rows) != len(images):
+        raise ValueError(f"the wider trace has {len(wider.rows)} images, not {len(images)}")
+    sensor = GlimpseSensor(model)
+    layout, limit, n = part.layout, len(part), len(images)
+    hidden = np.zeros((n, layout.hidden_len), dtype=np.uint8)  # h_0, as RAM.initial_state
+    loc = np.full((n, 2), cfg.start_cell, dtype=np.uint8)
+    out = {k: [] for k in ("locs", "rows", "distance", "comparisons", "readouts", "queries")}
+    for t in range(part.num_glimpses):
+        query = wider.queries[:, t].copy()
+        moved = ~((loc == wider.locs[:, t]).all(axis=1) & (hidden == query[:, layout.hidden_cols]).all(axis=1))
+        if moved.any():
+            query[moved] = query_key(sensor.codes(images[moved], loc[moved], index.n_threads), hidden[moved],
+                                     loc[moved])
+        rows, dist = wider.rows[:, t].copy(), wider.distance[:, t].copy()
+        comps = np.full(n, len(index.rows[t]), dtype=np.int64)
+        ask = moved | (rows >= limit)
+        if ask.any():
+            rows[ask], dist[ask], comps[ask] = index.query(t, query[ask])
+        out["locs"].append(loc)
+        out["queries"].append(query)
+        out["rows"].append(rows)
+        out["distance"].append(dist)
+        out["comparisons"].append(comps)
+        out["readouts"].append(part.readout[rows])
+        hidden = part.next_hidden[rows]
+        loc = part.next_loc[rows]
+    return LookupTrace(*(np.stack(out[k], axis=1) for k in ("locs", "rows", "distance", "comparisons",
+                                                            "readouts", "queries")))
 
 
 def _budget_settings(table: LookupTable, images_id: str, budgets: Sequence[int],
@@ -150,17 +220,17 @@ def read_budget_curve(path: str | Path) -> list[BudgetPoint] | None:
         return None  # damaged: compute again
 
 
-def cached_budget_curve(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, images_id: str,
-                        budgets: Sequence[int], weightings: Mapping[str, Sequence[float]],
-                        progress: Callable[[float, str], None] | None = None,
-                        root: Path | None = None) -> list[BudgetPoint]:
-    """:func:`budget_curve`, kept as JSON in ``$MBI_HOME/budgets/`` under a digest of all it depends on
-    (the folder capped like the trace cache: :func:`mbi.store.cache_limits`)."""
+def cached_budget_curve(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray, labels: np.ndarray,
+                        images_id: str, budgets: Sequence[int], weightings: Mapping[str, Sequence[float]],
+                        progress: Callable[[float, str], None] | None = None, root: Path | None = None,
+                        full_traces: MutableMapping[str, LookupTrace] | None = None) -> list[BudgetPoint]:
+    """:func:`budget_curve` (``full_traces`` as there), kept as JSON in ``$MBI_HOME/budgets/`` under a digest of
+    all it depends on (the folder capped like the trace cache: :func:`mbi.store.cache_limits`)."""
     path = budget_curve_path(table, images_id, budgets, weightings, root)
     saved = read_budget_curve(path)
     if saved is not None:
         return saved
-    points = budget_curve(model, table, images, labels, budgets, weightings, progress)
+    points = budget_curve(model, table, images, labels, budgets, weightings, progress, full_traces)
     atomic_write_json(path, {"settings": _budget_settings(table, images_id, budgets, weightings),
                              "points": [dataclasses.asdict(p) for p in points]})
     prune_oldest(path.parent, *cache_limits(), keep=path, pattern="*.json")
@@ -278,5 +348,5 @@ def read_recipe_tradeoff(folder: str | Path) -> dict | None:
 
 
 __all__ = ["RECIPES_FILE", "BudgetPoint", "RecipePoint", "SizePoint", "budget_curve", "budget_curve_path",
-           "budget_grid", "cached_budget_curve", "read_budget_curve", "read_recipe_tradeoff", "recipe_point", "table_prefix", "table_size_curve",
-           "write_recipe_tradeoff"]
+           "budget_grid", "cached_budget_curve", "narrower_trace", "read_budget_curve", "read_recipe_tradeoff",
+           "recipe_point", "table_prefix", "table_size_curve", "write_recipe_tradeoff"]

@@ -19,8 +19,12 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(to_float(images))
 
 
+PREDICT_BATCH = 2000
+"""Images per forward pass of :func:`predict` (a pass elsewhere with the same batches gives the same classes)."""
+
+
 @torch.no_grad()
-def predict(model: RAM, images: np.ndarray | torch.Tensor, batch_size: int = 2000) -> np.ndarray:
+def predict(model: RAM, images: np.ndarray | torch.Tensor, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Deterministic class predictions (location = policy mean), as the lookup table sees the model."""
     model.eval()
     x = images if isinstance(images, torch.Tensor) else images_to_tensor(images)

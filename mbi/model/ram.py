@@ -275,7 +275,12 @@ class _Bypass:
 def trace(model: RAM, x: torch.Tensor) -> Trace:
     """Deterministic pass recording every glimpse: where it looked, what it saw, what it would answer."""
     model.eval()
-    ep = model(x)
+    return episode_trace(model, model(x))
+
+
+@torch.no_grad()
+def episode_trace(model: RAM, ep: Episode) -> Trace:
+    """:func:`trace` of the deterministic episode ``ep`` that ``model`` (in eval mode) already ran."""
     cfg = model.cfg
     b, t = ep.locs.shape[:2]
     patches = ep.rhos.reshape(b, t, cfg.num_patches, cfg.patch_size, cfg.patch_size)

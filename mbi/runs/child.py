@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO, Callable, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 from mbi.validate import env_int
 
@@ -52,10 +52,11 @@ def _last_error_line(text: str) -> str:
 
 def run_child(module: str, args: Sequence[str], what: str,
               progress: Callable[[float, str], None] | None = None,
-              waiting: Callable[[], None] | None = None) -> None:
+              waiting: Callable[[], None] | None = None, env_defaults: Mapping[str, str] | None = None) -> None:
     """Run ``python -m module *args`` once a slot is free (:func:`max_children`), pass its ``progress F MESSAGE``
     lines on to ``progress``; raise :class:`ChildError` naming ``what`` (e.g. "the RAM pass") and quoting the
-    child's error when it exits with a non-zero status. ``waiting`` is called once if the caller must wait."""
+    child's error when it exits with a non-zero status. ``waiting`` is called once if the caller must wait.
+    ``env_defaults``: environment variables of the child where this process's environment does not set them."""
     slots = _slots_for(max_children())
     if not slots.acquire(blocking=False):
         if waiting:
@@ -64,7 +65,8 @@ def run_child(module: str, args: Sequence[str], what: str,
     try:
         path = os.pathsep.join([str(PACKAGE_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
         errors = tempfile.TemporaryFile(mode="w+")
-        child = subprocess.Popen([sys.executable, "-m", module, *args], env={**os.environ, "PYTHONPATH": path},
+        env = {**(env_defaults or {}), **os.environ, "PYTHONPATH": path}
+        child = subprocess.Popen([sys.executable, "-m", module, *args], env=env,
                                  stdout=subprocess.PIPE, stderr=errors, text=True)
     except BaseException:
         slots.release()

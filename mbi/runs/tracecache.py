@@ -15,9 +15,12 @@ go first) at ``$MBI_DISK_CACHE_MB`` megabytes and ``$MBI_DISK_CACHE_FILES`` file
 is needed only to compute what this module keeps. :func:`checkpoint_trace`, :func:`checkpoint_ram_predictions`,
 :func:`checkpoint_ram_trace` and :func:`checkpoint_budget_curve` take a checkpoint folder instead of a model:
 they read the result from disk, else run ``python -m mbi.runs.tracecache JOB`` (a short-lived child process of
-:mod:`mbi.runs.child` that loads the RAM, the table and the images, computes the result with :func:`cached_trace`,
-:func:`mbi.model.ram.trace`, :func:`mbi.model.predict.predict` or :func:`mbi.inference.tablesize.cached_budget_curve`,
-saves it where the caller reads it, reports progress on its stdout and exits, memory and all). A failing child
+:mod:`mbi.runs.child` that loads the table and the images, and the RAM where the result needs it, computes the result
+with :func:`cached_trace`, :func:`mbi.model.ram.trace`, :func:`mbi.model.predict.predict` or
+:func:`mbi.inference.tablesize.cached_budget_curve`, saves it where the caller reads it, reports progress on its
+stdout and exits, memory and all). Work two pages would repeat is done once: the RAM's classes and its glimpse
+trace of the same images come from one pass and are saved together, and the table-size curve leaves the whole
+table's lookup traces in ``traces/`` (where :func:`checkpoint_trace` reads them). A failing child
 raises :class:`ChildError` with its error text.
 """
 
@@ -32,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mbi.config import TreeConfig
+from mbi.config import RAMConfig, TreeConfig
 from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
 from mbi.memory.lut import LookupTable, table_fingerprint, table_path
 from mbi.model.checkpoint import Checkpoint
@@ -48,8 +51,6 @@ if TYPE_CHECKING:  # a trace is computed with a loaded model (torch); reading on
     from mbi.model.ram import RAM
 
 RAM_TRACE_VERSION = 1
-RAM_TRACE_BATCH = 1000
-"""Images per forward pass of the RAM's glimpse trace in the child (bounds its transient memory)."""
 FIELDS = ("locs", "rows", "distance", "comparisons", "readouts", "queries")
 FORMAT_VERSION = 2
 
@@ -60,7 +61,7 @@ def table_ready(checkpoint: str | Path | None | Checkpoint) -> bool:
     return (ckpt.folder / "table.npz").is_file() or table_path(ckpt, recipe=ckpt.lookup.table).is_file()
 
 
-def trace_images(model: RAM, table: LookupTable, images: np.ndarray, index: StepIndex,
+def trace_images(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray, index: StepIndex,
                  progress: Callable[[float], None] | None = None, chunk: int = 100) -> LookupTrace:
     """:func:`mbi.inference.lookup.lookup_infer` over ``images`` in chunks of ``chunk``, calling ``progress(fraction)``."""
     if chunk < 1:
@@ -115,7 +116,7 @@ def load_trace(path: str | Path) -> LookupTrace:
     return trace
 
 
-def cached_trace(model: RAM, table: LookupTable, images: np.ndarray, images_id: str,
+def cached_trace(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray, images_id: str,
                  weights: Sequence[float] = UNWEIGHTED, kind: str = "brute", tree: TreeConfig | None = None,
                  index: StepIndex | None = None, progress: Callable[[float], None] | None = None,
                  root: Path | None = None) -> LookupTrace:
@@ -242,8 +243,57 @@ def checkpoint_budget_curve(checkpoint: str | Path | Checkpoint, table: LookupTa
     return points
 
 
+def _ram_pass(ckpt: Checkpoint, images: np.ndarray, images_id: str, root: Path) -> None:
+    """One pass of the RAM over ``images`` (``uint8 [B, 28, 28]``) saving both what the pages ask the RAM for: its
+    classes (:func:`mbi.model.predict.predict`'s: the same batches, the same logits) and its glimpse trace
+    (:func:`mbi.model.ram.trace` of the same episodes), so the second one asked for is read from disk."""
+    import torch
+
+    from mbi.model.predict import PREDICT_BATCH, images_to_tensor
+    from mbi.model.ram import episode_trace
+
+    model = ckpt.model
+    model.eval()
+    classes, parts = [], []
+    with torch.no_grad():
+        for start in range(0, len(images), PREDICT_BATCH):
+            episode = model(images_to_tensor(images[start: start + PREDICT_BATCH]))
+            classes.append(episode.logits.argmax(1).numpy())
+            parts.append(episode_trace(model, episode))
+            report_progress(min(1.0, (start + PREDICT_BATCH) / max(1, len(images))), "RAM glimpses")
+    bits = model.cfg.patch_bits
+    whole = Trace(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Trace)))
+    save_ram_trace(ram_trace_path(ckpt, images_id, root), whole, None if bits is None else 2**bits)
+    atomic_save_npz(ram_predictions_path(ckpt, images_id, root), classes=np.concatenate(classes))
+
+
+def _budget_job(retina: RAMConfig, table: LookupTable, images: np.ndarray, labels: np.ndarray, images_id: str,
+                job: dict, root: Path) -> None:
+    """The table-size curve of ``job``; the whole table's lookup trace of each weighting is shared with
+    :func:`cached_trace` (the brute-force trace of the same images): read from ``traces/`` when there, else
+    saved there, so a page asking for that trace next reads it."""
+    from mbi.inference.tablesize import cached_budget_curve
+
+    paths = {name: trace_path(table, weights, "brute", None, images_id, root)
+             for name, weights in job["weightings"].items()}
+    full: dict[str, LookupTrace] = {}
+    for name, path in paths.items():
+        try:
+            trace = load_trace(path)
+        except ValueError:  # not computed yet, or damaged
+            continue
+        if len(trace.rows) == len(images):
+            full[name] = trace
+    known = set(full)
+    cached_budget_curve(retina, table, images, labels, images_id, job["budgets"], job["weightings"],
+                        progress=report_progress, root=root, full_traces=full)
+    for name in set(full) - known:
+        save_trace(full[name], paths[name])
+        prune_oldest(paths[name].parent, *cache_limits(), keep=paths[name], pattern="*.npz")
+
+
 def _main(job: dict) -> None:
-    """The child's work: load the RAM, the table and the images of ``job`` and save what it asks for."""
+    """The child's work: load the images of ``job`` and the RAM or the table it needs, and save what it asks for."""
     from mbi.memory.lut import cached_table
 
     ckpt = Checkpoint(job["checkpoint"])
@@ -252,35 +302,19 @@ def _main(job: dict) -> None:
     images, labels = images[: job["count"]], labels[: job["count"]]
     images_id = f"{job['split']}:{job['count']}"
 
-    if job["what"] == "ram":
-        from mbi.model.predict import predict
-
-        atomic_save_npz(ram_predictions_path(ckpt, images_id, root), classes=predict(ckpt.model, images))
-        return
-    if job["what"] == "ramtrace":
-        from mbi.model.predict import images_to_tensor
-        from mbi.model.ram import trace
-
-        parts = []
-        for start in range(0, len(images), RAM_TRACE_BATCH):
-            parts.append(trace(ckpt.model, images_to_tensor(images[start: start + RAM_TRACE_BATCH])))
-            report_progress(min(1.0, (start + RAM_TRACE_BATCH) / max(1, len(images))), "RAM glimpses")
-        bits = ckpt.model.cfg.patch_bits
-        whole = Trace(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Trace)))
-        save_ram_trace(ram_trace_path(ckpt, images_id, root), whole, None if bits is None else 2**bits)
+    if job["what"] in ("ram", "ramtrace"):
+        _ram_pass(ckpt, images, images_id, root)
         return
     table = cached_table(ckpt)
     if table_fingerprint(table) != job["table"]:
         raise ValueError(f"the table of {ckpt.folder} is not the one the caller holds (it changed on disk): reload")
+    retina = ckpt.config.ram  # lookups read glimpses with the configuration's sensor: no RAM, no torch here
     if job["what"] == "trace":
         tree = None if job["tree"] is None else TreeConfig.from_dict(job["tree"])
-        cached_trace(ckpt.model, table, images, images_id, job["weights"], job["kind"], tree,
+        cached_trace(retina, table, images, images_id, job["weights"], job["kind"], tree,
                      progress=report_progress, root=root)
     elif job["what"] == "budget":
-        from mbi.inference.tablesize import cached_budget_curve
-
-        cached_budget_curve(ckpt.model, table, images, labels, images_id, job["budgets"], job["weightings"],
-                            progress=report_progress, root=root)
+        _budget_job(retina, table, images, labels, images_id, job, root)
     else:
         raise ValueError(f"unknown job {job['what']!r}")
 

@@ -25,6 +25,7 @@ groups of its columns, of the differences of the groups' level sums):
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Sequence
 
@@ -33,6 +34,7 @@ import numpy as np
 from mbi.search import kernels
 from mbi.search.distance import KeyLayout, default_threads, pack, part_word_slices
 from mbi.search.searchers import SearchResult, Searcher
+from mbi.search.weights import check_weights
 from mbi.validate import check_int, check_number
 
 
@@ -180,10 +182,23 @@ class PrunedExact(CompiledSearcher):
                       for g in self._column_groups)
         narrow = largest <= 255  # group sums in bytes (the common case) or in 16 bits
         self._chunks = np.ascontiguousarray(self._group_sums(sorted_keys).T, dtype=np.uint8 if narrow else np.uint16)
+        self._int_weights = self._integer_weights()
+
+    def _integer_weights(self) -> np.ndarray:
+        """The group-sum bound's weights of the patch and hidden parts, as integers (``uint16``/``uint32 [2]``)."""
         a, b, _ = self.weights
         top = max(a, b)
-        self._int_weights = np.array([math.floor(kernels.INT_WEIGHT_SCALE * w / top) if top > 0 else 0
-                                      for w in (a, b)], dtype=np.uint16 if narrow else np.uint32)
+        return np.array([math.floor(kernels.INT_WEIGHT_SCALE * w / top) if top > 0 else 0 for w in (a, b)],
+                        dtype=np.uint16 if self._chunks.dtype == np.uint8 else np.uint32)
+
+    def reweighted(self, weights: Sequence[float]) -> "PrunedExact":
+        """This index under other eq. (1) ``weights``: the rows' order, codes and group sums do not depend on the
+        weights, so the copy shares them (no new build) and answers as a ``PrunedExact`` built with ``weights``."""
+        out = copy.copy(self)
+        out.weights = check_weights(weights)
+        out._weights = np.array(out.weights, dtype=np.float64)
+        out._int_weights = out._integer_weights()
+        return out
 
     def _patch_sum(self, keys: np.ndarray) -> np.ndarray:
         """Sum of the patch levels of each key (= popcount of its patch code), int64."""
