@@ -295,7 +295,7 @@ def test_ram_page_sweeps_and_a_live_training(server, page):
     # leave the page and come back: the run (and its curves) are still there
     nav = page.get_by_test_id("stSidebarNavItems")
     nav.get_by_role("link", name="Overview").click()
-    _wait_title(page, "#0:")
+    _wait_caption(page, "#0:")  # the Overview's gallery (images with captions)
     nav.get_by_role("link", name="RAM hyperparameters").click()
     _wait_title(page, "Training 'my run'")
     page.get_by_text("Best validation accuracy").wait_for()
