@@ -117,7 +117,9 @@ else:
         st.markdown("**With a learned vote.** A small linear layer over each glimpse's nearest rows of the table "
                     "(`python -m mbi vote`) answers instead of the last glimpse's row; it is fitted on one table's "
                     "neighbours, so each recipe has its own:")
-        furniture.text_table(pd.DataFrame(votes))
+        shown = pd.DataFrame(votes)
+        furniture.text_table(shown[[c for c in shown.columns if c != "vote"]])  # the file names (long) go below
         st.caption("Out-of-fold accuracy on the validation digits the vote was fitted on (5 folds; C chosen by it). "
-                   "Test numbers, measured once after the choice: RESULTS.md.")
+                   f"Recorded beside the model as {', '.join(shown['vote'])}. Test numbers, measured once after the "
+                   "choice: RESULTS.md.")
 urlsync.sync_url(PAGE, PARAMS, messages)
