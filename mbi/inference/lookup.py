@@ -152,15 +152,19 @@ def lookup_infer(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray,
                          for f in ("locs", "rows", "distance", "comparisons", "readouts", "queries")))
 
 
-def _lookup_batch(cfg: RAMConfig, sensor: GlimpseSensor, table: LookupTable, index: StepIndex,
-                  images: np.ndarray) -> LookupTrace:
-    hidden = np.zeros((len(images), table.layout.hidden_len), dtype=np.uint8)  # h_0, as RAM.initial_state
-    loc = np.full((len(images), 2), cfg.start_cell, dtype=np.uint8)
-    steps = table.num_glimpses
+StepAnswer = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+"""``(t, hidden [B, S], loc [B, 2]) -> (query [B, D], row [B], distance [B], comparisons [B])``: one glimpse step's
+lookups for images in these states (:func:`lookup_episode`)."""
+
+
+def lookup_episode(cfg: RAMConfig, table: LookupTable, n: int, answer: StepAnswer) -> LookupTrace:
+    """The lookup-only episode of ``n`` images: from h_0 and the start cell, each step's matched rows (``answer``)
+    give the next hidden states and locations (the table's values); returns every step's record, ``[n, T, ...]``."""
+    hidden = np.zeros((n, table.layout.hidden_len), dtype=np.uint8)  # h_0, as RAM.initial_state
+    loc = np.full((n, 2), cfg.start_cell, dtype=np.uint8)
     out = {k: [] for k in ("locs", "rows", "distance", "comparisons", "readouts", "queries")}
-    for t in range(steps):
-        query = query_key(sensor.codes(images, loc, index.n_threads), hidden, loc)
-        rows, dist, comps = index.query(t, query)
+    for t in range(table.num_glimpses):
+        query, rows, dist, comps = answer(t, hidden, loc)
         out["locs"].append(loc)
         out["queries"].append(query)
         out["rows"].append(rows)
@@ -171,6 +175,15 @@ def _lookup_batch(cfg: RAMConfig, sensor: GlimpseSensor, table: LookupTable, ind
         loc = table.next_loc[rows]
     return LookupTrace(*(np.stack(out[k], axis=1) for k in ("locs", "rows", "distance", "comparisons",
                                                             "readouts", "queries")))
+
+
+def _lookup_batch(cfg: RAMConfig, sensor: GlimpseSensor, table: LookupTable, index: StepIndex,
+                  images: np.ndarray) -> LookupTrace:
+    def answer(t: int, hidden: np.ndarray, loc: np.ndarray) -> tuple[np.ndarray, ...]:
+        query = query_key(sensor.codes(images, loc, index.n_threads), hidden, loc)
+        return (query, *index.query(t, query))
+
+    return lookup_episode(cfg, table, len(images), answer)
 
 
 def evaluate_lookup(

@@ -37,7 +37,7 @@ import numpy as np
 
 from mbi.inference.bo import run_bo
 from mbi.config import RAMConfig
-from mbi.inference.lookup import LookupTrace, StepIndex, lookup_infer
+from mbi.inference.lookup import LookupTrace, StepIndex, lookup_episode, lookup_infer
 from mbi.memory.lut import LookupTable, build_table, query_key, record_episodes, table_fingerprint
 from mbi.model.sensor import GlimpseSensor
 from mbi.search.distance import key_layout
@@ -166,10 +166,8 @@ def narrower_trace(model: RAM | RAMConfig, part: LookupTable, images: np.ndarray
         raise ValueError(f"the wider trace has {len(wider.rows)} images, not {len(images)}")
     sensor = GlimpseSensor(model)
     layout, limit, n = part.layout, len(part), len(images)
-    hidden = np.zeros((n, layout.hidden_len), dtype=np.uint8)  # h_0, as RAM.initial_state
-    loc = np.full((n, 2), cfg.start_cell, dtype=np.uint8)
-    out = {k: [] for k in ("locs", "rows", "distance", "comparisons", "readouts", "queries")}
-    for t in range(part.num_glimpses):
+
+    def answer(t: int, hidden: np.ndarray, loc: np.ndarray) -> tuple[np.ndarray, ...]:
         query = wider.queries[:, t].copy()
         moved = ~((loc == wider.locs[:, t]).all(axis=1) & (hidden == query[:, layout.hidden_cols]).all(axis=1))
         if moved.any():
@@ -180,16 +178,9 @@ def narrower_trace(model: RAM | RAMConfig, part: LookupTable, images: np.ndarray
         ask = moved | (rows >= limit)
         if ask.any():
             rows[ask], dist[ask], comps[ask] = index.query(t, query[ask])
-        out["locs"].append(loc)
-        out["queries"].append(query)
-        out["rows"].append(rows)
-        out["distance"].append(dist)
-        out["comparisons"].append(comps)
-        out["readouts"].append(part.readout[rows])
-        hidden = part.next_hidden[rows]
-        loc = part.next_loc[rows]
-    return LookupTrace(*(np.stack(out[k], axis=1) for k in ("locs", "rows", "distance", "comparisons",
-                                                            "readouts", "queries")))
+        return query, rows, dist, comps
+
+    return lookup_episode(cfg, part, n, answer)
 
 
 def _budget_settings(table: LookupTable, images_id: str, budgets: Sequence[int],
