@@ -262,3 +262,18 @@ def test_cached_trace_is_the_lookup_and_is_reused(model, table, mnist, tmp_path)
     with pytest.raises(ValueError, match="not a valid"):
         load_trace(files[0])
     np.testing.assert_array_equal(cached_trace(model, table, x, "test:25", root=tmp_path).rows, direct.rows)
+
+
+def test_a_reweighted_step_index_answers_as_one_built_with_those_weights(model, table, mnist):
+    """StepIndex.reweighted (what the table-size curve uses for its second weighting): the same trace, field by
+    field, as an index built anew with the other weights; an approximate index is refused."""
+    x = mnist.val_x[:20]
+    built = StepIndex(table, (1, 1, 1))
+    moved = built.reweighted((1, 2, 0.5))
+    assert moved.weights == StepIndex(table, (1, 2, 0.5)).weights and moved.searchers[0] is not built.searchers[0]
+    want = lookup_infer(model, table, x, index=StepIndex(table, (1, 2, 0.5)))
+    got = lookup_infer(model, table, x, index=moved)
+    for f in ("locs", "rows", "distance", "comparisons", "readouts", "queries"):
+        np.testing.assert_array_equal(getattr(got, f), getattr(want, f), err_msg=f)
+    with pytest.raises(ValueError, match="re-weighted"):
+        StepIndex(table, (1, 1, 1), eps=0.3).reweighted((1, 2, 0.5))

@@ -25,6 +25,7 @@ from mbi.memory.lut import LookupTable, query_key
 from mbi.model.sensor import GlimpseSensor
 from mbi.search.distance import default_threads
 from mbi.search.engine import build_searcher, exact_reference
+from mbi.search.exact import PrunedExact
 from mbi.search.searchers import Searcher, SearchReport, error_histogram, search_report
 from mbi.search.weights import UNWEIGHTED, check_weights
 from mbi.validate import check_int, check_number
@@ -88,6 +89,15 @@ class StepIndex:
             else:
                 self.searchers.append(build_searcher(table.keys_of_step(t), table.layout, self.weights, str(kind),
                                                      n_threads=self.n_threads, tree=self.tree, eps=self.eps))
+
+    def reweighted(self, weights: Sequence[float]) -> "StepIndex":
+        """This exact index under other eq. (1) ``weights``, with no new build: each step's pruned search shares its
+        sorted rows and codes (:meth:`mbi.search.exact.PrunedExact.reweighted`); it answers as an index built with
+        ``weights``. Only for exact "brute" indexes whose steps are pruned searches (e.g. not the array model's)."""
+        if self.kind != "brute" or self.eps or not all(s is None or isinstance(s, PrunedExact) for s in self.searchers):
+            raise ValueError("only an exact 'brute' index can be re-weighted; build a new StepIndex instead")
+        return StepIndex(self.table, weights, "brute", n_threads=self.n_threads,
+                         searcher_factory=lambda t, _: self.searchers[t].reweighted(weights))
 
     def query(self, t: int, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest row (global index), its distance and the comparisons made, for step ``t``."""

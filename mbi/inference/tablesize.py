@@ -127,11 +127,8 @@ def budget_curve(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray,
             if rows == len(table) and name in full_traces:
                 trace = full_traces[name]
             else:
-                if built is None:
-                    index = built = StepIndex(part, weights)
-                else:
-                    index = StepIndex(part, weights, "brute", searcher_factory=lambda t, _, w=weights, b=built:
-                                      b.searchers[t].reweighted(w))
+                index = StepIndex(part, weights) if built is None else built.reweighted(weights)
+                built = built or index
                 trace = (lookup_infer(model, part, images, index=index) if name not in wider
                          else narrower_trace(model, part, images, index, wider[name]))
             if rows == len(table):
