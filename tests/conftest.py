@@ -17,6 +17,10 @@ from tests.tiny import TINY_RAM
 
 torch.set_num_threads(1)
 
+# The app tests exercise computing every page's results; restoring a shipped model's precomputed views instead
+# (mbi.runs.views) is tested where it is turned back on (tests/test_views.py).
+os.environ["MBI_SHIPPED_VIEWS"] = "off"
+
 
 @pytest.fixture(scope="session")
 def mnist() -> Dataset:

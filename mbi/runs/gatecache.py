@@ -22,6 +22,7 @@ from mbi.inference.gate import (LearnedGate, Neighbours, accuracy_at_share, erro
                                 gated_predictions, step_neighbours, wrong_answers)
 from mbi.inference.lookup import LookupTrace, StepIndex
 from mbi.memory.lut import LookupTable
+from mbi.runs import views
 from mbi.runs.tracecache import cached_trace, trace_path
 from mbi.store import atomic_save_npz, cache_limits, prune_oldest
 
@@ -45,7 +46,7 @@ def cached_neighbours(table: LookupTable, weights: Sequence[float], trace: Looku
     :class:`StepIndex` of ``table`` under ``weights`` to search with, default: one is built).
     """
     path = neighbours_path(table, weights, kind, tree, images, k, root)
-    if path.is_file():
+    if views.restore(path, root):
         try:
             with np.load(path, allow_pickle=False) as npz:
                 found = Neighbours(npz["rows"], npz["distance"])

@@ -42,6 +42,7 @@ from mbi.model.checkpoint import Checkpoint
 from mbi.model.ramtrace import Trace
 from mbi.model.ramtrace import load_trace as load_ram_trace
 from mbi.model.ramtrace import save_trace as save_ram_trace
+from mbi.runs import views
 from mbi.runs.child import ChildError, report_progress, run_child
 from mbi.search.weights import UNWEIGHTED
 from mbi.store import artifacts_root, atomic_save_npz, cache_limits, prune_oldest
@@ -128,7 +129,7 @@ def cached_trace(model: RAM | RAMConfig, table: LookupTable, images: np.ndarray,
     if index is not None and tuple(index.weights) != tuple(float(w) for w in weights):
         raise ValueError(f"index weights {index.weights} differ from weights {tuple(weights)}")
     path = trace_path(table, weights, kind, tree, images_id, root)
-    if path.is_file():
+    if views.restore(path, root):
         try:
             trace = load_trace(path)
             if len(trace.rows) == len(images):
@@ -179,6 +180,7 @@ def checkpoint_ram_trace(checkpoint: str | Path | Checkpoint, split: str, count:
     ``count`` images of ``split`` (only images ``rows`` of them when given), from ``traces/`` on disk or computed in
     a child process: what the Glimpse paths page shows for a test digit without torch in the server."""
     path = ram_trace_path(checkpoint, f"{split}:{int(count)}", root)
+    views.restore(path, root)
     try:
         return load_ram_trace(path, rows)
     except ValueError:  # not computed yet, or damaged: compute it
@@ -199,6 +201,7 @@ def checkpoint_trace(checkpoint: str | Path | Checkpoint, table: LookupTable, sp
     """:func:`cached_trace` of the first ``count`` images of ``split`` of the checkpoint's dataset with its RAM, from
     disk or computed in a child process (``table``: the checkpoint's full table, :func:`mbi.memory.lut.cached_table`)."""
     path = trace_path(table, weights, kind, tree, f"{split}:{int(count)}", root)
+    views.restore(path, root)
     try:
         return load_trace(path)
     except ValueError:  # not computed yet, or damaged: compute it
@@ -214,6 +217,7 @@ def checkpoint_ram_predictions(checkpoint: str | Path | Checkpoint, split: str, 
     """The RAM's classes (``int64 [count]``, :func:`mbi.model.predict.predict`) of the first ``count`` images of
     ``split``, from ``traces/`` on disk or computed in a child process."""
     path = ram_predictions_path(checkpoint, f"{split}:{int(count)}", root)
+    views.restore(path, root)
     classes = _load_classes(path)
     if classes is None:
         _run_child(_job("ram", checkpoint, None, root, split=split, count=int(count)), None)
@@ -232,6 +236,7 @@ def checkpoint_budget_curve(checkpoint: str | Path | Checkpoint, table: LookupTa
     from mbi.inference.tablesize import budget_curve_path, read_budget_curve
 
     path = budget_curve_path(table, f"{split}:{int(count)}", budgets, weightings, root)
+    views.restore(path, root)
     points = read_budget_curve(path)
     if points is None:
         _run_child(_job("budget", checkpoint, table, root, split=split, count=int(count),

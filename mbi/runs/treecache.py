@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from mbi.config import TreeConfig
+from mbi.runs import views
 from mbi.runs.child import ChildError, run_child
 from mbi.search.distance import KeyLayout
 from mbi.search.engine import build_searcher
@@ -146,7 +147,7 @@ def tree_view(keys: np.ndarray, layout: KeyLayout, weights: Sequence[float], tre
     """:func:`compute_view` of these inputs: read from ``$MBI_HOME/trees/``, else computed in a child process
     (else here) and saved."""
     path = view_path(keys, layout, weights, tree, queries, checks, root)
-    if not path.is_file():
+    if not views.restore(path, root):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix="-in.npz", dir=path.parent)
         inputs = Path(name)

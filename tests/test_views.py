@@ -1,0 +1,173 @@
+"""Precomputed first views (mbi.runs.views): restored only by name and checksum, recorded from the cache folders
+only, and the shipped default model's views equal to a fresh computation of every page's default state."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mbi.runs import views
+from mbi.store import atomic_save_npz, atomic_write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORD = "python -m dashboard.warm --record-views default"
+
+
+@pytest.fixture()
+def shipped(tmp_path, monkeypatch):
+    """A model folder whose ``views/`` was recorded from a hand-made home with a trace, a curve and a tree, and
+    an empty cache root to restore into (shipped views on)."""
+    monkeypatch.setenv(views.VARIABLE, "on")
+    home = tmp_path / "home"
+    atomic_save_npz(home / "traces" / "m-brute-test-10-abc.npz", rows=np.arange(12).reshape(3, 4))
+    atomic_write_json(home / "budgets" / "m-def.json", {"points": [1, 2]})
+    atomic_save_npz(home / "trees" / "tree-123.npz", parent=np.array([-1, 0, 0]))
+    atomic_save_npz(home / "data" / "mnist" / "test_x.npy.npz", x=np.zeros(3))  # not a result: never recorded
+    (home / "traces" / ".partial.npz").write_bytes(b"half")  # a temporary file: never recorded
+    model = tmp_path / "model"
+    listed = views.record(home, model)
+    return home, model / views.VIEWS_DIR, tmp_path / "cache", listed
+
+
+def test_record_keeps_only_the_result_caches_with_their_checksums(shipped):
+    home, folder, _, listed = shipped
+    assert sorted(listed) == ["budgets/m-def.json", "traces/m-brute-test-10-abc.npz", "trees/tree-123.npz"]
+    for name, digest in listed.items():
+        data = (folder / name).read_bytes()
+        assert data == (home / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest
+    assert views.manifest(folder) == listed
+    assert not (folder / "data").exists()
+
+
+def test_restore_copies_a_listed_file_and_nothing_else(shipped):
+    home, folder, root, _ = shipped
+    target = root / "traces" / "m-brute-test-10-abc.npz"
+    assert views.restore(target, root, sources=[folder])
+    assert target.read_bytes() == (home / "traces" / "m-brute-test-10-abc.npz").read_bytes()
+    with np.load(target) as npz:
+        assert np.array_equal(npz["rows"], np.arange(12).reshape(3, 4))
+    assert not views.restore(root / "traces" / "m-brute-test-10-other.npz", root, sources=[folder])  # not shipped
+    assert not (root / "traces" / "m-brute-test-10-other.npz").exists()
+    assert not views.restore(root / "data" / "mnist" / "test_x.npy.npz", root, sources=[folder])  # not a result cache
+    outside = root.parent / "elsewhere" / "traces" / "m-brute-test-10-abc.npz"
+    assert not views.restore(outside, root, sources=[folder])  # not under the cache root
+    assert not outside.exists()
+
+
+def test_a_present_cache_file_is_kept(shipped):
+    _, folder, root, _ = shipped
+    target = root / "budgets" / "m-def.json"
+    atomic_write_json(target, {"points": [9]})
+    assert views.restore(target, root, sources=[folder])
+    assert json.loads(target.read_text()) == {"points": [9]}
+
+
+def test_a_damaged_shipped_file_is_not_restored(shipped):
+    _, folder, root, _ = shipped
+    data = bytearray((folder / "trees" / "tree-123.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "trees" / "tree-123.npz").write_bytes(bytes(data))
+    assert not views.restore(root / "trees" / "tree-123.npz", root, sources=[folder])
+    assert not (root / "trees" / "tree-123.npz").exists()
+
+
+def test_restoring_off_computes(shipped, monkeypatch):
+    _, folder, root, _ = shipped
+    for value in ("off", "0", "no", "FALSE"):
+        monkeypatch.setenv(views.VARIABLE, value)
+        assert not views.enabled()
+        assert not views.restore(root / "budgets" / "m-def.json", root, sources=[folder])
+    monkeypatch.delenv(views.VARIABLE)
+    assert views.enabled()
+
+
+@pytest.mark.parametrize("name", ["../outside.npz", "traces/../../outside.npz", "data/x.npz", "traces/.hidden.npz",
+                                  "traces/a/b.npz", "traces/", "traces\\..\\x.npz"])
+def test_a_manifest_cannot_name_files_outside_the_caches(tmp_path, name):
+    folder = tmp_path / "views"
+    atomic_write_json(folder / views.MANIFEST, {"format": views.FORMAT_VERSION, "files": {
+        name: {"sha256": "0" * 64}, "traces/ok.npz": {"sha256": "1" * 64}}})
+    assert views.manifest(folder) == {"traces/ok.npz": "1" * 64}
+
+
+@pytest.mark.parametrize("text", ["{broken", "[]", '{"format": 99, "files": {}}', '{"format": 1, "files": []}'])
+def test_an_unreadable_manifest_restores_nothing(tmp_path, monkeypatch, text):
+    monkeypatch.setenv(views.VARIABLE, "on")
+    folder = tmp_path / "views"
+    (folder / "traces").mkdir(parents=True)
+    (folder / "traces" / "x.npz").write_bytes(b"data")
+    (folder / views.MANIFEST).write_text(text)
+    assert views.manifest(folder) == {}
+    assert not views.restore(tmp_path / "cache" / "traces" / "x.npz", tmp_path / "cache", sources=[folder])
+
+
+def _same_result(a: Path, b: Path) -> bool:
+    """Two result files hold the same arrays (``.npz``: every array equal, dtypes too) or the same JSON."""
+    if a.suffix == ".json":
+        return json.loads(a.read_text()) == json.loads(b.read_text())
+    with np.load(a, allow_pickle=False) as x, np.load(b, allow_pickle=False) as y:
+        return sorted(x.files) == sorted(y.files) and all(
+            x[k].dtype == y[k].dtype and np.array_equal(x[k], y[k]) for k in x.files)
+
+
+@pytest.mark.usefixtures("default_table")
+def test_shipped_default_views_equal_a_fresh_computation(tmp_path):
+    """Every page of the default model opened in its default state on an empty MBI_HOME, with restoring off,
+    computes exactly the files ``mbi/default_model/views`` ships, with the same contents."""
+    folder = ROOT / "mbi" / "default_model" / views.VIEWS_DIR
+    listed = views.manifest(folder)
+    assert listed, f"{folder} has no manifest: run `{RECORD}`"
+    env = {**os.environ, "MBI_HOME": str(tmp_path), views.VARIABLE: "off", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "dashboard.warm"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=3600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    fresh = {f"{p.parent.name}/{p.name}" for cache in views.CACHES for p in (tmp_path / cache).glob("*")
+             if p.is_file() and not p.name.startswith(".")}
+    assert fresh == set(listed), f"the pages now compute other files than the shipped views: run `{RECORD}`"
+    for name in sorted(listed):
+        assert _same_result(tmp_path / name, folder / name), f"{name} differs from a fresh computation: run `{RECORD}`"
+
+
+PAGES_FROM_VIEWS = """
+import sys
+import mbi.runs.gatecache, mbi.runs.tracecache, mbi.runs.treecache
+
+def refuse(*args, **kwargs):
+    raise AssertionError("computed although the shipped views hold the result")
+
+mbi.runs.tracecache._run_child = refuse       # the RAM's passes, lookup traces, the table-size curve
+mbi.runs.treecache._compute_in_child = refuse  # the k-means tree
+mbi.runs.treecache.compute_view = refuse
+mbi.runs.gatecache.step_neighbours = refuse    # the learned gate's nearest rows
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=3600.0).run()
+for page in ("glimpse_paths", "table_size", "cluster_tree", "mixed_mbi"):
+    at.switch_page(f"dashboard/pages/{page}.py")
+    at.run()
+    assert not at.exception, (page, [e.value for e in at.exception])
+    assert not at.error, (page, [e.value for e in at.error])
+    assert at.get("plotly_chart"), page
+print("torch", "torch" in sys.modules)
+"""
+
+
+@pytest.mark.usefixtures("default_table")
+def test_computing_pages_draw_from_the_shipped_views_on_an_empty_home(tmp_path):
+    """In a fresh process on an empty MBI_HOME: Glimpse paths, Table size, Cluster tree and Mixed MBI draw their
+    figures with every computation of a result replaced by an error, so each came from the shipped views."""
+    env = {**os.environ, "MBI_HOME": str(tmp_path), views.VARIABLE: "on", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", PAGES_FROM_VIEWS], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=3600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "torch False"
+    restored = {f"{p.parent.name}/{p.name}" for cache in views.CACHES for p in (tmp_path / cache).glob("*")}
+    assert restored <= set(views.manifest(ROOT / "mbi" / "default_model" / views.VIEWS_DIR))
+    assert any(name.startswith("trees/") for name in restored) and any(name.startswith("budgets/") for name in restored)
