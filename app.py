@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import sidebar
+from dashboard import models, sidebar
 from mbi.runs import memo
 
 PAGES_DIR = Path(__file__).resolve().parent / "dashboard" / "pages"
@@ -57,7 +57,9 @@ def _bounded_allocator() -> bool:
 
 def run() -> None:
     """Configure the app, draw the shared sidebar and render the selected page; afterwards the memory the
-    run freed goes back to the operating system (a hosted server's footprint is what it holds, not its peak)."""
+    run freed goes back to the operating system (a hosted server's footprint is what it holds, not its peak) and,
+    once per server process and model, the chosen model's images, table and kernels are prepared in the
+    background (:func:`dashboard.models.prepare_current`)."""
     st.set_page_config(page_title="MBI Explorer", page_icon=":material/memory:", layout="wide")
     _bounded_allocator()
     page = st.navigation(pages())
@@ -66,6 +68,7 @@ def run() -> None:
         page.run()
     finally:
         memo.release_freed_memory()
+        models.prepare_current()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,10 @@ are printed. With ``--importtime`` both servers run under ``python -X importtime
 imported until its first figure was drawn are listed by import time, ours beside the Plotly peer's (the flag slows
 imports a little). ``--env NAME=VALUE`` (repeatable) sets a variable for both servers (e.g. a ``STREAMLIT_*`` setting).
 
-Usage: ``python -m benchmarks.coldstart [--warm-runs N] [--pages] [--importtime] [--env NAME=VALUE]``.
+Usage: ``python -m benchmarks.coldstart [--warm-runs N] [--pages [--dwell S]] [--importtime] [--env NAME=VALUE]``
+(e.g. ``--env NUMBA_CACHE_DIR=/tmp/empty`` for a first deploy, whose numba kernels are not compiled yet;
+``--env MBI_SHIPPED_VIEWS=off`` to compute the shipped model's views; ``--env MBI_PREPARE=off`` without the
+background preparation).
 """
 
 from __future__ import annotations
@@ -256,8 +259,9 @@ def first_figure(browser, home: Path, label: str, app: str, python_flags: list[s
 
 
 def dashboard_run(browser, home: Path, label: str, pages: bool, python_flags: list[str] | None,
-                  env: dict[str, str]) -> Run:
-    """The dashboard on ``home``: its first figure (breakdown printed), then optionally every page."""
+                  env: dict[str, str], dwell_s: float = 0.0) -> Run:
+    """The dashboard on ``home``: its first figure (breakdown printed), then optionally every page, each opened
+    ``dwell_s`` seconds after the previous one settled (a visitor reading it)."""
     run, server, page = first_figure(browser, home, label, "app.py", python_flags, env)
     try:
         wait_settled(page, TIMEOUT_S * 1000)
@@ -275,6 +279,7 @@ def dashboard_run(browser, home: Path, label: str, pages: bool, python_flags: li
             for name in PAGES:
                 if name == "Overview":
                     continue
+                time.sleep(dwell_s)
                 server.reset_peak()
                 cpu = server.cpu_s()
                 seconds, drawn = open_page(page, name, TIMEOUT_S * 1000)
@@ -374,6 +379,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm-runs", type=int, default=1, help="runs on the MBI_HOME of the cold run (default 1)")
     parser.add_argument("--pages", action="store_true", help="also open every page once, in the sidebar's order")
+    parser.add_argument("--dwell", type=float, default=0.0, metavar="SECONDS",
+                        help="with --pages: seconds the visitor reads each page before opening the next (default 0)")
     parser.add_argument("--importtime", action="store_true", help="run the servers under python -X importtime")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for both servers (repeatable)")
@@ -382,7 +389,7 @@ def main() -> None:
     flags = ["-X", "importtime"] if args.importtime else None
     home = Path(tempfile.mkdtemp(prefix="mbi-coldstart-"))
     peer_home = Path(tempfile.mkdtemp(prefix="mbi-coldstart-peer-"))
-    print(f"load average at start {load_average()}; env {env or 'none'}")
+    print(f"load average at start {load_average()}; env {env or 'none'}; dwell {args.dwell:g} s")
     rounds: list[tuple[Run, Run, Run]] = []
     try:
         with chromium() as browser:
@@ -392,7 +399,7 @@ def main() -> None:
                       f"load average {load_average()}")
                 image, plotly = (peer_run(browser, peer_home, f"{name}, before {label}", app, flags, env)
                                  for name, app in PEER_APPS.items())
-                ours = dashboard_run(browser, home, label, args.pages and i < 2, flags, env)
+                ours = dashboard_run(browser, home, label, args.pages and i < 2, flags, env, args.dwell)
                 rounds.append((ours, image, plotly))
                 if args.importtime:
                     print_imports(ours, plotly)

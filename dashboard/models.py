@@ -151,6 +151,17 @@ def current_model_key() -> tuple[str, float]:
     return name, _stamp(model_folder(name))
 
 
+def prepare_current() -> None:
+    """Get the chosen model's images, table and compiled kernels ready in the background, once per server process
+    and model (:func:`mbi.runs.prepare.prepare_in_background`): called after each page's run, so the first page
+    (the Overview, which needs none of them) is drawn first."""
+    from mbi.runs.prepare import prepare_in_background
+
+    folder = model_folder(current_model_name())
+    if (folder / "model.pt").is_file():
+        prepare_in_background(folder)
+
+
 def current_config() -> RunConfig:
     """The chosen model's run configuration (``config.json``; cached, no torch)."""
     folder = model_folder(current_model_name())

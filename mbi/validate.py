@@ -91,4 +91,15 @@ def env_int(env: Mapping[str, str], name: str, default: int | None) -> int | Non
     return value
 
 
-__all__ = ["WrongType", "check_choice", "check_int", "check_number", "env_int"]
+def env_switch(env: Mapping[str, str], name: str) -> bool:
+    """Whether the on/off environment variable ``name`` of ``env`` is on: unset, blank, ``on``/``1``/``yes``/``true``
+    are on, ``off``/``0``/``no``/``false`` (any case) are off; a ValueError naming the variable for anything else."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "on", "1", "yes", "true"):
+        return True
+    if raw in ("off", "0", "no", "false"):
+        return False
+    raise ValueError(f"environment variable {name} must be on or off, got {raw[:20]!r}")
+
+
+__all__ = ["WrongType", "check_choice", "check_int", "check_number", "env_int", "env_switch"]

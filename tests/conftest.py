@@ -20,6 +20,9 @@ torch.set_num_threads(1)
 # The app tests exercise computing every page's results; restoring a shipped model's precomputed views instead
 # (mbi.runs.views) is tested where it is turned back on (tests/test_views.py).
 os.environ["MBI_SHIPPED_VIEWS"] = "off"
+# Nor do they start the background preparation of the images and the table (mbi.runs.prepare, tested on its own):
+# a child decoding MNIST beside the tests would make their timing and memory depend on what ran before.
+os.environ["MBI_PREPARE"] = "off"
 
 
 @pytest.fixture(scope="session")

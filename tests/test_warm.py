@@ -23,3 +23,12 @@ def test_warming_a_page_leaves_its_results_on_disk(artifacts):
     [(page, seconds, problems)] = warm(["dashboard/pages/glimpse_paths.py"])
     assert page == "dashboard/pages/glimpse_paths.py" and seconds >= 0 and problems == []
     assert list((artifacts / "traces").glob("*-ramtrace-test-10000-*.npz"))  # the RAM's glimpses of the test digits
+
+
+def test_recording_views_takes_a_shipped_model_only():
+    import pytest
+
+    from dashboard.warm import record_views
+
+    with pytest.raises(ValueError, match="shipped model"):
+        record_views("runs/app/mine")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from mbi.store import artifacts_root, atomic_write_bytes, atomic_write_json, read_json
+from mbi.validate import env_switch
 
 VIEWS_DIR = "views"
 """The folder beside a model's weights that holds its precomputed views."""
@@ -39,9 +40,8 @@ VARIABLE = "MBI_SHIPPED_VIEWS"
 
 
 def enabled(env: Mapping[str, str] | None = None) -> bool:
-    """Whether :func:`restore` may copy shipped views (``$MBI_SHIPPED_VIEWS`` is not ``off``/``0``/``no``)."""
-    value = (os.environ if env is None else env).get(VARIABLE, "on").strip().lower()
-    return value not in ("off", "0", "no", "false")
+    """Whether :func:`restore` may copy shipped views (``$MBI_SHIPPED_VIEWS``, :func:`mbi.validate.env_switch`)."""
+    return env_switch(os.environ if env is None else env, VARIABLE)
 
 
 def shipped_sources() -> tuple[Path, ...]:
