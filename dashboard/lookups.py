@@ -101,6 +101,7 @@ def _table(choice: str, stamp: float) -> Any:
     cache = memo("tables", 2)
     table = cache.get((choice, stamp))
     if table is None:
+        models.wait_for_preparation()
         with st.spinner("Loading the lookup table ..."):
             table = cached_table(choice if choice in SHIPPED_MODELS else str(models.model_folder(choice)))
         cache.put((choice, stamp), table)

@@ -42,8 +42,21 @@ def _dataset(name: str) -> Dataset:
 
 def dataset() -> Dataset:
     """The splits of the chosen model's dataset (its ``config.json``'s; no torch), loaded once per server
-    process and dataset."""
+    process and dataset (a decode the background preparation has begun is waited for, not repeated: the copy is
+    built under a lock)."""
     return _dataset(current_config().dataset)
+
+
+def wait_for_preparation() -> None:
+    """If the chosen model's images, table and kernels are being prepared in the background
+    (:func:`prepare_current`), wait for it with a spinner, so this page's lookups load the compiled kernels from
+    disk instead of compiling them a second time in the server (twice the CPU, and the compiler's memory kept)."""
+    from mbi.runs import prepare
+
+    folder = model_folder(current_model_name())
+    if prepare.running(folder):
+        with st.spinner("Preparing the images, the lookup table and the search kernels ..."):
+            prepare.wait_for(folder)
 
 
 def _stamp(folder: Path) -> float:

@@ -65,3 +65,18 @@ def test_the_overview_starts_preparing_the_default_model_once(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "threads 1 torch False"
     assert len(list((tmp_path / "data" / "mnist").glob("test_x-*.npy"))) == 1
     assert len(list((tmp_path / "tables" / "mapped").glob("*/keys_step0-*.npy"))) == 1
+
+
+def test_waiting_for_a_preparation(monkeypatch, checkpoint):
+    """wait_for: True at once when none was started; a running one is joined (bounded by the timeout)."""
+    import threading
+
+    assert prepare.wait_for(checkpoint) and not prepare.running(checkpoint)
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, daemon=True)
+    thread.start()
+    monkeypatch.setitem(prepare._started, str(Path(checkpoint).resolve()), thread)
+    assert prepare.running(checkpoint)
+    assert not prepare.wait_for(checkpoint, timeout_s=0.05)
+    release.set()
+    assert prepare.wait_for(checkpoint, timeout_s=10) and not prepare.running(checkpoint)

@@ -77,7 +77,27 @@ def prepare_in_background(checkpoint: str | Path | Checkpoint) -> threading.Thre
     return thread
 
 
-__all__ = ["VARIABLE", "prepare", "prepare_in_background"]
+def wait_for(checkpoint: str | Path | Checkpoint, timeout_s: float | None = None) -> bool:
+    """Wait until the background preparation of ``checkpoint`` started in this process (if any) has ended, at most
+    ``timeout_s``: a page that needs the images or the table then reads them (and the compiled kernels) from disk
+    instead of building them a second time beside the child (twice the CPU, and the compiler's memory kept in the
+    server). True when none is running any more."""
+    with _lock:
+        thread = _started.get(str(Checkpoint.of(checkpoint).folder))
+    if thread is None or not thread.is_alive():
+        return True
+    thread.join(timeout_s)
+    return not thread.is_alive()
+
+
+def running(checkpoint: str | Path | Checkpoint) -> bool:
+    """Whether a background preparation of ``checkpoint`` started in this process is still running."""
+    with _lock:
+        thread = _started.get(str(Checkpoint.of(checkpoint).folder))
+    return thread is not None and thread.is_alive()
+
+
+__all__ = ["VARIABLE", "prepare", "prepare_in_background", "running", "wait_for"]
 
 if __name__ == "__main__":
     print("prepared", ",".join(prepare(sys.argv[1])), flush=True)
