@@ -57,6 +57,7 @@ def prepare_in_background(checkpoint: str | Path | Checkpoint) -> threading.Thre
     """Start :func:`prepare` of ``checkpoint`` in a child process, from a daemon thread, once per process and
     checkpoint folder (a second call returns the first call's thread; None when ``$MBI_PREPARE`` is off). A failure
     is ignored: the page that needs the inputs then loads them itself and reports the reason."""
+    from mbi.data import DECODE_HERE
     from mbi.runs.child import ChildError, run_child
 
     if not env_switch(os.environ, VARIABLE):
@@ -65,7 +66,9 @@ def prepare_in_background(checkpoint: str | Path | Checkpoint) -> threading.Thre
 
     def work() -> None:
         try:
-            run_child("mbi.runs.prepare", [folder], "preparing the images and the table")
+            # The child decodes the images itself (not in a grandchild of its own): one process fewer.
+            run_child("mbi.runs.prepare", [folder], "preparing the images and the table",
+                      env_defaults={DECODE_HERE: "1"})
         except ChildError:
             pass
 
