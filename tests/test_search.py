@@ -214,3 +214,46 @@ def test_plot_builders_draw_search_results() -> None:
     s = tree.summary()
     icicle = plots.key_tree(s.parent, s.size, s.depth, s.is_leaf, kind="icicle", max_depth=2).data[0]
     assert len(icicle.ids) == int((s.depth <= 2).sum()) and icicle.parents[0] == ""
+
+
+ONE_THREAD = """
+import sys
+import numpy as np
+import threadpoolctl
+from mbi.search.distance import KeyLayout
+from mbi.search.searchers import KMeansTree
+
+if sys.argv[1] == "sklearn-first":
+    import sklearn.cluster  # noqa: F401
+seen = []
+split = KMeansTree._split
+def spy(self, features, rng):
+    seen.extend((info["user_api"], info["num_threads"]) for info in threadpoolctl.threadpool_info())
+    return split(self, features, rng)
+KMeansTree._split = spy
+rng = np.random.default_rng(0)
+keys = rng.integers(0, 2, size=(3000, 40), dtype=np.uint8)
+for _ in range(2):  # the first and the second tree of the process
+    layout = KeyLayout(patch_len=32, patch_levels=4, hidden_len=6, hidden_levels=2, loc_levels=4)
+    tree = KMeansTree(keys, layout, (1.0, 1.0, 1.0), branching=4, leaf_size=64, seed=0)
+import json
+print(json.dumps(sorted(set(seen))))
+"""
+
+
+@pytest.mark.parametrize("order", ["sklearn-first", "tree-first"])
+def test_a_tree_runs_k_means_on_one_thread_whatever_was_imported_before(order):
+    """In a fresh process, each k-means split of the first and the second tree sees every thread pool (scikit-learn's
+    OpenMP, BLAS) limited to one thread, whether scikit-learn was imported before or by the tree itself (it used to
+    run the first tree of a process on every core's OpenMP threads: trees depended on the machine)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", ONE_THREAD, order], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "4"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    pools = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "openmp" in {api for api, _ in pools}, pools  # scikit-learn's OpenMP runtime was loaded during the splits
+    assert all(threads == 1 for _, threads in pools), pools

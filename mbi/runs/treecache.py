@@ -36,11 +36,9 @@ from mbi.search.searchers import SearchResult, TreeSummary
 from mbi.search.weights import check_weights
 from mbi.store import artifacts_root, atomic_save_npz
 
-FORMAT_VERSION = 1
-CHILD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
-"""The tree child's environment: scikit-learn's OpenMP threads sleep while they wait for work instead of spinning.
-The same threads compute the same tree; on 2 loaded cores the spinning cost 5-7x the CPU time of the build
-(BENCHMARKS.md, "Cold first views, part by part")."""
+FORMAT_VERSION = 2
+"""Part of every view's name: 2 since trees are built on one thread whatever was imported before (a view of
+version 1 may hold a tree built on every core's threads)."""
 RESULT_FIELDS = ("index", "distance", "comparisons", "levels")
 
 
@@ -137,7 +135,7 @@ def _compute_in_child(inputs: Path, out: Path) -> None:
     """Run this module as a child process on the saved ``inputs`` (:func:`mbi.runs.child.run_child`, bounded); a
     failing child is ignored (the caller then computes in its own process, which reports the reason)."""
     try:
-        run_child("mbi.runs.treecache", [str(inputs), str(out)], "the k-means tree", env_defaults=CHILD_ENV)
+        run_child("mbi.runs.treecache", [str(inputs), str(out)], "the k-means tree")
     except ChildError:
         pass
 

@@ -248,6 +248,7 @@ class KMeansTree(Searcher):
 
     def _build(self) -> None:
         """Split nodes breadth first; children of a node get consecutive ids."""
+        import sklearn.cluster  # noqa: F401 - loads scikit-learn's OpenMP runtime, so the limit below finds it
         from threadpoolctl import threadpool_limits
 
         features = weighted_features(self.keys, self.layout, self.weights)
@@ -257,8 +258,11 @@ class KMeansTree(Searcher):
         centroids = [features.mean(axis=0)]
         leaf_rows: dict[int, np.ndarray] = {}
         queue = deque([(0, np.arange(self.n_rows))])
-        # One OpenMP thread: most nodes are small, where thread start-up costs more than it saves.
-        with threadpool_limits(limits=1, user_api="openmp"):
+        # One thread (OpenMP and BLAS): most nodes are small, where thread start-up costs more than it saves, and
+        # the tree must not depend on the machine's core count. The limit applies only to libraries already loaded,
+        # hence the import above: before it, the first tree of a process ran k-means on every core's OpenMP
+        # threads and later ones on one, and the two differed (the shipped step-2 tree: 5,037 or 5,045 nodes).
+        with threadpool_limits(limits=1):
             while queue:
                 node, rows = queue.popleft()
                 groups: list[tuple[np.ndarray, np.ndarray]] = []
