@@ -307,7 +307,63 @@ def test_the_gate_command_fits_on_validation_and_reports_test(checkpoint, tmp_pa
     assert json.loads(capsys.readouterr().out)["gates"] == test["gates"]
     assert main(base[:-2] + ["--split", "test", "--k", "5"]) == 2
     assert "looks at k=4" in capsys.readouterr().err
+    other = tmp_path / "other.npz"  # another table: the recorded gate was not fitted on its lookups
+    assert main(["distill", str(checkpoint), "--rows", "500", "--out", str(other)]) == 0
+    assert main([*base[:3], str(other), *base[4:], "--split", "test"]) == 2
+    assert f"fitted on table {settings_['gate']['table']}" in capsys.readouterr().err
+    # Another recipe's table has no gate of its own yet: the one in lookup.json is not applied to it.
+    assert main(["gate", str(checkpoint), "--table-shifts", "1px", "--images", "120", "--split", "test"]) == 2
+    assert "--table-shifts 1px --fit --record" in capsys.readouterr().err
     (checkpoint / "lookup.json").unlink()
+
+
+def test_each_table_recipe_records_its_own_gates(checkpoint):
+    """The gates of the checkpoint's own table live in lookup.json, another recipe's in its gate file; recording one
+    leaves the other as it was, and a damaged gate file is refused with its name."""
+    from mbi.memory.recipe import TableRecipe
+    from mbi.model.checkpoint import Checkpoint, RecordedGates, gate_file
+
+    ckpt = Checkpoint(checkpoint)
+    own, shifted = ckpt.lookup.table, TableRecipe(shifts="1px")
+    rng = np.random.default_rng(2)
+    names = feature_names(2)
+    wrong = rng.random(200) < 0.3
+    fit = lambda table: LearnedGate.fit(rng.normal(size=(200, len(names))) + wrong[:, None], wrong, names, 4,  # noqa
+                                        table=table)
+    mine, theirs = fit("aaaa"), fit("bbbb")
+    assert ckpt.gates(shifted) == RecordedGates() and gate_file(shifted) == "gate-shift1px.json"
+    ckpt.save_gates(RecordedGates(mine.to_dict(), {"learned": {"0.8": 0.25}}))
+    path = ckpt.save_gates(RecordedGates(theirs.to_dict(), {"learned": {"0.8": 0.5}}), shifted)
+    assert path == checkpoint / "gate-shift1px.json"
+    fresh = Checkpoint(checkpoint)
+    assert LearnedGate.from_dict(dict(fresh.gates().gate)) == mine == LearnedGate.from_dict(dict(fresh.lookup.gate))
+    assert fresh.gates(own) == fresh.gates()
+    assert LearnedGate.from_dict(dict(fresh.gates(shifted).gate)) == theirs
+    assert fresh.gates(shifted).gate_thresholds == {"learned": {"0.8": 0.5}}
+    path.write_text('{"gate": [1, 2]}')
+    with pytest.raises(ValueError, match="gate-shift1px.json: 'gate' must be a JSON object"):
+        Checkpoint(checkpoint).gates(shifted)
+    path.write_text('{"weights": [1, 1, 1]}')
+    with pytest.raises(ValueError, match="entries among"):
+        Checkpoint(checkpoint).gates(shifted)
+    path.unlink()
+    (checkpoint / "lookup.json").unlink()
+
+
+def test_a_gate_refuses_the_lookups_of_a_table_it_was_not_fitted_on():
+    table = _table()
+    names = feature_names(2)
+    rng = np.random.default_rng(3)
+    wrong = rng.random(100) < 0.3
+    x = rng.normal(size=(100, len(names))) + wrong[:, None]
+    from mbi.memory.lut import table_fingerprint
+
+    gate = LearnedGate.fit(x, wrong, names, 4, table=table_fingerprint(table))
+    gate.check_table(table)
+    assert LearnedGate.from_dict(gate.to_dict()) == gate
+    with pytest.raises(ValueError, match="not on this table"):
+        LearnedGate.fit(x, wrong, names, 4, table="0123456789abcdef").check_table(table)
+    LearnedGate.fit(x, wrong, names, 4).check_table(table)  # recorded before the table was kept: taken as its own
 
 
 def test_gate_shares_are_chosen_recorded_and_reported(checkpoint, tmp_path, capsys, monkeypatch):

@@ -110,6 +110,7 @@ elif not own:
 else:
     try:
         learned = LearnedGate.from_dict(gate_entry)
+        learned.check_table(table)
     except ValueError as exc:
         st.error(furniture.friendly(exc))
         learned = None

@@ -2,7 +2,11 @@
 
 With ``--answers vote`` the images a gate keeps are answered by the recorded learned vote (``vote.json``) instead of the
 plain lookup, and a third gate joins: the one fitted to predict the voted answer's errors
-(:mod:`mbi.inference.votegate`, recorded in ``lookup.json`` as ``vote_gate``)."""
+(:mod:`mbi.inference.votegate`, recorded as ``vote_gate``).
+
+The gates of the checkpoint's own table are recorded in ``lookup.json``; those of its table of another recipe
+(``--table-shifts``) in that recipe's gate file (:func:`mbi.model.checkpoint.gate_file`, e.g.
+``gate-shift1px.json``), so a gate is never applied to lookups of a table it was not fitted on."""
 
 from __future__ import annotations
 
@@ -19,8 +23,8 @@ from mbi.inference.gate import ANSWERS, DEFAULT_K, GATES, LearnedGate, accuracy_
 from mbi.inference.robustness import perturbed_images_id
 from mbi.inference.vote import FIT_COMMAND as VOTE_FIT_COMMAND, read_vote, vote_features
 from mbi.inference.votegate import VOTE_GATE, fit_vote_gate, nested_scores, recorded_vote_gate, vote_gate_names, voted
-from mbi.memory.lut import LookupTable
-from mbi.model.checkpoint import Checkpoint
+from mbi.memory.lut import LookupTable, table_fingerprint
+from mbi.model.checkpoint import Checkpoint, RecordedGates
 from mbi.runs.gatecache import DEFAULT_SHARES, GateInputs, gate_inputs, gate_report, recorded_shares
 from mbi.search.weights import Weights
 
@@ -48,8 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "recorded learned vote's, `python -m mbi vote`); with vote a third gate, fitted on the vote's "
                         "out-of-fold answers to predict their errors, is compared")
     p.add_argument("--record", action="store_true",
-                   help="with --fit: store the gate and thresholds in lookup.json (with --answers vote: only the gate "
-                        "of voted answers and its thresholds)")
+                   help="with --fit: store the gate and thresholds for this table, in lookup.json for the checkpoint's "
+                        "own table, else in the recipe's gate file, e.g. gate-shift1px.json (with --answers vote: "
+                        "only the gate of voted answers and its thresholds)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -67,19 +72,23 @@ def run(args: argparse.Namespace) -> int:
                          "fitting: use it with --fit")
     perturbation = args.perturb
     count = image_count(args)
-    settings = ckpt.lookup
+    recipe = recipe_of(args, ckpt)
+    shifts = "" if recipe == ckpt.lookup.table else f" --table-shifts {recipe.shifts}"
+    recorded = ckpt.gates(recipe)
     gate = None
     if not args.fit:
-        if settings.gate is None:
-            raise ValueError(f"{folder}/lookup.json has no learned gate; fit one on validation with "
-                             "`python -m mbi gate CHECKPOINT --fit --record`")
-        gate = LearnedGate.from_dict(settings.gate)
+        if recorded.gate is None:
+            raise ValueError(f"{folder} has no learned gate recorded for this table (shifts {recipe.shifts}); fit one "
+                             f"on validation with `python -m mbi gate CHECKPOINT{shifts} --fit --record`")
+        gate = LearnedGate.from_dict(dict(recorded.gate))
         if args.k is not None and gate.k != args.k:
             raise ValueError(f"the recorded gate looks at k={gate.k} neighbours; run with --k {gate.k} (or without "
                              "--k), or fit it again with --fit --record")
     weights = weights_of(args, ckpt)
     data = data_of(args, ckpt)
     model, table = ckpt.model, table_of(args, ckpt)
+    if gate is not None:
+        gate.check_table(table)
     k = gate.k if gate is not None else (DEFAULT_K if args.k is None else args.k)
     names = feature_names(table.num_glimpses) if gate is None else list(gate.features)
     x, y = data.split(args.split)
@@ -89,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     images_id = perturbed_images_id(f"{args.split}:{len(x)}", perturbation)
     inputs = gate_inputs(model, table, x, y, data.train_y, weights, images_id, k, names)
     if gate is None:
-        gate = LearnedGate.fit(inputs.features, inputs.wrong, names, k, fitted_on=images_id)
+        gate = LearnedGate.fit(inputs.features, inputs.wrong, names, k, fitted_on=images_id,
+                               table=table_fingerprint(table))
         learned_score = out_of_fold_scores(inputs.features, inputs.wrong, names, k)
         shares = args.shares or DEFAULT_SHARES
         if args.min_accuracy is not None:
@@ -101,13 +111,13 @@ def run(args: argparse.Namespace) -> int:
                                                                  y), s).threshold for s in shares} for g in GATES}
     else:
         learned_score = gate.score(inputs.features)
-        thresholds = settings.gate_thresholds
+        thresholds = recorded.gate_thresholds
         shares = args.shares or recorded_shares(thresholds)
     scores = {"distance": inputs.trace.max_distance.astype(np.float64), "learned": learned_score}
     answer = vote_gate = None
     if args.answers == "vote":
-        answer, vote_score, vote_thresholds, vote_gate = _vote_gate(args, ckpt, inputs, table, weights, data.train_y,
-                                                                    images_id)
+        answer, vote_score, vote_thresholds, vote_gate = _vote_gate(args, ckpt, recorded, inputs, table, weights,
+                                                                    data.train_y, images_id)
         if vote_score is not None:
             scores[VOTE_GATE] = vote_score
             thresholds = {**thresholds, VOTE_GATE: vote_thresholds}
@@ -118,11 +128,12 @@ def run(args: argparse.Namespace) -> int:
            "lookup_accuracy": report["lookup_accuracy"],
            "learned_scores": "out-of-fold (5 folds of this split)" if args.fit else f"fitted on {gate.fitted_on}",
            "gates": report["gates"]}
+    written = None
     if args.record and args.answers == "vote":
-        ckpt.save_lookup(replace(settings, vote_gate=vote_gate.to_dict(),
-                                 gate_thresholds={**settings.gate_thresholds, VOTE_GATE: thresholds[VOTE_GATE]}))
+        written = ckpt.save_gates(replace(recorded, vote_gate=vote_gate.to_dict(), gate_thresholds={
+            **recorded.gate_thresholds, VOTE_GATE: thresholds[VOTE_GATE]}), recipe)
     elif args.record:
-        ckpt.save_lookup(replace(settings, gate=gate.to_dict(), gate_thresholds=thresholds))
+        written = ckpt.save_gates(replace(recorded, gate=gate.to_dict(), gate_thresholds=thresholds), recipe)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -142,18 +153,19 @@ def run(args: argparse.Namespace) -> int:
             print(line)
     if args.record:
         which_gate = "gate of voted answers" if args.answers == "vote" else "gate"
-        print(f"  recorded the {which_gate} and its thresholds in {folder / 'lookup.json'}")
+        print(f"  recorded the {which_gate} and its thresholds in {written}")
     return 0
 
 
-def _vote_gate(args: argparse.Namespace, ckpt: Checkpoint, inputs: GateInputs, table: LookupTable, weights: Weights,
-               train_labels: np.ndarray, images_id: str
+def _vote_gate(args: argparse.Namespace, ckpt: Checkpoint, recorded: RecordedGates, inputs: GateInputs,
+               table: LookupTable, weights: Weights, train_labels: np.ndarray, images_id: str
                ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float], LearnedGate | None]:
     """With ``--answers vote``: the recorded vote's answers ``[B]``, the gate of voted answers' scores ``[B]``, its
     thresholds per share and the gate fitted here (what ``--record`` stores; None without ``--fit``). With ``--fit``
     the answers and scores are nested out of fold (:func:`mbi.inference.votegate.nested_scores`), the gate is fitted
     on all these images' out-of-fold vote answers and its thresholds chosen on them; else the recorded gate and
-    thresholds (no scores when none is recorded: the other gates then grade the voted answers alone)."""
+    thresholds of the table (``recorded``; no scores when none is recorded: the other gates then grade the voted
+    answers alone)."""
     vote = read_vote(ckpt.folder, recipe_of(args, ckpt))
     if vote is None:
         raise ValueError(f"{ckpt.folder} has no recorded vote; fit one on validation with `{VOTE_FIT_COMMAND}`")
@@ -167,7 +179,7 @@ def _vote_gate(args: argparse.Namespace, ckpt: Checkpoint, inputs: GateInputs, t
         curve = gate_curve(gate.score(x), oof.argmax(axis=1), inputs.ram_pred, y)
         thresholds = {f"{s:g}": accuracy_at_share(curve, s).threshold for s in args.shares or DEFAULT_SHARES}
         return answer, score, thresholds, gate
-    entry = ckpt.lookup.vote_gate
+    entry = recorded.vote_gate
     gate = None if entry is None else recorded_vote_gate(entry, vote)
     answer, score = voted(vote, trace, nb, table, train_labels, gate)
-    return answer, score, dict(ckpt.lookup.gate_thresholds.get(VOTE_GATE, {})), None
+    return answer, score, dict(recorded.gate_thresholds.get(VOTE_GATE, {})), None

@@ -11,13 +11,14 @@ import numpy as np
 from tqdm import tqdm
 
 from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_of, data_of, image_count, parse_floats,
-                              table_of, weights_of)
+                              recipe_of, table_of, weights_of)
 from mbi.data import dataset_info
 from mbi.inference.gate import LearnedGate
 from mbi.inference.lookup import StepIndex
 from mbi.inference.robustness import STANDARD, GateSetting, Perturbation, group_means, \
     perturbed_images_id, robustness_rows
-from mbi.model.checkpoint import LookupSettings
+from mbi.memory.lut import LookupTable
+from mbi.model.checkpoint import RecordedGates
 from mbi.runs.gatecache import cached_neighbours
 from mbi.runs.tracecache import cached_trace
 from mbi.store import atomic_write_text
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if count is not None:
         x, y = x[:count], y[:count]
     model, table = ckpt.model, table_of(args, ckpt)
-    learned = learned_setting(ckpt.lookup, args.learned_share, data.train_y)
+    learned = learned_setting(ckpt.gates(recipe_of(args, ckpt)), args.learned_share, data.train_y, table)
     index = StepIndex(table, weights)
 
     def images_id(p: Perturbation) -> str:  # names the images in the trace and neighbour caches (as `gate` does)
@@ -106,21 +107,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def learned_setting(settings: LookupSettings, share: str | None, train_labels: np.ndarray) -> GateSetting | None:
-    """The recorded learned gate at its validation threshold for ``share`` (None: the largest recorded share;
-    'none': no learned gate; None too when no gate or no learned-gate threshold is recorded; a share without a
-    recorded threshold is an error). ``train_labels``: ``[N]`` classes of the training digits the table was
-    distilled from."""
+def learned_setting(gates: RecordedGates, share: str | None, train_labels: np.ndarray,
+                    table: LookupTable) -> GateSetting | None:
+    """The learned gate recorded for ``table`` (``gates``, :meth:`mbi.model.checkpoint.Checkpoint.gates`) at its
+    validation threshold for ``share`` (None: the largest recorded share; 'none': no learned gate; None too when no
+    gate or no learned-gate threshold is recorded; a share without a recorded threshold, or a gate fitted on another
+    table, is an error). ``train_labels``: ``[N]`` classes of the training digits the table was distilled from."""
     if share is not None and share.strip().lower() == "none":
         return None
-    thresholds = settings.gate_thresholds.get("learned", {})
-    if settings.gate is None or not thresholds:
+    thresholds = gates.gate_thresholds.get("learned", {})
+    if gates.gate is None or not thresholds:
         return None
     key = max(thresholds, key=float) if share is None else f"{float(share):g}"
     if key not in thresholds:
         raise ValueError(f"--learned-share {share}: the learned gate has thresholds for shares {sorted(thresholds)}; "
                          "pass one of them or 'none'")
-    return GateSetting(LearnedGate.from_dict(dict(settings.gate)), float(thresholds[key]), train_labels, float(key))
+    gate = LearnedGate.from_dict(dict(gates.gate))
+    gate.check_table(table)
+    return GateSetting(gate, float(thresholds[key]), train_labels, float(key))
 
 
 def _pct(v: float | None, decimals: int = 2) -> str:

@@ -244,6 +244,8 @@ class LearnedGate:
     ``answers`` (of :data:`ANSWERS`) are the lookup answers it predicts the errors of: ``"plain"`` (the last glimpse's
     readout) or ``"vote"``, then ``vote`` is the digest of the learned vote
     (:attr:`mbi.inference.vote.LearnedVote.digest`) whose answers on validation, out of fold, it was fitted on.
+    ``table`` is the fingerprint (:func:`mbi.memory.lut.table_fingerprint`) of the table whose lookups it was fitted
+    on ('' for gates recorded before it was kept): :meth:`check_table` refuses another table's lookups.
     """
 
     features: tuple[str, ...]
@@ -255,6 +257,7 @@ class LearnedGate:
     fitted_on: str = ""  # what it was fitted on, e.g. "val:10000"
     answers: str = "plain"
     vote: str = ""
+    table: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -272,9 +275,10 @@ class LearnedGate:
 
     @classmethod
     def fit(cls, features: np.ndarray, wrong: np.ndarray, names: Sequence[str], k: int, fitted_on: str = "",
-            c: float = 1.0, vote: str = "") -> "LearnedGate":
+            c: float = 1.0, vote: str = "", table: str = "") -> "LearnedGate":
         """Fit on ``features`` ``[B, F]`` and ``wrong`` (``bool [B]``: the lookup answer was wrong); ``vote``: the
-        digest of the learned vote whose answers ``wrong`` grades (none: plain lookup answers).
+        digest of the learned vote whose answers ``wrong`` grades (none: plain lookup answers); ``table``: the
+        fingerprint of the table whose lookups ``features`` describe.
 
         L2-regularized logistic regression (scikit-learn, ``C = c``, class weights balanced so the
         few wrong answers count as much as the many right ones).
@@ -294,7 +298,16 @@ class LearnedGate:
         model.fit((x - mean) / scale, y)
         return cls(tuple(names), int(k), tuple(float(v) for v in mean), tuple(float(v) for v in scale),
                    tuple(float(v) for v in model.coef_[0]), float(model.intercept_[0]), fitted_on,
-                   "vote" if vote else "plain", vote)
+                   "vote" if vote else "plain", vote, table)
+
+    def check_table(self, table: LookupTable) -> None:
+        """ValueError unless this gate was fitted on ``table``'s lookups (a gate recorded without its table's
+        fingerprint is taken as fitted on the table it is recorded for)."""
+        found = table_fingerprint(table)
+        if self.table and self.table != found:
+            raise ValueError(f"the recorded learned gate was fitted on table {self.table}, not on this table ({found}); "
+                             "fit one for this table on validation with `python -m mbi gate CHECKPOINT --fit --record` "
+                             "(with the same --table/--table-shifts)")
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """P(wrong) per image, ``float64 [B]``, for ``features`` ``[B, F]`` in this gate's feature order."""
@@ -308,7 +321,8 @@ class LearnedGate:
         """Plain numbers for JSON."""
         return {"features": list(self.features), "k": self.k, "mean": list(self.mean), "scale": list(self.scale),
                 "coef": list(self.coef), "intercept": self.intercept, "fitted_on": self.fitted_on,
-                **({"answers": self.answers, "vote": self.vote} if self.answers == "vote" else {})}
+                **({"answers": self.answers, "vote": self.vote} if self.answers == "vote" else {}),
+                **({"table": self.table} if self.table else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LearnedGate":
@@ -318,7 +332,7 @@ class LearnedGate:
             gate = cls(tuple(str(f) for f in data["features"]), data["k"], tuple(float(v) for v in data["mean"]),
                        tuple(float(v) for v in data["scale"]), tuple(float(v) for v in data["coef"]),
                        float(data["intercept"]), str(data.get("fitted_on", "")), str(data.get("answers", "plain")),
-                       str(data.get("vote", "")))
+                       str(data.get("vote", "")), str(data.get("table", "")))
             bad = [f for f in gate.features if not _known_name(f)]
             if bad or len(set(gate.features)) != len(gate.features):
                 raise ValueError(f"features must be distinct names KIND_STEP (KIND of {list(STEP_FEATURES)}, STEP from "

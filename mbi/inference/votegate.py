@@ -27,7 +27,7 @@ from mbi.inference.vote import FOLDS, LearnedVote, fold_parts, out_of_fold_score
 from mbi.memory.lut import LookupTable
 
 VOTE_GATE = "learned-vote"
-"""The name of the gate of voted answers (its thresholds in ``lookup.json``'s ``gate_thresholds``)."""
+"""The name of the gate of voted answers (the key of its thresholds in a table's recorded ``gate_thresholds``)."""
 
 FIT_COMMAND = "python -m mbi gate CHECKPOINT --answers vote --fit --record"
 """What to run when the gate of voted answers is missing or belongs to another vote."""
@@ -49,19 +49,21 @@ def vote_gate_features(trace: LookupTrace, neighbours: Neighbours, table: Lookup
 
 
 def recorded_vote_gate(entry: Mapping[str, Any] | None, vote: LearnedVote) -> LearnedGate:
-    """The gate of voted answers recorded in ``lookup.json`` (``vote_gate``), checked to grade ``vote``'s answers; a
-    missing, malformed or stale one (another vote's, or a plain-answers gate) is a ValueError that says what to run."""
+    """The gate of voted answers recorded for a table (``vote_gate`` of :meth:`mbi.model.checkpoint.Checkpoint.gates`),
+    checked to grade ``vote``'s answers; a missing, malformed or stale one (another vote's, or a plain-answers gate) is
+    a ValueError that says what to run."""
     if entry is None:
-        raise ValueError(f"lookup.json has no gate of voted answers; fit one on validation with `{FIT_COMMAND}`")
+        raise ValueError(f"no gate of voted answers is recorded for this table; fit one on validation with "
+                         f"`{FIT_COMMAND}`")
     gate = LearnedGate.from_dict(dict(entry))
     if gate.answers != "vote":
-        raise ValueError(f"lookup.json's vote_gate grades {gate.answers} lookup answers, not voted ones; fit it again "
+        raise ValueError(f"the recorded vote_gate grades {gate.answers} lookup answers, not voted ones; fit it again "
                          f"with `{FIT_COMMAND}`")
     if gate.vote != vote.digest:
-        raise ValueError(f"lookup.json's vote_gate was fitted for vote {gate.vote}, not the recorded vote.json "
+        raise ValueError(f"the recorded vote_gate was fitted for vote {gate.vote}, not the recorded vote "
                          f"({vote.digest}); fit it again with `{FIT_COMMAND}`")
     if gate.k != vote.k:
-        raise ValueError(f"lookup.json's vote_gate looks at k={gate.k} neighbours, the vote at {vote.k}; fit it again "
+        raise ValueError(f"the recorded vote_gate looks at k={gate.k} neighbours, the vote at {vote.k}; fit it again "
                          f"with `{FIT_COMMAND}`")
     return gate
 

@@ -241,6 +241,63 @@ def _number(where: str, name: str, value: Any, integer: bool = False) -> float |
     return int(value) if integer else float(value)
 
 
+GATE_ENTRIES = ("gate", "gate_thresholds", "vote_gate")
+"""The entries of a table's recorded mixed-MBI gates (:class:`RecordedGates`), in ``lookup.json`` or a gate file."""
+
+
+def gate_file(recipe: TableRecipe) -> str:
+    """The file beside a checkpoint that records the gates of its full table of ``recipe`` when that is not the
+    checkpoint's own recipe (whose gates live in ``lookup.json``): ``gate.json`` for the paper's table,
+    ``gate-shift1px.json`` for the table with one-pixel shifted replays (:attr:`TableRecipe.suffix`)."""
+    return f"gate{recipe.suffix}.json"
+
+
+@dataclass(frozen=True)
+class RecordedGates:
+    """The mixed-MBI gates recorded for one table of a checkpoint, as plain JSON (what ``python -m mbi gate --fit
+    --record`` stores; :meth:`Checkpoint.gates` finds them for a table recipe).
+
+    Attributes:
+        gate: the learned gate (parsed by :class:`mbi.inference.gate.LearnedGate`), None when none is recorded.
+        gate_thresholds: per gate ("distance", "learned", "learned-vote"), the threshold chosen on validation for
+            each share answered by lookup ("0.8", ...).
+        vote_gate: the learned gate of the table's recorded vote's answers, the same format as ``gate`` (parsed and
+            tied to its vote by :func:`mbi.inference.votegate.recorded_vote_gate`).
+    """
+
+    gate: Mapping[str, Any] | None = None
+    gate_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    vote_gate: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str) -> "RecordedGates":
+        """The :data:`GATE_ENTRIES` of ``data`` (other entries ignored); a ValueError naming ``where`` and the bad
+        entry otherwise."""
+        gate, vote_gate = data.get("gate"), data.get("vote_gate")
+        for name, value in (("gate", gate), ("vote_gate", vote_gate)):
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"{where}: {name!r} must be a JSON object (a fitted gate), got {value!r}")
+        gate_thresholds = data.get("gate_thresholds", {})
+        if not isinstance(gate_thresholds, dict) or not all(
+                isinstance(v, dict) and all(isinstance(s, str) for s in v) for v in gate_thresholds.values()):
+            raise ValueError(f"{where}: 'gate_thresholds' must map each gate to {{share: threshold}}, "
+                             f"got {gate_thresholds!r}")
+        gate_thresholds = {str(g): {s: _number(where, f"gate_thresholds.{g}.{s}", t) for s, t in v.items()}
+                           for g, v in gate_thresholds.items()}
+        return cls(gate=gate, gate_thresholds=gate_thresholds, vote_gate=vote_gate)
+
+    def to_json(self) -> dict[str, Any]:
+        """The recorded entries as plain JSON (unrecorded ones left out)."""
+        out: dict[str, Any] = {}
+        if self.gate is not None:
+            out["gate"] = dict(self.gate)
+        if self.gate_thresholds:
+            out["gate_thresholds"] = {g: dict(v) for g, v in self.gate_thresholds.items()}
+        if self.vote_gate is not None:
+            out["vote_gate"] = dict(self.vote_gate)
+        return out
+
+
 @dataclass(frozen=True)
 class LookupSettings:
     """A checkpoint's ``lookup.json``: how its lookups are run and what they measured.
@@ -274,6 +331,11 @@ class LookupSettings:
     vote_gate: Mapping[str, Any] | None = None
 
     @property
+    def gates(self) -> RecordedGates:
+        """The gates recorded for the checkpoint's own table (recipe :attr:`table`)."""
+        return RecordedGates(self.gate, self.gate_thresholds, self.vote_gate)
+
+    @property
     def chosen_weights(self) -> Weights:
         """The weights lookups use: the chosen ones, else unweighted (1, 1, 1)."""
         return UNWEIGHTED if self.weights is None else self.weights
@@ -287,8 +349,7 @@ class LookupSettings:
         """Parse ``lookup.json``'s content; a ValueError naming ``where`` and the bad entry otherwise."""
         if not isinstance(data, dict):
             raise ValueError(f"{where} must hold a JSON object, got {type(data).__name__}; fix or delete the file")
-        known = {"weights", "threshold", "threshold_rule", "table", "table_rows", "table_mb", "gate", "gate_thresholds",
-                 "vote_gate"}
+        known = {"weights", "threshold", "threshold_rule", "table", "table_rows", "table_mb", *GATE_ENTRIES}
         unknown = sorted(k for k in data if k not in known and not _SPLIT_KEY.match(k))
         if unknown:
             raise ValueError(f"{where}: unknown entr{'y' if len(unknown) == 1 else 'ies'} {unknown}; valid: "
@@ -314,23 +375,13 @@ class LookupSettings:
             m = _SPLIT_KEY.match(key)
             if m:
                 splits.setdefault(m.group(1), {})[m.group(2)] = _number(where, key, value, m.group(2) == "images")
-        gate, vote_gate = data.get("gate"), data.get("vote_gate")
-        for name, value in (("gate", gate), ("vote_gate", vote_gate)):
-            if value is not None and not isinstance(value, dict):
-                raise ValueError(f"{where}: {name!r} must be a JSON object (a fitted gate), got {value!r}")
-        gate_thresholds = data.get("gate_thresholds", {})
-        if not isinstance(gate_thresholds, dict) or not all(
-                isinstance(v, dict) and all(isinstance(s, str) for s in v) for v in gate_thresholds.values()):
-            raise ValueError(f"{where}: 'gate_thresholds' must map each gate to {{share: threshold}}, "
-                             f"got {gate_thresholds!r}")
-        gate_thresholds = {str(g): {s: _number(where, f"gate_thresholds.{g}.{s}", t) for s, t in v.items()}
-                           for g, v in gate_thresholds.items()}
+        gates = RecordedGates.from_json(data, where)
         opt = lambda name, integer=False: (None if data.get(name) is None  # noqa: E731 - tiny local helper
                                            else _number(where, name, data[name], integer))
         return cls(weights=weights, threshold=opt("threshold"), threshold_rule=rule, table=table,
                    table_rows=opt("table_rows", True), table_mb=opt("table_mb"),
                    splits={k: SplitRecord(**v) for k, v in sorted(splits.items())},
-                   gate=gate, gate_thresholds=gate_thresholds, vote_gate=vote_gate)
+                   gate=gates.gate, gate_thresholds=gates.gate_thresholds, vote_gate=gates.vote_gate)
 
     def to_json(self) -> dict[str, Any]:
         """The flat ``lookup.json`` layout (unrecorded entries and the paper's table recipe left out)."""
@@ -342,12 +393,7 @@ class LookupSettings:
                 out[name] = getattr(self, name)
         if self.table != TableRecipe():
             out["table"] = self.table.to_dict()
-        if self.gate is not None:
-            out["gate"] = dict(self.gate)
-        if self.gate_thresholds:
-            out["gate_thresholds"] = {g: dict(v) for g, v in self.gate_thresholds.items()}
-        if self.vote_gate is not None:
-            out["vote_gate"] = dict(self.vote_gate)
+        out.update(self.gates.to_json())
         for split, record in sorted(self.splits.items()):
             for name in _SPLIT_FIELDS:
                 if getattr(record, name) is not None:
@@ -429,6 +475,30 @@ class Checkpoint:
         """Record ``settings`` as this checkpoint's ``lookup.json``."""
         settings.write(self.folder)
         self.__dict__["lookup"] = settings
+
+    def gates(self, recipe: TableRecipe | None = None) -> RecordedGates:
+        """The mixed-MBI gates recorded for this checkpoint's full table of ``recipe`` (None: its own recipe): those
+        in ``lookup.json`` for its own recipe, else those of :func:`gate_file` (none recorded when it is absent; a
+        damaged file is a ValueError naming it). A gate fitted on one table is never found for another."""
+        if recipe is None or recipe == self.lookup.table:
+            return self.lookup.gates
+        path = self.folder / gate_file(recipe)
+        if not path.is_file():
+            return RecordedGates()
+        data = read_json(path)
+        if not isinstance(data, dict) or set(data) - set(GATE_ENTRIES):
+            raise ValueError(f"{path} must hold a JSON object with entries among {list(GATE_ENTRIES)}; fix or delete "
+                             "the file")
+        return RecordedGates.from_json(data, str(path))
+
+    def save_gates(self, gates: RecordedGates, recipe: TableRecipe | None = None) -> Path:
+        """Record ``gates`` for this checkpoint's full table of ``recipe`` (None: its own) where :meth:`gates`
+        finds them, atomically; returns the file written."""
+        if recipe is None or recipe == self.lookup.table:
+            self.save_lookup(dataclasses.replace(self.lookup, gate=gates.gate, gate_thresholds=gates.gate_thresholds,
+                                                 vote_gate=gates.vote_gate))
+            return self.folder / LOOKUP_FILE
+        return atomic_write_json(self.folder / gate_file(recipe), gates.to_json())
 
     def table(self, path: str | Path | None = None, rows: int | None = None, seed: int = 0,
               progress: Callable[[float], None] | None = None) -> "LookupTable":
