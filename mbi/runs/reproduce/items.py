@@ -189,7 +189,8 @@ def run_mixed_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
 
 def run_gate_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
     """Both gates of mixed MBI on test images with the checkpoint's recorded learned gate and thresholds, as
-    ``python -m mbi gate CHECKPOINT --split test`` reports them (``"gates": None`` when it records no gate)."""
+    ``python -m mbi gate CHECKPOINT --split test`` reports them (``"gates": None`` and the reason when it records no
+    gate, or one fitted on another table than the item's)."""
     from mbi.inference.gate import LearnedGate
     from mbi.runs.gatecache import gate_inputs, gate_report, recorded_shares
 
@@ -198,6 +199,10 @@ def run_gate_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
         return {"gates": None, "reason": f"{ctx.checkpoint.folder}/lookup.json records no learned gate "
                                           "(`python -m mbi gate CHECKPOINT --fit --record`)"}
     gate = LearnedGate.from_dict(settings.gate)
+    try:
+        gate.check_table(ctx.table)
+    except ValueError as exc:  # e.g. a profile's small table: the gate was fitted on the checkpoint's full one
+        return {"gates": None, "reason": str(exc)}
     x, y = ctx.split("test")
     heartbeat(trial)
     inputs = gate_inputs(ctx.model, ctx.table, x, y, ctx.data.train_y, ctx.weights, f"test:{len(x)}", gate.k,
