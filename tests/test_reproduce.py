@@ -320,3 +320,25 @@ def test_report_prose_is_derived_from_the_model_and_the_results(tmp_path):
     full = profile("full", {"sweeps": {"train": {"epochs": 3, "train_limit": 500}, "ram": {}, "axes": {}}})
     why_full = {s["id"]: s["why"] for s in figure_sections(results, full)}
     assert "follow the shipped specs (3 epochs on 500 images)" in why_full["fig3a"]
+
+
+def test_the_gates_section_draws_both_gates_from_a_gate_report(checkpoint, tmp_path, capsys, monkeypatch):
+    """The report's gates figure and text from what `gate` reports on a table its gate was fitted on (the tiny
+    profile's own run refuses the recorded gate on its small table, so this is where the section is drawn)."""
+    from mbi.runs.reproduce.report import fashion_sections
+
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    table = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "600", "--out", str(table)]) == 0
+    capsys.readouterr()
+    assert main(["gate", str(checkpoint), "--table", str(table), "--images", "120", "--k", "4", "--fit", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    row = {"tablesize": [], "gate": {**report, "table_rows": 600, "fitted_on": "val:120"}}
+    fcfg = {"checkpoint": str(checkpoint), "test_images": 120, "bo_trials": 1, "val_images": 120}
+    (_, _, fig, ours, why), = [s for s in fashion_sections(row, fcfg) if s[0] == "fashion_gates"]
+    g = report["gates"]
+    lines = {t.name: t for t in fig.data if t.mode == "lines"}
+    assert set(lines) >= {"distance gate", "learned gate"}
+    assert list(lines["learned gate"].y) == pytest.approx([100 * p["accuracy"] for p in g["learned"]["curve"]])
+    assert f"learned {g['learned']['auc']:.3f}, distance {g['distance']['auc']:.3f}" in ours
+    assert "(120 test images, 600 rows)" in ours and "fitted on 120 validation images" in why
