@@ -194,11 +194,11 @@ def run_gate_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
     from mbi.inference.gate import LearnedGate
     from mbi.runs.gatecache import gate_inputs, gate_report, recorded_shares
 
-    settings = ctx.checkpoint.lookup
-    if settings.gate is None:
+    recorded = ctx.checkpoint.gates()  # those of the checkpoint's own table, the one a profile's table is cut from
+    if recorded.gate is None:
         return {"gates": None, "reason": f"{ctx.checkpoint.folder}/lookup.json records no learned gate "
                                           "(`python -m mbi gate CHECKPOINT --fit --record`)"}
-    gate = LearnedGate.from_dict(settings.gate)
+    gate = LearnedGate.from_dict(dict(recorded.gate))
     try:
         gate.check_table(ctx.table)
     except ValueError as exc:  # e.g. a profile's small table: the gate was fitted on the checkpoint's full one
@@ -209,7 +209,7 @@ def run_gate_item(ctx: ItemContext, trial: optuna.Trial) -> dict[str, Any]:
                          gate.features)
     heartbeat(trial)
     scores = {"distance": inputs.trace.max_distance.astype(np.float64), "learned": gate.score(inputs.features)}
-    report = gate_report(inputs, scores, settings.gate_thresholds, recorded_shares(settings.gate_thresholds))
+    report = gate_report(inputs, scores, recorded.gate_thresholds, recorded_shares(recorded.gate_thresholds))
     return {**report, "table_rows": int(len(ctx.table)), "fitted_on": gate.fitted_on}
 
 
