@@ -89,6 +89,20 @@ def _row(name: str, group: str, acc: float = 0.5, share: float = 0.5, part: floa
     return RobustnessRow(name, group, 10, acc, acc, acc, acc, share, part)
 
 
+def test_recipe_shifts_are_the_translations_the_table_recipe_replays():
+    from mbi.inference.robustness import recipe_shifts
+    from mbi.memory.recipe import SHIFT_CHOICES
+
+    assert recipe_shifts("none") == ()
+    for name in ("1px", "2px"):
+        got = recipe_shifts(name)
+        assert sorted(p.offset for p in got) == sorted(SHIFT_CHOICES[name]) and all(p.kind == "shift" for p in got)
+    assert [p.name for p in recipe_shifts("1px")] == ["shift-up-1", "shift-down-1", "shift-left-1", "shift-right-1"]
+    assert [p.pixels for p in recipe_shifts("2px")] == [1] * 4 + [2] * 4
+    with pytest.raises(ValueError, match="shifts must be one of"):
+        recipe_shifts("3px")
+
+
 def test_group_means_pool_the_lookup_part_over_images():
     rows = [_row("a", "g", acc=0.2, share=1.0, part=0.2), _row("b", "g", acc=0.4, share=0.5, part=1.0)]
     (g,) = group_means(rows)

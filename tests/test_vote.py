@@ -113,6 +113,57 @@ def test_out_of_fold_predictions_and_the_choice_of_c():
         choose_c(x, y, steps=1, classes=3, grid=(0.0,))
 
 
+def test_folds_by_digit_keep_a_digit_and_its_shifted_copies_together():
+    """Rows that share a digit (a clean digit and its shifted copies) share its fold, the folds of the digits are
+    those of :func:`fold_parts`, and out-of-fold answers come from votes fitted on the other digits only."""
+    from mbi.inference.vote import fold_parts, row_folds
+
+    assert np.array_equal(row_folds(50, 5, 3), fold_parts(50, 5, 3))  # no digits: a row is a digit
+    digits = np.concatenate([np.arange(40), np.arange(10), np.arange(10)])  # 40 digits, copies of the first 10
+    part = row_folds(60, 5, 3, digits)
+    assert np.array_equal(part, fold_parts(40, 5, 3)[digits])
+    assert np.array_equal(part[40:50], part[:10]) and np.array_equal(part[50:], part[:10])
+    with pytest.raises(ValueError, match="digit index"):
+        row_folds(3, 5, 0, np.array([0, -1, 2]))
+    with pytest.raises(ValueError, match="digit index"):
+        row_folds(3, 5, 0, np.array([0, 1]))
+    x, y = _data(3, n=200)
+    rng = np.random.default_rng(1)
+    copies = x[:60] + rng.normal(0, 0.3, size=x[:60].shape)  # a noisy copy of each of the first 60 rows
+    fx, fy = np.concatenate([x, copies]), np.concatenate([y, y[:60]])
+    fd = np.concatenate([np.arange(200), np.arange(60)])
+    pred = out_of_fold_predictions(fx, fy, 1.0, steps=1, classes=3, folds=4, seed=2, digits=fd)
+    part = fold_parts(200, 4, 2)[fd]
+    for f in range(4):
+        held = part == f
+        fold = LearnedVote.fit(fx[~held], fy[~held], steps=1, k=2, c=1.0, table="t", weights=(1, 1, 1), classes=3)
+        np.testing.assert_array_equal(pred[held], fold.predict(fx[held]))
+    best, curve = choose_c(fx, fy, steps=1, classes=3, grid=(0.1, 1.0), folds=4, seed=2, digits=fd)
+    assert curve["1"] == pytest.approx(np.mean(pred == fy))
+
+
+def test_a_vote_fitted_on_shifted_digits_too_records_its_accuracy_per_group(tmp_path):
+    """``accuracy`` (per group of fitting digits) is recorded and read back; a vote without it writes no such key, so
+    the digests of the votes recorded before it existed stay what they were."""
+    x, y = _data(4, steps=2, classes=4)
+    plain = LearnedVote.fit(x, y, steps=2, k=3, c=0.3, table="t", weights=(1, 1, 1), classes=4, curve={"0.3": 0.9})
+    assert "accuracy" not in plain.to_dict()
+    both = LearnedVote.fit(x, y, steps=2, k=3, c=0.3, table="t", weights=(1, 1, 1), classes=4, curve={"0.3": 0.9},
+                           accuracy={"clean": 0.95, "shift 1 px": 0.85})
+    write_vote(tmp_path, both)
+    again = read_vote(tmp_path)
+    assert again == both and dict(again.accuracy) == {"clean": 0.95, "shift 1 px": 0.85}
+    assert again.digest != plain.digest
+    from mbi.inference.vote import recipe_votes
+    from mbi.memory.recipe import TableRecipe
+
+    write_vote(tmp_path, both, TableRecipe(shifts="1px"))
+    assert recipe_votes(tmp_path, ["1px"])[0]["lookup-only + vote (out of fold)"] == "95.00%"  # clean, not pooled
+    with pytest.raises(ValueError, match="finite"):
+        LearnedVote.fit(x, y, steps=2, k=3, c=0.3, table="t", weights=(1, 1, 1), classes=4,
+                        accuracy={"clean": float("nan")})
+
+
 def test_a_recorded_vote_round_trips_and_a_damaged_or_changed_one_is_refused(tmp_path):
     x, y = _data(4, steps=2, classes=4)
     table = _table()
@@ -181,6 +232,38 @@ def test_the_vote_command_fits_on_validation_records_and_reports_test(checkpoint
     assert main(base + ["--split", "test"]) == 2
     assert "is not a recorded learned vote" in capsys.readouterr().err
     (checkpoint / VOTE_FILE).unlink()
+
+
+def test_the_vote_command_learns_from_shifted_digits_too(checkpoint, tmp_path, capsys, monkeypatch):
+    """``--fit-shifts 1px`` adds the first ``--fit-shifted-images`` digits moved by 1 px in 4 directions to the fitting
+    rows: the recorded vote says so, its per-group out-of-fold accuracies pool to the curve's value at its C, and its
+    plain answers on clean digits are the plain vote command's."""
+    monkeypatch.setenv("MBI_HOME", str(tmp_path))
+    table = tmp_path / "t.npz"
+    assert main(["distill", str(checkpoint), "--rows", "600", "--out", str(table)]) == 0
+    base = ["vote", str(checkpoint), "--table", str(table), "--images", "200", "--k", "4", "--c-grid", "0.1,1"]
+    capsys.readouterr()
+    assert main(base + ["--fit-shifts", "1px"]) == 2  # without --fit
+    assert "use it with --fit" in capsys.readouterr().err
+    assert main(base + ["--fit", "--fit-shifts", "1px", "--perturb", "shift-up-1"]) == 2
+    assert "leave out --perturb" in capsys.readouterr().err
+    assert main(base + ["--fit", "--fit-shifts", "1px", "--fit-shifted-images", "0"]) == 2
+    assert main(base + ["--fit", "--json"]) == 0
+    clean_only = json.loads(capsys.readouterr().out)
+    try:
+        assert main(base + ["--fit", "--fit-shifts", "1px", "--fit-shifted-images", "50", "--record", "--json"]) == 0
+        res = json.loads(capsys.readouterr().out)
+        vote = read_vote(checkpoint)
+        assert vote.fitted_on == res["fitted_on"] == "val:200 + val:50 shifted by 1 px in 4 directions"
+        assert set(vote.accuracy) == {"clean", "shift 1 px"} and res["vote_accuracy"] == vote.accuracy["clean"]
+        assert res["shifted_vote_accuracy"] == {"shift 1 px": vote.accuracy["shift 1 px"]}
+        pooled = (200 * vote.accuracy["clean"] + 4 * 50 * vote.accuracy["shift 1 px"]) / 400
+        assert vote.curve[f"{vote.c:g}"] == pytest.approx(pooled)
+        assert res["plain_accuracy"] == clean_only["plain_accuracy"]
+        assert main(base[:6] + ["--split", "test", "--json"]) == 0  # the recorded vote answers test digits
+        assert json.loads(capsys.readouterr().out)["vote_scores"] == f"fitted on {vote.fitted_on}"
+    finally:
+        (checkpoint / VOTE_FILE).unlink(missing_ok=True)
 
 
 def test_one_recorded_vote_per_table_recipe(checkpoint, tmp_path, capsys, monkeypatch):

@@ -153,6 +153,18 @@ STANDARD: tuple[Perturbation, ...] = (
 """What ``python -m mbi robustness`` measures by default: clean, shifts of 1 and 2 px in 4 directions, noise 0.1, 0.2."""
 
 
+def recipe_shifts(shifts: str) -> tuple[Perturbation, ...]:
+    """The translations a table recipe's ``shifts`` (``"none"``, ``"1px"``, ``"2px"``:
+    :data:`mbi.memory.recipe.SHIFT_CHOICES`) replays, as perturbations in :data:`STANDARD`'s order (``"2px"``: the four
+    1-px shifts, then the four 2-px ones)."""
+    from mbi.memory.recipe import SHIFT_CHOICES
+
+    if shifts not in SHIFT_CHOICES:
+        raise ValueError(f"shifts must be one of {sorted(SHIFT_CHOICES)}, got {shifts!r}")
+    offsets = set(SHIFT_CHOICES[shifts])
+    return tuple(p for p in STANDARD if p.kind == "shift" and p.offset in offsets)
+
+
 @dataclass(frozen=True)
 class GateSetting:
     """The learned gate at one threshold (answer by lookup when its score is <= ``threshold``).
