@@ -20,8 +20,11 @@ from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_
                               recipe_of, table_of, weights_of)
 from mbi.inference.gate import ANSWERS, DEFAULT_K, GATES, LearnedGate, accuracy_at_share, feature_names, gate_curve, \
     largest_share, out_of_fold_scores
+from mbi.inference.fallback import FALLBACKS, FIT_COMMAND as FALLBACK_FIT_COMMAND, FusedFallback, choose_beta, \
+    nested_fused_answers
 from mbi.inference.robustness import perturbed_images_id
-from mbi.inference.vote import FIT_COMMAND as VOTE_FIT_COMMAND, read_vote, vote_features
+from mbi.inference.vote import FIT_COMMAND as VOTE_FIT_COMMAND, fold_parts, out_of_fold_scores as vote_oof_scores, \
+    read_vote, vote_features
 from mbi.inference.votegate import VOTE_GATE, fit_vote_gate, nested_scores, recorded_vote_gate, vote_gate_names, voted
 from mbi.memory.lut import LookupTable, table_fingerprint
 from mbi.model.checkpoint import Checkpoint, RecordedGates
@@ -51,10 +54,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the lookup answers mixed MBI keeps: plain (the last glimpse's readout, default) or vote (the "
                         "recorded learned vote's, `python -m mbi vote`); with vote a third gate, fitted on the vote's "
                         "out-of-fold answers to predict their errors, is compared")
+    p.add_argument("--fallback", choices=FALLBACKS, default="ram",
+                   help="what answers the digits a gate sends away: ram (the RAM's class, the paper's; default) or "
+                        "fused (the RAM's and the recorded learned vote's class probabilities combined, "
+                        "log p_RAM + beta log p_vote; with --fit beta is chosen on these images at 80%% by lookup and "
+                        "graded out of fold, with --record stored beside the gate)")
     p.add_argument("--record", action="store_true",
                    help="with --fit: store the gate and thresholds for this table, in lookup.json for the checkpoint's "
                         "own table, else in the recipe's gate file, e.g. gate-shift1px.json (with --answers vote: "
-                        "only the gate of voted answers and its thresholds)")
+                        "only the gate of voted answers and its thresholds; with --fallback fused: only the fallback)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -121,15 +129,24 @@ def run(args: argparse.Namespace) -> int:
         if vote_score is not None:
             scores[VOTE_GATE] = vote_score
             thresholds = {**thresholds, VOTE_GATE: vote_thresholds}
-    report = gate_report(inputs, scores, thresholds, shares, answer)
+    fallback = fused = None
+    if args.fallback == "fused":
+        fallback, fused, fused_res = _fused_fallback(args, ckpt, recorded, inputs, table, weights, data.train_y,
+                                                     images_id, scores["learned"], answer)
+    report = gate_report(inputs, scores, thresholds, shares, answer, fallback)
     res = {"images": report["images"], "dataset": ckpt.dataset, "split": args.split,
            "perturbation": perturbation.name, "k": k, "weights": [float(w) for w in weights], "features": names,
-           "answers": args.answers, "ram_accuracy": report["ram_accuracy"],
+           "answers": args.answers, "fallback": args.fallback, "ram_accuracy": report["ram_accuracy"],
+           "fallback_accuracy": report["fallback_accuracy"],
            "lookup_accuracy": report["lookup_accuracy"],
            "learned_scores": "out-of-fold (5 folds of this split)" if args.fit else f"fitted on {gate.fitted_on}",
            "gates": report["gates"]}
+    if fused is not None:
+        res["fused"] = fused_res
     written = None
-    if args.record and args.answers == "vote":
+    if args.record and args.fallback == "fused":
+        written = ckpt.save_gates(replace(recorded, fallback=fused.to_dict()), recipe)
+    elif args.record and args.answers == "vote":
         written = ckpt.save_gates(replace(recorded, vote_gate=vote_gate.to_dict(), gate_thresholds={
             **recorded.gate_thresholds, VOTE_GATE: thresholds[VOTE_GATE]}), recipe)
     elif args.record:
@@ -141,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
     voted = " (voted answers)" if args.answers == "vote" else ""
     print(f"{res['images']} {args.split} images{which}: RAM {100 * res['ram_accuracy']:.2f}%, lookup-only{voted} "
           f"{100 * res['lookup_accuracy']:.2f}%; learned gate scores {res['learned_scores']}")
+    if fused is not None:
+        print(f"  fallback: the RAM and the learned vote fused (beta {fused.beta:g}, {fused_res['beta_from']}): "
+              f"{100 * res['fallback_accuracy']:.2f}% on all these images")
     for g in res["gates"]:
         r = res["gates"][g]
         print(f"  {g:8s} gate: ROC AUC for 'the lookup answer{voted} is wrong' {r['auc']:.4f}")
@@ -152,8 +172,9 @@ def run(args: argparse.Namespace) -> int:
                          f"{100 * row['lookup_share']:.1f}% by lookup")
             print(line)
     if args.record:
-        which_gate = "gate of voted answers" if args.answers == "vote" else "gate"
-        print(f"  recorded the {which_gate} and its thresholds in {written}")
+        which_gate = ("fused fallback" if args.fallback == "fused" else
+                      "gate of voted answers" if args.answers == "vote" else "gate")
+        print(f"  recorded the {which_gate}" + ("" if args.fallback == "fused" else " and its thresholds") + f" in {written}")
     return 0
 
 
@@ -183,3 +204,37 @@ def _vote_gate(args: argparse.Namespace, ckpt: Checkpoint, recorded: RecordedGat
     gate = None if entry is None else recorded_vote_gate(entry, vote)
     answer, score = voted(vote, trace, nb, table, train_labels, gate)
     return answer, score, dict(recorded.gate_thresholds.get(VOTE_GATE, {})), None
+
+
+def _fused_fallback(args: argparse.Namespace, ckpt: Checkpoint, recorded: RecordedGates, inputs: GateInputs,
+                    table: LookupTable, weights: Weights, train_labels: np.ndarray, images_id: str,
+                    learned_score: np.ndarray, answer: np.ndarray | None
+                    ) -> tuple[np.ndarray, FusedFallback, dict]:
+    """With ``--fallback fused``: the fallback answers ``[B]`` (:func:`mbi.inference.fallback.fused_answers` of the RAM's
+    and the table's recorded vote's class scores), the fallback they come from and what to report. With ``--fit`` the
+    vote's scores are out of fold, beta is chosen on all these images with the learned gate's (out-of-fold)
+    ``learned_score`` at :data:`mbi.inference.fallback.FALLBACK_SHARE` (the fallback ``--record`` stores) and the answers
+    graded are nested out of fold (each fold's beta chosen on the other folds); else the recorded fallback's."""
+    vote = read_vote(ckpt.folder, recipe_of(args, ckpt))
+    if vote is None:
+        raise ValueError(f"the fused fallback combines the RAM with the learned vote, and {ckpt.folder} has none "
+                         f"recorded for this table; fit one on validation with `{VOTE_FIT_COMMAND}`")
+    vote.check_table(table, weights, inputs.neighbours.k)
+    features = vote_features(inputs.trace, inputs.neighbours, table, train_labels, vote.classes)
+    lookup = inputs.trace.prediction if answer is None else answer
+    if args.fit:
+        vote_scores = vote_oof_scores(features, inputs.labels, vote.c, steps=vote.steps, classes=vote.classes)
+        beta, curve = choose_beta(learned_score, lookup, inputs.ram_logits, vote_scores, inputs.labels)
+        fused = FusedFallback(beta, vote.digest, fitted_on=images_id, curve=curve)
+        answers, per_fold = nested_fused_answers(learned_score, lookup, inputs.ram_logits, vote_scores, inputs.labels,
+                                                 fold_parts(len(inputs.labels)))
+        return answers, fused, {"beta": beta, "curve": curve, "beta_per_fold": per_fold,
+                                "beta_from": "chosen on these images; graded with each fold's beta chosen on the "
+                                             "other folds and the vote's out-of-fold scores"}
+    if recorded.fallback is None:
+        raise ValueError(f"{ckpt.folder} has no fused fallback recorded for this table; fit one on validation with "
+                         f"`{FALLBACK_FIT_COMMAND}`")
+    fused = FusedFallback.from_dict(dict(recorded.fallback))
+    fused.check_vote(vote.digest)
+    return fused.answers(inputs.ram_logits, vote.scores(features)), fused, {
+        "beta": fused.beta, "beta_from": f"recorded, chosen on {fused.fitted_on}"}

@@ -241,7 +241,7 @@ def _number(where: str, name: str, value: Any, integer: bool = False) -> float |
     return int(value) if integer else float(value)
 
 
-GATE_ENTRIES = ("gate", "gate_thresholds", "vote_gate")
+GATE_ENTRIES = ("gate", "gate_thresholds", "vote_gate", "fallback")
 """The entries of a table's recorded mixed-MBI gates (:class:`RecordedGates`), in ``lookup.json`` or a gate file."""
 
 
@@ -263,20 +263,24 @@ class RecordedGates:
             each share answered by lookup ("0.8", ...).
         vote_gate: the learned gate of the table's recorded vote's answers, the same format as ``gate`` (parsed and
             tied to its vote by :func:`mbi.inference.votegate.recorded_vote_gate`).
+        fallback: the fused fallback of mixed MBI (parsed by :class:`mbi.inference.fallback.FusedFallback`), None
+            when the digits a gate sends away are answered by the RAM alone.
     """
 
     gate: Mapping[str, Any] | None = None
     gate_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     vote_gate: Mapping[str, Any] | None = None
+    fallback: Mapping[str, Any] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str) -> "RecordedGates":
         """The :data:`GATE_ENTRIES` of ``data`` (other entries ignored); a ValueError naming ``where`` and the bad
         entry otherwise."""
-        gate, vote_gate = data.get("gate"), data.get("vote_gate")
-        for name, value in (("gate", gate), ("vote_gate", vote_gate)):
+        gate, vote_gate, fallback = data.get("gate"), data.get("vote_gate"), data.get("fallback")
+        for name, value in (("gate", gate), ("vote_gate", vote_gate), ("fallback", fallback)):
             if value is not None and not isinstance(value, dict):
-                raise ValueError(f"{where}: {name!r} must be a JSON object (a fitted gate), got {value!r}")
+                raise ValueError(f"{where}: {name!r} must be a JSON object (a fitted "
+                                 f"{'fallback' if name == 'fallback' else 'gate'}), got {value!r}")
         gate_thresholds = data.get("gate_thresholds", {})
         if not isinstance(gate_thresholds, dict) or not all(
                 isinstance(v, dict) and all(isinstance(s, str) for s in v) for v in gate_thresholds.values()):
@@ -284,7 +288,7 @@ class RecordedGates:
                              f"got {gate_thresholds!r}")
         gate_thresholds = {str(g): {s: _number(where, f"gate_thresholds.{g}.{s}", t) for s, t in v.items()}
                            for g, v in gate_thresholds.items()}
-        return cls(gate=gate, gate_thresholds=gate_thresholds, vote_gate=vote_gate)
+        return cls(gate=gate, gate_thresholds=gate_thresholds, vote_gate=vote_gate, fallback=fallback)
 
     def to_json(self) -> dict[str, Any]:
         """The recorded entries as plain JSON (unrecorded ones left out)."""
@@ -295,6 +299,8 @@ class RecordedGates:
             out["gate_thresholds"] = {g: dict(v) for g, v in self.gate_thresholds.items()}
         if self.vote_gate is not None:
             out["vote_gate"] = dict(self.vote_gate)
+        if self.fallback is not None:
+            out["fallback"] = dict(self.fallback)
         return out
 
 
@@ -314,6 +320,7 @@ class LookupSettings:
             ("0.8", ...).
         vote_gate: the learned gate of the recorded vote's answers (``vote.json``), the same format as ``gate``
             (parsed and tied to its vote by :func:`mbi.inference.votegate.recorded_vote_gate`).
+        fallback: the fused fallback of mixed MBI (:class:`mbi.inference.fallback.FusedFallback`), None: the RAM.
 
     On disk the layout is flat (``"val_lookup_accuracy"``, ``"test_mixed_lookup_share"``, ...), as
     :meth:`to_json` writes and :meth:`from_json` reads; nothing else reads or writes ``lookup.json``.
@@ -329,11 +336,12 @@ class LookupSettings:
     gate: Mapping[str, Any] | None = None
     gate_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     vote_gate: Mapping[str, Any] | None = None
+    fallback: Mapping[str, Any] | None = None
 
     @property
     def gates(self) -> RecordedGates:
         """The gates recorded for the checkpoint's own table (recipe :attr:`table`)."""
-        return RecordedGates(self.gate, self.gate_thresholds, self.vote_gate)
+        return RecordedGates(self.gate, self.gate_thresholds, self.vote_gate, self.fallback)
 
     @property
     def chosen_weights(self) -> Weights:
@@ -381,7 +389,8 @@ class LookupSettings:
         return cls(weights=weights, threshold=opt("threshold"), threshold_rule=rule, table=table,
                    table_rows=opt("table_rows", True), table_mb=opt("table_mb"),
                    splits={k: SplitRecord(**v) for k, v in sorted(splits.items())},
-                   gate=gates.gate, gate_thresholds=gates.gate_thresholds, vote_gate=gates.vote_gate)
+                   gate=gates.gate, gate_thresholds=gates.gate_thresholds, vote_gate=gates.vote_gate,
+                   fallback=gates.fallback)
 
     def to_json(self) -> dict[str, Any]:
         """The flat ``lookup.json`` layout (unrecorded entries and the paper's table recipe left out)."""
@@ -496,7 +505,7 @@ class Checkpoint:
         finds them, atomically; returns the file written."""
         if recipe is None or recipe == self.lookup.table:
             self.save_lookup(dataclasses.replace(self.lookup, gate=gates.gate, gate_thresholds=gates.gate_thresholds,
-                                                 vote_gate=gates.vote_gate))
+                                                 vote_gate=gates.vote_gate, fallback=gates.fallback))
             return self.folder / LOOKUP_FILE
         return atomic_write_json(self.folder / gate_file(recipe), gates.to_json())
 

@@ -24,12 +24,20 @@ PREDICT_BATCH = 2000
 
 
 @torch.no_grad()
-def predict(model: RAM, images: np.ndarray | torch.Tensor, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """Deterministic class predictions (location = policy mean), as the lookup table sees the model."""
+def class_logits(model: RAM, images: np.ndarray | torch.Tensor, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """The RAM's class scores (logits after its last glimpse, location = policy mean), ``float32 [n, classes]``:
+    what :func:`predict` takes the argmax of, and what a fused mixed-MBI fallback combines with the lookup's
+    (:mod:`mbi.inference.fallback`)."""
     model.eval()
     x = images if isinstance(images, torch.Tensor) else images_to_tensor(images)
-    out = [model(x[i: i + batch_size]).logits.argmax(1) for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
+    out = [model(x[i: i + batch_size]).logits for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, model.classifier.out_features), dtype=np.float32)
+
+
+def predict(model: RAM, images: np.ndarray | torch.Tensor, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """Deterministic class predictions (location = policy mean), as the lookup table sees the model, ``int64 [n]``
+    (the argmax of :func:`class_logits`; ties: the lowest class)."""
+    return class_logits(model, images, batch_size).argmax(axis=1).astype(np.int64)
 
 
 def accuracy(model: RAM, images: np.ndarray | torch.Tensor, labels: np.ndarray) -> float:

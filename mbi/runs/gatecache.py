@@ -93,8 +93,10 @@ class GateInputs:
         features: ``float64 [B, F]`` the learned gate's inputs, the columns it was built with
             (:func:`mbi.inference.gate.gate_features`).
         wrong: ``bool [B]`` the lookup-only answer is wrong.
-        ram_pred: ``int64 [B]`` the RAM's classes (the fallback).
+        ram_pred: ``int64 [B]`` the RAM's classes (the paper's fallback).
         labels: ``int64 [B]`` the true classes.
+        ram_logits: ``float32 [B, classes]`` the RAM's class scores (``ram_pred`` is their argmax; what a fused
+            fallback combines with the vote's, :mod:`mbi.inference.fallback`).
     """
 
     trace: LookupTrace
@@ -103,6 +105,7 @@ class GateInputs:
     wrong: np.ndarray
     ram_pred: np.ndarray
     labels: np.ndarray
+    ram_logits: np.ndarray
 
 
 def gate_inputs(model: RAM, table: LookupTable, images: np.ndarray, labels: np.ndarray, train_labels: np.ndarray,
@@ -115,35 +118,40 @@ def gate_inputs(model: RAM, table: LookupTable, images: np.ndarray, labels: np.n
     neighbours = cached_neighbours(table, weights, trace, images_id, k)
     labels = np.asarray(labels)
     features = gate_features(trace, neighbours, table, train_labels, names)
-    from mbi.model.predict import predict
+    from mbi.model.predict import class_logits
 
-    return GateInputs(trace, neighbours, features, wrong_answers(trace, labels), predict(model, images), labels)
+    logits = class_logits(model, images)
+    return GateInputs(trace, neighbours, features, wrong_answers(trace, labels), logits.argmax(axis=1).astype(np.int64),
+                      labels, logits)
 
 
 def gate_report(inputs: GateInputs, scores: Mapping[str, np.ndarray], thresholds: Mapping[str, Mapping[str, float]],
-                shares: Sequence[float], answer: np.ndarray | None = None) -> dict:
+                shares: Sequence[float], answer: np.ndarray | None = None, fallback: np.ndarray | None = None) -> dict:
     """The gates ``scores`` (name -> ``[B]``, lower = answer by lookup; e.g. :data:`mbi.inference.gate.GATES`) graded
     on ``inputs``: RAM and lookup-only accuracy, and per gate its ROC AUC for wrong lookup answers, its curve and, at
     each of ``shares``, mixed MBI at that share on these images and (when ``thresholds[gate]`` records one for the
     share, e.g. ``"0.8"``) at the recorded threshold. The lookup answers are ``answer`` (``int [B]``, e.g. the
-    learned vote's), default the plain ones (:attr:`LookupTrace.prediction`)."""
+    learned vote's), default the plain ones (:attr:`LookupTrace.prediction`); the digits a gate sends away are answered
+    by ``fallback`` (``int [B]``, e.g. :func:`mbi.inference.fallback.fused_answers`), default the RAM's classes."""
     labels = inputs.labels
     answer = inputs.trace.prediction if answer is None else np.asarray(answer)
+    fallback = inputs.ram_pred if fallback is None else np.asarray(fallback)
     wrong = answer != labels
     gates = {}
     for gate, score in scores.items():
         recorded = thresholds.get(gate) or {}
-        curve = gate_curve(score, answer, inputs.ram_pred, labels)
+        curve = gate_curve(score, answer, fallback, labels)
         at = []
         for share in shares:
             here = accuracy_at_share(curve, share)
             row = {"share": share, "threshold_here": here.threshold, "accuracy_here": here.accuracy,
                    "lookup_share_here": here.lookup_share}
             if f"{share:g}" in recorded:
-                pred, mask = gated_predictions(score, answer, inputs.ram_pred, recorded[f"{share:g}"])
+                pred, mask = gated_predictions(score, answer, fallback, recorded[f"{share:g}"])
                 row.update(threshold=recorded[f"{share:g}"], accuracy=float(np.mean(pred == labels)),
                            lookup_share=float(mask.mean()))
             at.append(row)
         gates[gate] = {"auc": error_auc(score, wrong), "at_share": at, "curve": [vars(p) for p in curve]}
     return {"images": int(len(labels)), "ram_accuracy": float(np.mean(inputs.ram_pred == labels)),
-            "lookup_accuracy": float(np.mean(~wrong)), "gates": gates}
+            "fallback_accuracy": float(np.mean(fallback == labels)), "lookup_accuracy": float(np.mean(~wrong)),
+            "gates": gates}
