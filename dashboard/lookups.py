@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import streamlit as st
 
@@ -228,22 +228,36 @@ def ram_test_trace(image: int) -> Any:
     return found
 
 
+def _ram_output(name: str, fetch: Callable[[Any, str, int], Any], split: str, count: int) -> Any:
+    """What ``fetch`` (a :mod:`mbi.runs.tracecache` function of the RAM pass) gives for the chosen RAM on the first
+    ``count`` images of ``split`` (memory, disk, or a child process); a failure ends the page with its reason."""
+    key = (models.current_model_key(), split, int(count))
+    cache = memo(name, 8)
+    found = cache.get(key)
+    if found is None:
+        try:
+            with st.spinner(f"Running the RAM on {count:,} {split} images ..."):
+                found = fetch(_checkpoint(), split, int(count))
+        except furniture.USER_ERRORS as exc:
+            st.error(f"The RAM's answers could not be computed: {furniture.friendly(exc)}")
+            st.stop()
+        found = cache.put(key, found)
+    return found
+
+
 def ram_predictions(split: str, count: int) -> Any:
     """The chosen RAM's classes for the first ``count`` images of ``split`` (memory, disk, or a child process)."""
     from mbi.runs.tracecache import checkpoint_ram_predictions
 
-    key = (models.current_model_key(), split, int(count))
-    cache = memo("ram_pred", 8)
-    pred = cache.get(key)
-    if pred is None:
-        try:
-            with st.spinner(f"Running the RAM on {count:,} {split} images ..."):
-                pred = checkpoint_ram_predictions(_checkpoint(), split, int(count))
-        except furniture.USER_ERRORS as exc:
-            st.error(f"The RAM's answers could not be computed: {furniture.friendly(exc)}")
-            st.stop()
-        pred = cache.put(key, pred)
-    return pred
+    return _ram_output("ram_pred", checkpoint_ram_predictions, split, count)
+
+
+def ram_logits(split: str, count: int) -> Any:
+    """The chosen RAM's class scores ``[count, classes]`` for the first ``count`` images of ``split`` (what the fused
+    mixed-MBI fallback combines with the vote's; memory, disk, or a child process)."""
+    from mbi.runs.tracecache import checkpoint_ram_logits
+
+    return _ram_output("ram_logits", checkpoint_ram_logits, split, count)
 
 
 def budget_curve(table: Any, count: int, budgets: Sequence[int], weightings: dict[str, Sequence[float]]) -> Any:

@@ -84,6 +84,28 @@ def test_mixed_lookup_answers_by_the_learned_vote():
     assert _spec(at, "per gate") and _metric(at, "Mixed accuracy, learned gate")
 
 
+def test_mixed_fallback_fused_with_the_vote(capsys):
+    """The shipped default records a fused fallback: the page offers it; the fallback's own accuracy the caption says
+    is the gate command's on the same images, and the learned gate's mixed accuracy follows it."""
+    from mbi.cli import main
+
+    at = _open("mixed", SMALL)
+    _ok(at)
+    assert at.radio(key="mixed_fallback").value == "ram"
+    ram_mixed = _metric(at, "Mixed accuracy, learned gate")
+    at.radio(key="mixed_fallback").set_value("fused").run()
+    _ok(at)
+    said = [c.value for c in at.caption if "The fused fallback alone" in c.value]
+    assert len(said) == 1
+    assert main(["gate", "default", "--fallback", "fused", "--split", "test", "--images", "100", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert f"answers {100 * report['fallback_accuracy']:.2f}% of these images" in said[0]
+    assert f"(the RAM {100 * report['ram_accuracy']:.2f}%)" in said[0]
+    at90 = next(r for r in report["gates"]["learned"]["at_share"] if r["share"] == 0.9)
+    assert _metric(at, "Mixed accuracy, learned gate") == f"{100 * at90['accuracy_here']:.2f}%"
+    assert ram_mixed  # drawn with the RAM's fallback first
+
+
 def test_mixed_hand_edited_url_is_fixed_with_a_message():
     at = _open("mixed", {"images": "7", "thr": "abc", "wb": "-5"})
     _ok(at)

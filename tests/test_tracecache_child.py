@@ -119,3 +119,8 @@ def test_one_ram_pass_leaves_both_its_classes_and_its_glimpse_trace(tiny_checkpo
     monkeypatch.setattr(tracecache, "_run_child", lambda job, progress: pytest.fail("the classes are on disk"))
     np.testing.assert_array_equal(checkpoint_ram_predictions(tiny_checkpoint, "test", COUNT),
                                   predict(model, mnist.test_x[:COUNT]))
+    # and its class scores: the in-process logits (a fused fallback's input), read from disk, no second child
+    from mbi.model.predict import class_logits
+
+    np.testing.assert_allclose(tracecache.checkpoint_ram_logits(tiny_checkpoint, "test", COUNT),
+                               class_logits(model, mnist.test_x[:COUNT]), rtol=0, atol=1e-6)

@@ -16,7 +16,8 @@ from mbi import plots
 from mbi.memory.decode import decode_key
 from mbi.config import TreeConfig
 from mbi.inference.gate import ANSWERS, GATES, LearnedGate, accuracy_at_share, gate_curve
-from mbi.inference.vote import read_vote
+from mbi.inference.fallback import FALLBACKS, FusedFallback
+from mbi.inference.vote import read_vote, vote_features
 from mbi.inference.votegate import recorded_vote_gate, voted
 from mbi.inference.mixed import (class_breakdown, curve_thresholds, default_threshold, fallback_steps, fallbacks,
                                  mixed_curve, mixed_point)
@@ -63,6 +64,22 @@ PARAMS = BASE + [
 ]
 messages = urlsync.url_settings(PAGE, PARAMS)
 K = lambda name: urlsync.wkey(PAGE, name)  # noqa: E731 - short alias for widget keys
+
+
+def _recorded_fused(vote) -> FusedFallback | None:
+    """The model's recorded fused fallback when it can serve here (a recorded vote it was fitted for, the model's own
+    weights); a stale or damaged one is said, not used."""
+    entry = models.lookup_settings_of().fallback
+    if entry is None or vote is None:
+        return None
+    try:
+        fused = FusedFallback.from_dict(dict(entry))
+        fused.check_vote(vote.digest)
+    except ValueError as exc:
+        st.info(f"The recorded fused fallback cannot answer here: {furniture.friendly(exc)}", icon=":material/info:")
+        return None
+    return fused
+
 
 c = st.columns([2, 2, 2])
 c[0].selectbox("Test images", IMAGE_CHOICES, key=K("images"), format_func=lambda n: f"{n:,}",
@@ -146,7 +163,23 @@ else:
                        f"{100 * float(np.mean(trace.prediction == labels)):.2f}%); the learned curve is "
                        + ("the gate fitted to the voted answers' errors." if vote_score is not None else
                           "the plain answers' gate (no gate of voted answers is recorded)."))
-        curves = {g: gate_curve(scores[g], answer, ram_pred, labels) for g in GATES}
+        fallback = ram_pred
+        fused = _recorded_fused(vote)
+        if fused is not None and st.radio(
+                "Fallback", FALLBACKS, key="mixed_fallback", horizontal=True,
+                format_func={"ram": "the RAM (paper)", "fused": "the RAM and the lookup's vote"}.get,
+                help="What answers the images a gate does not trust the lookup with: the RAM's class, or the class "
+                     "best supported by both the RAM and the learned vote over the lookup's nearest rows (log p_RAM + "
+                     f"{fused.beta:g} log p_vote; beta chosen on {fused.fitted_on}). The images answered by lookup "
+                     "are the same either way") == "fused":
+            vote_nb = nb if vote.k == learned.k else lookups.gate_neighbours(table, "test", count, weights, vote.k,
+                                                                            first["search"], tree)
+            fallback = fused.answers(lookups.ram_logits("test", count),
+                                     vote.scores(vote_features(trace, vote_nb, table, data.train_y, vote.classes)))
+            st.caption(f"The fused fallback alone answers {100 * float(np.mean(fallback == labels)):.2f}% of these "
+                       f"images right (the RAM {100 * float(np.mean(ram_pred == labels)):.2f}%); the curves below send "
+                       "each gate's doubtful images to it.")
+        curves = {g: gate_curve(scores[g], answer, fallback, labels) for g in GATES}
         g = st.columns([2, 3])
         gate = g[0].radio("Gate", GATES, key=K("gate"), horizontal=True,
                           format_func={"distance": "largest matched distance (paper)",

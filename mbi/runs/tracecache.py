@@ -150,12 +150,22 @@ def ram_predictions_path(checkpoint: str | Path | Checkpoint, images: str, root:
     return (root or artifacts_root()) / "traces" / f"{Checkpoint.of(checkpoint).hash}-ram-{safe}-v{FORMAT_VERSION}.npz"
 
 
-def _load_classes(path: Path) -> np.ndarray | None:
+def ram_logits_path(checkpoint: str | Path | Checkpoint, images: str, root: Path | None = None) -> Path:
+    """Where :func:`checkpoint_ram_logits` keeps the RAM's class scores of ``images`` (e.g. ``"test:500"``)."""
+    safe = _file_part(images)
+    return (root or artifacts_root()) / "traces" / f"{Checkpoint.of(checkpoint).hash}-ramlogits-{safe}-v1.npz"
+
+
+def _load_array(path: Path, name: str) -> np.ndarray | None:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return npz["classes"]
+            return npz[name]
     except Exception:  # missing, zip or key errors mean the same: compute again
         return None
+
+
+def _load_classes(path: Path) -> np.ndarray | None:
+    return _load_array(path, "classes")
 
 
 def _run_child(job: dict, progress: Callable[[float, str], None] | None) -> None:
@@ -227,6 +237,21 @@ def checkpoint_ram_predictions(checkpoint: str | Path | Checkpoint, split: str, 
     return classes
 
 
+def checkpoint_ram_logits(checkpoint: str | Path | Checkpoint, split: str, count: int,
+                          root: Path | None = None) -> np.ndarray:
+    """The RAM's class scores (``float32 [count, classes]``, :func:`mbi.model.predict.class_logits`; their argmax is
+    :func:`checkpoint_ram_predictions`) of the first ``count`` images of ``split``, from ``traces/`` on disk or
+    computed in a child process (the same RAM pass)."""
+    path = ram_logits_path(checkpoint, f"{split}:{int(count)}", root)
+    logits = _load_array(path, "logits")
+    if logits is None or len(logits) != int(count):
+        _run_child(_job("ram", checkpoint, None, root, split=split, count=int(count)), None)
+        logits = _load_array(path, "logits")
+        if logits is None:
+            raise ChildError(f"the child process wrote no readable RAM class scores to {path}")
+    return logits
+
+
 def checkpoint_budget_curve(checkpoint: str | Path | Checkpoint, table: LookupTable, split: str, count: int,
                             budgets: Sequence[int], weightings: Mapping[str, Sequence[float]],
                             progress: Callable[[float, str], None] | None = None,
@@ -259,16 +284,18 @@ def _ram_pass(ckpt: Checkpoint, images: np.ndarray, images_id: str, root: Path) 
 
     model = ckpt.model
     model.eval()
-    classes, parts = [], []
+    classes, logits, parts = [], [], []
     with torch.no_grad():
         for start in range(0, len(images), PREDICT_BATCH):
             episode = model(images_to_tensor(images[start: start + PREDICT_BATCH]))
             classes.append(episode.logits.argmax(1).numpy())
+            logits.append(episode.logits.numpy())
             parts.append(episode_trace(model, episode))
             report_progress(min(1.0, (start + PREDICT_BATCH) / max(1, len(images))), "RAM glimpses")
     bits = model.cfg.patch_bits
     whole = Trace(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Trace)))
     save_ram_trace(ram_trace_path(ckpt, images_id, root), whole, None if bits is None else 2**bits)
+    atomic_save_npz(ram_logits_path(ckpt, images_id, root), logits=np.concatenate(logits))
     atomic_save_npz(ram_predictions_path(ckpt, images_id, root), classes=np.concatenate(classes))
 
 
@@ -324,7 +351,8 @@ def _main(job: dict) -> None:
         raise ValueError(f"unknown job {job['what']!r}")
 
 
-__all__ = ["ChildError", "cached_trace", "checkpoint_budget_curve", "checkpoint_ram_predictions", "checkpoint_ram_trace",
+__all__ = ["ChildError", "cached_trace", "checkpoint_budget_curve", "checkpoint_ram_logits", "checkpoint_ram_predictions",
+           "checkpoint_ram_trace", "ram_logits_path",
            "checkpoint_trace", "load_trace", "ram_predictions_path", "ram_trace_path", "save_trace", "table_ready",
            "trace_images", "trace_name", "trace_path"]
 
