@@ -113,6 +113,38 @@ def restore(path: str | Path, root: Path | None = None, sources: Sequence[Path] 
     return False
 
 
+def machine_signature() -> dict[str, str]:
+    """What a result's last bits depend on besides its inputs: the CPU (model name, architecture) and the numerical
+    libraries' versions. Float results (a softmax, a k-means split) computed on another CPU may differ in the last
+    bits, and a k-means tree built there may split differently; :func:`record` keeps the recording machine's
+    signature in the manifest so a comparison can tell which case it is in."""
+    import platform
+    from importlib import metadata
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    out = {"cpu": cpu, "machine": platform.machine()}
+    for package in ("numpy", "torch", "scikit-learn", "numba"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "-"
+    return out
+
+
+def recorded_machine(folder: str | Path) -> dict[str, str]:
+    """The :func:`machine_signature` a ``views/`` folder was recorded on (``{}`` when its manifest names none)."""
+    try:
+        found = read_json(Path(folder) / MANIFEST).get("machine", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
 def record(home: str | Path, folder: str | Path, keep: Iterable[str] | None = None) -> dict[str, str]:
     """Replace ``folder/views/`` by the content-addressed results under ``home`` (its :data:`CACHES` sub-folders;
     only the relative names in ``keep`` when given) and their manifest; returns ``{relative name: sha256}``."""
@@ -130,7 +162,7 @@ def record(home: str | Path, folder: str | Path, keep: Iterable[str] | None = No
         data = path.read_bytes()
         atomic_write_bytes(target / relative, data)
         listed[relative] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    atomic_write_json(target / MANIFEST, {"format": FORMAT_VERSION, "files": listed,
+    atomic_write_json(target / MANIFEST, {"format": FORMAT_VERSION, "files": listed, "machine": machine_signature(),
                                           "recorded_by": "python -m dashboard.warm --record-views"})
     return {name: entry["sha256"] for name, entry in listed.items()}
 
@@ -142,5 +174,6 @@ def describe(folder: str | Path) -> str:
     return f"{len(entries)} files, {total / 1e6:.1f} MB: " + ", ".join(sorted(entries))
 
 
-__all__ = ["CACHES", "MANIFEST", "VARIABLE", "VIEWS_DIR", "describe", "enabled", "manifest", "record", "restore",
+__all__ = ["CACHES", "MANIFEST", "VARIABLE", "VIEWS_DIR", "describe", "enabled", "machine_signature", "manifest",
+           "record", "recorded_machine", "restore",
            "shipped_sources"]
