@@ -171,8 +171,37 @@ def test_the_learned_gate_column_gives_the_numbers_of_the_gate_command_on_the_sa
         assert main(["robustness", str(checkpoint), *common, "--threshold", "3.0", "--perturb", "clean",
                      "--learned-share", "none", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["rows"][0]["learned_accuracy"] is None
+        # with a fused fallback recorded: its column gives the gate command's --fallback fused numbers
+        assert res["fused_fallback"] is None and all(r["fused_accuracy"] is None for r in res["rows"])
+        assert main(["vote", str(checkpoint), *common, "--k", "4", "--fit", "--record", "--c-grid", "1"]) == 0
+        assert main(["gate", str(checkpoint), *common, "--k", "4", "--fallback", "fused", "--fit", "--record"]) == 0
+        capsys.readouterr()
+        assert main(["robustness", str(checkpoint), *common, "--threshold", "3.0", "--perturb", ",".join(names),
+                     "--learned-share", "0.8", "--json"]) == 0
+        fused = json.loads(capsys.readouterr().out)
+        assert fused["fused_fallback"]["beta"] == json.loads((checkpoint / "lookup.json").read_text())["fallback"]["beta"]
+        for row, before in zip(fused["rows"], res["rows"]):
+            assert row["learned_accuracy"] == before["learned_accuracy"]  # the RAM-fallback column is unchanged
+            assert main(["gate", str(checkpoint), *common, "--k", "4", "--split", "test", "--fallback", "fused",
+                         "--perturb", row["perturbation"], "--json"]) == 0
+            (at,) = [a for a in json.loads(capsys.readouterr().out)["gates"]["learned"]["at_share"]
+                     if a["share"] == 0.8]
+            assert row["fused_accuracy"] == at["accuracy"]
+        fig = plots.robustness_bars(fused["rows"], fused["groups"])
+        assert [t.name for t in fig.data][4] == "mixed, learned gate, fused fallback accuracy (%)"
+        assert main(["robustness", str(checkpoint), *common, "--threshold", "3.0", "--perturb", "clean",
+                     "--learned-share", "0.8"]) == 0
+        assert "fused" in capsys.readouterr().out
+        assert main(["robustness", str(checkpoint), "--table", str(table), "--images", "80", "--threshold", "3.0",
+                     "--perturb", "clean", "--learned-share", "0.8"]) == 2  # not the vote's weights
+        assert "fitted on table" in capsys.readouterr().err
+        (checkpoint / "vote.json").unlink()
+        assert main(["robustness", str(checkpoint), *common, "--threshold", "3.0", "--perturb", "clean",
+                     "--learned-share", "0.8"]) == 2
+        assert "no learned vote" in capsys.readouterr().err
     finally:
         (checkpoint / "lookup.json").unlink()
+        (checkpoint / "vote.json").unlink(missing_ok=True)
 
 
 def test_table_shifts_picks_the_cached_table_of_that_recipe(checkpoint, tmp_path, capsys, monkeypatch):

@@ -6,6 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -13,10 +14,12 @@ from tqdm import tqdm
 from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_of, data_of, image_count, parse_floats,
                               recipe_of, table_of, weights_of)
 from mbi.data import dataset_info
+from mbi.inference.fallback import FIT_COMMAND as FALLBACK_FIT_COMMAND, FusedFallback
 from mbi.inference.gate import LearnedGate
 from mbi.inference.lookup import StepIndex
 from mbi.inference.robustness import STANDARD, GateSetting, Perturbation, group_means, \
     perturbed_images_id, robustness_rows
+from mbi.inference.vote import FIT_COMMAND as VOTE_FIT_COMMAND, LearnedVote, read_vote
 from mbi.memory.lut import LookupTable
 from mbi.model.checkpoint import RecordedGates
 from mbi.runs.gatecache import cached_neighbours
@@ -62,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     if count is not None:
         x, y = x[:count], y[:count]
     model, table = ckpt.model, table_of(args, ckpt)
-    learned = learned_setting(ckpt.gates(recipe_of(args, ckpt)), args.learned_share, data.train_y, table)
+    recipe = recipe_of(args, ckpt)
+    gates = ckpt.gates(recipe)
+    learned = learned_setting(gates, args.learned_share, data.train_y, table,
+                              None if gates.fallback is None else read_vote(ckpt.folder, recipe), weights)
     index = StepIndex(table, weights)
 
     def images_id(p: Perturbation) -> str:  # names the images in the trace and neighbour caches (as `gate` does)
@@ -81,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
            "weights": [float(w) for w in weights], "threshold": threshold,
            "learned_gate": None if learned is None else {"share": learned.share, "threshold": learned.threshold,
                                                          "fitted_on": learned.gate.fitted_on},
+           "fused_fallback": None if learned is None or learned.fused is None else learned.fused.to_dict(),
            "rows": [asdict(r) for r in rows], "groups": group_means(rows)}
     if args.figure:
         atomic_write_text(args.figure, robustness_bars(res["rows"], res["groups"]).to_html(include_plotlyjs=True))
@@ -90,9 +97,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{res['images']} {dataset_info(ckpt.dataset).title} {args.split} images, table of {res['table_rows']:,} "
           f"rows ({res['table_mb']:.1f} MB), weights {list(weights)}, mixed threshold {threshold:.4g}"
           + ("" if learned is None else f"; learned gate at its threshold for {100 * learned.share:g}% by lookup "
-                                        f"on validation ({learned.threshold:.4g})"))
+                                        f"on validation ({learned.threshold:.4g})")
+          + ("" if learned is None or learned.fused is None else
+             f"; fused: the same with the fused fallback (beta {learned.fused.beta:g})"))
+    fused = learned is not None and learned.fused is not None
     print(_line("perturbation", "RAM", "lookup", "mixed", "by lookup", "lookup part", learned is not None,
-                ("learned", "by lookup", "lookup part", "AUC dist.", "AUC learned")))
+                ("learned", "by lookup", "lookup part", "AUC dist.", "AUC learned") + (("fused",) if fused else ())))
     for r in [asdict(r) for r in rows] + [{"perturbation": "mean per group:"}] + res["groups"]:
         if "ram_accuracy" not in r:
             print(f"  {r['perturbation']}")
@@ -101,18 +111,21 @@ def run(args: argparse.Namespace) -> int:
                     _pct(r["mixed_accuracy"]), _pct(r["lookup_share"], 1), _pct(r["lookup_part_accuracy"]),
                     learned is not None,
                     (_pct(r["learned_accuracy"]), _pct(r["learned_lookup_share"], 1), _pct(r["learned_part_accuracy"]),
-                     _num(r["distance_auc"]), _num(r["learned_auc"]))))
+                     _num(r["distance_auc"]), _num(r["learned_auc"])) + ((_pct(r["fused_accuracy"]),) if fused else ())))
     if args.figure:
         print(f"  wrote {args.figure}")
     return 0
 
 
 def learned_setting(gates: RecordedGates, share: str | None, train_labels: np.ndarray,
-                    table: LookupTable) -> GateSetting | None:
+                    table: LookupTable, vote: LearnedVote | None = None,
+                    weights: Sequence[float] | None = None) -> GateSetting | None:
     """The learned gate recorded for ``table`` (``gates``, :meth:`mbi.model.checkpoint.Checkpoint.gates`) at its
     validation threshold for ``share`` (None: the largest recorded share; 'none': no learned gate; None too when no
     gate or no learned-gate threshold is recorded; a share without a recorded threshold, or a gate fitted on another
-    table, is an error). ``train_labels``: ``[N]`` classes of the training digits the table was distilled from."""
+    table, is an error). ``train_labels``: ``[N]`` classes of the training digits the table was distilled from.
+    With a fused fallback recorded in ``gates``, it comes too, with ``vote``, the table's recorded vote it was fitted
+    for (a missing or other vote, or ``weights`` other than the vote's, is an error that says what to run)."""
     if share is not None and share.strip().lower() == "none":
         return None
     thresholds = gates.gate_thresholds.get("learned", {})
@@ -124,7 +137,14 @@ def learned_setting(gates: RecordedGates, share: str | None, train_labels: np.nd
                          "pass one of them or 'none'")
     gate = LearnedGate.from_dict(dict(gates.gate))
     gate.check_table(table)
-    return GateSetting(gate, float(thresholds[key]), train_labels, float(key))
+    fused = None
+    if gates.fallback is not None:
+        fused = FusedFallback.from_dict(dict(gates.fallback))
+        if vote is None:
+            raise ValueError(f"a fused fallback is recorded but no learned vote for this table; fit one with "
+                             f"`{VOTE_FIT_COMMAND}`, then the fallback again with `{FALLBACK_FIT_COMMAND}`")
+        vote.check_table(table, vote.weights if weights is None else weights, gate.k)
+    return GateSetting(gate, float(thresholds[key]), train_labels, float(key), fused, None if fused is None else vote)
 
 
 def _pct(v: float | None, decimals: int = 2) -> str:
@@ -139,5 +159,5 @@ def _line(name: str, ram: str, lookup: str, mixed: str, share: str, part: str, w
           learned: tuple[str, ...]) -> str:
     out = f"  {name:18s} {ram:>8s} {lookup:>8s} {mixed:>8s} {share:>10s} {part:>12s}"
     if with_learned:
-        out += " " + " ".join(f"{v:>{w}s}" for v, w in zip(learned, (8, 10, 12, 10, 12)))
+        out += " " + " ".join(f"{v:>{w}s}" for v, w in zip(learned, (8, 10, 12, 10, 12, 8)))
     return out

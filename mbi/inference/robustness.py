@@ -32,6 +32,8 @@ from mbi.inference.mixed import mixed_predictions
 from mbi.memory.lut import LookupTable, shift_images
 
 if TYPE_CHECKING:  # the RAM (torch) is needed to run the rows, not to perturb a digit or read a row
+    from mbi.inference.fallback import FusedFallback
+    from mbi.inference.vote import LearnedVote
     from mbi.model.ram import RAM
 
 DIRECTIONS: dict[str, tuple[int, int]] = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
@@ -171,13 +173,26 @@ class GateSetting:
 
     ``train_labels``: the classes of the training digits the table was distilled from (its
     features need them, :func:`mbi.inference.gate.gate_features`); ``share``: the validation share
-    answered by lookup the threshold was chosen for (a label for reports, e.g. 0.9).
+    answered by lookup the threshold was chosen for (a label for reports, e.g. 0.9). ``fused`` and
+    ``vote`` (both or neither): the recorded fused fallback (:mod:`mbi.inference.fallback`) and the
+    learned vote it combines with the RAM, for a second mixed MBI whose sent digits it answers.
     """
 
     gate: LearnedGate
     threshold: float
     train_labels: np.ndarray
     share: float | None = None
+    fused: "FusedFallback | None" = None
+    vote: "LearnedVote | None" = None
+
+    def __post_init__(self) -> None:
+        if (self.fused is None) != (self.vote is None):
+            raise ValueError("a fused fallback needs the learned vote whose scores it combines, and only then")
+        if self.vote is not None:
+            self.fused.check_vote(self.vote.digest)
+            if self.vote.k != self.gate.k:
+                raise ValueError(f"the vote looks at k={self.vote.k} neighbours, the gate at {self.gate.k}: the fused "
+                                 "fallback reads the gate's")
 
 
 @dataclass(frozen=True)
@@ -203,6 +218,7 @@ class RobustnessRow:
     learned_part_accuracy: float | None = None
     distance_auc: float | None = None
     learned_auc: float | None = None
+    fused_accuracy: float | None = None  # mixed MBI with the learned gate and the fused fallback
 
 
 def _auc(score: np.ndarray, wrong: np.ndarray) -> float | None:
@@ -211,11 +227,12 @@ def _auc(score: np.ndarray, wrong: np.ndarray) -> float | None:
 
 def robustness_row(perturbation: Perturbation, trace: LookupTrace, ram_pred: np.ndarray, labels: np.ndarray,
                    threshold: float, learned_score: np.ndarray | None = None,
-                   learned_threshold: float | None = None) -> RobustnessRow:
+                   learned_threshold: float | None = None, fused_pred: np.ndarray | None = None) -> RobustnessRow:
     """Accuracies of one perturbation from its lookup trace and the RAM's classes on the same perturbed images.
 
     ``learned_score`` (``float64 [B]``, :meth:`LearnedGate.score` of the trace's features) and
-    ``learned_threshold`` add the learned gate's mixed MBI and both gates' AUCs.
+    ``learned_threshold`` add the learned gate's mixed MBI and both gates' AUCs; ``fused_pred`` (``int [B]``, the
+    fused fallback's classes) adds that gate's mixed MBI with the fused fallback answering what it sends away.
     """
     labels, ram_pred = np.asarray(labels), np.asarray(ram_pred)
     pred, by_lookup = mixed_predictions(trace, ram_pred, float(threshold))
@@ -228,6 +245,9 @@ def robustness_row(perturbation: Perturbation, trace: LookupTrace, ram_pred: np.
         extra.update(learned_accuracy=float(np.mean(gated == labels)), learned_lookup_share=float(by_gate.mean()),
                      learned_part_accuracy=float(lookup_ok[by_gate].mean()) if by_gate.any() else None,
                      learned_auc=_auc(learned_score, ~lookup_ok))
+        if fused_pred is not None:
+            fused, _ = gated_predictions(learned_score, trace.prediction, np.asarray(fused_pred), learned_threshold)
+            extra["fused_accuracy"] = float(np.mean(fused == labels))
     return RobustnessRow(
         perturbation=perturbation.name, group=perturbation.group, images=int(len(labels)),
         ram_accuracy=float(np.mean(ram_pred == labels)), lookup_accuracy=float(np.mean(lookup_ok)),
@@ -256,7 +276,7 @@ def robustness_rows(model: RAM, table: LookupTable, images: np.ndarray, labels: 
     searched for every perturbed image, as costly as the lookups). ``trace_of`` / ``neighbours_of``
     replace the lookups / the neighbour search (same answers, e.g. from a disk cache).
     """
-    from mbi.model.predict import predict
+    from mbi.model.predict import class_logits
 
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
@@ -268,15 +288,22 @@ def robustness_rows(model: RAM, table: LookupTable, images: np.ndarray, labels: 
             progress(i, p)
         x = p.apply(images)
         trace = trace_of(p, x) if trace_of else lookup_infer(model, table, x, index=index)
-        score = None
+        score = fused = None
+        logits = class_logits(model, x)
         if learned is not None:
             found = neighbours_of(p, trace) if neighbours_of else \
                 step_neighbours(table, index.weights, trace.queries, learned.gate.k,
                                 index=index if index.kind == "brute" else None)
             score = learned.gate.score(gate_features(trace, found, table, learned.train_labels,
                                                      learned.gate.features))
-        rows.append(robustness_row(p, trace, predict(model, x), labels, threshold, score,
-                                   None if learned is None else learned.threshold))
+            if learned.fused is not None:
+                from mbi.inference.vote import vote_features
+
+                votes = learned.vote.scores(vote_features(trace, found, table, learned.train_labels,
+                                                          learned.vote.classes))
+                fused = learned.fused.answers(logits, votes)
+        rows.append(robustness_row(p, trace, logits.argmax(axis=1).astype(np.int64), labels, threshold, score,
+                                   None if learned is None else learned.threshold, fused))
     return rows
 
 
@@ -302,7 +329,8 @@ def group_means(rows: Sequence[RobustnessRow]) -> list[dict]:
         mean = {f: (None if any(getattr(m, f) is None for m in members)
                     else float(np.mean([getattr(m, f) for m in members])))
                 for f in ("ram_accuracy", "lookup_accuracy", "lookup_agrees_with_ram", "mixed_accuracy",
-                          "lookup_share", "learned_accuracy", "learned_lookup_share", "distance_auc", "learned_auc")}
+                          "lookup_share", "learned_accuracy", "learned_lookup_share", "distance_auc", "learned_auc",
+                          "fused_accuracy")}
         learned = mean["learned_lookup_share"] is not None
         means.append({
             "group": group, "perturbations": len(members), **mean,

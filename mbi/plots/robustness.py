@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from mbi.plots.common import ACCENT_COLOR, OURS_COLOR, PAPER_COLOR, apply_layout, percent
 from mbi.plots.glimpses import digit_image
-from mbi.plots.palette import GOOD_COLOR as MIXED_COLOR
+from mbi.plots.palette import GOOD_COLOR as MIXED_COLOR, LOOKUP_COLOR
 
 
 def robustness_bars(rows: Sequence[dict], groups: Sequence[dict] | None = None,
@@ -19,7 +19,8 @@ def robustness_bars(rows: Sequence[dict], groups: Sequence[dict] | None = None,
     ``rows`` are ``dataclasses.asdict`` of :class:`mbi.inference.robustness.RobustnessRow`; with
     ``groups`` (:func:`mbi.inference.robustness.group_means`) the bars show the group means instead
     (the 4 directions of a shift pooled) and ``rows`` only feed the hover text. Where the rows have
-    the learned gate's mixed MBI (``learned_accuracy``), it gets a bar and a share line of its own.
+    the learned gate's mixed MBI (``learned_accuracy``), it gets a bar and a share line of its own, and where they
+    have it with the fused fallback (``fused_accuracy``), a bar too (the same share by lookup).
     """
     items = list(groups) if groups else list(rows)
     x = [r["group"] if groups else r["perturbation"] for r in items]
@@ -29,6 +30,8 @@ def robustness_bars(rows: Sequence[dict], groups: Sequence[dict] | None = None,
             ("mixed_accuracy", "mixed, distance gate" if learned else "mixed", MIXED_COLOR)]
     if learned:
         bars.append(("learned_accuracy", "mixed, learned gate", OURS_COLOR))
+    if learned and all(r.get("fused_accuracy") is not None for r in items):
+        bars.append(("fused_accuracy", "mixed, learned gate, fused fallback", LOOKUP_COLOR))
     for key, name, color in bars:
         fig.add_trace(go.Bar(x=x, y=percent([r[key] for r in items]), name=f"{name} accuracy (%)", marker_color=color,
                              text=[f"{100 * r[key]:.1f}" for r in items], textposition="outside",
