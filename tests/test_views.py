@@ -193,6 +193,9 @@ for page in ("glimpse_paths", "table_size", "cluster_tree", "mixed_mbi"):
     assert not at.exception, (page, [e.value for e in at.exception])
     assert not at.error, (page, [e.value for e in at.error])
     assert at.get("plotly_chart"), page
+at.radio(key="mixed_fallback").set_value("fused").run()  # the RAM's class scores are a shipped view too
+assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+assert any("The fused fallback alone" in c.value for c in at.caption)
 print("torch", "torch" in sys.modules)
 """
 

@@ -16,7 +16,7 @@ from mbi import plots
 from mbi.memory.decode import decode_key
 from mbi.config import TreeConfig
 from mbi.inference.gate import ANSWERS, GATES, LearnedGate, accuracy_at_share, gate_curve
-from mbi.inference.fallback import FALLBACKS, FusedFallback
+from mbi.inference.fallback import FALLBACKS, FusedFallback, recorded_fallback
 from mbi.inference.vote import read_vote, vote_features
 from mbi.inference.votegate import recorded_vote_gate, voted
 from mbi.inference.mixed import (class_breakdown, curve_thresholds, default_threshold, fallback_steps, fallbacks,
@@ -73,8 +73,7 @@ def _recorded_fused(vote) -> FusedFallback | None:
     if entry is None or vote is None:
         return None
     try:
-        fused = FusedFallback.from_dict(dict(entry))
-        fused.check_vote(vote.digest)
+        fused = recorded_fallback(entry, vote)
     except ValueError as exc:
         st.info(f"The recorded fused fallback cannot answer here: {furniture.friendly(exc)}", icon=":material/info:")
         return None

@@ -20,8 +20,7 @@ from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_
                               recipe_of, table_of, weights_of)
 from mbi.inference.gate import ANSWERS, DEFAULT_K, GATES, LearnedGate, accuracy_at_share, feature_names, gate_curve, \
     largest_share, out_of_fold_scores
-from mbi.inference.fallback import FALLBACKS, FIT_COMMAND as FALLBACK_FIT_COMMAND, FusedFallback, choose_beta, \
-    nested_fused_answers
+from mbi.inference.fallback import FALLBACKS, FusedFallback, choose_beta, nested_fused_answers, recorded_fallback
 from mbi.inference.robustness import perturbed_images_id
 from mbi.inference.vote import FIT_COMMAND as VOTE_FIT_COMMAND, fold_parts, out_of_fold_scores as vote_oof_scores, \
     read_vote, vote_features
@@ -231,10 +230,6 @@ def _fused_fallback(args: argparse.Namespace, ckpt: Checkpoint, recorded: Record
         return answers, fused, {"beta": beta, "curve": curve, "beta_per_fold": per_fold,
                                 "beta_from": "chosen on these images; graded with each fold's beta chosen on the "
                                              "other folds and the vote's out-of-fold scores"}
-    if recorded.fallback is None:
-        raise ValueError(f"{ckpt.folder} has no fused fallback recorded for this table; fit one on validation with "
-                         f"`{FALLBACK_FIT_COMMAND}`")
-    fused = FusedFallback.from_dict(dict(recorded.fallback))
-    fused.check_vote(vote.digest)
+    fused = recorded_fallback(recorded.fallback, vote)
     return fused.answers(inputs.ram_logits, vote.scores(features)), fused, {
         "beta": fused.beta, "beta_from": f"recorded, chosen on {fused.fitted_on}"}

@@ -14,12 +14,12 @@ from tqdm import tqdm
 from mbi.cli.options import (add_lookup_options, add_perturb_option, checkpoint_of, data_of, image_count, parse_floats,
                               recipe_of, table_of, weights_of)
 from mbi.data import dataset_info
-from mbi.inference.fallback import FIT_COMMAND as FALLBACK_FIT_COMMAND, FusedFallback
+from mbi.inference.fallback import recorded_fallback
 from mbi.inference.gate import LearnedGate
 from mbi.inference.lookup import StepIndex
 from mbi.inference.robustness import STANDARD, GateSetting, Perturbation, group_means, \
     perturbed_images_id, robustness_rows
-from mbi.inference.vote import FIT_COMMAND as VOTE_FIT_COMMAND, LearnedVote, read_vote
+from mbi.inference.vote import LearnedVote, read_vote
 from mbi.memory.lut import LookupTable
 from mbi.model.checkpoint import RecordedGates
 from mbi.runs.gatecache import cached_neighbours
@@ -139,10 +139,7 @@ def learned_setting(gates: RecordedGates, share: str | None, train_labels: np.nd
     gate.check_table(table)
     fused = None
     if gates.fallback is not None:
-        fused = FusedFallback.from_dict(dict(gates.fallback))
-        if vote is None:
-            raise ValueError(f"a fused fallback is recorded but no learned vote for this table; fit one with "
-                             f"`{VOTE_FIT_COMMAND}`, then the fallback again with `{FALLBACK_FIT_COMMAND}`")
+        fused = recorded_fallback(gates.fallback, vote)
         vote.check_table(table, vote.weights if weights is None else weights, gate.k)
     return GateSetting(gate, float(thresholds[key]), train_labels, float(key), fused, None if fused is None else vote)
 

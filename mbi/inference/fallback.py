@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from mbi.inference.gate import accuracy_at_share, gate_curve
+
+if TYPE_CHECKING:
+    from mbi.inference.vote import LearnedVote
 
 FALLBACKS = ("ram", "fused")
 """The fallbacks of mixed MBI: the RAM's class (the paper's) or the RAM's and the vote's evidence fused."""
@@ -155,5 +158,21 @@ class FusedFallback:
             raise ValueError(f"{where} is not a fused fallback ({exc}); fit it again with `{FIT_COMMAND}`") from exc
 
 
+def recorded_fallback(entry: Mapping[str, Any] | None, vote: "LearnedVote | None") -> FusedFallback:
+    """The fused fallback recorded for a table (``fallback`` of :meth:`mbi.model.checkpoint.Checkpoint.gates`), checked
+    to combine ``vote``, the table's recorded learned vote; a missing, malformed or stale one (no vote, or another
+    vote's) is a ValueError that says what to run."""
+    if entry is None:
+        raise ValueError(f"no fused fallback recorded for this table; fit one on validation with `{FIT_COMMAND}`")
+    fused = FusedFallback.from_dict(dict(entry))
+    if vote is None:
+        from mbi.inference.vote import FIT_COMMAND as VOTE_FIT_COMMAND
+
+        raise ValueError(f"a fused fallback is recorded but no learned vote for this table; fit one with "
+                         f"`{VOTE_FIT_COMMAND}`, then the fallback again with `{FIT_COMMAND}`")
+    fused.check_vote(vote.digest)
+    return fused
+
+
 __all__ = ["BETAS", "FALLBACKS", "FALLBACK_SHARE", "FusedFallback", "choose_beta", "fused_answers", "log_softmax",
-           "nested_fused_answers"]
+           "nested_fused_answers", "recorded_fallback"]

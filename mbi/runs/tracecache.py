@@ -164,10 +164,6 @@ def _load_array(path: Path, name: str) -> np.ndarray | None:
         return None
 
 
-def _load_classes(path: Path) -> np.ndarray | None:
-    return _load_array(path, "classes")
-
-
 def _run_child(job: dict, progress: Callable[[float, str], None] | None) -> None:
     """Run ``job`` in ``python -m mbi.runs.tracecache JOB`` (:func:`mbi.runs.child.run_child`: bounded, errors as
     :class:`ChildError`)."""
@@ -222,19 +218,26 @@ def checkpoint_trace(checkpoint: str | Path | Checkpoint, table: LookupTable, sp
     return load_trace(path)
 
 
+def _ram_pass_result(checkpoint: str | Path | Checkpoint, path: Path, name: str, split: str, count: int,
+                     root: Path | None) -> np.ndarray:
+    """Array ``name`` of the RAM-pass file ``path`` (:func:`_ram_pass` writes them all): restored from the shipped
+    views or read from ``traces/``, else computed by one RAM pass in a child process."""
+    views.restore(path, root)
+    found = _load_array(path, name)
+    if found is None:
+        _run_child(_job("ram", checkpoint, None, root, split=split, count=int(count)), None)
+        found = _load_array(path, name)
+        if found is None:
+            raise ChildError(f"the child process wrote no readable RAM {name} to {path}")
+    return found
+
+
 def checkpoint_ram_predictions(checkpoint: str | Path | Checkpoint, split: str, count: int,
                                root: Path | None = None) -> np.ndarray:
     """The RAM's classes (``int64 [count]``, :func:`mbi.model.predict.predict`) of the first ``count`` images of
     ``split``, from ``traces/`` on disk or computed in a child process."""
-    path = ram_predictions_path(checkpoint, f"{split}:{int(count)}", root)
-    views.restore(path, root)
-    classes = _load_classes(path)
-    if classes is None:
-        _run_child(_job("ram", checkpoint, None, root, split=split, count=int(count)), None)
-        classes = _load_classes(path)
-        if classes is None:
-            raise ChildError(f"the child process wrote no readable RAM predictions to {path}")
-    return classes
+    return _ram_pass_result(checkpoint, ram_predictions_path(checkpoint, f"{split}:{int(count)}", root), "classes",
+                            split, count, root)
 
 
 def checkpoint_ram_logits(checkpoint: str | Path | Checkpoint, split: str, count: int,
@@ -242,14 +245,8 @@ def checkpoint_ram_logits(checkpoint: str | Path | Checkpoint, split: str, count
     """The RAM's class scores (``float32 [count, classes]``, :func:`mbi.model.predict.class_logits`; their argmax is
     :func:`checkpoint_ram_predictions`) of the first ``count`` images of ``split``, from ``traces/`` on disk or
     computed in a child process (the same RAM pass)."""
-    path = ram_logits_path(checkpoint, f"{split}:{int(count)}", root)
-    logits = _load_array(path, "logits")
-    if logits is None or len(logits) != int(count):
-        _run_child(_job("ram", checkpoint, None, root, split=split, count=int(count)), None)
-        logits = _load_array(path, "logits")
-        if logits is None:
-            raise ChildError(f"the child process wrote no readable RAM class scores to {path}")
-    return logits
+    return _ram_pass_result(checkpoint, ram_logits_path(checkpoint, f"{split}:{int(count)}", root), "logits",
+                            split, count, root)
 
 
 def checkpoint_budget_curve(checkpoint: str | Path | Checkpoint, table: LookupTable, split: str, count: int,
@@ -274,9 +271,10 @@ def checkpoint_budget_curve(checkpoint: str | Path | Checkpoint, table: LookupTa
 
 
 def _ram_pass(ckpt: Checkpoint, images: np.ndarray, images_id: str, root: Path) -> None:
-    """One pass of the RAM over ``images`` (``uint8 [B, 28, 28]``) saving both what the pages ask the RAM for: its
-    classes (:func:`mbi.model.predict.predict`'s: the same batches, the same logits) and its glimpse trace
-    (:func:`mbi.model.ram.trace` of the same episodes), so the second one asked for is read from disk."""
+    """One pass of the RAM over ``images`` (``uint8 [B, 28, 28]``) saving all the pages ask the RAM for: its class
+    scores and classes (:func:`mbi.model.predict.class_logits` and their argmax, :func:`mbi.model.predict.predict`'s:
+    the same batches, the same logits) and its glimpse trace (:func:`mbi.model.ram.trace` of the same episodes), so
+    what is asked for next is read from disk."""
     import torch
 
     from mbi.model.predict import PREDICT_BATCH, images_to_tensor
@@ -284,19 +282,19 @@ def _ram_pass(ckpt: Checkpoint, images: np.ndarray, images_id: str, root: Path) 
 
     model = ckpt.model
     model.eval()
-    classes, logits, parts = [], [], []
+    logits, parts = [], []
     with torch.no_grad():
         for start in range(0, len(images), PREDICT_BATCH):
             episode = model(images_to_tensor(images[start: start + PREDICT_BATCH]))
-            classes.append(episode.logits.argmax(1).numpy())
             logits.append(episode.logits.numpy())
             parts.append(episode_trace(model, episode))
             report_progress(min(1.0, (start + PREDICT_BATCH) / max(1, len(images))), "RAM glimpses")
     bits = model.cfg.patch_bits
     whole = Trace(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Trace)))
     save_ram_trace(ram_trace_path(ckpt, images_id, root), whole, None if bits is None else 2**bits)
-    atomic_save_npz(ram_logits_path(ckpt, images_id, root), logits=np.concatenate(logits))
-    atomic_save_npz(ram_predictions_path(ckpt, images_id, root), classes=np.concatenate(classes))
+    scores = np.concatenate(logits)
+    atomic_save_npz(ram_logits_path(ckpt, images_id, root), logits=scores)
+    atomic_save_npz(ram_predictions_path(ckpt, images_id, root), classes=scores.argmax(axis=1).astype(np.int64))
 
 
 def _budget_job(retina: RAMConfig, table: LookupTable, images: np.ndarray, labels: np.ndarray, images_id: str,
